@@ -1,0 +1,13 @@
+"""abm: an agent-based simulator of perpetual-futures market stress.
+
+Layers, bottom up: ``abm.market`` (order book, specs), ``abm.exchange`` (accounts, fees, ledgers,
+order entry). The Mesa model, agents, scenarios and sweeps build on these.
+"""
+
+from abm.errors import AbmError
+from abm.exchange import Exchange, OrderResult, check_conservation
+from abm.market import BUY, SELL, MarketSpec, OrderBook, Tape
+
+__version__ = "0.1.0"
+
+__all__ = ["AbmError", "Exchange", "OrderResult", "check_conservation", "MarketSpec", "OrderBook", "Tape", "BUY", "SELL"]

@@ -1,0 +1,88 @@
+"""The package's one error hierarchy.
+
+Every rejection names the field, the offending value and what is allowed, so a user (or an agent
+author) can fix the call without reading our source. Raising one of these always means nothing was
+changed: validation happens before any state is touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AbmError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class InvalidInput(AbmError, ValueError):
+    """A value is outside what is allowed. ``field``, ``value`` and ``allowed`` are kept for callers."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: {allowed}, got {value!r}")
+
+
+class InvalidPrice(InvalidInput):
+    pass
+
+
+class InvalidSize(InvalidInput):
+    pass
+
+
+class InvalidOrderType(InvalidInput):
+    pass
+
+
+class InvalidAmount(InvalidInput):
+    pass
+
+
+class InvalidMarketSpec(InvalidInput):
+    pass
+
+
+class UnknownMarket(InvalidInput):
+    pass
+
+
+class UnknownAccount(InvalidInput):
+    pass
+
+
+class UnknownOrder(InvalidInput):
+    pass
+
+
+class DuplicateOrderId(InvalidInput):
+    pass
+
+
+class DuplicateClientOrderId(InvalidInput):
+    pass
+
+
+class DuplicateMarket(InvalidInput):
+    pass
+
+
+class ReduceOnlyViolation(InvalidInput):
+    pass
+
+
+class PostOnlyWouldCross(InvalidInput):
+    pass
+
+
+class InsufficientFunds(InvalidInput):
+    pass
+
+
+class NotOwner(InvalidInput):
+    pass
+
+
+class ConservationError(AbmError, AssertionError):
+    """Money appeared or vanished: always a bug in this package, never a user error."""

@@ -1,0 +1,524 @@
+"""The exchange: the only thing that mutates books and accounts.
+
+Agents (and users) act through these methods and read market data through ``Exchange.data``; they
+never touch balances. Every public method validates all of its input before it changes anything,
+so a rejected call leaves books, accounts, ledgers and the order-id sequence exactly as they were.
+
+Money per fill (exact, integers): notional = price * qty * multiplier quote units; taker fee =
+ceil(notional * taker_ppm / 1e6); maker fee the same with maker_ppm, or, for a rebate, the rebate
+is floor(notional * |maker_ppm| / 1e6). Rounding therefore always favours the venue, and the whole
+rounded amount lands in the ``fees`` ledger, which pays rebates: nothing is lost to rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil, floor
+from typing import Callable, Optional, Union
+
+from abm.errors import (
+    DuplicateClientOrderId,
+    DuplicateMarket,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidInput,
+    InvalidOrderType,
+    InvalidPrice,
+    InvalidSize,
+    ReduceOnlyViolation,
+    UnknownAccount,
+    UnknownMarket,
+    UnknownOrder,
+)
+from abm.exchange.accounts import CROSS, MARGIN_MODES, MODE_NAMES, Account, Position
+from abm.exchange.ledgers import Ledgers, check_conservation
+from abm.market.book import (
+    BUY,
+    FOK,
+    GTC,
+    IOC,
+    SELL,
+    STP_CANCEL_INCOMING,
+    STP_CANCEL_RESTING,
+    OrderBook,
+)
+from abm.market.spec import MarketSpec, as_int
+from abm.market.view import BookView
+
+SideLike = Union[int, str]
+_SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
+_TIFS = {"GTC": GTC, "IOC": IOC, "FOK": FOK, GTC: GTC, IOC: IOC, FOK: FOK}
+
+# (time, market, maker_oid, maker_account, taker_oid, taker_account, price, qty, taker_side, liquidation)
+FillSubscriber = Callable[[int, int, int, int, int, int, int, int, int, bool], None]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """What became of a submitted order: every lot is filled, resting or cancelled."""
+
+    oid: int
+    qty: int  # size accepted (after a reduce-only trim)
+    filled: int
+    notional: int  # filled tick·lots, so avg price = notional / filled exactly
+    resting: int
+    trimmed: int = 0  # lots removed at submission by the reduce-only rule
+
+    @property
+    def cancelled(self) -> int:
+        return self.qty - self.filled - self.resting
+
+    @property
+    def avg_price(self) -> Optional[Fraction]:
+        return Fraction(self.notional, self.filled) if self.filled else None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInfo:
+    symbol: str
+    size: int
+    cost: int
+    realized: int
+    fees: int
+    mode: str
+    margin: int
+    entry_price: Optional[Fraction]  # ticks, exact
+
+    def unrealized(self, price: int, multiplier: int) -> int:
+        return self.size * price * multiplier - self.cost
+
+
+class Market:
+    """A listed market's runtime state."""
+
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume")
+
+    def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
+        self.index = index
+        self.spec = spec
+        self.book = book
+        self.open_interest = 0  # long lots (= short lots)
+        self.last_price: Optional[int] = None
+        self.volume = 0  # traded lots
+
+
+def _fee(value: int, ppm: int) -> int:
+    """Fee on ``value`` quote units, rounded in the venue's favour (rebates are negative fees)."""
+    if ppm >= 0:
+        return -((-value * ppm) // 1_000_000)
+    return -((value * -ppm) // 1_000_000)
+
+
+class Exchange:
+    def __init__(self) -> None:
+        self.markets: list[Market] = []
+        self._by_symbol: dict[str, Market] = {}
+        self.accounts: dict[int, Account] = {}
+        self.ledgers = Ledgers()
+        self.now = 0  # simulation time in integer microseconds, advanced by whoever drives the exchange
+        self._next_oid = 1
+        self._next_account = 1
+        self._order_owner: dict[int, tuple[int, int, object]] = {}  # resting oid -> (account, market, client id)
+        self._subscribers: list[FillSubscriber] = []
+        self._last_fill_notional = 0  # of the order being matched (for OrderResult)
+
+    # ------------------------------------------------------------------ listing and lookup
+
+    def list_market(self, spec: MarketSpec) -> int:
+        if not isinstance(spec, MarketSpec):
+            raise InvalidInput("spec", spec, "must be a MarketSpec")
+        if spec.symbol in self._by_symbol:
+            raise DuplicateMarket("symbol", spec.symbol, "must not be listed already")
+        idx = len(self.markets)
+        stp = STP_CANCEL_RESTING if spec.stp == "cancel_resting" else STP_CANCEL_INCOMING
+        book = OrderBook(stp=stp)
+        m = Market(idx, spec, book)
+        book.on_fill = self._fill_handler(m)
+        book.on_cancel = self._cancel_handler(m)
+        book.ro_cap = self._ro_cap_fn(m)
+        self.markets.append(m)
+        self._by_symbol[spec.symbol] = m
+        return idx
+
+    def market(self, symbol: str) -> Market:
+        m = self._by_symbol.get(symbol)  # type: ignore[arg-type]
+        if m is None:
+            raise UnknownMarket("market", symbol, f"must be one of {sorted(self._by_symbol)}")
+        return m
+
+    def data(self, symbol: str) -> BookView:
+        """Read-only market data for one market."""
+        return BookView(self.market(symbol).book)
+
+    def account(self, account_id: int) -> Account:
+        a = self.accounts.get(account_id) if type(account_id) is int else None
+        if a is None:
+            raise UnknownAccount("account", account_id, "must be the id of an open account")
+        return a
+
+    def subscribe_fills(self, fn: FillSubscriber) -> None:
+        """Call ``fn`` on every fill, e.g. a Tape. Subscribers must not call back into the exchange."""
+        if not callable(fn):
+            raise InvalidInput("fn", fn, "must be callable")
+        self._subscribers.append(fn)
+
+    # ------------------------------------------------------------------ money in and out
+
+    def open_account(self, deposit: int = 0) -> int:
+        if deposit != 0:
+            _positive_amount(deposit)
+        aid = self._next_account
+        self._next_account += 1
+        self.accounts[aid] = Account(aid)
+        if deposit:
+            self.deposit(aid, deposit)
+        return aid
+
+    def deposit(self, account_id: int, amount: int) -> None:
+        a = self.account(account_id)
+        _positive_amount(amount)
+        a.balance += amount
+        self.ledgers.external += amount
+
+    def withdraw(self, account_id: int, amount: int) -> None:
+        """Withdraw cross collateral. Until the margin engine is attached, the limit is the cash balance."""
+        a = self.account(account_id)
+        _positive_amount(amount)
+        if amount > a.balance:
+            raise InsufficientFunds("amount", amount, f"must be at most the balance {a.balance}")
+        a.balance -= amount
+        self.ledgers.external -= amount
+
+    def seed_ledger(self, name: str, amount: int) -> None:
+        self.ledgers.seed(name, amount)
+
+    def set_margin_mode(self, account_id: int, symbol: str, mode: str) -> None:
+        """Choose cross, isolated or strict_isolated for one market; only while flat with no open orders there."""
+        a = self.account(account_id)
+        m = self.market(symbol)
+        if mode not in MARGIN_MODES:
+            raise InvalidInput("mode", mode, f"must be one of {sorted(MARGIN_MODES)}")
+        pos = a.positions.get(m.index)
+        if pos is not None and (pos.size or pos.margin):
+            raise InvalidInput("mode", mode, f"can only change while flat in {symbol} (size {pos.size}, margin {pos.margin})")
+        if any(mi == m.index for mi in a.open_orders.values()):
+            raise InvalidInput("mode", mode, f"can only change with no open orders in {symbol}")
+        a.position(m.index).mode = MARGIN_MODES[mode]
+
+    def transfer_isolated_margin(self, account_id: int, symbol: str, amount: int) -> None:
+        """Move collateral into (amount > 0) or out of (amount < 0) an isolated position's margin.
+
+        The margin engine adds the rules on how much may be removed; here only that neither side goes negative.
+        """
+        a = self.account(account_id)
+        m = self.market(symbol)
+        amount = as_int("amount", amount, InvalidAmount)
+        pos = a.positions.get(m.index)
+        if pos is None or pos.mode == CROSS:
+            raise InvalidInput("mode", "cross", f"{symbol} must be in isolated mode to hold isolated margin")
+        if amount == 0:
+            raise InvalidAmount("amount", amount, "must not be 0")
+        if amount > a.balance:
+            raise InsufficientFunds("amount", amount, f"must be at most the cross balance {a.balance}")
+        if -amount > pos.margin:
+            raise InsufficientFunds("amount", amount, f"must not remove more than the position margin {pos.margin}")
+        a.balance -= amount
+        pos.margin += amount
+
+    # ------------------------------------------------------------------ orders
+
+    def limit(
+        self,
+        account_id: int,
+        symbol: str,
+        side: SideLike,
+        qty: int,
+        price: int,
+        tif: Union[str, int] = "GTC",
+        post_only: bool = False,
+        reduce_only: bool = False,
+        client_id: object = None,
+    ) -> OrderResult:
+        """A limit order of ``qty`` lots at ``price`` ticks: GTC rests its remainder, IOC drops it, FOK all or nothing."""
+        a = self.account(account_id)
+        m = self.market(symbol)
+        s = _side(side)
+        qty = as_int("qty", qty, InvalidSize)
+        if qty <= 0:
+            raise InvalidSize("qty", qty, "must be a positive integer number of lots")
+        price = as_int("price", price, InvalidPrice)
+        if price <= 0:
+            raise InvalidPrice("price", price, "must be a positive integer number of ticks")
+        t = _TIFS.get(tif) if not isinstance(tif, bool) else None  # type: ignore[arg-type]
+        if t is None:
+            raise InvalidOrderType("tif", tif, "must be one of 'GTC', 'IOC', 'FOK'")
+        if type(post_only) is not bool or type(reduce_only) is not bool:
+            bad = "post_only" if type(post_only) is not bool else "reduce_only"
+            raise InvalidOrderType(bad, post_only if bad == "post_only" else reduce_only, "must be True or False")
+        if post_only and t != GTC:
+            raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
+        self._check_client_id(a, client_id)
+        accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        oid = self._next_oid
+        self._last_fill_notional = 0
+        filled = m.book.limit(oid, a.id, s, price, accepted, t, post_only, reduce_only)  # may raise PostOnlyWouldCross
+        self._next_oid += 1
+        return self._finish(a, m, oid, accepted, filled, client_id, trimmed)
+
+    def market_order(
+        self,
+        account_id: int,
+        symbol: str,
+        side: SideLike,
+        qty: int,
+        worst_price: Optional[int] = None,
+        slippage_bps: Optional[float] = None,
+        reduce_only: bool = False,
+        client_id: object = None,
+        liquidation: bool = False,
+    ) -> OrderResult:
+        """Immediate-or-cancel at any price, or bounded by ``worst_price`` ticks or ``slippage_bps`` from the mid.
+
+        With ``slippage_bps`` the bound is taken from the mid, or from the best opposite price when one
+        side is empty; with no opposite side nothing can fill and the whole order is cancelled.
+        """
+        a = self.account(account_id)
+        m = self.market(symbol)
+        s = _side(side)
+        qty = as_int("qty", qty, InvalidSize)
+        if qty <= 0:
+            raise InvalidSize("qty", qty, "must be a positive integer number of lots")
+        if worst_price is not None and slippage_bps is not None:
+            raise InvalidOrderType("slippage_bps", slippage_bps, "must not be given together with worst_price")
+        if worst_price is not None:
+            worst_price = as_int("worst_price", worst_price, InvalidPrice)
+            if worst_price <= 0:
+                raise InvalidPrice("worst_price", worst_price, "must be a positive integer number of ticks")
+        if slippage_bps is not None:
+            if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, (int, float)) or not 0 <= slippage_bps < 10000:
+                raise InvalidOrderType("slippage_bps", slippage_bps, "must be a number in [0, 10000)")
+            worst_price = _slippage_bound(m.book, s, slippage_bps)
+        if type(reduce_only) is not bool:
+            raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
+        self._check_client_id(a, client_id)
+        accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        oid = self._next_oid
+        self._last_fill_notional = 0
+        if worst_price == 0:  # nothing on the other side to take
+            filled = 0
+        else:
+            filled = m.book.market(oid, a.id, s, accepted, worst_price, bool(liquidation))
+        self._next_oid += 1
+        return self._finish(a, m, oid, accepted, filled, None, trimmed)
+
+    def cancel(self, account_id: int, oid: Optional[int] = None, client_id: object = None) -> int:
+        """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
+        a = self.account(account_id)
+        oid = self._owned_oid(a, oid, client_id)
+        m = self.markets[a.open_orders[oid]]
+        left = m.book.cancel(oid)
+        self._forget(oid)
+        return left
+
+    def cancel_all(self, account_id: int, symbol: Optional[str] = None) -> int:
+        """Cancel the account's resting orders (in one market, or all); returns how many were cancelled."""
+        a = self.account(account_id)
+        only = self.market(symbol).index if symbol is not None else None
+        oids = [oid for oid, mi in a.open_orders.items() if only is None or mi == only]
+        for oid in oids:
+            self.markets[a.open_orders[oid]].book.cancel(oid)
+            self._forget(oid)
+        return len(oids)
+
+    def modify(
+        self,
+        account_id: int,
+        oid: Optional[int] = None,
+        price: Optional[int] = None,
+        qty: Optional[int] = None,
+        client_id: object = None,
+    ) -> int:
+        """Change a resting order's price and/or remaining size (see ``OrderBook.modify`` for priority).
+
+        A reduce-only order is trimmed to the position, as at submission. Returns lots filled if the new
+        price crossed.
+        """
+        a = self.account(account_id)
+        oid = self._owned_oid(a, oid, client_id)
+        if price is None and qty is None:
+            raise InvalidInput("price", None, "give a new price and/or qty")
+        if price is not None:
+            price = as_int("price", price, InvalidPrice)
+        if qty is not None:
+            qty = as_int("qty", qty, InvalidSize)
+        m = self.markets[a.open_orders[oid]]
+        _, side, _, left = m.book.order(oid)
+        if qty is not None and qty > 0 and m.book.is_reduce_only(oid):
+            qty = self._reduce_only_qty(a, m, side, qty)[0]
+        filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything
+        if oid not in m.book:
+            self._forget(oid)
+        return filled
+
+    # ------------------------------------------------------------------ reads
+
+    def position(self, account_id: int, symbol: str) -> PositionInfo:
+        a = self.account(account_id)
+        m = self.market(symbol)
+        p = a.positions.get(m.index) or Position()
+        entry = Fraction(p.cost, p.size * m.spec.multiplier) if p.size else None
+        return PositionInfo(symbol, p.size, p.cost, p.realized, p.fees, MODE_NAMES[p.mode], p.margin, entry)
+
+    def open_orders(self, account_id: int) -> dict[int, tuple[str, int, int, int]]:
+        """oid -> (symbol, side, price, remaining qty) of the account's resting orders."""
+        a = self.account(account_id)
+        out = {}
+        for oid, mi in a.open_orders.items():
+            m = self.markets[mi]
+            _, side, price, qty = m.book.order(oid)
+            out[oid] = (m.spec.symbol, side, price, qty)
+        return out
+
+    def check_conservation(self) -> None:
+        check_conservation(self)
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_client_id(self, a: Account, client_id: object) -> None:
+        if client_id is None:
+            return
+        if isinstance(client_id, bool) or not isinstance(client_id, (str, int)):
+            raise InvalidInput("client_id", client_id, "must be a str or int")
+        if client_id in a.client_ids:
+            raise DuplicateClientOrderId("client_id", client_id, "must differ from the account's live orders' client ids")
+
+    def _reduce_only_qty(self, a: Account, m: Market, side: int, qty: int) -> tuple[int, int]:
+        pos = a.positions.get(m.index)
+        size = pos.size if pos is not None else 0
+        room = -size if side == BUY else size
+        if room <= 0:
+            raise ReduceOnlyViolation(
+                "reduce_only",
+                f"{'buy' if side == BUY else 'sell'} {qty} with position {size}",
+                "a reduce-only order must shrink an open position",
+            )
+        return (qty, 0) if qty <= room else (room, qty - room)
+
+    def _owned_oid(self, a: Account, oid: Optional[int], client_id: object) -> int:
+        if (oid is None) == (client_id is None):
+            raise InvalidInput("oid", oid, "give exactly one of oid or client_id")
+        if oid is None:
+            found = a.client_ids.get(client_id) if isinstance(client_id, (str, int)) else None
+            if found is None:
+                raise UnknownOrder("client_id", client_id, f"must be the client id of one of account {a.id}'s resting orders")
+            return found
+        if type(oid) is not int or oid not in a.open_orders:
+            raise UnknownOrder("oid", oid, f"must be the id of one of account {a.id}'s resting orders")
+        return oid
+
+    def _finish(self, a: Account, m: Market, oid: int, qty: int, filled: int, client_id: object, trimmed: int) -> OrderResult:
+        resting = 0
+        if oid in m.book:
+            resting = m.book.order(oid)[3]
+            a.open_orders[oid] = m.index
+            self._order_owner[oid] = (a.id, m.index, client_id)
+            if client_id is not None:
+                a.client_ids[client_id] = oid
+        return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
+
+    def _forget(self, oid: int) -> None:
+        owner = self._order_owner.pop(oid, None)
+        if owner is None:
+            return
+        a = self.accounts[owner[0]]
+        a.open_orders.pop(oid, None)
+        if owner[2] is not None:
+            a.client_ids.pop(owner[2], None)
+
+    def _fill_handler(self, m: Market):  # type: ignore[no-untyped-def]
+        accounts = self.accounts
+        ledgers = self.ledgers.balances
+        mult = m.spec.multiplier
+        maker_ppm = m.spec.maker_ppm
+        taker_ppm = m.spec.taker_ppm
+        idx = m.index
+        subscribers = self._subscribers
+        forget = self._forget
+
+        def settle(acct: Account, dq: int, price: int, fee: int) -> None:
+            pos = acct.positions.get(idx)
+            if pos is None:
+                pos = acct.positions[idx] = Position()
+            s0 = pos.size
+            pnl = pos.trade(dq, price, mult)
+            pos.realized += pnl
+            pos.fees += fee
+            if pos.mode == CROSS:
+                acct.balance += pnl - fee
+            else:
+                pos.margin += pnl - fee
+            s1 = pos.size
+            m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
+
+        def on_fill(mk: int, mown: int, tk: int, town: int, price: int, qty: int, tside: int, liq: bool, mleft: int) -> None:
+            value = price * qty * mult
+            tfee = -((-value * taker_ppm) // 1_000_000)
+            mfee = _fee(value, maker_ppm)
+            ledgers["fees"] += tfee + mfee
+            settle(accounts[town], qty if tside == BUY else -qty, price, tfee)
+            settle(accounts[mown], -qty if tside == BUY else qty, price, mfee)
+            m.last_price = price
+            m.volume += qty
+            self._last_fill_notional += price * qty
+            if not mleft:
+                forget(mk)
+            for fn in subscribers:
+                fn(self.now, idx, mk, mown, tk, town, price, qty, tside, liq)
+
+        return on_fill
+
+    def _cancel_handler(self, m: Market):  # type: ignore[no-untyped-def]
+        def on_cancel(oid: int, owner: int, cancelled: int, left: int, reason: int) -> None:
+            if not left:
+                self._forget(oid)
+
+        return on_cancel
+
+    def _ro_cap_fn(self, m: Market):  # type: ignore[no-untyped-def]
+        accounts = self.accounts
+        idx = m.index
+
+        def ro_cap(owner: int, side: int) -> int:
+            pos = accounts[owner].positions.get(idx)
+            size = pos.size if pos is not None else 0
+            room = -size if side == BUY else size
+            return room if room > 0 else 0
+
+        return ro_cap
+
+
+def _side(side: object) -> int:
+    s = _SIDES.get(side.lower() if isinstance(side, str) else side) if not isinstance(side, bool) else None  # type: ignore[call-overload]
+    if s is None:
+        raise InvalidInput("side", side, "must be 'buy', 'sell', BUY (0) or SELL (1)")
+    return s
+
+
+def _positive_amount(amount: object) -> int:
+    if type(amount) is not int or amount <= 0:
+        raise InvalidAmount("amount", amount, "must be a positive integer number of quote units")
+    return amount
+
+
+def _slippage_bound(book: OrderBook, side: int, bps: float) -> int:
+    """Worst acceptable price for a market order ``bps`` away from the mid; 0 when nothing is on the other side."""
+    bb, ba = book.best_bid(), book.best_ask()
+    opp = ba if side == BUY else bb
+    if opp is None:
+        return 0
+    ref = Fraction(bb + ba, 2) if bb is not None and ba is not None else Fraction(opp)
+    f = Fraction(bps) / 10000
+    if side == BUY:
+        return floor(ref * (1 + f))
+    return max(1, ceil(ref * (1 - f)))

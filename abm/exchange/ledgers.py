@@ -1,0 +1,79 @@
+"""Where every quote unit that is not in a trader's account sits, and the conservation check.
+
+The venue's own buckets are named ledgers (fees, insurance fund, funding rounding, ...). Money only
+enters or leaves the system through recorded external flows (deposits, withdrawals, seeding a fund),
+so the check is a single exact equation; see ``abm.exchange.accounts`` for why positions' cost
+basis appears in it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from abm.errors import ConservationError, InvalidAmount, InvalidInput
+
+if TYPE_CHECKING:
+    from abm.exchange.exchange import Exchange
+
+LEDGER_NAMES = ("fees", "insurance", "funding_rounding")
+
+
+class Ledgers:
+    __slots__ = ("balances", "external")
+
+    def __init__(self) -> None:
+        self.balances: dict[str, int] = {name: 0 for name in LEDGER_NAMES}
+        self.external = 0  # net money that entered from outside (deposits + seeding - withdrawals)
+
+    def __getitem__(self, name: str) -> int:
+        return self.balances[name]
+
+    def check_name(self, name: object) -> str:
+        if name not in self.balances:
+            raise InvalidInput("ledger", name, f"must be one of {sorted(self.balances)}")
+        return name  # type: ignore[return-value]
+
+    def seed(self, name: str, amount: int) -> None:
+        """Money from outside straight into a ledger (e.g. the insurance fund's starting capital)."""
+        self.check_name(name)
+        if type(amount) is not int or amount <= 0:
+            raise InvalidAmount("amount", amount, "must be a positive integer number of quote units")
+        self.balances[name] += amount
+        self.external += amount
+
+    def total(self) -> int:
+        return sum(self.balances.values())
+
+
+def conservation_gap(ex: Exchange) -> int:
+    """Units created (>0) or destroyed (<0) relative to recorded external flows. Always 0 unless there is a bug."""
+    held = ex.ledgers.total()
+    for acct in ex.accounts.values():
+        held += acct.balance
+        for pos in acct.positions.values():
+            held += pos.margin - pos.cost
+    return held - ex.ledgers.external
+
+
+def check_conservation(ex: Exchange) -> None:
+    """Raise ConservationError unless money is conserved to the unit and longs equal shorts in every market.
+
+    O(accounts + positions): for tests and end-of-step audits, not for the matching loop.
+    """
+    gap = conservation_gap(ex)
+    if gap:
+        raise ConservationError(f"money not conserved: {gap:+d} quote units relative to external flows")
+    net = [0] * len(ex.markets)
+    longs = [0] * len(ex.markets)
+    for acct in ex.accounts.values():
+        for idx, pos in acct.positions.items():
+            net[idx] += pos.size
+            if pos.size > 0:
+                longs[idx] += pos.size
+    for m in ex.markets:
+        if net[m.index]:
+            raise ConservationError(f"{m.spec.symbol}: long and short open interest differ by {net[m.index]} lots")
+        if longs[m.index] != m.open_interest:
+            raise ConservationError(
+                f"{m.spec.symbol}: running open interest {m.open_interest} != positions' {longs[m.index]}"
+            )
