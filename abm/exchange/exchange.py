@@ -142,7 +142,7 @@ class Exchange:
         return idx
 
     def market(self, symbol: str) -> Market:
-        m = self._by_symbol.get(symbol)  # type: ignore[arg-type]
+        m = self._by_symbol.get(symbol) if isinstance(symbol, str) else None
         if m is None:
             raise UnknownMarket("market", symbol, f"must be one of {sorted(self._by_symbol)}")
         return m
@@ -197,7 +197,7 @@ class Exchange:
         """Choose cross, isolated or strict_isolated for one market; only while flat with no open orders there."""
         a = self.account(account_id)
         m = self.market(symbol)
-        if mode not in MARGIN_MODES:
+        if not isinstance(mode, str) or mode not in MARGIN_MODES:
             raise InvalidInput("mode", mode, f"must be one of {sorted(MARGIN_MODES)}")
         pos = a.positions.get(m.index)
         if pos is not None and (pos.size or pos.margin):
@@ -250,7 +250,7 @@ class Exchange:
         price = as_int("price", price, InvalidPrice)
         if price <= 0:
             raise InvalidPrice("price", price, "must be a positive integer number of ticks")
-        t = _TIFS.get(tif) if not isinstance(tif, bool) else None  # type: ignore[arg-type]
+        t = _TIFS.get(tif) if isinstance(tif, str) or type(tif) is int else None
         if t is None:
             raise InvalidOrderType("tif", tif, "must be one of 'GTC', 'IOC', 'FOK'")
         if type(post_only) is not bool or type(reduce_only) is not bool:
@@ -409,7 +409,8 @@ class Exchange:
         if (oid is None) == (client_id is None):
             raise InvalidInput("oid", oid, "give exactly one of oid or client_id")
         if oid is None:
-            found = a.client_ids.get(client_id) if isinstance(client_id, (str, int)) else None
+            ok = isinstance(client_id, (str, int)) and not isinstance(client_id, bool)
+            found = a.client_ids.get(client_id) if ok else None
             if found is None:
                 raise UnknownOrder("client_id", client_id, f"must be the client id of one of account {a.id}'s resting orders")
             return found
@@ -499,7 +500,10 @@ class Exchange:
 
 
 def _side(side: object) -> int:
-    s = _SIDES.get(side.lower() if isinstance(side, str) else side) if not isinstance(side, bool) else None  # type: ignore[call-overload]
+    if isinstance(side, str):
+        s = _SIDES.get(side.lower())
+    else:
+        s = _SIDES.get(side) if type(side) is int else None  # no bools, floats or unhashables
     if s is None:
         raise InvalidInput("side", side, "must be 'buy', 'sell', BUY (0) or SELL (1)")
     return s

@@ -29,7 +29,7 @@ class Ledgers:
         return self.balances[name]
 
     def check_name(self, name: object) -> str:
-        if name not in self.balances:
+        if not isinstance(name, str) or name not in self.balances:
             raise InvalidInput("ledger", name, f"must be one of {sorted(self.balances)}")
         return name  # type: ignore[return-value]
 

@@ -86,8 +86,8 @@ class _Level:
 
 
 def _check_side(side: object) -> int:
-    if side == BUY or side == SELL:
-        return int(side)  # type: ignore[call-overload]
+    if type(side) is int and (side == BUY or side == SELL):
+        return side
     raise InvalidInput("side", side, "must be BUY (0) or SELL (1)")
 
 
@@ -156,11 +156,11 @@ class OrderBook:
             _check_price(price)
         if type(qty) is not int or qty <= 0:
             _check_qty(qty)
-        if side != BUY and side != SELL:
+        if type(side) is not int or (side != BUY and side != SELL):
             _check_side(side)
         if oid in self._orders:
             raise DuplicateOrderId("oid", oid, "must not be the id of a resting order")
-        if tif != GTC and tif != IOC and tif != FOK:
+        if type(tif) is not int or (tif != GTC and tif != IOC and tif != FOK):
             raise InvalidOrderType("tif", tif, "must be GTC (0), IOC (1) or FOK (2)")
         if reduce_only and self.ro_cap is None:
             raise InvalidOrderType("reduce_only", True, "needs an exchange that knows positions")
@@ -197,7 +197,7 @@ class OrderBook:
         """Immediate-or-cancel at any price, or no worse than ``worst_price``; returns the size filled."""
         if type(qty) is not int or qty <= 0:
             _check_qty(qty)
-        if side != BUY and side != SELL:
+        if type(side) is not int or (side != BUY and side != SELL):
             _check_side(side)
         if oid in self._orders:
             raise DuplicateOrderId("oid", oid, "must not be the id of a resting order")
@@ -376,7 +376,9 @@ class OrderBook:
             levels = self._bid_lv
             keys = self._bid_keys
         stp = owner is not None
-        ro_used: dict[object, int] = {}
+        # Every maker here is on one side, so each lot a maker's owner fills shrinks the room its
+        # later reduce-only orders will have: track lots filled per owner, as _take's live cap would see.
+        filled: dict[object, int] = {}
         for i in range(len(keys) - 1, -1, -1):
             k = keys[i]
             if k < lim:
@@ -389,10 +391,10 @@ class OrderBook:
                     if self.stp == STP_CANCEL_INCOMING:
                         return False
                     continue
+                done = filled.get(o.owner, 0)
                 if o.ro:
-                    used = ro_used.get(o.owner, 0)
-                    oq = max(0, min(oq, self.ro_cap(o.owner, o.side) - used))  # type: ignore[misc]
-                    ro_used[o.owner] = used + oq
+                    oq = max(0, min(oq, self.ro_cap(o.owner, o.side) - done))  # type: ignore[misc]
+                filled[o.owner] = done + oq
                 qty -= oq
                 if qty <= 0:
                     return True

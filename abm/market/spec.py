@@ -98,7 +98,9 @@ class MarketSpec:
             raise InvalidMarketSpec(
                 "maker_fee_bps", self.maker_fee_bps, f"a rebate must not exceed the taker fee ({self.taker_fee_bps} bp)"
             )
-        if maker >= 1_000_000 or taker >= 1_000_000:
+        if maker >= 1_000_000:
+            raise InvalidMarketSpec("maker_fee_bps", self.maker_fee_bps, "must be below 10000 bp")
+        if taker >= 1_000_000:
             raise InvalidMarketSpec("taker_fee_bps", self.taker_fee_bps, "must be below 10000 bp")
         if self.stp not in STP_MODES:
             raise InvalidMarketSpec("stp", self.stp, f"must be one of {list(STP_MODES)}")
