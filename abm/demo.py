@@ -52,7 +52,7 @@ def run_demo(seed: int = 7, out: Callable[[str], None] = print) -> Exchange:
         for (bp, bs), (ap, asz) in zip(bids, asks):
             out(f"  {bs / 1000:>15.3f} {bp:>8,} | {ap:<8,} {asz / 1000:<15.3f}")
         b, bn, a, an = data.depth_within(100)
-        out(f"  depth within 1% of mid: bids {bn * spec.multiplier / USDC:,.0f} USDC, asks {an * spec.multiplier / USDC:,.0f} USDC;"
+        out(f"  depth within 1% of mid: bids {bn / USDC:,.0f} USDC, asks {an / USDC:,.0f} USDC;"
             f" spread {data.spread()} USDC")
         return None
 
@@ -70,8 +70,8 @@ def run_demo(seed: int = 7, out: Callable[[str], None] = print) -> Exchange:
     avg = float(r.avg_price) if r.avg_price is not None else float("nan")
     out(f"\nThe whale's market sell: {r.filled / 1000:,.3f} BTC filled in {len(tape) - n_before} fills, "
         f"average price {avg:,.2f} vs best bid {best_before:,} before: slippage {(best_before - avg) / best_before * 1e4:,.1f} bp.")
-    out(f"Bid depth within 1% of mid fell from {depth_before * spec.multiplier / USDC:,.0f} to "
-        f"{depth_after * spec.multiplier / USDC:,.0f} USDC ({(1 - depth_after / depth_before) * 100:.0f}% gone).")
+    out(f"Bid depth within 1% of mid fell from {depth_before / USDC:,.0f} to "
+        f"{depth_after / USDC:,.0f} USDC ({(1 - depth_after / depth_before) * 100:.0f}% gone).")
 
     last = data.best_bid() or best_before
     out("\nAccounts marked at the new best bid:")

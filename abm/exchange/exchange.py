@@ -149,7 +149,8 @@ class Exchange:
 
     def data(self, symbol: str) -> BookView:
         """Read-only market data for one market."""
-        return BookView(self.market(symbol).book)
+        m = self.market(symbol)
+        return BookView(m.book, m.spec.multiplier)
 
     def account(self, account_id: int) -> Account:
         a = self.accounts.get(account_id) if type(account_id) is int else None

@@ -502,14 +502,14 @@ class OrderBook:
             anot -= s * k
         return (bsz, bnot, asz, anot)
 
-    def impact_price(self, side: int, notional: int) -> Optional[Fraction]:
+    def impact_price(self, side: int, notional: int | Fraction) -> Optional[Fraction]:
         """Average price a taker on ``side`` would pay to trade ``notional`` tick·lots; None if the book is too thin.
 
         The last level is taken fractionally, as venues define impact prices. Exact (a Fraction).
         """
         _check_side(side)
-        if type(notional) is not int or notional <= 0:
-            raise InvalidInput("notional", notional, "must be a positive integer (tick·lots)")
+        if type(notional) not in (int, Fraction) or notional <= 0:
+            raise InvalidInput("notional", notional, "must be a positive int or Fraction (tick·lots)")
         if side == BUY:
             keys, levels, sgn = self._ask_keys, self._ask_lv, -1
         else:

@@ -1,18 +1,24 @@
-"""Read-only market data: what agents and analysis may see of a book, and nothing that mutates it."""
+"""Read-only market data: what agents and analysis may see of a book, and nothing that mutates it.
+
+Prices stay in ticks and sizes in lots; notionals are in quote units (the book itself counts
+tick·lots and knows no money, so the view applies the market's multiplier).
+"""
 
 from __future__ import annotations
 
 from fractions import Fraction
 from typing import Optional
 
+from abm.errors import InvalidInput
 from abm.market.book import OrderBook
 
 
 class BookView:
-    __slots__ = ("_book",)
+    __slots__ = ("_book", "_mult")
 
-    def __init__(self, book: OrderBook) -> None:
+    def __init__(self, book: OrderBook, multiplier: int = 1) -> None:
         self._book = book
+        self._mult = multiplier
 
     def best_bid(self) -> Optional[int]:
         return self._book.best_bid()
@@ -36,10 +42,15 @@ class BookView:
         return self._book.level_size(side, price)
 
     def depth_within(self, bps: float, ref: Optional[float] = None) -> tuple[int, int, int, int]:
-        return self._book.depth_within(bps, ref)
+        """(bid lots, bid notional, ask lots, ask notional) within ±bps of the mid (or ``ref``); notional in quote units."""
+        b, bn, a, an = self._book.depth_within(bps, ref)
+        return b, bn * self._mult, a, an * self._mult
 
     def impact_price(self, side: int, notional: int) -> Optional[Fraction]:
-        return self._book.impact_price(side, notional)
+        """Average price in ticks for a taker on ``side`` trading ``notional`` quote units; None if too thin."""
+        if type(notional) is not int or notional <= 0:
+            raise InvalidInput("notional", notional, "must be a positive integer number of quote units")
+        return self._book.impact_price(side, Fraction(notional, self._mult))
 
     def __len__(self) -> int:
         return len(self._book)

@@ -1,0 +1,14 @@
+"""The README's quickstart must run as written, so the README stays true."""
+
+import re
+from pathlib import Path
+
+
+def test_readme_quickstart_runs(capsys):
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks, "README has no python quickstart"
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "200 60010" in out
