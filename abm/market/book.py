@@ -160,30 +160,55 @@ class OrderBook:
             _check_side(side)
         if oid in self._orders:
             raise DuplicateOrderId("oid", oid, "must not be the id of a resting order")
-        if type(tif) is not int or (tif != GTC and tif != IOC and tif != FOK):
-            raise InvalidOrderType("tif", tif, "must be GTC (0), IOC (1) or FOK (2)")
-        if reduce_only and self.ro_cap is None:
-            raise InvalidOrderType("reduce_only", True, "needs an exchange that knows positions")
-        key = price if side == BUY else -price
-        opp = self._ask_keys if side == BUY else self._bid_keys
-        if post_only:
-            if tif != GTC:
-                raise InvalidOrderType("post_only", True, "only allowed with tif GTC")
-            if opp and opp[-1] >= -key:
-                raise PostOnlyWouldCross("price", price, "a post-only order must not cross the opposite best")
-            self._rest(side, key, price, qty, oid, owner, reduce_only, True)
-            return 0
-        if tif == FOK and not self._fillable(side, -key, qty, owner):
-            return 0
+        if tif or post_only or reduce_only or type(tif) is not int:
+            self._check_flags(tif, post_only, reduce_only)
+        if side == BUY:
+            key = price
+            opp = self._ask_keys
+        else:
+            key = -price
+            opp = self._bid_keys
         left = qty
         if opp and opp[-1] >= -key:
+            if post_only:
+                raise PostOnlyWouldCross("price", price, "a post-only order must not cross the opposite best")
+            if tif == FOK and not self._fillable(side, -key, qty, owner):
+                return 0
             self._killed = False
             left = self._take(side, -key, qty, oid, owner, liq)
-            if self._killed:
+            if self._killed or not left:
                 return qty - left
-        if left and tif == GTC:
-            self._rest(side, key, price, left, oid, owner, reduce_only, False)
+        elif tif == FOK:
+            return 0
+        if tif:  # IOC/FOK: the remainder is dropped
+            return qty - left
+        # rest the remainder (inlined: this is the hottest path of the book)
+        if side == BUY:
+            levels = self._bid_lv
+            keys = self._bid_keys
+        else:
+            levels = self._ask_lv
+            keys = self._ask_keys
+        lvl = levels.get(key)
+        if lvl is None:
+            lvl = levels[key] = _Level()
+            if not keys or key > keys[-1]:
+                keys.append(key)
+            else:
+                insort(keys, key)
+        o = _Order(oid, owner, side, price, left, reduce_only, post_only)
+        lvl.q.append(o)
+        lvl.size += left
+        self._orders[oid] = o
         return qty - left
+
+    def _check_flags(self, tif: object, post_only: object, reduce_only: object) -> None:
+        if type(tif) is not int or (tif != GTC and tif != IOC and tif != FOK):
+            raise InvalidOrderType("tif", tif, "must be GTC (0), IOC (1) or FOK (2)")
+        if post_only and tif != GTC:
+            raise InvalidOrderType("post_only", True, "only allowed with tif GTC")
+        if reduce_only and self.ro_cap is None:
+            raise InvalidOrderType("reduce_only", True, "needs an exchange that knows positions")
 
     def market(
         self,
@@ -243,31 +268,9 @@ class OrderBook:
             raise PostOnlyWouldCross("price", new_price, "a post-only order must not cross the opposite best")
         del self._orders[oid]
         self._unlink(o)
-        if o.po:
-            self._rest(o.side, key, new_price, new_qty, oid, o.owner, o.ro, True)
-            return 0
-        return self.limit(oid, o.owner, o.side, new_price, new_qty, GTC, False, o.ro)
+        return self.limit(oid, o.owner, o.side, new_price, new_qty, GTC, o.po, o.ro)
 
     # ------------------------------------------------------------------ internals
-
-    def _rest(self, side: int, key: int, price: int, qty: int, oid: int, owner: object, ro: bool, po: bool) -> None:
-        if side == BUY:
-            levels = self._bid_lv
-            keys = self._bid_keys
-        else:
-            levels = self._ask_lv
-            keys = self._ask_keys
-        lvl = levels.get(key)
-        if lvl is None:
-            lvl = levels[key] = _Level()
-            if not keys or key > keys[-1]:
-                keys.append(key)
-            else:
-                insort(keys, key)
-        o = _Order(oid, owner, side, price, qty, ro, po)
-        lvl.q.append(o)
-        lvl.size += qty
-        self._orders[oid] = o
 
     def _unlink(self, o: _Order) -> int:
         """Take a live order out of its level (the caller has removed it from ``_orders``)."""
