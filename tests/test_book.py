@@ -222,3 +222,10 @@ def test_dead_entries_are_compacted(book):
     assert len(lvl.q) < 40  # cancelled entries do not pile up behind a live order
     book.check_invariants()
     assert book.market(500, "b", SELL, 5) == 1
+
+
+def test_depth_within_takes_float_bps_as_written(book):
+    # mid 100,000; 0.3 bp is exactly 3 ticks, so 99,997 and 100,003 are on the band's edges
+    for oid, (side, p) in enumerate([(BUY, 99_999), (BUY, 99_997), (SELL, 100_001), (SELL, 100_003)], start=1):
+        book.limit(oid, "a", side, p, 1)
+    assert book.depth_within(0.3) == (2, 99_999 + 99_997, 2, 100_001 + 100_003)

@@ -43,7 +43,7 @@ from abm.market.book import (
     STP_CANCEL_RESTING,
     OrderBook,
 )
-from abm.market.spec import MarketSpec, as_int
+from abm.market.spec import MarketSpec, as_int, exact_fraction
 from abm.market.view import BookView
 
 SideLike = Union[int, str]
@@ -523,7 +523,7 @@ def _slippage_bound(book: OrderBook, side: int, bps: float) -> int:
     if opp is None:
         return 0
     ref = Fraction(bb + ba, 2) if bb is not None and ba is not None else Fraction(opp)
-    f = Fraction(bps) / 10000
+    f = exact_fraction(bps) / 10000
     if side == BUY:
         return floor(ref * (1 + f))
     return max(1, ceil(ref * (1 - f)))

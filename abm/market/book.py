@@ -38,6 +38,7 @@ from abm.errors import (
     PostOnlyWouldCross,
     UnknownOrder,
 )
+from abm.market.spec import exact_fraction
 
 BUY = 0
 SELL = 1
@@ -485,8 +486,8 @@ class OrderBook:
         else:
             if not ref > 0:
                 raise InvalidInput("ref", ref, "must be a positive price in ticks")
-            ref2 = 2 * Fraction(ref)
-        f = Fraction(bps) / 10000
+            ref2 = 2 * exact_fraction(ref)
+        f = exact_fraction(bps) / 10000
         lo = ceil(ref2 * (1 - f) / 2)
         hi = floor(ref2 * (1 + f) / 2)
         bk = self._bid_keys

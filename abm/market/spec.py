@@ -15,6 +15,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Union
 
 from abm.errors import InvalidMarketSpec, InvalidPrice, InvalidSize
@@ -36,6 +37,11 @@ def _decimal(field_name: str, value: object) -> Decimal:
     if not d.is_finite():
         raise InvalidMarketSpec(field_name, value, "must be a finite number")
     return d
+
+
+def exact_fraction(x: int | float | Decimal | Fraction) -> Fraction:
+    """The number as written: a float 0.3 is 3/10, not its binary neighbour."""
+    return Fraction(repr(x)) if isinstance(x, float) else Fraction(x)
 
 
 def fee_ppm(field_name: str, bps: object) -> int:
