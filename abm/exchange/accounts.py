@@ -27,13 +27,14 @@ MODE_NAMES = {v: k for k, v in MARGIN_MODES.items()}
 
 
 class Position:
-    __slots__ = ("size", "cost", "realized", "fees", "mode", "margin")
+    __slots__ = ("size", "cost", "realized", "fees", "funding", "mode", "margin")
 
     def __init__(self, mode: int = CROSS) -> None:
         self.size = 0  # signed lots
         self.cost = 0  # signed entry value of the open lots, quote units
         self.realized = 0  # cumulative realised trading PnL, quote units (fees excluded)
         self.fees = 0  # cumulative fees paid (negative: net rebates received)
+        self.funding = 0  # cumulative funding received (negative: paid)
         self.mode = mode
         self.margin = 0  # isolated margin bucket; always 0 for cross
 
