@@ -517,7 +517,11 @@ def test_conservation_many_trades_two_markets():
             tif = rng.choice(("GTC", "GTC", "IOC"))
             r = ex.limit(aid, sym, side, rng.randint(1, 6), price, tif=tif)
         elif op < 0.75:
-            r = ex.market_order(aid, sym, side, rng.randint(1, 8), liquidation=rng.random() < 0.1)
+            if rng.random() < 0.1:  # a liquidation-flagged order, as the liquidation engine sends them
+                filled_total += ex._liquidation_order(ex.account(aid), ex.market(sym).index, 0 if side == "buy" else 1,
+                                                      rng.randint(1, 8), 1 if side == "sell" else 10**9)[0]
+                continue
+            r = ex.market_order(aid, sym, side, rng.randint(1, 8))
         elif op < 0.85:
             size = ex.position(aid, sym).size
             if size == 0:
@@ -989,8 +993,8 @@ def test_tape_records_every_fill():
     t2 = ex.limit(b, ETH, "sell", 5, 249_000)  # 5 @ 250_000 (a is maker)
     results += [m3, t2]
     ex.now = 3_000
-    t3 = ex.market_order(c, BTC, "buy", 1, liquidation=True)  # 1 @ 101 from b's remaining 1
-    results.append(t3)
+    t3_filled, _, t3_oid = ex._liquidation_order(ex.account(c), ex.market(BTC).index, 0, 1, 10**9)  # 1 @ 101 from b
+    assert t3_filled == 1
 
     assert len(tape) == 4
     rows = [tuple(int(tape.column(n)[i]) for n in COLUMNS) for i in range(len(tape))]
@@ -1000,9 +1004,9 @@ def test_tape_records_every_fill():
         (1_000, btc_i, m1.oid, a, t1.oid, c, 100, 2, 0, 0),
         (1_000, btc_i, m2.oid, b, t1.oid, c, 101, 2, 0, 0),
         (2_500, eth_i, m3.oid, a, t2.oid, b, 250_000, 5, 1, 0),
-        (3_000, btc_i, m2.oid, b, t3.oid, c, 101, 1, 0, 1),
+        (3_000, btc_i, m2.oid, b, t3_oid, c, 101, 1, 0, 1),
     ]
-    assert sum(tape.column("qty")) == sum(r.filled for r in results) == 10  # 4 + 5 + 1
+    assert sum(tape.column("qty")) == sum(r.filled for r in results) + t3_filled == 10  # 4 + 5 + 1
 
     df = tape.to_pandas()
     assert list(df.columns) == list(COLUMNS)

@@ -27,7 +27,7 @@ MODE_NAMES = {v: k for k, v in MARGIN_MODES.items()}
 
 
 class Position:
-    __slots__ = ("size", "cost", "realized", "fees", "funding", "mode", "margin")
+    __slots__ = ("size", "cost", "realized", "fees", "funding", "mode", "margin", "opened")
 
     def __init__(self, mode: int = CROSS) -> None:
         self.size = 0  # signed lots
@@ -37,6 +37,7 @@ class Position:
         self.funding = 0  # cumulative funding received (negative: paid)
         self.mode = mode
         self.margin = 0  # isolated margin bucket; always 0 for cross
+        self.opened = 0  # sequence number of the fill that opened it: ADL's tie-break, never the account id
 
     def trade(self, dq: int, price: int, mult: int) -> int:
         """Apply a fill of ``dq`` signed lots at ``price`` ticks; return the realised PnL (quote units)."""

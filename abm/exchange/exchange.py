@@ -31,7 +31,7 @@ from abm.errors import (
     UnknownMarket,
     UnknownOrder,
 )
-from abm.exchange.accounts import CROSS, MARGIN_MODES, MODE_NAMES, Account, Position
+from abm.exchange.accounts import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLATED, Account, Position
 from abm.exchange.ledgers import Ledgers, check_conservation
 from abm.market.book import (
     BUY,
@@ -45,6 +45,9 @@ from abm.market.book import (
 )
 from abm.market.spec import MarketSpec, as_int, exact_fraction
 from abm.market.view import BookView
+from abm.margin.engine import CROSS_UNIT, MarginEngine
+from abm.margin.liquidation import Liquidator
+from abm.margin.params import RiskParams
 
 SideLike = Union[int, str]
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
@@ -92,7 +95,7 @@ class PositionInfo:
 class Market:
     """A listed market's runtime state."""
 
-    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume")
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "margined")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -101,6 +104,7 @@ class Market:
         self.open_interest = 0  # long lots (= short lots)
         self.last_price: Optional[int] = None
         self.volume = 0  # traded lots
+        self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
 
 
 def _fee(value: int, ppm: int) -> int:
@@ -122,12 +126,19 @@ class Exchange:
         self._order_owner: dict[int, tuple[int, int, object]] = {}  # resting oid -> (account, market, client id)
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
+        self._position_seq = 0
+        self.risk = MarginEngine(self)
+        self._liquidator = Liquidator(self, self.risk)
 
     # ------------------------------------------------------------------ listing and lookup
 
-    def list_market(self, spec: MarketSpec) -> int:
+    def list_market(self, spec: MarketSpec, risk: Optional[RiskParams] = None) -> int:
+        """List a market. With ``risk`` its positions need margin and get liquidated; without, it is a bare
+        trading venue (book and fee studies, tests) where nothing is margined."""
         if not isinstance(spec, MarketSpec):
             raise InvalidInput("spec", spec, "must be a MarketSpec")
+        if risk is not None and not isinstance(risk, RiskParams):
+            raise InvalidInput("risk", risk, "must be RiskParams or None")
         if spec.symbol in self._by_symbol:
             raise DuplicateMarket("symbol", spec.symbol, "must not be listed already")
         idx = len(self.markets)
@@ -139,6 +150,9 @@ class Exchange:
         book.ro_cap = self._ro_cap_fn(m)
         self.markets.append(m)
         self._by_symbol[spec.symbol] = m
+        if risk is not None:
+            m.margined = True
+            self.risk.add_market(idx, risk)
         return idx
 
     def market(self, symbol: str) -> Market:
@@ -181,15 +195,21 @@ class Exchange:
         _positive_amount(amount)
         a.balance += amount
         self.ledgers.external += amount
+        if self.risk.params:
+            self.risk.dirty.add((a.id, CROSS_UNIT))
+            self.risk.process_dirty()
 
     def withdraw(self, account_id: int, amount: int) -> None:
-        """Withdraw cross collateral. Until the margin engine is attached, the limit is the cash balance."""
+        """Withdraw cross collateral; with margined positions what stays must cover max(IM, 10% of notional)."""
         a = self.account(account_id)
         _positive_amount(amount)
-        if amount > a.balance:
-            raise InsufficientFunds("amount", amount, f"must be at most the balance {a.balance}")
+        limit = self.risk.withdrawable(a) if self.risk.params else a.balance
+        if amount > limit:
+            raise InsufficientFunds("amount", amount, f"must be at most the withdrawable amount {limit}")
         a.balance -= amount
         self.ledgers.external -= amount
+        self.risk.dirty.add((a.id, CROSS_UNIT))
+        self.risk.process_dirty()
 
     def seed_ledger(self, name: str, amount: int) -> None:
         self.ledgers.seed(name, amount)
@@ -206,6 +226,10 @@ class Exchange:
         if any(mi == m.index for mi in a.open_orders.values()):
             raise InvalidInput("mode", mode, f"can only change with no open orders in {symbol}")
         a.position(m.index).mode = MARGIN_MODES[mode]
+        if m.margined:
+            self.risk.dirty.add((a.id, m.index))
+            self.risk.dirty.add((a.id, CROSS_UNIT))
+            self.risk.process_dirty()
 
     def transfer_isolated_margin(self, account_id: int, symbol: str, amount: int) -> None:
         """Move collateral into (amount > 0) or out of (amount < 0) an isolated position's margin.
@@ -222,10 +246,18 @@ class Exchange:
             raise InvalidAmount("amount", amount, "must not be 0")
         if amount > a.balance:
             raise InsufficientFunds("amount", amount, f"must be at most the cross balance {a.balance}")
-        if -amount > pos.margin:
-            raise InsufficientFunds("amount", amount, f"must not remove more than the position margin {pos.margin}")
+        if amount < 0:
+            if pos.mode == STRICT_ISOLATED and pos.size:
+                raise InvalidInput("amount", amount, "strict isolated margin cannot be removed while the position is open")
+            limit = self.risk.removable_isolated(a, m.index) if m.margined else pos.margin
+            if -amount > limit:
+                raise InsufficientFunds("amount", amount, f"must not remove more than {limit} (the rules keep margin >= max(IM, 10% of notional))")
         a.balance -= amount
         pos.margin += amount
+        if m.margined:
+            self.risk.dirty.add((a.id, m.index))
+            self.risk.dirty.add((a.id, CROSS_UNIT))
+            self.risk.process_dirty()
 
     # ------------------------------------------------------------------ orders
 
@@ -261,11 +293,15 @@ class Exchange:
             raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
         self._check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        if m.margined and not reduce_only:
+            self.risk.admit(a, m.index, s, accepted, price)
         oid = self._next_oid
         self._last_fill_notional = 0
         filled = m.book.limit(oid, a.id, s, price, accepted, t, post_only, reduce_only)  # may raise PostOnlyWouldCross
         self._next_oid += 1
-        return self._finish(a, m, oid, accepted, filled, client_id, trimmed)
+        result = self._finish(a, m, oid, accepted, filled, client_id, trimmed)
+        self.risk.process_dirty()
+        return result
 
     def market_order(
         self,
@@ -277,7 +313,6 @@ class Exchange:
         slippage_bps: Optional[float] = None,
         reduce_only: bool = False,
         client_id: object = None,
-        liquidation: bool = False,
     ) -> OrderResult:
         """Immediate-or-cancel at any price, or bounded by ``worst_price`` ticks or ``slippage_bps`` from the mid.
 
@@ -304,14 +339,19 @@ class Exchange:
             raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
         self._check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        if m.margined and not reduce_only:
+            ref = worst_price or self.risk.mark(m.index) or (m.book.best_ask() if s == BUY else m.book.best_bid()) or 1
+            self.risk.admit(a, m.index, s, accepted, ref)
         oid = self._next_oid
         self._last_fill_notional = 0
         if worst_price == 0:  # nothing on the other side to take
             filled = 0
         else:
-            filled = m.book.market(oid, a.id, s, accepted, worst_price, bool(liquidation))
+            filled = m.book.market(oid, a.id, s, accepted, worst_price)
         self._next_oid += 1
-        return self._finish(a, m, oid, accepted, filled, None, trimmed)
+        result = self._finish(a, m, oid, accepted, filled, None, trimmed)
+        self.risk.process_dirty()
+        return result
 
     def cancel(self, account_id: int, oid: Optional[int] = None, client_id: object = None) -> int:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
@@ -355,12 +395,89 @@ class Exchange:
             qty = as_int("qty", qty, InvalidSize)
         m = self.markets[a.open_orders[oid]]
         _, side, _, left = m.book.order(oid)
-        if qty is not None and qty > 0 and m.book.is_reduce_only(oid):
+        ro = m.book.is_reduce_only(oid)
+        if qty is not None and qty > 0 and ro:
             qty = self._reduce_only_qty(a, m, side, qty)[0]
+        if m.margined and not ro and qty is not None and qty > left:
+            self.risk.admit(a, m.index, side, qty - left, price or m.book.order(oid)[2])
         filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything
         if oid not in m.book:
             self._forget(oid)
+        self.risk.process_dirty()
         return filled
+
+    # ------------------------------------------------------------------ margin and liquidation
+
+    def set_mark(self, symbol: str, price: int) -> None:
+        """Publish a mark price (integer ticks); in a margined market this runs the liquidation check."""
+        m = self.market(symbol)
+        price = as_int("price", price, InvalidPrice)
+        if price <= 0:
+            raise InvalidPrice("price", price, "must be a positive integer number of ticks")
+        self.risk.marks[m.index] = price
+        if m.margined:
+            self._liquidator.on_mark(m.index)
+
+    def set_leverage(self, account_id: int, symbol: str, leverage: int) -> None:
+        a = self.account(account_id)
+        m = self.market(symbol)
+        self.risk.set_leverage(a, m.index, leverage)
+        self.risk.dirty.add((a.id, m.index))
+        self.risk.process_dirty()
+
+    def liquidation_price(self, account_id: int, symbol: str) -> Optional[Fraction]:
+        """Exact liquidation price in ticks (cross: if the other markets' marks stayed put); None if none."""
+        a = self.account(account_id)
+        return self.risk.liquidation_price(a.id, self.market(symbol).index)
+
+    def margin_summary(self, account_id: int) -> dict[str, object]:
+        """Cross equity, maintenance margin and free collateral, plus each isolated position's equity and MM."""
+        a = self.account(account_id)
+        r = self.risk
+        cross = (a.id, CROSS_UNIT)
+        out: dict[str, object] = {
+            "cross_equity": r.equity(a, cross),
+            "cross_maintenance": r.maintenance(a, cross),
+            "free_collateral": r.free_collateral(a),
+        }
+        for i, p in sorted(a.positions.items()):
+            if p.mode != CROSS and i in r.params:
+                out[self.markets[i].spec.symbol] = {"equity": r.equity(a, (a.id, i)),
+                                                     "maintenance": r.maintenance(a, (a.id, i))}
+        return out
+
+    def create_backstop_vault(self, deposit: int, min_equity: int = 0, unwind_interval_us: int = 30_000_000,
+                              unwind_slippage_bps: int = 100) -> int:
+        """Open the backstop vault account (funded from outside) that takes over positions the book cannot absorb."""
+        if self.risk.vault is not None:
+            raise InvalidInput("vault", self.risk.vault, "a backstop vault exists already")
+        if type(min_equity) is not int or min_equity < 0:
+            raise InvalidAmount("min_equity", min_equity, "must be a non-negative integer (quote units)")
+        if type(unwind_interval_us) is not int or unwind_interval_us <= 0:
+            raise InvalidInput("unwind_interval_us", unwind_interval_us, "must be a positive integer (microseconds)")
+        if type(unwind_slippage_bps) is not int or not 0 < unwind_slippage_bps < 10_000:
+            raise InvalidInput("unwind_slippage_bps", unwind_slippage_bps, "must be an integer in (0, 10000)")
+        _positive_amount(deposit)
+        aid = self.open_account(deposit)
+        self.risk.vault = aid
+        self.risk.vault_min_equity = min_equity
+        self.risk.unwind_interval_us = unwind_interval_us
+        self.risk.unwind_slippage_bps = unwind_slippage_bps
+        return aid
+
+    @property
+    def liquidations(self):  # type: ignore[no-untyped-def]
+        """The liquidation log (``abm.margin.events.LiquidationLog``)."""
+        return self.risk.log
+
+    def _liquidation_order(self, a: Account, idx: int, side: int, qty: int, worst: int) -> tuple[int, int, int]:
+        """A liquidation-flagged market order, bypassing margin admission; returns (filled, tick·lots, oid)."""
+        m = self.markets[idx]
+        oid = self._next_oid
+        self._next_oid += 1
+        self._last_fill_notional = 0
+        filled = m.book.market(oid, a.id, side, qty, worst, True)
+        return filled, self._last_fill_notional, oid
 
     # ------------------------------------------------------------------ reads
 
@@ -438,6 +555,30 @@ class Exchange:
         if owner[2] is not None:
             a.client_ids.pop(owner[2], None)
 
+    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int) -> None:
+        """Book a change of ``dq`` lots at ``price`` to an account: PnL and fee into the right bucket."""
+        idx = m.index
+        pos = acct.positions.get(idx)
+        if pos is None:
+            pos = acct.positions[idx] = Position()
+        s0 = pos.size
+        pnl = pos.trade(dq, price, m.spec.multiplier)
+        pos.realized += pnl
+        pos.fees += fee
+        if pos.mode == CROSS:
+            acct.balance += pnl - fee
+        else:
+            pos.margin += pnl - fee
+        s1 = pos.size
+        if s1 and (not s0 or (s0 > 0) != (s1 > 0)):
+            self._position_seq += 1
+            pos.opened = self._position_seq
+        m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
+        if m.margined:
+            if pos.mode != CROSS:
+                self.risk.on_isolated_fill(acct, idx, pos, s0, price)
+            self.risk.dirty.add((acct.id, idx))
+
     def _fill_handler(self, m: Market):  # type: ignore[no-untyped-def]
         accounts = self.accounts
         ledgers = self.ledgers.balances
@@ -447,29 +588,15 @@ class Exchange:
         idx = m.index
         subscribers = self._subscribers
         forget = self._forget
-
-        def settle(acct: Account, dq: int, price: int, fee: int) -> None:
-            pos = acct.positions.get(idx)
-            if pos is None:
-                pos = acct.positions[idx] = Position()
-            s0 = pos.size
-            pnl = pos.trade(dq, price, mult)
-            pos.realized += pnl
-            pos.fees += fee
-            if pos.mode == CROSS:
-                acct.balance += pnl - fee
-            else:
-                pos.margin += pnl - fee
-            s1 = pos.size
-            m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
+        settle = self._settle
 
         def on_fill(mk: int, mown: int, tk: int, town: int, price: int, qty: int, tside: int, liq: bool, mleft: int) -> None:
             value = price * qty * mult
             tfee = -((-value * taker_ppm) // 1_000_000)
             mfee = _fee(value, maker_ppm)
             ledgers["fees"] += tfee + mfee
-            settle(accounts[town], qty if tside == BUY else -qty, price, tfee)
-            settle(accounts[mown], -qty if tside == BUY else qty, price, mfee)
+            settle(accounts[town], m, qty if tside == BUY else -qty, price, tfee)
+            settle(accounts[mown], m, -qty if tside == BUY else qty, price, mfee)
             m.last_price = price
             m.volume += qty
             self._last_fill_notional += price * qty

@@ -1,0 +1,362 @@
+"""Margin: equity, initial and maintenance margin at the mark, liquidation prices, and the trigger index.
+
+A *unit* is what gets liquidated together: ``(account, market)`` for an isolated position, and
+``(account, CROSS_UNIT)`` for all of an account's cross positions. Everything is valued at the mark
+(integer ticks, set by the prices layer through ``Exchange.set_mark``); equity is exact in quote units
+and maintenance margin an exact Fraction. A unit is liquidatable when equity <= maintenance margin,
+so a position is liquidated at the first mark at or below (long) / at or above (short) its
+liquidation price, never a tick earlier.
+
+Why mark updates stay cheap (issue: no scan of every position per mark update): each market keeps two
+heaps of trigger prices, longs (fire when mark <= key) and shorts (fire when mark >= key), with lazy
+deletion by version. An isolated position's key is its exact liquidation price. A cross account's
+margin buffer B = equity - MM is split over its markets in proportion to rate_i * mark_i, where
+rate_i bounds how fast an adverse move in market i can eat the buffer (|size| * multiplier for a
+long, times (1 + the table's top maintenance rate) for a short); its key in market i sits where that
+market alone would use up its share. While no key has fired, the adverse moves sum to less than B,
+so the account is safe; when one fires, the account is re-evaluated exactly and re-keyed. A mark
+update that liquidates nobody therefore looks at two heap tops; one that liquidates k units costs
+O(k log n) plus the work of the liquidations themselves.
+"""
+
+from __future__ import annotations
+
+import heapq
+from fractions import Fraction
+from math import ceil, floor
+from typing import TYPE_CHECKING, Optional
+
+from abm.errors import InsufficientFunds, InvalidInput
+from abm.exchange.accounts import CROSS, Account, Position
+from abm.margin.events import LiquidationLog
+from abm.margin.params import RiskParams
+from abm.margin.tiers import TierTable
+
+if TYPE_CHECKING:
+    from abm.exchange.exchange import Exchange
+
+CROSS_UNIT = -1
+Unit = tuple[int, int]
+
+
+def solve_liquidation_price(a0: Fraction | int, mm_others: Fraction | int, size: int, mult: int,
+                            table: TierTable) -> Optional[Fraction]:
+    """The price P in this market where A + size*mult*P = mm_others + MM(|size|*mult*P).
+
+    ``a0`` is the unit's equity without this market's mark-dependent part (isolated: margin - cost).
+    None when no positive price liquidates (e.g. a long with more margin than its notional needs).
+    The tiers are tried in turn; MM is continuous and equity - MM monotone in P, so at most one
+    band holds a consistent solution (both neighbours agree on a band edge).
+    """
+    a = abs(size)
+    lowers = [t.lower for t in table.tiers] + [None]
+    for i, t in enumerate(table.tiers):
+        mmr, ded = table.rate_and_deduction(i)
+        denom = mult * (size - a * mmr)
+        p = (mm_others - ded - a0) / denom
+        if p <= 0:
+            continue
+        n = a * mult * p
+        hi = lowers[i + 1]
+        if n >= t.lower and (hi is None or n <= hi):
+            return Fraction(p)
+    if size < 0:
+        return Fraction(0)  # a short whose equity is already short of MM at any price
+    return None
+
+
+class MarginEngine:
+    def __init__(self, ex: Exchange) -> None:
+        self.ex = ex
+        self.params: dict[int, RiskParams] = {}
+        self.marks: dict[int, int] = {}
+        self.leverage: dict[Unit, int] = {}
+        self.log = LiquidationLog()
+        self.mark_seq = 0
+        self._long: dict[int, list[tuple[int, int, Unit, int]]] = {}
+        self._short: dict[int, list[tuple[int, int, Unit, int]]] = {}
+        self._version: dict[Unit, int] = {}
+        self._seq = 0
+        self.dirty: set[Unit] = set()
+        self.cooling: dict[Unit, int] = {}  # unit -> time its book-liquidation cooldown ends
+        self.vault: Optional[int] = None  # backstop vault account id
+        self.vault_min_equity = 0  # loss limit: no takeover that would leave the vault below this
+        self.unwind_interval_us = 30_000_000
+        self.unwind_slippage_bps = 100
+        self._unwind_next: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ configuration
+
+    def add_market(self, idx: int, params: RiskParams) -> None:
+        self.params[idx] = params
+        self._long[idx] = []
+        self._short[idx] = []
+
+    def lev(self, aid: int, idx: int) -> int:
+        return self.leverage.get((aid, idx)) or self.params[idx].leverage
+
+    def mark(self, idx: int) -> Optional[int]:
+        p = self.marks.get(idx)
+        return p if p is not None else self.ex.markets[idx].last_price
+
+    # ------------------------------------------------------------------ valuation
+
+    def unit_of(self, aid: int, idx: int) -> Unit:
+        pos = self.ex.accounts[aid].positions.get(idx)
+        return (aid, CROSS_UNIT) if pos is None or pos.mode == CROSS else (aid, idx)
+
+    def positions(self, a: Account, unit: Unit) -> list[tuple[int, Position]]:
+        if unit[1] == CROSS_UNIT:
+            return [(i, p) for i, p in sorted(a.positions.items())
+                    if p.size and p.mode == CROSS and i in self.params]
+        p = a.positions.get(unit[1])
+        return [(unit[1], p)] if p is not None and p.size else []
+
+    def equity(self, a: Account, unit: Unit) -> int:
+        markets = self.ex.markets
+        if unit[1] == CROSS_UNIT:
+            e = a.balance
+            for i, p in a.positions.items():
+                if p.mode == CROSS and p.size and i in self.params:
+                    e += p.size * markets[i].spec.multiplier * self.mark(i) - p.cost  # type: ignore[operator]
+            return e
+        p = a.positions[unit[1]]
+        if not p.size:
+            return p.margin
+        return p.margin + p.size * markets[unit[1]].spec.multiplier * self.mark(unit[1]) - p.cost  # type: ignore[operator]
+
+    def maintenance(self, a: Account, unit: Unit) -> Fraction:
+        mm = Fraction(0)
+        for i, p in self.positions(a, unit):
+            mm += self.params[i].tiers.maintenance(abs(p.size) * self.ex.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+        return mm
+
+    def liquidatable(self, a: Account, unit: Unit) -> bool:
+        return bool(self.positions(a, unit)) and self.equity(a, unit) <= self.maintenance(a, unit)
+
+    def liquidation_price(self, aid: int, idx: int) -> Optional[Fraction]:
+        """Exact liquidation price (ticks) of the account's position in this market; cross: other marks fixed."""
+        a = self.ex.accounts[aid]
+        pos = a.positions.get(idx)
+        if pos is None or not pos.size or idx not in self.params:
+            return None
+        unit = self.unit_of(aid, idx)
+        mult = self.ex.markets[idx].spec.multiplier
+        mark = self.mark(idx)
+        a0 = self.equity(a, unit) - pos.size * mult * mark  # type: ignore[operator]
+        mm_others = Fraction(0)
+        if unit[1] == CROSS_UNIT:
+            for i, p in self.positions(a, unit):
+                if i != idx:
+                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.ex.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+        return solve_liquidation_price(a0, mm_others, pos.size, mult, self.params[idx].tiers)
+
+    def bankruptcy_price(self, a: Account, unit: Unit, idx: int, equity: int, weight: Fraction) -> Fraction:
+        """Price in market ``idx`` at which this position alone would use up ``weight`` of the unit's equity."""
+        pos = a.positions[idx]
+        mult = self.ex.markets[idx].spec.multiplier
+        return self.mark(idx) - weight * equity / (pos.size * mult)  # type: ignore[operator]
+
+    # ------------------------------------------------------------------ initial margin
+
+    def free_collateral(self, a: Account, extra: Optional[tuple[int, int, int, int]] = None) -> int:
+        """Cross equity minus initial margin of cross positions and of every resting order that could add exposure.
+
+        ``extra`` = (market, side, qty, price) adds a prospective order. Isolated markets reserve only
+        their orders' opening part (their positions carry their own margin).
+        """
+        ex = self.ex
+        books: dict[int, list[int]] = {}  # market -> [buy qty, sell qty]
+        for oid, i in a.open_orders.items():
+            if i in self.params:
+                _, side, _, q = ex.markets[i].book.order(oid)
+                books.setdefault(i, [0, 0])[side] += q
+        fallback: dict[int, int] = {}
+        if extra is not None:
+            i, side, q, price = extra
+            books.setdefault(i, [0, 0])[side] += q
+            fallback[i] = price
+        for i, p in a.positions.items():
+            if p.size and i in self.params:
+                books.setdefault(i, [0, 0])
+        eq = self.equity(a, (a.id, CROSS_UNIT))
+        req = 0
+        for i in sorted(books):
+            buys, sells = books[i]
+            p = a.positions.get(i)
+            s = p.size if p is not None else 0
+            mark = self.mark(i) or fallback.get(i)
+            if mark is None:
+                continue
+            exposure = max(abs(s + buys), abs(s - sells))
+            mult = ex.markets[i].spec.multiplier
+            lev = self.lev(a.id, i)
+            if p is None or p.mode == CROSS:
+                req += -((-exposure * mult * mark) // lev)
+            else:
+                req += -((-max(0, exposure - abs(s)) * mult * mark) // lev)
+        return eq - req
+
+    def admit(self, a: Account, idx: int, side: int, qty: int, price: int) -> None:
+        """Refuse an order whose initial margin the account cannot cover (orders that add no exposure pass)."""
+        if idx not in self.params or a.id == self.vault:
+            return
+        before = self.free_collateral(a)
+        after = self.free_collateral(a, (idx, side, qty, price))
+        if after < 0 and after < before:
+            raise InsufficientFunds(
+                "qty", qty,
+                f"initial margin exceeds the free collateral ({before} quote units; this order needs {before - after})",
+            )
+
+    def withdrawable(self, a: Account) -> int:
+        """Cross collateral that can leave: remaining margin must stay >= max(IM, 10% of notional) per position."""
+        if not any(i in self.params and p.size and p.mode == CROSS for i, p in a.positions.items()) and not a.open_orders:
+            return max(a.balance, 0)
+        free = self.free_collateral(a)
+        extra = 0
+        for i, p in a.positions.items():
+            if p.size and p.mode == CROSS and i in self.params:
+                mult = self.ex.markets[i].spec.multiplier
+                notional = abs(p.size) * mult * self.mark(i)  # type: ignore[operator]
+                im = -((-notional) // self.lev(a.id, i))
+                extra += max(0, -((-notional) // 10) - im)
+        return max(0, min(a.balance, free - extra))
+
+    def removable_isolated(self, a: Account, idx: int) -> int:
+        """Isolated margin that can be taken out: what keeps margin + uPnL >= max(IM, 10% of notional)."""
+        pos = a.positions[idx]
+        if not pos.size:
+            return max(pos.margin, 0)
+        mult = self.ex.markets[idx].spec.multiplier
+        notional = abs(pos.size) * mult * self.mark(idx)  # type: ignore[operator]
+        need = max(-((-notional) // self.lev(a.id, idx)), -((-notional) // 10))
+        return max(0, min(pos.margin, self.equity(a, (a.id, idx)) - need))
+
+    # ------------------------------------------------------------------ isolated margin on fills
+
+    def on_isolated_fill(self, a: Account, idx: int, pos: Position, s0: int, price: int) -> None:
+        """Move margin between the balance and an isolated position as it opens or closes."""
+        s1 = pos.size
+        flipped = s0 and s1 and (s0 > 0) != (s1 > 0)
+        a0, a1 = abs(s0), abs(s1)
+        closed = a0 if flipped else max(0, a0 - a1)
+        opened = a1 if flipped else max(0, a1 - a0)
+        if closed and pos.margin > 0:
+            release = pos.margin if (s1 == 0 or flipped) else pos.margin * closed // a0
+            pos.margin -= release
+            a.balance += release
+        if opened:
+            mult = self.ex.markets[idx].spec.multiplier
+            im = -((-opened * mult * price) // self.lev(a.id, idx))
+            take = min(im, max(a.balance, 0))
+            a.balance -= take
+            pos.margin += take
+
+    # ------------------------------------------------------------------ the trigger index
+
+    def reindex(self, unit: Unit) -> None:
+        v = self._version.get(unit, 0) + 1
+        self._version[unit] = v
+        aid = unit[0]
+        if aid == self.vault or unit in self.cooling:
+            return
+        a = self.ex.accounts[aid]
+        ps = self.positions(a, unit)
+        if not ps:
+            return
+        markets = self.ex.markets
+        if len(ps) == 1:
+            i, p = ps[0]
+            mult = markets[i].spec.multiplier
+            a0 = self.equity(a, unit) - p.size * mult * self.mark(i)  # type: ignore[operator]
+            liq = solve_liquidation_price(a0, 0, p.size, mult, self.params[i].tiers)
+            if liq is not None:
+                self._push(i, p.size > 0, floor(liq) if p.size > 0 else ceil(liq), unit, v)
+            return
+        buffer = self.equity(a, unit) - self.maintenance(a, unit)
+        weights = []
+        for i, p in ps:
+            rate = abs(p.size) * markets[i].spec.multiplier
+            if p.size < 0:
+                rate = rate * (1 + self.params[i].tiers.max_mmr)
+            weights.append(rate * self.mark(i))  # type: ignore[operator]
+        total = sum(weights)
+        for i, p in ps:
+            d = buffer * self.mark(i) / total  # type: ignore[operator]
+            m = self.mark(i)
+            self._push(i, p.size > 0, floor(m - d) if p.size > 0 else ceil(m + d), unit, v)  # type: ignore[operator]
+
+    def _push(self, idx: int, long: bool, key: int, unit: Unit, v: int) -> None:
+        self._seq += 1
+        heap = self._long[idx] if long else self._short[idx]
+        heapq.heappush(heap, (-key if long else key, self._seq, unit, v))
+        if len(heap) > 64 + 4 * len(self._version):
+            live = [e for e in heap if self._version.get(e[2]) == e[3]]
+            heapq.heapify(live)
+            heap[:] = live
+
+    def triggered(self, idx: int, mark: int) -> list[Unit]:
+        """Units whose key fired at this mark, in firing order; their entries are consumed."""
+        out: list[Unit] = []
+        version = self._version
+        heap = self._long[idx]
+        while heap and -heap[0][0] >= mark:
+            _, _, unit, v = heapq.heappop(heap)
+            if version.get(unit) == v:
+                out.append(unit)
+        heap = self._short[idx]
+        while heap and heap[0][0] <= mark:
+            _, _, unit, v = heapq.heappop(heap)
+            if version.get(unit) == v:
+                out.append(unit)
+        return out
+
+    def process_dirty(self) -> None:
+        """Re-key every unit whose positions or money changed; settle bad debt of units left flat and negative."""
+        if not self.dirty:
+            return
+        dirty = sorted(self.dirty)
+        self.dirty.clear()
+        cross: set[int] = set()
+        accounts = self.ex.accounts
+        for aid, idx in dirty:
+            if idx == CROSS_UNIT:
+                cross.add(aid)
+                continue
+            pos = accounts[aid].positions.get(idx)
+            if pos is None or pos.mode == CROSS:
+                cross.add(aid)
+            else:
+                if not pos.size and pos.margin < 0:
+                    self.ex._liquidator.cover_bad_debt(accounts[aid], (aid, idx))
+                self.reindex((aid, idx))
+        for aid in sorted(cross):
+            a = accounts[aid]
+            unit = (aid, CROSS_UNIT)
+            if a.balance < 0 and aid != self.vault and not self.positions(a, unit):
+                self.ex._liquidator.cover_bad_debt(a, unit)
+            self.reindex(unit)
+
+    def set_leverage(self, a: Account, idx: int, leverage: int) -> None:
+        p = self.params.get(idx)
+        if p is None:
+            raise InvalidInput("market", self.ex.markets[idx].spec.symbol, "has no margin rules: list it with risk params")
+        pos = a.positions.get(idx)
+        mult = self.ex.markets[idx].spec.multiplier
+        mark = self.mark(idx) or 0
+        notional = abs(pos.size) * mult * mark if pos is not None else 0
+        top = p.tiers.max_leverage(notional)
+        if type(leverage) is not int or not 1 <= leverage <= top:
+            raise InvalidInput("leverage", leverage, f"must be an integer in [1, {top}] (the tier maximum at this size)")
+        old = self.leverage.get((a.id, idx))
+        before = self.free_collateral(a)
+        self.leverage[(a.id, idx)] = leverage
+        if pos is not None and pos.size and pos.mode == CROSS and (old or p.leverage) > leverage:
+            after = self.free_collateral(a)
+            if after < 0 and after < before:
+                if old is None:
+                    del self.leverage[(a.id, idx)]
+                else:
+                    self.leverage[(a.id, idx)] = old
+                raise InsufficientFunds("leverage", leverage, f"lower leverage needs {before - after} more free collateral than the account has")

@@ -1,0 +1,313 @@
+"""The liquidation process: book liquidation, backstop vault, insurance fund, auto-deleveraging.
+
+Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.margin.engine``):
+1. cancel the unit's resting orders;
+2. below ``backstop_ratio`` x MM the backstop vault takes the unit over at once; otherwise liquidation
+   market orders go into the book, the whole position or a slice above the notional threshold, never
+   past the bankruptcy price (fills beyond it would only create bad debt), then a cooldown;
+3. when the book cannot absorb a slice, the backstop takes over (or, without a backstop, ADL);
+4. the backstop takes the positions at the mark and keeps the unit's remaining equity; negative
+   equity is bad debt paid by the insurance fund; when the fund cannot pay it, or the vault is at its
+   loss limit, auto-deleveraging closes the unit against ranked opposite positions instead.
+Money moves only through ``Exchange._settle`` and ledger transfers, so conservation holds throughout.
+If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
+uncovered bad debt is visible in the log and in the fund rather than silently spread.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import ceil, floor
+from typing import TYPE_CHECKING, Optional
+
+from abm.exchange.accounts import CROSS, Account
+from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
+from abm.margin.events import KIND_CODE
+
+if TYPE_CHECKING:
+    from abm.exchange.exchange import Exchange
+
+BUY, SELL = 0, 1
+_MAX_ROUNDS = 100_000
+
+
+class Liquidator:
+    def __init__(self, ex: Exchange, engine: MarginEngine) -> None:
+        self.ex = ex
+        self.eng = engine
+
+    # ------------------------------------------------------------------ entry point
+
+    def on_mark(self, idx: int) -> None:
+        eng = self.eng
+        eng.mark_seq += 1
+        trigger = eng.mark_seq
+        now = self.ex.now
+        for unit, until in sorted(eng.cooling.items()):
+            if now >= until:
+                del eng.cooling[unit]
+                eng.reindex(unit)
+            else:
+                a = self.ex.accounts[unit[0]]
+                cfg = self._config(a, unit)
+                if cfg is not None and cfg.backstop and eng.positions(a, unit):
+                    if self._equity(a, unit) < cfg.backstop_ratio * eng.maintenance(a, unit):
+                        self.backstop(unit, trigger)
+        eng.process_dirty()
+        for _ in range(_MAX_ROUNDS):
+            units = eng.triggered(idx, eng.mark(idx))  # type: ignore[arg-type]
+            if not units:
+                break
+            seen: set[Unit] = set()
+            for unit in units:
+                if unit not in seen:
+                    seen.add(unit)
+                    self.process(unit, trigger)
+            eng.process_dirty()
+        self.unwind(idx)
+        eng.process_dirty()
+
+    def _config(self, a: Account, unit: Unit):  # type: ignore[no-untyped-def]
+        ps = self.eng.positions(a, unit)
+        return self.eng.params[ps[0][0]].liquidation if ps else None
+
+    def _equity(self, a: Account, unit: Unit) -> int:
+        return self.eng.equity(a, unit)
+
+    # ------------------------------------------------------------------ one unit
+
+    def process(self, unit: Unit, trigger: int) -> None:
+        eng, ex = self.eng, self.ex
+        a = ex.accounts[unit[0]]
+        if unit in eng.cooling or not eng.liquidatable(a, unit):
+            eng.reindex(unit)
+            return
+        self._cancel_orders(a, unit)
+        cfg = self._config(a, unit)
+        eq = self._equity(a, unit)
+        if cfg.backstop and eq < cfg.backstop_ratio * eng.maintenance(a, unit):
+            self.backstop(unit, trigger)
+            return
+        ps = eng.positions(a, unit)
+        notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]  # type: ignore[operator]
+        total = sum(notionals)
+        absorbed = True
+        sliced = False
+        for (i, p), notional in zip(ps, notionals):
+            c = eng.params[i].liquidation
+            size = p.size
+            qty = abs(size)
+            if c.slice_threshold is not None and notional > c.slice_threshold:
+                qty = max(1, ceil(qty * c.slice_fraction))
+                sliced = sliced or qty < abs(size)
+            pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
+            side = SELL if size > 0 else BUY
+            worst = max(1, ceil(pb)) if side == SELL else floor(pb)
+            before = self._equity(a, unit)
+            filled, notional_ticks, oid = (0, 0, -1) if worst < 1 else ex._liquidation_order(a, i, side, qty, worst)
+            if filled:
+                self._charge_fee(a, unit, i, notional_ticks, c.fee_ppm)
+                self._record("book", a, unit, i, -filled if size > 0 else filled, notional_ticks // filled,
+                             trigger, before, oid=oid)
+            if filled < qty:
+                absorbed = False
+        if sliced and eng.positions(a, unit):
+            eng.cooling[unit] = ex.now + cfg.cooldown_us
+        if not absorbed and eng.liquidatable(a, unit):
+            eng.cooling.pop(unit, None)
+            if cfg.backstop:
+                self.backstop(unit, trigger)
+            else:
+                self.adl(unit, trigger)
+        else:
+            self._settle_flat(a, unit)
+
+    def _cancel_orders(self, a: Account, unit: Unit) -> None:
+        ex = self.ex
+        for oid, i in sorted(a.open_orders.items()):
+            if self.eng.unit_of(a.id, i) == unit or (unit[1] == CROSS_UNIT and i not in a.positions):
+                ex.markets[i].book.cancel(oid)
+                ex._forget(oid)
+
+    def _charge_fee(self, a: Account, unit: Unit, idx: int, notional_ticks: int, ppm: int) -> None:
+        if not ppm:
+            return
+        value = notional_ticks * self.ex.markets[idx].spec.multiplier
+        fee = min(-((-value * ppm) // 1_000_000), max(0, self._equity(a, unit)))
+        if fee > 0:
+            self._bucket_add(a, unit, -fee)
+            self.ex.ledgers.balances["insurance"] += fee
+
+    def _bucket_add(self, a: Account, unit: Unit, amount: int) -> None:
+        if unit[1] == CROSS_UNIT:
+            a.balance += amount
+        else:
+            a.positions[unit[1]].margin += amount
+        self.eng.dirty.add(unit)
+
+    def _bucket(self, a: Account, unit: Unit) -> int:
+        return a.balance if unit[1] == CROSS_UNIT else a.positions[unit[1]].margin
+
+    def _settle_flat(self, a: Account, unit: Unit) -> None:
+        """A unit closed out completely with negative money left: that is bad debt."""
+        if not self.eng.positions(a, unit) and self._bucket(a, unit) < 0:
+            self.cover_bad_debt(a, unit)
+
+    # ------------------------------------------------------------------ backstop
+
+    def backstop(self, unit: Unit, trigger: int) -> None:
+        eng, ex = self.eng, self.ex
+        a = ex.accounts[unit[0]]
+        cfg = self._config(a, unit)
+        vault_id = eng.vault
+        eq = self._equity(a, unit)
+        insurance = ex.ledgers.balances["insurance"]
+        if vault_id is None or not cfg.backstop or (eq < 0 and insurance < -eq):
+            self.adl(unit, trigger)
+            return
+        vault = ex.accounts[vault_id]
+        if eng.equity(vault, (vault_id, CROSS_UNIT)) < eng.vault_min_equity:
+            self.adl(unit, trigger)
+            return
+        self._cancel_orders(a, unit)
+        for i, p in eng.positions(a, unit):
+            before = self._equity(a, unit)
+            size = p.size
+            mark = eng.mark(i)
+            self.transfer(a, vault, i, size, mark)  # type: ignore[arg-type]
+            self._record("backstop", a, unit, i, -size, mark, trigger, before)  # type: ignore[arg-type]
+            self._unwind_soon(i)
+        left = self._bucket(a, unit)
+        if left > 0:
+            self._bucket_add(a, unit, -left)
+            vault.balance += left
+            eng.dirty.add((vault_id, CROSS_UNIT))
+        elif left < 0:
+            self.cover_bad_debt(a, unit)
+
+    def _unwind_soon(self, idx: int) -> None:
+        self.eng._unwind_next.setdefault(idx, self.ex.now + self.eng.unwind_interval_us)
+
+    def unwind(self, idx: int) -> None:
+        """The vault sells its inventory back into the book in slices, one per interval, within a slippage bound."""
+        eng, ex = self.eng, self.ex
+        if eng.vault is None:
+            return
+        vault = ex.accounts[eng.vault]
+        pos = vault.positions.get(idx)
+        if pos is None or not pos.size:
+            eng._unwind_next.pop(idx, None)
+            return
+        due = eng._unwind_next.get(idx)
+        if due is None:
+            eng._unwind_next[idx] = ex.now + eng.unwind_interval_us
+            return
+        if ex.now < due:
+            return
+        c = eng.params[idx].liquidation
+        qty = max(1, ceil(abs(pos.size) * c.slice_fraction))
+        mark = eng.mark(idx)
+        f = Fraction(eng.unwind_slippage_bps, 10_000)
+        side = SELL if pos.size > 0 else BUY
+        worst = max(1, ceil(mark * (1 - f))) if side == SELL else floor(mark * (1 + f))  # type: ignore[operator]
+        ex._liquidation_order(vault, idx, side, qty, worst)
+        eng._unwind_next[idx] = ex.now + eng.unwind_interval_us
+
+    # ------------------------------------------------------------------ bad debt and ADL
+
+    def cover_bad_debt(self, a: Account, unit: Unit) -> None:
+        debt = -self._bucket(a, unit)
+        if debt <= 0:
+            return
+        self._bucket_add(a, unit, debt)
+        ins = self.ex.ledgers.balances
+        ins["insurance"] -= debt
+        idx = unit[1] if unit[1] != CROSS_UNIT else -1
+        self._record("bad_debt", a, unit, idx, 0, 0, self.eng.mark_seq, -debt, bad_debt=debt)
+
+    def adl(self, unit: Unit, trigger: int) -> None:
+        eng, ex = self.eng, self.ex
+        a = ex.accounts[unit[0]]
+        self._cancel_orders(a, unit)
+        ps = eng.positions(a, unit)
+        if not ps:
+            return
+        adl_price = eng.params[ps[0][0]].liquidation.adl_price
+        eq = self._equity(a, unit)
+        notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]  # type: ignore[operator]
+        total = sum(notionals)
+        for (i, p), notional in zip(ps, notionals):
+            c = eng.params[i].liquidation
+            size = p.size
+            if c.adl_price == "bankruptcy":
+                pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
+                price = max(1, ceil(pb)) if size > 0 else max(1, floor(pb))
+            else:
+                price = eng.mark(i)
+            left = abs(size)
+            for cp, cpos in self.ranked(i, size, a.id, c.adl_ranking):
+                q = min(left, abs(cpos.size))
+                before = self._equity(a, unit)
+                cp_unit = eng.unit_of(cp.id, i)
+                cp_before = eng.equity(cp, cp_unit)
+                signed = q if size > 0 else -q
+                self.transfer(a, cp, i, signed, price)  # type: ignore[arg-type]
+                self._record("adl", a, unit, i, -signed, price, trigger, before)  # type: ignore[arg-type]
+                self._record("adl_counterparty", cp, cp_unit, i, signed, price, trigger, cp_before)  # type: ignore[arg-type]
+                left -= q
+                if not left:
+                    break
+        left_money = self._bucket(a, unit)
+        if not eng.positions(a, unit):
+            if left_money > 0 and adl_price == "bankruptcy":
+                # what rounding the bankruptcy price to ticks left over goes to the fund, as on Binance
+                self._bucket_add(a, unit, -left_money)
+                ex.ledgers.balances["insurance"] += left_money
+            elif left_money < 0:
+                self.cover_bad_debt(a, unit)
+
+    def ranked(self, idx: int, size: int, exclude: int, ranking: str) -> list[tuple[Account, object]]:
+        """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age."""
+        eng, ex = self.eng, self.ex
+        mark = eng.mark(idx)
+        mult = ex.markets[idx].spec.multiplier
+        scored = []
+        for acct in ex.accounts.values():
+            if acct.id == exclude:
+                continue
+            p = acct.positions.get(idx)
+            if p is None or not p.size or (p.size > 0) == (size > 0):
+                continue
+            upnl = p.size * mult * mark - p.cost  # type: ignore[operator]
+            equity = eng.equity(acct, eng.unit_of(acct.id, idx))
+            notional = abs(p.size) * mult * mark  # type: ignore[operator]
+            if equity <= 0:
+                score = Fraction(-1)
+            elif ranking == "hyperliquid":
+                ratio = Fraction(mark * p.size * mult, p.cost)  # type: ignore[operator]  # mark/entry (entry/mark for shorts)
+                score = (ratio if p.size > 0 else 1 / ratio) * Fraction(notional, equity)
+            else:
+                score = Fraction(upnl, equity) * Fraction(notional, equity)
+            scored.append((0 if upnl > 0 else 1, -score, p.opened, acct, p))
+        scored.sort(key=lambda t: (t[0], t[1], t[2]))
+        return [(t[3], t[4]) for t in scored]
+
+    def transfer(self, a: Account, b: Account, idx: int, size: int, price: int) -> None:
+        """Move ``size`` signed lots of position from ``a`` to ``b`` at ``price``, off the book and fee-free."""
+        m = self.ex.markets[idx]
+        self.ex._settle(a, m, -size, price, 0)
+        self.ex._settle(b, m, size, price, 0)
+
+    # ------------------------------------------------------------------ log
+
+    def _record(self, kind: str, a: Account, unit: Unit, idx: int, size: int, price: int, trigger: int,
+                before: int, oid: int = -1, bad_debt: int = 0) -> None:
+        eng = self.eng
+        after = self._equity(a, unit) if (unit[1] == CROSS_UNIT or unit[1] in a.positions) else 0
+        mode = a.positions[idx].mode if idx >= 0 and idx in a.positions else CROSS
+        self.eng.log.record(
+            time_us=self.ex.now, trigger=trigger, account=a.id, market=idx, mode=mode, kind=KIND_CODE[kind],
+            size=size, price=price, mark=(eng.mark(idx) or 0) if idx >= 0 else 0, equity_before=before,
+            equity_after=after, bad_debt=bad_debt, insurance_after=self.ex.ledgers.balances["insurance"],
+            order_id=oid,
+        )

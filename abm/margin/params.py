@@ -1,0 +1,74 @@
+"""Per-market risk parameters: tier table, default leverage, and how liquidations proceed.
+
+Defaults follow the Hyperliquid-like process in shared/reference/venue-mechanics.md: book
+liquidation with market orders, 20% slices with a 30 s cooldown above 100k USDC notional, a backstop
+vault below 2/3 of maintenance margin or when the book cannot absorb, no liquidation fee, and ADL
+ranked by (mark / entry) x (notional / account value) at the previous mark. ``binance_liquidation``
+gives the Binance-like variant: one large order, a liquidation fee to the insurance fund, no
+backstop vault, and ADL ranked by PnL% x effective leverage at the bankruptcy price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Optional
+
+from abm.errors import InvalidInput
+from abm.margin.tiers import TierTable
+
+ADL_RANKINGS = ("hyperliquid", "binance")
+ADL_PRICES = ("mark", "bankruptcy")
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationConfig:
+    slice_threshold: Optional[int] = 100_000 * 10**6  # notional (quote units) above which orders are sliced; None: never
+    slice_fraction: Fraction = Fraction(1, 5)
+    cooldown_us: int = 30_000_000
+    backstop: bool = True
+    backstop_ratio: Fraction = Fraction(2, 3)  # below this share of MM the backstop takes over at once
+    fee_ppm: int = 0  # liquidation fee on liquidated notional, to the insurance fund (ppm: 1 bp = 100)
+    adl_ranking: str = "hyperliquid"
+    adl_price: str = "mark"
+
+    def __post_init__(self) -> None:
+        if self.slice_threshold is not None and (type(self.slice_threshold) is not int or self.slice_threshold <= 0):
+            raise InvalidInput("slice_threshold", self.slice_threshold, "must be a positive integer (quote units) or None")
+        if not 0 < self.slice_fraction <= 1:
+            raise InvalidInput("slice_fraction", self.slice_fraction, "must be in (0, 1]")
+        if type(self.cooldown_us) is not int or self.cooldown_us < 0:
+            raise InvalidInput("cooldown_us", self.cooldown_us, "must be a non-negative integer (microseconds)")
+        if not 0 <= self.backstop_ratio <= 1:
+            raise InvalidInput("backstop_ratio", self.backstop_ratio, "must be in [0, 1]")
+        if type(self.fee_ppm) is not int or not 0 <= self.fee_ppm < 1_000_000:
+            raise InvalidInput("fee_ppm", self.fee_ppm, "must be an integer in [0, 1000000)")
+        if self.adl_ranking not in ADL_RANKINGS:
+            raise InvalidInput("adl_ranking", self.adl_ranking, f"must be one of {list(ADL_RANKINGS)}")
+        if self.adl_price not in ADL_PRICES:
+            raise InvalidInput("adl_price", self.adl_price, f"must be one of {list(ADL_PRICES)}")
+
+
+def binance_liquidation(fee_ppm: int = 12_500) -> LiquidationConfig:
+    return LiquidationConfig(slice_threshold=None, backstop=False, fee_ppm=fee_ppm, adl_ranking="binance",
+                             adl_price="bankruptcy")
+
+
+@dataclass(frozen=True, slots=True)
+class RiskParams:
+    tiers: TierTable
+    default_leverage: Optional[int] = None  # None: min(20, the table's top leverage)
+    liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.tiers, TierTable):
+            raise InvalidInput("tiers", self.tiers, "must be a TierTable")
+        lev = self.default_leverage
+        if lev is not None and (type(lev) is not int or not 1 <= lev <= self.tiers.top_leverage):
+            raise InvalidInput("default_leverage", lev, f"must be an integer in [1, {self.tiers.top_leverage}]")
+        if not isinstance(self.liquidation, LiquidationConfig):
+            raise InvalidInput("liquidation", self.liquidation, "must be a LiquidationConfig")
+
+    @property
+    def leverage(self) -> int:
+        return self.default_leverage if self.default_leverage is not None else min(20, self.tiers.top_leverage)
