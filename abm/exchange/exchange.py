@@ -84,6 +84,7 @@ class PositionInfo:
     cost: int
     realized: int
     fees: int
+    funding: int  # received (> 0) or paid (< 0), cumulative
     mode: str
     margin: int
     entry_price: Optional[Fraction]  # ticks, exact
@@ -95,7 +96,7 @@ class PositionInfo:
 class Market:
     """A listed market's runtime state."""
 
-    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "margined")
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "margined", "holders")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -105,6 +106,7 @@ class Market:
         self.last_price: Optional[int] = None
         self.volume = 0  # traded lots
         self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
+        self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
 
 
 def _fee(value: int, ppm: int) -> int:
@@ -486,7 +488,7 @@ class Exchange:
         m = self.market(symbol)
         p = a.positions.get(m.index) or Position()
         entry = Fraction(p.cost, p.size * m.spec.multiplier) if p.size else None
-        return PositionInfo(symbol, p.size, p.cost, p.realized, p.fees, MODE_NAMES[p.mode], p.margin, entry)
+        return PositionInfo(symbol, p.size, p.cost, p.realized, p.fees, p.funding, MODE_NAMES[p.mode], p.margin, entry)
 
     def open_orders(self, account_id: int) -> dict[int, tuple[str, int, int, int]]:
         """oid -> (symbol, side, price, remaining qty) of the account's resting orders."""
@@ -497,6 +499,12 @@ class Exchange:
             _, side, price, qty = m.book.order(oid)
             out[oid] = (m.spec.symbol, side, price, qty)
         return out
+
+    def pay_funding(self, symbol: str, rate: Fraction | int, price: int):  # type: ignore[no-untyped-def]
+        """Settle one funding payment (see ``abm.exchange.funding.pay_funding``)."""
+        from abm.exchange.funding import pay_funding
+
+        return pay_funding(self, symbol, rate, price)
 
     def check_conservation(self) -> None:
         check_conservation(self)
@@ -555,8 +563,11 @@ class Exchange:
         if owner[2] is not None:
             a.client_ids.pop(owner[2], None)
 
-    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int) -> None:
-        """Book a change of ``dq`` lots at ``price`` to an account: PnL and fee into the right bucket."""
+    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True) -> None:
+        """Book a change of ``dq`` lots at ``price`` to an account: PnL and fee into the right bucket.
+
+        ``release=False`` keeps a closing isolated position's margin in place (a takeover moves it on).
+        """
         idx = m.index
         pos = acct.positions.get(idx)
         if pos is None:
@@ -573,9 +584,12 @@ class Exchange:
         if s1 and (not s0 or (s0 > 0) != (s1 > 0)):
             self._position_seq += 1
             pos.opened = self._position_seq
+            m.holders[acct.id] = pos
+        elif s0 and not s1:
+            del m.holders[acct.id]
         m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
         if m.margined:
-            if pos.mode != CROSS:
+            if pos.mode != CROSS and release:
                 self.risk.on_isolated_fill(acct, idx, pos, s0, price)
             self.risk.dirty.add((acct.id, idx))
 

@@ -51,8 +51,8 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
     Deterministic: positions are settled in ascending account id. Validates everything before changing
     anything, so a rejected call leaves the exchange as it was.
 
-    Cost: this walks ``ex.accounts`` (O(accounts)) to find the market's holders; a per-market position
-    index kept by the exchange will replace the walk so that the cost is O(open positions in the market).
+    Cost: O(open positions in the market log of that), from the market's holder index. Touched units
+    are re-keyed in the margin engine's liquidation index before returning.
     """
     m = ex.market(symbol)  # UnknownMarket names the symbol
     if isinstance(rate, bool) or not isinstance(rate, (int, Fraction)):
@@ -72,11 +72,9 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
     plan = []  # (account, position, signed money delta) -- computed in full before anything moves
     paid = received = 0
     accounts = ex.accounts
-    for aid in sorted(accounts):
+    for aid in sorted(m.holders):
         acct = accounts[aid]
-        pos = acct.positions.get(idx)
-        if pos is None or not pos.size:
-            continue
+        pos = m.holders[aid]
         owed = pos.size * k
         if owed > 0:
             delta = (-owed) // d  # -ceil(owed / d)
@@ -95,4 +93,8 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
     rounding = paid - received
     ex.ledgers.balances["funding_rounding"] += rounding
     touched = tuple(acct.id for acct, _, _ in plan)
+    if m.margined:
+        for acct, _, _ in plan:
+            ex.risk.dirty.add((acct.id, idx))
+        ex.risk.process_dirty()
     return FundingResult(paid, received, rounding, len(touched), touched)

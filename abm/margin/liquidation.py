@@ -35,6 +35,7 @@ class Liquidator:
     def __init__(self, ex: Exchange, engine: MarginEngine) -> None:
         self.ex = ex
         self.eng = engine
+        self._ranking: dict[tuple, list] = {}
 
     # ------------------------------------------------------------------ entry point
 
@@ -263,23 +264,36 @@ class Liquidator:
                 # what rounding the bankruptcy price to ticks left over goes to the fund, as on Binance
                 self._bucket_add(a, unit, -left_money)
                 ex.ledgers.balances["insurance"] += left_money
+            elif left_money > 0 and unit[1] != CROSS_UNIT:
+                self._bucket_add(a, unit, -left_money)  # what is left stays with the trader
+                a.balance += left_money
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 
     def ranked(self, idx: int, size: int, exclude: int, ranking: str) -> list[tuple[Account, object]]:
-        """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age."""
+        """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age.
+
+        Scored once per mark update, market and side (a cascade may ADL many units at one mark); within
+        that update the order is kept and positions already closed are skipped.
+        """
+        key = (idx, size > 0, self.eng.mark_seq, ranking)
+        cached = self._ranking.get(key)
+        if cached is None:
+            self._ranking.clear()
+            cached = self._ranking[key] = self._score(idx, size, ranking)
+        return [(a, p) for a, p in cached if a.id != exclude and p.size and (p.size > 0) != (size > 0)]
+
+    def _score(self, idx: int, size: int, ranking: str) -> list[tuple[Account, object]]:
         eng, ex = self.eng, self.ex
         mark = eng.mark(idx)
         mult = ex.markets[idx].spec.multiplier
         scored = []
-        for acct in ex.accounts.values():
-            if acct.id == exclude:
+        for aid, p in ex.markets[idx].holders.items():
+            if (p.size > 0) == (size > 0):
                 continue
-            p = acct.positions.get(idx)
-            if p is None or not p.size or (p.size > 0) == (size > 0):
-                continue
+            acct = ex.accounts[aid]
             upnl = p.size * mult * mark - p.cost  # type: ignore[operator]
-            equity = eng.equity(acct, eng.unit_of(acct.id, idx))
+            equity = eng.equity(acct, eng.unit_of(aid, idx))
             notional = abs(p.size) * mult * mark  # type: ignore[operator]
             if equity <= 0:
                 score = Fraction(-1)
@@ -293,9 +307,13 @@ class Liquidator:
         return [(t[3], t[4]) for t in scored]
 
     def transfer(self, a: Account, b: Account, idx: int, size: int, price: int) -> None:
-        """Move ``size`` signed lots of position from ``a`` to ``b`` at ``price``, off the book and fee-free."""
+        """Move ``size`` signed lots of position from ``a`` to ``b`` at ``price``, off the book and fee-free.
+
+        The liquidated side ``a`` keeps its isolated margin in the position's bucket (the caller hands it
+        to the vault, the fund or the owner); the receiving side settles normally.
+        """
         m = self.ex.markets[idx]
-        self.ex._settle(a, m, -size, price, 0)
+        self.ex._settle(a, m, -size, price, 0, release=False)
         self.ex._settle(b, m, size, price, 0)
 
     # ------------------------------------------------------------------ log
