@@ -1,0 +1,271 @@
+"""Mark prices: the price margin, liquidations, triggers and unrealised PnL are measured at.
+
+Why not the last trade or the mid: one aggressive order (or an empty book side in a cascade) moves those
+at will, and the mark decides who gets liquidated. Venues therefore take a *median* of several
+estimates, each anchored differently, so moving the mark needs moving two of them at once:
+
+- an oracle-anchored estimate smoothed over minutes (hard to push: the oracle comes from other venues
+  and the smoothing needs sustained pressure);
+- a book estimate (bid, ask, last trade: what one could actually trade at now);
+- for Hyperliquid, optionally the price of the same perp on external venues; for Binance, the index
+  carried forward by the funding still to be paid (the fair basis of a perp just before funding).
+
+Both classes are incremental: call ``update`` on every event that changes an input (book, trade,
+oracle, funding), with non-decreasing ``t_us``; it returns the mark in integer ticks (rounded half to
+even, at least 1) and keeps it in ``value``. A rejected update raises and changes nothing.
+
+Medians with missing pieces: the median of three values is the middle one; of two, their mean (the
+median of an even count); of one, itself. Book inputs may be missing (empty side, no trade yet): see
+``book_median``.
+
+Time-weighting convention (both the EMA and the moving average): the inputs given at one update hold
+until the next update, so the elapsed interval ``t`` is credited to the *previous* update's sample. With
+updates on every change this is the exact time integral of the observed signal; the newest sample has
+no weight until time passes, which is what makes a one-event spike unable to move the smoothed piece.
+(Hyperliquid samples on a fixed clock and credits the new sample; the two differ by one sampling step.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from fractions import Fraction
+from typing import Any, Optional, Union
+
+from abm.errors import InvalidInput, InvalidMarketSpec, InvalidPrice
+from abm.prices.funding import SECOND_US, as_fraction, as_price
+
+PriceLike = Union[int, Fraction]
+
+
+def median_of(values: list[Fraction]) -> Fraction:
+    """Middle of 3 values, mean of 2, the value itself for 1 (exact)."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        return (values[0] + values[1]) / 2
+    if n == 3:
+        a, b, c = sorted(values)
+        return b
+    raise ValueError(f"median_of takes 1 to 3 values, got {n}")  # internal misuse only
+
+
+def book_median(bid: Optional[Fraction], ask: Optional[Fraction], last: Optional[Fraction]) -> Optional[Fraction]:
+    """median(best bid, best ask, last trade) with missing inputs; ``None`` when there is nothing at all.
+
+    With both sides present the median of three is the last trade clamped into [bid, ask]. A missing side
+    is read as an unbounded one (bid −∞, ask +∞), so with only an ask the result is min(ask, last): an
+    empty bid side must not let a stale high last trade hold the mark up in a crash. Without a last trade
+    the median of the quotes that exist is used (the mid, or the one side). No quotes: the last trade.
+    """
+    if last is None:
+        quotes = [q for q in (bid, ask) if q is not None]
+        return median_of(quotes) if quotes else None
+    v = last
+    if bid is not None and v < bid:
+        v = bid
+    if ask is not None and v > ask:
+        v = ask
+    return v
+
+
+def _round_ticks(x: Fraction) -> int:
+    r = round(x)  # Fraction rounds half to even
+    return r if r >= 1 else 1
+
+
+def _t(value: Any, last: Optional[int]) -> int:
+    if isinstance(value, bool) or isinstance(value, float) or not hasattr(value, "__index__"):
+        raise InvalidInput("t_us", value, "must be an integer number of microseconds")
+    t = int(value.__index__())
+    if t < 0:
+        raise InvalidInput("t_us", value, "must be >= 0")
+    if last is not None and t < last:
+        raise InvalidInput("t_us", value, f"must be >= the previous update's time {last} us (time does not run back)")
+    return t
+
+
+def _quotes(best_bid: Any, best_ask: Any, last_trade: Any) -> tuple[Optional[Fraction], Optional[Fraction], Optional[Fraction]]:
+    bid = as_price("best_bid", best_bid, optional=True)
+    ask = as_price("best_ask", best_ask, optional=True)
+    last = as_price("last_trade", last_trade, optional=True)
+    if bid is not None and ask is not None and bid > ask:
+        raise InvalidPrice("best_bid", best_bid, f"must not exceed best_ask ({best_ask}): a book cannot be crossed")
+    return bid, ask, last
+
+
+def _seconds(field: str, value: Any) -> Fraction:
+    s = as_fraction(field, value, InvalidMarketSpec)
+    if s <= 0:
+        raise InvalidMarketSpec(field, value, "must be > 0 seconds")
+    return s
+
+
+class HyperliquidMark:
+    """Hyperliquid's mark: median of (oracle + EMA(mid − oracle), median(bid, ask, last), external perp).
+
+    - ``oracle + EMA``: the oracle is hard to move from inside the venue; the EMA (``ema_window_s``, 150 s)
+      adds the persistent part of the book's premium, so the mark tracks a perp that trades rich or cheap
+      without following a momentary spike. Update over ``t`` seconds:
+      ``num ← num·e^(−t/τ) + x·t``, ``den ← den·e^(−t/τ) + t``, ``EMA = num/den`` (floats), with ``x`` the
+      last ``mid − oracle`` (held; see the module doc). With no mid (a side empty) nothing is added for the
+      time without one: both sums decay, so the EMA's value is unchanged and the next real sample counts
+      relatively more. Before any time has been credited the EMA is the latest ``mid − oracle``, and 0 if
+      there never was a mid.
+    - ``median(bid, ask, last)``: what trades now, robust to any one of the three (``book_median``);
+      omitted when the book is empty and nothing has traded.
+    - ``external_perp``: the same contract elsewhere, when given; omitted otherwise.
+
+    The mark is the median of the two or three pieces present (two: their mean), rounded half to even to
+    integer ticks and at least 1 tick.
+    """
+
+    __slots__ = ("tau_s", "_t", "_num", "_den", "_held", "value", "components")
+
+    def __init__(self, ema_window_s: Union[int, float, Fraction] = 150) -> None:
+        self.tau_s = float(_seconds("ema_window_s", ema_window_s))
+        self._t: Optional[int] = None
+        self._num = 0.0
+        self._den = 0.0
+        self._held: Optional[float] = None  # mid − oracle from the last update, ticks
+        self.value: Optional[int] = None  # the mark in ticks after the last update
+        self.components: tuple[Optional[Fraction], ...] = ()  # (oracle + EMA, book median, external) of the last update
+
+    @property
+    def ema(self) -> Optional[float]:
+        """Current EMA of (mid − oracle) in ticks; ``None`` before any mid was seen."""
+        if self._den > 0:
+            return self._num / self._den
+        return self._held
+
+    def update(
+        self,
+        t_us: int,
+        oracle: PriceLike,
+        best_bid: Optional[int],
+        best_ask: Optional[int],
+        last_trade: Optional[int],
+        external_perp: Optional[PriceLike] = None,
+    ) -> int:
+        """Advance to ``t_us`` with the current inputs (ticks; ``None`` = missing) and return the mark."""
+        t = _t(t_us, self._t)
+        o = as_price("oracle", oracle)
+        bid, ask, last = _quotes(best_bid, best_ask, last_trade)
+        ext = as_price("external_perp", external_perp, optional=True)
+        # --- all inputs valid; now change state
+        if self._t is not None and t > self._t:
+            dt = (t - self._t) / SECOND_US
+            decay = math.exp(-dt / self.tau_s)
+            self._num *= decay
+            self._den *= decay
+            if self._held is not None:
+                self._num += self._held * dt
+                self._den += dt
+        self._t = t
+        self._held = float((bid + ask) / 2 - o) if bid is not None and ask is not None else None
+        ema = self.ema
+        oracle_piece = o + Fraction(ema) if ema is not None else o
+        book_piece = book_median(bid, ask, last)
+        self.components = (oracle_piece, book_piece, ext)
+        mark = _round_ticks(median_of([p for p in self.components if p is not None]))
+        self.value = mark
+        return mark
+
+
+class BinanceMark:
+    """Binance's mark: median(index·(1 + r·Δ/interval), index + MA₃₀(mid − index), last trade).
+
+    - ``index × (1 + last funding × time to funding / interval)``: a perp about to pay funding ``r`` is
+      fairly priced that much away from the index, decaying linearly to the index at the payment.
+    - ``index + MA(mid − index)``: the book's basis averaged over ``ma_window_s`` (30 s), time-weighted
+      (each mid holds until the next update). Only time with a mid counts: if the window is partly without
+      one (a side empty), the average is over the covered part; if none of it is covered, the latest
+      basis is used, and 0 if there is none.
+    - ``last trade``: omitted before the first trade, leaving the mean of the other two.
+
+    Exact (Fractions) throughout; the result is rounded half to even to integer ticks, at least 1.
+    ``funding_interval_us`` in ``update`` overrides the configured interval for schedules whose interval
+    changes (Binance's switch to 1 h after a capped settlement).
+    """
+
+    __slots__ = ("window_us", "interval_us", "_t", "_held", "_segs", "_sx", "_sd", "value", "components")
+
+    def __init__(self, ma_window_s: Union[int, float, Fraction] = 30, funding_interval_s: Union[int, float, Fraction] = 28800) -> None:
+        w = _seconds("ma_window_s", ma_window_s) * SECOND_US
+        if w.denominator != 1:
+            raise InvalidMarketSpec("ma_window_s", ma_window_s, "must be a whole number of microseconds")
+        iv = _seconds("funding_interval_s", funding_interval_s) * SECOND_US
+        if iv.denominator != 1:
+            raise InvalidMarketSpec("funding_interval_s", funding_interval_s, "must be a whole number of microseconds")
+        self.window_us = int(w)
+        self.interval_us = int(iv)
+        self._t: Optional[int] = None
+        self._held: Optional[Fraction] = None  # mid − index from the last update
+        self._segs: deque[tuple[int, int, Fraction]] = deque()  # (start, end, basis) held over [start, end)
+        self._sx = Fraction(0)  # Σ basis·duration over _segs
+        self._sd = 0  # Σ duration over _segs
+        self.value: Optional[int] = None
+        self.components: tuple[Optional[Fraction], ...] = ()  # (funding basis, MA basis, last) of the last update
+
+    def basis_ma(self) -> Optional[Fraction]:
+        """Time-weighted mean of (mid − index) over the window ending at the last update."""
+        if self._t is None:
+            return None
+        lo = self._t - self.window_us
+        sx, sd = self._sx, self._sd
+        if self._segs:
+            s, e, x = self._segs[0]
+            if s < lo:  # the oldest segment sticks out of the window
+                sx -= x * (lo - s)
+                sd -= lo - s
+        if sd > 0:
+            return sx / sd
+        return self._held
+
+    def update(
+        self,
+        t_us: int,
+        index: PriceLike,
+        best_bid: Optional[int],
+        best_ask: Optional[int],
+        last_trade: Optional[int],
+        last_funding_rate: Union[int, Fraction],
+        time_to_funding_us: int,
+        funding_interval_us: Optional[int] = None,
+    ) -> int:
+        """Advance to ``t_us`` with the current inputs (ticks; ``None`` = missing) and return the mark."""
+        t = _t(t_us, self._t)
+        idx = as_price("index", index)
+        bid, ask, last = _quotes(best_bid, best_ask, last_trade)
+        r = as_fraction("last_funding_rate", last_funding_rate)
+        iv = self.interval_us
+        if funding_interval_us is not None:
+            if isinstance(funding_interval_us, bool) or not isinstance(funding_interval_us, int) or funding_interval_us <= 0:
+                raise InvalidInput("funding_interval_us", funding_interval_us, "must be None or a positive integer number of microseconds")
+            iv = funding_interval_us
+        if isinstance(time_to_funding_us, bool) or not hasattr(time_to_funding_us, "__index__") or isinstance(time_to_funding_us, float):
+            raise InvalidInput("time_to_funding_us", time_to_funding_us, "must be an integer number of microseconds")
+        ttf = int(time_to_funding_us.__index__())
+        if not 0 <= ttf <= iv:
+            raise InvalidInput("time_to_funding_us", time_to_funding_us, f"must be in [0, {iv}] us (the funding interval)")
+        # --- all inputs valid; now change state
+        if self._t is not None and t > self._t and self._held is not None:
+            self._segs.append((self._t, t, self._held))
+            self._sx += self._held * (t - self._t)
+            self._sd += t - self._t
+        lo = t - self.window_us
+        segs = self._segs
+        while segs and segs[0][1] <= lo:
+            s, e, x = segs.popleft()
+            self._sx -= x * (e - s)
+            self._sd -= e - s
+        self._t = t
+        self._held = (bid + ask) / 2 - idx if bid is not None and ask is not None else None
+        p1 = idx * (1 + r * Fraction(ttf, iv))
+        ma = self.basis_ma()
+        p2 = idx + ma if ma is not None else idx
+        self.components = (p1, p2, last)
+        mark = _round_ticks(median_of([p for p in self.components if p is not None]))
+        self.value = mark
+        return mark
