@@ -1,4 +1,4 @@
-"""Prices: the external spot index (seeded processes, scripts, replays) and the oracle the venue reads. No Mesa here."""
+"""Prices: the external spot index, the oracle the venue reads, the mark price and funding. No Mesa here."""
 
 from abm.prices.index import (
     DEFAULT_DT_US,
@@ -19,6 +19,8 @@ from abm.prices.index import (
     correlated_paths,
     recover,
 )
+from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
+from abm.prices.mark import BinanceMark, HyperliquidMark, book_median
 from abm.prices.oracle import Oracle, WrongPublishTime
 
 __all__ = [
@@ -41,10 +43,13 @@ __all__ = [
     "correlated_paths",
     "Oracle",
     "WrongPublishTime",
+    "FundingConfig",
+    "FundingSchedule",
+    "premium",
+    "book_premium",
+    "rate_8h",
+    "HyperliquidMark",
+    "BinanceMark",
+    "book_median",
 ]
 
-from abm.prices.funding import FundingConfig, FundingRate, FundingSchedule, book_premium, premium, rate_8h  # noqa: E402
-from abm.prices.mark import BinanceMark, HyperliquidMark, book_median  # noqa: E402
-
-__all__ += ["FundingConfig", "FundingSchedule", "FundingRate", "premium", "book_premium", "rate_8h"]
-__all__ += ["HyperliquidMark", "BinanceMark", "book_median"]

@@ -396,4 +396,3 @@ class FundingSchedule:
         return raw, False
 
 
-FundingRate = FundingSchedule  # the name some callers use for the same accumulator
