@@ -1,0 +1,149 @@
+"""One market's prices in simulation time: oracle publications, mark updates, funding samples and payments.
+
+The oracle publishes on its own schedule (interval, delay, outages); the mark is recomputed on every
+oracle publication and, because the book moves between publications, on a fixed cadence; every mark
+update goes to ``Exchange.set_mark``, which runs the liquidation check. Funding samples the premium
+of the live book against the oracle and pays on the venue's schedule. Everything is an event in the
+scheduler, so nothing reads the index "now" and a run is deterministic.
+"""
+
+from __future__ import annotations
+
+from array import array
+from fractions import Fraction
+from typing import Any, Optional, Union
+
+from abm.errors import InvalidInput
+from abm.exchange import Exchange
+from abm.prices.funding import FundingSchedule, book_premium
+from abm.prices.mark import BinanceMark, HyperliquidMark
+from abm.prices.oracle import Oracle
+from abm.sim.scheduler import FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, Scheduler
+
+FUNDING_COLUMNS = ("time_us", "market", "rate", "price", "paid", "received", "rounding", "accounts")
+
+
+class FundingLog:
+    """Funding payments as typed columns (rate as a float for analysis; payments exact in quote units)."""
+
+    __slots__ = ("_cols",)
+
+    def __init__(self) -> None:
+        self._cols = {c: array("d" if c == "rate" else "q") for c in FUNDING_COLUMNS}
+
+    def record(self, **row: Union[int, float]) -> None:
+        for c in FUNDING_COLUMNS:
+            self._cols[c].append(row[c])  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return len(self._cols["time_us"])
+
+    def column(self, name: str) -> array:
+        return self._cols[name]
+
+    def to_pandas(self) -> Any:
+        import numpy as np
+        import pandas as pd
+
+        return pd.DataFrame({c: np.frombuffer(a, dtype=np.float64 if c == "rate" else np.int64) if len(a)
+                             else np.zeros(0, np.float64 if c == "rate" else np.int64) for c, a in self._cols.items()})
+
+
+class MarketFeed:
+    __slots__ = ("ex", "symbol", "index", "oracle", "mark_model", "funding", "impact_notional", "mark_cadence_us",
+                 "log", "mark", "last_rate", "_view", "_sched")
+
+    def __init__(
+        self,
+        ex: Exchange,
+        symbol: str,
+        oracle: Oracle,
+        mark_model: Union[HyperliquidMark, BinanceMark],
+        funding: FundingSchedule,
+        impact_notional: int,
+        mark_cadence_us: int = 1_000_000,
+        log: Optional[FundingLog] = None,
+    ) -> None:
+        m = ex.market(symbol)
+        if not isinstance(oracle, Oracle):
+            raise InvalidInput("oracle", oracle, "must be an abm.prices.Oracle")
+        if not isinstance(mark_model, (HyperliquidMark, BinanceMark)):
+            raise InvalidInput("mark_model", mark_model, "must be HyperliquidMark or BinanceMark")
+        if not isinstance(funding, FundingSchedule):
+            raise InvalidInput("funding", funding, "must be an abm.prices.FundingSchedule")
+        if type(impact_notional) is not int or impact_notional <= 0:
+            raise InvalidInput("impact_notional", impact_notional, "must be a positive integer (quote units)")
+        if type(mark_cadence_us) is not int or mark_cadence_us <= 0:
+            raise InvalidInput("mark_cadence_us", mark_cadence_us, "must be a positive integer (microseconds)")
+        self.ex = ex
+        self.symbol = symbol
+        self.index = m.index
+        self.oracle = oracle
+        self.mark_model = mark_model
+        self.funding = funding
+        self.impact_notional = impact_notional
+        self.mark_cadence_us = mark_cadence_us
+        self.log = log if log is not None else FundingLog()
+        self.mark: Optional[int] = None
+        self.last_rate: Fraction = Fraction(0)
+        self._view = ex.data(symbol)
+        self._sched: Optional[Scheduler] = None
+
+    def start(self, sched: Scheduler) -> None:
+        """Put the feed's first events on the scheduler (oracle, mark cadence, funding)."""
+        self._sched = sched
+        t = self.oracle.next_update_us()
+        if t is not None:
+            sched.at(max(t, sched.now), self._on_oracle, priority=ORACLE)
+        sched.at(sched.now + self.mark_cadence_us, self._on_cadence, priority=MARK)
+        sched.at(max(self.funding.next_sample_us(), sched.now), self._on_sample, priority=FUNDING_SAMPLE)
+        sched.at(max(self.funding.next_payment_us(), sched.now), self._on_payment, priority=FUNDING_PAYMENT)
+
+    def predicted_rate(self) -> Fraction:
+        return self.funding.predicted_rate()
+
+    # ------------------------------------------------------------------ events
+
+    def _on_oracle(self, t: int) -> None:
+        if self.oracle.publish(t) is not None:
+            self._update_mark(t)
+        nxt = self.oracle.next_update_us()
+        if nxt is not None:
+            self._sched.at(nxt, self._on_oracle, priority=ORACLE)  # type: ignore[union-attr]
+
+    def _on_cadence(self, t: int) -> None:
+        self._update_mark(t)
+        self._sched.at(t + self.mark_cadence_us, self._on_cadence, priority=MARK)  # type: ignore[union-attr]
+
+    def _update_mark(self, t: int) -> None:
+        oracle = self.oracle.price
+        if oracle is None:
+            return
+        v = self._view
+        last = self.ex.markets[self.index].last_price
+        if isinstance(self.mark_model, HyperliquidMark):
+            mark = self.mark_model.update(t, oracle, v.best_bid(), v.best_ask(), last)
+        else:
+            mark = self.mark_model.update(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
+                                          max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
+        self.mark = mark
+        self.ex.set_mark(self.symbol, mark)
+
+    def _on_sample(self, t: int) -> None:
+        oracle = self.oracle.price
+        prem = book_premium(self._view, self.impact_notional, oracle) if oracle is not None else None
+        self.funding.sample(t, prem)
+        self._sched.at(self.funding.next_sample_us(), self._on_sample, priority=FUNDING_SAMPLE)  # type: ignore[union-attr]
+
+    def _on_payment(self, t: int) -> None:
+        rate = self.funding.settle(t)
+        self.last_rate = rate
+        price = self.oracle.price
+        if price is not None and rate:
+            res = self.ex.pay_funding(self.symbol, rate, price)
+            self.log.record(time_us=t, market=self.index, rate=float(rate), price=price, paid=res.paid,
+                            received=res.received, rounding=res.rounding, accounts=res.accounts)
+        else:
+            self.log.record(time_us=t, market=self.index, rate=float(rate), price=price or 0, paid=0, received=0,
+                            rounding=0, accounts=0)
+        self._sched.at(self.funding.next_payment_us(), self._on_payment, priority=FUNDING_PAYMENT)  # type: ignore[union-attr]

@@ -1,0 +1,79 @@
+"""Oracle, mark and funding driven as events in simulation time, against a live exchange."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+
+from abm import Exchange, MarketSpec
+from abm.margin.params import RiskParams
+from abm.margin.tiers import hyperliquid_tiers
+from abm.prices import FundingConfig, FundingSchedule, HyperliquidMark, Move, Oracle, Scripted
+from abm.sim import MarketFeed, Scheduler
+
+USDC = 10**6
+S = 1_000_000  # µs per second
+
+
+def build(moves=(), hours: float = 2.5, quote_skew: int = 0):
+    ex = Exchange()
+    ex.list_market(MarketSpec("BTC", tick_size="0.01", lot_size="0.001", maker_fee_bps=0, taker_fee_bps=0),
+                   RiskParams(hyperliquid_tiers([(0, 40)])))
+    path = Scripted(list(moves), s0=100.0).path(int(hours * 3600 * S), dt_us=100_000)
+    oracle = Oracle(path, Decimal("0.01"), interval_us=3 * S)
+    feed = MarketFeed(ex, "BTC", oracle, HyperliquidMark(), FundingSchedule(FundingConfig.hyperliquid()),
+                      impact_notional=20 * USDC)
+    mm = ex.open_account(10_000_000 * USDC)
+    ex.set_mark("BTC", 10_000)
+    for k in range(1, 60):
+        ex.limit(mm, "BTC", "buy", 2_000, 10_000 + quote_skew - 5 * k)
+        ex.limit(mm, "BTC", "sell", 2_000, 10_000 + quote_skew + 5 * k)
+    sched = Scheduler(ex)
+    feed.start(sched)
+    return ex, feed, sched, oracle, mm
+
+
+def test_oracle_mark_and_funding_run_on_their_clocks():
+    ex, feed, sched, oracle, _ = build(quote_skew=30)  # the book trades 0.3% rich to the oracle
+    longs = ex.open_account(1_000 * USDC)
+    ex.market_order(longs, "BTC", "buy", 1_000)
+    sched.run_until(2 * 3600 * S)
+    assert oracle.last_update_us == 2 * 3600 * S and oracle.price == 10_000
+    assert ex.risk.marks[0] == feed.mark
+    log = feed.log.to_pandas()
+    assert list(log["time_us"]) == [3600 * S, 7200 * S]
+    # premium clearly above the +0.06%/8h dead zone -> positive rate, longs pay shorts, hourly
+    assert (log["rate"] > 0).all() and (log["paid"] > 0).all()
+    assert ex.position(longs, "BTC").funding < 0
+    ex.check_conservation()
+
+
+def test_scripted_crash_reaches_the_mark_and_liquidates_a_leveraged_long():
+    crash = Move(start_s=600, duration_s=60, pct=-10)
+    ex, feed, sched, oracle, _ = build(moves=[crash], hours=0.5)
+    t = ex.open_account(100 * USDC)
+    ex.set_margin_mode(t, "BTC", "isolated")
+    ex.set_leverage(t, "BTC", 20)
+    ex.market_order(t, "BTC", "buy", 15_000)
+    sched.run_until(590 * S)
+    assert len(ex.liquidations) == 0
+    sched.run_until(1_200 * S)
+    rows = ex.liquidations.rows()
+    assert rows and rows[0]["account"] == t and rows[0]["time_us"] > 600 * S
+    assert ex.position(t, "BTC").size == 0
+    ex.check_conservation()
+
+
+def test_same_inputs_same_run():
+    def run():
+        ex, feed, sched, _, _ = build(moves=[Move(600, 60, -10)], hours=0.5, quote_skew=10)
+        t = ex.open_account(100 * USDC)
+        ex.set_leverage(t, "BTC", 20)
+        ex.market_order(t, "BTC", "buy", 15_000)
+        sched.run_until(1_800 * S)
+        return ex.liquidations.to_pandas(), feed.log.to_pandas(), sched.processed
+
+    a, b = run(), run()
+    assert a[0].equals(b[0]) and a[1].equals(b[1]) and a[2] == b[2]
+    assert np.all(a[0]["time_us"].to_numpy() >= 600 * S)
