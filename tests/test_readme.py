@@ -12,3 +12,4 @@ def test_readme_quickstart_runs(capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "200 60010" in out
+    assert "book" in out and "-3000" in out  # the margin example liquidates its 3 ETH long into the book
