@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from fractions import Fraction
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
@@ -51,7 +51,7 @@ class FundingLog:
 
 class MarketFeed:
     __slots__ = ("ex", "symbol", "index", "oracle", "mark_model", "funding", "impact_notional", "mark_cadence_us",
-                 "log", "mark", "last_rate", "_view", "_sched")
+                 "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners")
 
     def __init__(
         self,
@@ -88,6 +88,8 @@ class MarketFeed:
         self.last_rate: Fraction = Fraction(0)
         self._view = ex.data(symbol)
         self._sched: Optional[Scheduler] = None
+        self.mark_listeners: list[Callable[[int, int], None]] = []  # (t, mark) after each mark update
+        self.funding_listeners: list[Callable[[int, Fraction], None]] = []  # (t, rate) after each payment
 
     def start(self, sched: Scheduler) -> None:
         """Put the feed's first events on the scheduler (oracle, mark cadence, funding)."""
@@ -128,6 +130,8 @@ class MarketFeed:
                                           max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
         self.mark = mark
         self.ex.set_mark(self.symbol, mark)
+        for fn in self.mark_listeners:
+            fn(t, mark)
 
     def _on_sample(self, t: int) -> None:
         oracle = self.oracle.price
@@ -146,4 +150,6 @@ class MarketFeed:
         else:
             self.log.record(time_us=t, market=self.index, rate=float(rate), price=price or 0, paid=0, received=0,
                             rounding=0, accounts=0)
+        for fn in self.funding_listeners:
+            fn(t, rate)
         self._sched.at(self.funding.next_payment_us(), self._on_payment, priority=FUNDING_PAYMENT)  # type: ignore[union-attr]

@@ -1,0 +1,37 @@
+"""Agent kinds. ``AGENT_KINDS`` maps a kind name to its class; a scenario may also name its own
+class as ``"module:Class"`` (a subclass of ``Trader``)."""
+
+from __future__ import annotations
+
+import importlib
+
+from abm.agents.base import Latency, Trader, TraderParams, Wake
+from abm.errors import InvalidInput
+
+_BUILTIN = {
+    "noise": "abm.agents.noise:NoiseTrader",
+    "market_maker": "abm.agents.market_maker:MarketMaker",
+    "leveraged": "abm.agents.leveraged:LeveragedTrader",
+    "whale": "abm.agents.whale:Whale",
+    "arbitrageur": "abm.agents.arbitrageur:Arbitrageur",
+}
+
+
+def resolve(kind: str) -> type[Trader]:
+    """The class for a built-in kind name or an explicit ``module:Class`` path."""
+    target = _BUILTIN.get(kind, kind)
+    if not isinstance(target, str) or ":" not in target:
+        raise InvalidInput("agents.kind", kind, f"must be one of {sorted(_BUILTIN)} or 'module:Class'")
+    module, _, name = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise InvalidInput("agents.kind", kind, f"could not be imported ({e})") from None
+    if not (isinstance(cls, type) and issubclass(cls, Trader)):
+        raise InvalidInput("agents.kind", kind, "must name a subclass of abm.agents.Trader")
+    return cls
+
+
+BUILTIN_KINDS = tuple(sorted(_BUILTIN))
+
+__all__ = ["Trader", "TraderParams", "Latency", "Wake", "resolve", "BUILTIN_KINDS"]

@@ -1,0 +1,270 @@
+"""What every trader agent shares: an exchange account, its own random stream, latencies and wake-ups.
+
+Why it looks like this:
+- Agents never touch balances: every action is an exchange call, delivered after the agent's
+  latency as an event in the model's scheduler. An agent observes the market when it wakes and its
+  orders arrive ``data_us + entry_us`` (plus jitter) later, so what it acted on is that old when it
+  lands: the market-data and order-entry latencies of the issue, without keeping book history.
+- Each agent draws from its own ``numpy`` generator spawned from the master seed by (kind, index), so
+  adding agents of one kind never changes another agent's draws.
+- Agents only cost time when something happens to them: a scheduled wake (Poisson or periodic), a
+  price trigger they asked for (mark crossing a level), or a funding payment they subscribed to.
+- A rejected action (e.g. not enough margin, an order that was already filled) is counted and handed
+  to ``on_reject``; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
+
+import mesa
+import numpy as np
+
+from abm.errors import AbmError, InvalidInput
+from abm.exchange import OrderResult, PositionInfo
+from abm.market.view import BookView
+
+if TYPE_CHECKING:
+    from abm.model.model import MarketModel
+
+USDC = 10**6
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    data_us: int = 20_000
+    entry_us: int = 30_000
+    jitter_us: int = 10_000  # uniform in [0, jitter) added to each of the two legs
+
+    def __post_init__(self) -> None:
+        for name in ("data_us", "entry_us", "jitter_us"):
+            v = getattr(self, name)
+            if type(v) is not int or v < 0:
+                raise InvalidInput(f"latency.{name}", v, "must be a non-negative integer (microseconds)")
+
+    def sample(self, rng: np.random.Generator) -> int:
+        j = self.jitter_us
+        extra = int(rng.integers(0, 2 * j)) if j else 0
+        return self.data_us + self.entry_us + extra
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    mode: str = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
+    every_s: float = 10.0  # mean gap (poisson) or period (periodic)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("poisson", "periodic", "none"):
+            raise InvalidInput("wake.mode", self.mode, "must be 'poisson', 'periodic' or 'none'")
+        if isinstance(self.every_s, bool) or not isinstance(self.every_s, (int, float)) or not self.every_s > 0:
+            raise InvalidInput("wake.every_s", self.every_s, "must be a number > 0 (seconds)")
+
+    def next_gap_us(self, rng: np.random.Generator) -> Optional[int]:
+        if self.mode == "none":
+            return None
+        mean = self.every_s * 1_000_000
+        if self.mode == "periodic":
+            return max(1, int(mean))
+        return max(1, int(rng.exponential(mean)))
+
+
+@dataclass(frozen=True, slots=True)
+class TraderParams:
+    """What every agent kind accepts; kinds extend it with their own fields."""
+
+    deposit_usdc: float = 10_000.0
+    symbol: Optional[str] = None  # None: the model's first market
+    data_latency_ms: float = 20.0
+    entry_latency_ms: float = 30.0
+    jitter_ms: float = 10.0
+    wake: str = "poisson"
+    wake_every_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("deposit_usdc", "data_latency_ms", "entry_latency_ms", "jitter_ms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise InvalidInput(name, v, "must be a number >= 0")
+
+
+def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
+    """Build a params dataclass from a dict, refusing unknown keys with the closest valid name."""
+    allowed = list(cls.__dataclass_fields__)
+    for k in params:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"allowed: {sorted(allowed)}"
+            raise InvalidInput(f"{prefix}.{k}", params[k], f"unknown parameter; {hint}")
+    try:
+        return cls(**params)
+    except InvalidInput as e:
+        raise InvalidInput(f"{prefix}.{e.field}", e.value, e.allowed) from None
+
+
+class Trader(mesa.Agent):
+    """Base class of all traders, including users' own strategies (override ``on_wake``)."""
+
+    kind: ClassVar[str] = "trader"
+    Params: ClassVar[type] = TraderParams
+
+    @classmethod
+    def build(cls, model: MarketModel, rng: np.random.Generator, params: dict[str, Any]) -> "Trader":
+        return cls(model, rng, parse_params(cls.Params, params, f"agents.{cls.kind}"))
+
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: TraderParams) -> None:
+        super().__init__(model)
+        self.p = params
+        self._rng = rng
+        self.ex = model.exchange
+        deposit = int(round(params.deposit_usdc * USDC))
+        self.account = self.ex.open_account(deposit) if deposit else self.ex.open_account()
+        self.latency = Latency(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
+                               int(params.jitter_ms * 1000))
+        self.wake = Wake(params.wake, params.wake_every_s)
+        self.symbol = params.symbol if params.symbol is not None else model.symbols[0]
+        if self.symbol not in model.symbols:
+            raise InvalidInput(f"agents.{self.kind}.symbol", self.symbol, f"must be one of {model.symbols}")
+        self.rejects = 0
+        self.last_reject: Optional[AbmError] = None
+        self.active = True
+        self._cid = 0
+
+    @property
+    def rng(self) -> np.random.Generator:  # type: ignore[override]
+        """This agent's own stream (Mesa's ``Agent.rng`` would be the model's shared one)."""
+        return self._rng
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """Called once by the model after all agents exist: schedules the first wake."""
+        gap = self.wake.next_gap_us(self.rng)
+        if gap is not None:
+            self.model.sched.at(self.model.sched.now + gap, self._scheduled_wake)
+
+    def _scheduled_wake(self, t: int) -> None:
+        if not self.active:
+            return
+        self.on_wake(t)
+        gap = self.wake.next_gap_us(self.rng)
+        if gap is not None and self.active:
+            self.model.sched.at(t + gap, self._scheduled_wake)
+
+    def on_wake(self, t: int) -> None:
+        """Look at the market and act. Override."""
+
+    def on_price(self, t: int, symbol: str, mark: int) -> None:
+        """A price trigger set with ``watch_price`` fired. Default: behave as on a wake."""
+        self.on_wake(t)
+
+    def on_funding(self, t: int, symbol: str, rate: Fraction) -> None:
+        """A funding payment happened in a market watched with ``watch_funding``."""
+
+    def on_result(self, action: str, result: Any) -> None:
+        """An action reached the exchange and was accepted."""
+
+    def on_reject(self, action: str, error: AbmError) -> None:
+        """An action reached the exchange and was refused."""
+
+    def step(self) -> None:  # Mesa calls nothing per step: agents are event driven
+        return None
+
+    # ------------------------------------------------------------------ scheduling and subscriptions
+
+    @property
+    def now(self) -> int:
+        return self.model.sched.now
+
+    def wake_in(self, gap_us: int, fn: Optional[Callable[[int], None]] = None) -> None:
+        """An extra one-off wake (e.g. the next TWAP slice); ``fn`` defaults to ``on_wake``."""
+        self.model.sched.at(self.now + max(1, int(gap_us)), fn or self.on_wake)
+
+    def watch_price(self, low: Optional[int] = None, high: Optional[int] = None, symbol: Optional[str] = None) -> None:
+        """Wake (``on_price``) once when the mark is at or below ``low`` or at or above ``high``."""
+        self.model.triggers[symbol or self.symbol].add(self, low, high)
+
+    def watch_funding(self, symbol: Optional[str] = None) -> None:
+        self.model.funding_watchers[symbol or self.symbol].append(self)
+
+    # ------------------------------------------------------------------ actions, delivered after latency
+
+    def next_cid(self) -> int:
+        self._cid += 1
+        return self._cid
+
+    def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        def arrive(t: int) -> None:
+            try:
+                res = fn(self.account, *args, **kw)
+            except AbmError as e:
+                self.rejects += 1
+                self.last_reject = e
+                self.on_reject(action, e)
+                return
+            self.on_result(action, res)
+
+        self.model.sched.at(self.now + self.latency.sample(self.rng), arrive)
+
+    def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
+        self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)
+
+    def market(self, side: int, qty: int, symbol: Optional[str] = None, **kw: Any) -> None:
+        self._act("market", self.ex.market_order, symbol or self.symbol, side, qty, **kw)
+
+    def cancel(self, client_id: object = None, oid: Optional[int] = None) -> None:
+        self._act("cancel", self.ex.cancel, oid=oid, client_id=client_id)
+
+    def cancel_all(self, symbol: Optional[str] = None) -> None:
+        self._act("cancel_all", self.ex.cancel_all, symbol)
+
+    def modify(self, client_id: object, price: Optional[int] = None, qty: Optional[int] = None) -> None:
+        self._act("modify", self.ex.modify, price=price, qty=qty, client_id=client_id)
+
+    # ------------------------------------------------------------------ reads (what the agent may see)
+
+    def view(self, symbol: Optional[str] = None) -> BookView:
+        return self.model.views[symbol or self.symbol]
+
+    def mark(self, symbol: Optional[str] = None) -> Optional[int]:
+        return self.ex.risk.mark(self.ex.market(symbol or self.symbol).index)
+
+    def oracle(self, symbol: Optional[str] = None) -> Optional[int]:
+        return self.model.feeds[symbol or self.symbol].oracle.price
+
+    def oracle_age_us(self, symbol: Optional[str] = None) -> Optional[int]:
+        return self.model.feeds[symbol or self.symbol].oracle.age_us(self.now)
+
+    def predicted_funding(self, symbol: Optional[str] = None) -> Fraction:
+        return self.model.feeds[symbol or self.symbol].predicted_rate()
+
+    def position(self, symbol: Optional[str] = None) -> PositionInfo:
+        return self.ex.position(self.account, symbol or self.symbol)
+
+    def equity(self) -> int:
+        """Cross equity at the mark plus isolated positions' equity: what the account is worth now."""
+        s = self.ex.margin_summary(self.account)
+        total = int(s["cross_equity"])  # type: ignore[call-overload]
+        for k, v in s.items():
+            if isinstance(v, dict):
+                total += int(v["equity"])
+        return total
+
+    def liquidation_price(self, symbol: Optional[str] = None) -> Optional[Fraction]:
+        return self.ex.liquidation_price(self.account, symbol or self.symbol)
+
+    def open_orders(self) -> dict[int, tuple[str, int, int, int]]:
+        """oid -> (symbol, side, price, remaining qty); builds a dict, so prefer ``n_open_orders`` in hot code."""
+        return self.ex.open_orders(self.account)
+
+    def n_open_orders(self) -> int:
+        return len(self.ex.accounts[self.account].open_orders)
+
+    def tick_value(self, symbol: Optional[str] = None) -> int:
+        """Quote units per tick per lot (the market's multiplier)."""
+        return self.ex.market(symbol or self.symbol).spec.multiplier
+
+
+__all__ = ["Latency", "Wake", "Trader", "TraderParams", "parse_params", "USDC", "OrderResult"]

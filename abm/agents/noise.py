@@ -1,0 +1,104 @@
+"""Zero-intelligence background flow in the Santa Fe style (Farmer, Patelli & Zovko 2005).
+
+Market orders arrive at rate ``mu``, limit orders at rate ``alpha`` per price level of a placement
+window of ``window_levels`` levels (``level_ticks`` apart) behind the opposite best quote, and each
+resting order is cancelled at rate ``delta``. The agent draws the time to its next event from the
+total rate (exact, Gillespie-style), so its cost is one event per action. Sides are 50/50. It is the
+background liquidity and the control population: no strategy, no information.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+
+from abm.agents.base import Trader, TraderParams
+from abm.errors import InvalidInput
+
+BUY, SELL = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseParams(TraderParams):
+    deposit_usdc: float = 1_000_000.0
+    wake: str = "none"  # the event clock below replaces scheduled wakes
+    mu: float = 0.05  # market orders per second
+    alpha: float = 0.02  # limit orders per second per level
+    delta: float = 0.002  # cancellations per second per resting order
+    window_levels: int = 40
+    level_ticks: int = 5
+    size_lots: int = 50
+    size_dist: str = "geometric"  # "fixed" or "geometric" (mean size_lots)
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        for name in ("mu", "alpha", "delta"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise InvalidInput(name, v, "must be a rate >= 0 (per second)")
+        for name in ("window_levels", "level_ticks", "size_lots"):
+            v = getattr(self, name)
+            if type(v) is not int or v <= 0:
+                raise InvalidInput(name, v, "must be a positive integer")
+        if self.size_dist not in ("fixed", "geometric"):
+            raise InvalidInput("size_dist", self.size_dist, "must be 'fixed' or 'geometric'")
+
+
+class NoiseTrader(Trader):
+    kind = "noise"
+    Params = NoiseParams
+    p: NoiseParams
+
+    def start(self) -> None:
+        self._schedule_next()
+
+    def _rate(self) -> float:
+        p = self.p
+        return p.mu + p.alpha * p.window_levels + p.delta * self.n_open_orders()
+
+    def _schedule_next(self) -> None:
+        rate = self._rate()
+        if rate > 0 and self.active:
+            self.wake_in(int(self.rng.exponential(1e6 / rate)) + 1, self._event)
+
+    def _size(self) -> int:
+        p = self.p
+        if p.size_dist == "fixed":
+            return p.size_lots
+        return int(self.rng.geometric(1.0 / p.size_lots))
+
+    def _event(self, t: int) -> None:
+        if not self.active:
+            return
+        p = self.p
+        n_open = self.n_open_orders()
+        u = self.rng.random() * (p.mu + p.alpha * p.window_levels + p.delta * n_open)
+        side = BUY if self.rng.random() < 0.5 else SELL
+        if u < p.mu:
+            self.market(side, self._size())
+        elif u < p.mu + p.alpha * p.window_levels:
+            ref = self._reference(side)
+            if ref is not None:
+                k = int(self.rng.integers(1, p.window_levels + 1))
+                price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks
+                if price > 0:
+                    self.limit(side, self._size(), price)
+        elif n_open:
+            oids = list(self.ex.accounts[self.account].open_orders)
+            self.cancel(oid=oids[int(self.rng.integers(0, len(oids)))])
+        self._schedule_next()
+
+    def _reference(self, side: int) -> Optional[int]:
+        """The opposite best quote, or the mark when that side of the book is empty."""
+        v = self.view()
+        opp = v.best_ask() if side == BUY else v.best_bid()
+        return opp if opp is not None else self.mark()
+
+    def on_reject(self, action: str, error: Any) -> None:
+        pass  # races (an order filled before its cancel arrived) are normal for background flow
+
+
+__all__ = ["NoiseTrader", "NoiseParams"]
+

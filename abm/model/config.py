@@ -1,0 +1,103 @@
+"""The model's configuration as plain, validated dataclasses (scenario files map onto these).
+
+Money in the configuration is in quote currency (USDC) for people; the model converts it to integer
+quote units. Times are in seconds here and microseconds inside the simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+from abm.errors import InvalidInput
+
+USDC = 10**6
+
+
+def _positive(path: str, v: object) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise InvalidInput(path, v, "must be a number > 0")
+
+
+def _non_negative(path: str, v: object) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+        raise InvalidInput(path, v, "must be a number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Shock:
+    """A scripted index move: ``pct`` percent over ``duration_s`` starting at ``start_s``."""
+
+    start_s: float
+    duration_s: float
+    pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    symbol: str = "BTC-PERP"
+    tick_size: str = "0.1"
+    lot_size: str = "0.001"
+    tier_class: str = "btc"  # which tier table of the venue profile applies
+    s0: float = 60_000.0  # starting index price (quote currency)
+    process: str = "gbm"  # gbm, jump, garch, regime, flat
+    sigma: float = 0.5  # annualised volatility
+    jump_rate: float = 0.0  # per year (process = jump)
+    jump_mean: float = 0.0
+    jump_std: float = 0.0
+    shocks: tuple[Shock, ...] = ()
+    oracle_interval_s: Optional[float] = None  # None: the venue profile's
+    oracle_delay_s: Optional[float] = None
+    oracle_noise_bps: Optional[float] = None
+    oracle_outages_s: tuple[tuple[float, float], ...] = ()
+    impact_notional_usdc: Optional[float] = None  # None: the venue profile's
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.symbol, str) or not self.symbol:
+            raise InvalidInput("markets.symbol", self.symbol, "must be a non-empty string")
+        _positive("markets.s0", self.s0)
+        if self.process not in ("gbm", "jump", "garch", "regime", "flat"):
+            raise InvalidInput("markets.process", self.process, "must be one of ['flat', 'gbm', 'garch', 'jump', 'regime']")
+        _non_negative("markets.sigma", self.sigma)
+        for i, w in enumerate(self.oracle_outages_s):
+            if len(w) != 2 or not 0 <= w[0] < w[1]:
+                raise InvalidInput(f"markets.oracle_outages_s[{i}]", w, "must be (start_s, end_s) with 0 <= start < end")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentGroup:
+    kind: str
+    count: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if type(self.count) is not int or self.count < 0:
+            raise InvalidInput(f"agents.{self.kind}.count", self.count, "must be a non-negative integer")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    seed: int = 1
+    duration_s: float = 3_600.0
+    step_s: float = 1.0
+    venue: str = "hyperliquid"
+    venue_overrides: Mapping[str, Any] = field(default_factory=dict)
+    markets: tuple[MarketConfig, ...] = (MarketConfig(),)
+    agents: tuple[AgentGroup, ...] = ()
+    insurance_usdc: float = 1_000_000.0
+    vault_usdc: float = 5_000_000.0  # 0: no backstop vault
+    mark_cadence_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if type(self.seed) is not int:
+            raise InvalidInput("seed", self.seed, "must be an integer")
+        _positive("duration_s", self.duration_s)
+        _positive("step_s", self.step_s)
+        _positive("mark_cadence_s", self.mark_cadence_s)
+        _non_negative("insurance_usdc", self.insurance_usdc)
+        _non_negative("vault_usdc", self.vault_usdc)
+        if not self.markets:
+            raise InvalidInput("markets", [], "must list at least one market")
+        symbols = [m.symbol for m in self.markets]
+        if len(set(symbols)) != len(symbols):
+            raise InvalidInput("markets", symbols, "symbols must be unique")

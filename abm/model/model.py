@@ -1,0 +1,188 @@
+"""The Mesa model: an exchange, its price feeds and an agent population, stepped in market time.
+
+One Mesa step is ``step_s`` of market time. Inside a step the event scheduler runs, in time order,
+oracle publications, mark updates (each one runs the liquidation check), funding samples and
+payments, agents' wake-ups and their orders arriving after latency. Agents are event driven, so a
+step costs what happened in it, not the number of agents. After each step the DataCollector records
+the metrics of ``abm.model.metrics``; trades, liquidations and funding payments are kept as columnar
+event tables (``model.tables()``).
+
+Seeding: one master seed; the index paths, oracle noise and every agent draw from their own
+``numpy`` streams spawned from it by name, so one seed gives identical results in any process, and
+adding agents of one kind leaves every other stream unchanged.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Optional
+
+import mesa
+import numpy as np
+
+from abm.agents import resolve
+from abm.agents.base import Trader
+from abm.errors import InvalidInput
+from abm.exchange import Exchange, conservation_gap
+from abm.market.tape import Tape
+from abm.model.config import USDC, AgentGroup, MarketConfig, ModelConfig
+from abm.model.metrics import column_names, collect
+from abm.model.triggers import PriceTriggers
+from abm.prices import GARCH, GBM, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Scripted
+from abm.sim import FundingLog, MarketFeed, Scheduler
+from abm.venues import load_venue
+
+S = 1_000_000
+
+
+def stream(seed: int, *key: object) -> np.random.Generator:
+    """A generator for (seed, key...): stable across processes and independent of other keys."""
+    spawn_key = tuple(zlib.crc32(str(k).encode()) if not isinstance(k, int) else k for k in key)
+    return np.random.default_rng(np.random.SeedSequence(entropy=seed, spawn_key=spawn_key))
+
+
+class MarketModel(mesa.Model):
+    def __init__(self, config: Optional[ModelConfig] = None, rng: Optional[int] = None, audit: bool = False,
+                 **params: Any) -> None:
+        cfg = config or ModelConfig()
+        if params:
+            unknown = sorted(set(params) - set(ModelConfig.__dataclass_fields__))
+            if unknown:
+                raise InvalidInput("parameter", unknown[0], f"must be one of {sorted(ModelConfig.__dataclass_fields__)}")
+            cfg = replace(cfg, **params)
+        if rng is not None:
+            cfg = replace(cfg, seed=int(rng))
+        super().__init__(rng=cfg.seed)
+        self.config = cfg
+        self.audit = audit
+        self.step_us = int(round(cfg.step_s * S))
+        self.end_us = int(round(cfg.duration_s * S))
+        self.venue = load_venue(cfg.venue, dict(cfg.venue_overrides))
+        self.exchange = ex = Exchange()
+        self.sched = Scheduler(ex)
+        self.tape = Tape()
+        ex.subscribe_fills(self.tape)
+        self.funding_log = FundingLog()
+        self.symbols = [m.symbol for m in cfg.markets]
+        self.paths: dict[str, IndexPath] = {}
+        self.feeds: dict[str, MarketFeed] = {}
+        self.views: dict[str, Any] = {}
+        self.triggers: dict[str, PriceTriggers] = {}
+        self.funding_watchers: dict[str, list[Trader]] = {}
+        self._taker_volume = [[0, 0] for _ in cfg.markets]
+        for i, mc in enumerate(cfg.markets):
+            self._list_market(i, mc)
+        ex.subscribe_fills(self._count_volume)
+        if cfg.insurance_usdc:
+            ex.seed_ledger("insurance", int(Decimal(repr(cfg.insurance_usdc)) * USDC))
+        if cfg.vault_usdc:
+            ex.create_backstop_vault(int(Decimal(repr(cfg.vault_usdc)) * USDC))
+        self.agents_by_kind: dict[str, list[Trader]] = {}
+        for g in cfg.agents:
+            cls = resolve(g.kind)
+            made = self.agents_by_kind.setdefault(g.kind, [])
+            for _ in range(g.count):
+                made.append(cls.build(self, stream(cfg.seed, "agent", g.kind, len(made)), dict(g.params)))
+        self.leveraged_accounts = {a.account for a in self.agents_by_kind.get("leveraged", ())}
+        for kind in sorted(self.agents_by_kind):
+            for a in self.agents_by_kind[kind]:
+                a.start()
+        self._liq_seen = 0
+        self.conservation_gap_last = float("nan")
+        self.datacollector = mesa.DataCollector(
+            model_reporters={name: (lambda m, n=name: m.metrics[n]) for name in column_names(self.symbols)})
+        self.metrics: dict[str, float] = {}
+        self._t = 0
+        self.running = True
+
+    # ------------------------------------------------------------------ construction
+
+    def _list_market(self, i: int, mc: MarketConfig) -> None:
+        ex, venue, cfg = self.exchange, self.venue, self.config
+        spec = venue.market_spec(mc.symbol, mc.tick_size, mc.lot_size)
+        ex.list_market(spec, venue.risk_params(mc.tier_class))
+        path = self._index_path(i, mc)
+        self.paths[mc.symbol] = path
+        okw = dict(venue.oracle_kwargs())
+        if mc.oracle_interval_s is not None:
+            okw["interval_us"] = int(round(mc.oracle_interval_s * S))
+        if mc.oracle_delay_s is not None:
+            okw["delay_us"] = int(round(mc.oracle_delay_s * S))
+        if mc.oracle_noise_bps is not None:
+            okw["noise_bps"] = mc.oracle_noise_bps
+        if mc.oracle_outages_s:
+            okw["outages"] = [(int(a * S), int(b * S)) for a, b in mc.oracle_outages_s]
+        oracle = Oracle(path, spec.tick_size, rng=stream(cfg.seed, "oracle", mc.symbol), **okw)
+        impact = mc.impact_notional_usdc
+        if impact is None:
+            impact = 20_000 if mc.tier_class in ("btc", "eth") else 6_000
+        feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
+                          impact_notional=int(Decimal(repr(impact)) * USDC),
+                          mark_cadence_us=int(round(cfg.mark_cadence_s * S)), log=self.funding_log)
+        self.feeds[mc.symbol] = feed
+        self.views[mc.symbol] = ex.data(mc.symbol)
+        triggers = PriceTriggers(mc.symbol, self.sched)
+        self.triggers[mc.symbol] = triggers
+        feed.mark_listeners.append(triggers.on_mark)
+        watchers: list[Trader] = []
+        self.funding_watchers[mc.symbol] = watchers
+        feed.funding_listeners.append(lambda t, rate, sym=mc.symbol, w=watchers: [a.on_funding(t, sym, rate) for a in w if a.active])
+        ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(mc.s0 / float(spec.tick_size)) * float(spec.tick_size)))))
+        feed.start(self.sched)
+
+    def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
+        rng = stream(self.config.seed, "index", mc.symbol)
+        duration = self.end_us + 60 * S  # a margin so every oracle read in the run has a value
+        if mc.process == "gbm":
+            proc: Any = GBM(mc.s0, 0.0, mc.sigma)
+        elif mc.process == "jump":
+            proc = JumpDiffusion(mc.s0, 0.0, mc.sigma, mc.jump_rate, mc.jump_mean, mc.jump_std)
+        elif mc.process == "garch":
+            proc = GARCH.from_annual_vol(mc.s0, mc.sigma, 0.08, 0.9)
+        elif mc.process == "regime":
+            proc = RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * 4)
+        else:
+            proc = Scripted([], s0=mc.s0)
+        path = proc.path(duration, rng)
+        if mc.shocks:
+            path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
+        return path
+
+    def _count_volume(self, t: int, market: int, mk: int, mo: int, tk: int, to: int, price: int, qty: int,
+                      side: int, liq: bool) -> None:
+        self._taker_volume[market][side] += qty
+
+    # ------------------------------------------------------------------ running
+
+    def step(self) -> None:
+        self._t = min(self._t + self.step_us, self.end_us)
+        self.sched.run_until(self._t)
+        if self.audit:
+            self.exchange.check_conservation()
+            self.conservation_gap_last = float(conservation_gap(self.exchange))
+        self.metrics = collect(self)
+        self.datacollector.collect(self)
+        if self._t >= self.end_us:
+            self.running = False
+
+    def run(self) -> "MarketModel":
+        while self.running:
+            self.step()
+        return self
+
+    @property
+    def time_us(self) -> int:
+        return self.sched.now
+
+    def tables(self) -> dict[str, Any]:
+        """Event tables as DataFrames: trades, liquidations, funding."""
+        return {"trades": self.tape.to_pandas(), "liquidations": self.exchange.liquidations.to_pandas(),
+                "funding": self.funding_log.to_pandas()}
+
+    def steps_frame(self) -> Any:
+        return self.datacollector.get_model_vars_dataframe()
+
+
+__all__ = ["MarketModel", "ModelConfig", "MarketConfig", "AgentGroup", "stream"]
