@@ -197,6 +197,7 @@ class Trader(mesa.Agent):
 
     def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
         def arrive(t: int) -> None:
+            self.model.order_events += 1
             try:
                 res = fn(self.account, *args, **kw)
             except AbmError as e:

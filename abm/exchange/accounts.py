@@ -71,7 +71,7 @@ class Position:
 
 
 class Account:
-    __slots__ = ("id", "balance", "positions", "open_orders", "client_ids")
+    __slots__ = ("id", "balance", "positions", "open_orders", "client_ids", "resting")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
@@ -79,6 +79,7 @@ class Account:
         self.positions: dict[int, Position] = {}  # market index -> position
         self.open_orders: dict[int, int] = {}  # resting oid -> market index
         self.client_ids: dict[object, int] = {}  # live client order id -> oid
+        self.resting: dict[int, list[int]] = {}  # market index -> [resting buy lots, resting sell lots]
 
     def position(self, market: int) -> Position:
         p = self.positions.get(market)

@@ -35,6 +35,7 @@ from abm.exchange.accounts import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLAT
 from abm.exchange.ledgers import Ledgers, check_conservation
 from abm.market.book import (
     BUY,
+    CANCEL_STP_INCOMING,
     FOK,
     GTC,
     IOC,
@@ -125,7 +126,7 @@ class Exchange:
         self.now = 0  # simulation time in integer microseconds, advanced by whoever drives the exchange
         self._next_oid = 1
         self._next_account = 1
-        self._order_owner: dict[int, tuple[int, int, object]] = {}  # resting oid -> (account, market, client id)
+        self._order_owner: dict[int, tuple[int, int, object, int]] = {}  # resting oid -> (account, market, client id, side)
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
         self._position_seq = 0
@@ -359,10 +360,7 @@ class Exchange:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
         a = self.account(account_id)
         oid = self._owned_oid(a, oid, client_id)
-        m = self.markets[a.open_orders[oid]]
-        left = m.book.cancel(oid)
-        self._forget(oid)
-        return left
+        return self._drop(oid)
 
     def cancel_all(self, account_id: int, symbol: Optional[str] = None) -> int:
         """Cancel the account's resting orders (in one market, or all); returns how many were cancelled."""
@@ -370,8 +368,7 @@ class Exchange:
         only = self.market(symbol).index if symbol is not None else None
         oids = [oid for oid, mi in a.open_orders.items() if only is None or mi == only]
         for oid in oids:
-            self.markets[a.open_orders[oid]].book.cancel(oid)
-            self._forget(oid)
+            self._drop(oid)
         return len(oids)
 
     def modify(
@@ -403,7 +400,9 @@ class Exchange:
         if m.margined and not ro and qty is not None and qty > left:
             self.risk.admit(a, m.index, side, qty - left, price or m.book.order(oid)[2])
         filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything
-        if oid not in m.book:
+        now_left = m.book.order(oid)[3] if oid in m.book else 0
+        a.resting[m.index][side] += now_left - left
+        if not now_left:
             self._forget(oid)
         self.risk.process_dirty()
         return filled
@@ -547,14 +546,27 @@ class Exchange:
     def _finish(self, a: Account, m: Market, oid: int, qty: int, filled: int, client_id: object, trimmed: int) -> OrderResult:
         resting = 0
         if oid in m.book:
-            resting = m.book.order(oid)[3]
+            _, side, _, resting = m.book.order(oid)
             a.open_orders[oid] = m.index
-            self._order_owner[oid] = (a.id, m.index, client_id)
+            self._order_owner[oid] = (a.id, m.index, client_id, side)
+            r = a.resting.get(m.index)
+            if r is None:
+                r = a.resting[m.index] = [0, 0]
+            r[side] += resting
             if client_id is not None:
                 a.client_ids[client_id] = oid
         return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
 
+    def _drop(self, oid: int) -> int:
+        """Cancel a registered resting order and update its owner's books; returns the size cancelled."""
+        aid, mi, _, side = self._order_owner[oid]
+        left = self.markets[mi].book.cancel(oid)
+        self.accounts[aid].resting[mi][side] -= left
+        self._forget(oid)
+        return left
+
     def _forget(self, oid: int) -> None:
+        """Drop a finished order's id and client id (its resting size is already accounted for)."""
         owner = self._order_owner.pop(oid, None)
         if owner is None:
             return
@@ -610,7 +622,9 @@ class Exchange:
             mfee = _fee(value, maker_ppm)
             ledgers["fees"] += tfee + mfee
             settle(accounts[town], m, qty if tside == BUY else -qty, price, tfee)
-            settle(accounts[mown], m, -qty if tside == BUY else qty, price, mfee)
+            maker = accounts[mown]
+            settle(maker, m, -qty if tside == BUY else qty, price, mfee)
+            maker.resting[idx][1 - tside] -= qty
             m.last_price = price
             m.volume += qty
             self._last_fill_notional += price * qty
@@ -623,6 +637,12 @@ class Exchange:
 
     def _cancel_handler(self, m: Market):  # type: ignore[no-untyped-def]
         def on_cancel(oid: int, owner: int, cancelled: int, left: int, reason: int) -> None:
+            if reason == CANCEL_STP_INCOMING:
+                return  # the incoming order itself: not resting (a modify settles its own books)
+            entry = self._order_owner.get(oid)
+            if entry is None:
+                return
+            self.accounts[entry[0]].resting[entry[1]][entry[3]] -= cancelled
             if not left:
                 self._forget(oid)
 

@@ -166,11 +166,7 @@ class MarginEngine:
         their orders' opening part (their positions carry their own margin).
         """
         ex = self.ex
-        books: dict[int, list[int]] = {}  # market -> [buy qty, sell qty]
-        for oid, i in a.open_orders.items():
-            if i in self.params:
-                _, side, _, q = ex.markets[i].book.order(oid)
-                books.setdefault(i, [0, 0])[side] += q
+        books: dict[int, list[int]] = {i: list(r) for i, r in a.resting.items() if i in self.params and (r[0] or r[1])}
         fallback: dict[int, int] = {}
         if extra is not None:
             i, side, q, price = extra

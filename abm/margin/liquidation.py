@@ -127,8 +127,7 @@ class Liquidator:
         ex = self.ex
         for oid, i in sorted(a.open_orders.items()):
             if self.eng.unit_of(a.id, i) == unit or (unit[1] == CROSS_UNIT and i not in a.positions):
-                ex.markets[i].book.cancel(oid)
-                ex._forget(oid)
+                ex._drop(oid)
 
     def _charge_fee(self, a: Account, unit: Unit, idx: int, notional_ticks: int, ppm: int) -> None:
         if not ppm:

@@ -72,6 +72,7 @@ class MarketModel(mesa.Model):
         self.triggers: dict[str, PriceTriggers] = {}
         self.funding_watchers: dict[str, list[Trader]] = {}
         self._taker_volume = [[0, 0] for _ in cfg.markets]
+        self.order_events = 0  # agents' actions that reached the exchange (orders, cancels, modifies)
         for i, mc in enumerate(cfg.markets):
             self._list_market(i, mc)
         ex.subscribe_fills(self._count_volume)
