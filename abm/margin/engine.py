@@ -197,9 +197,11 @@ class MarginEngine:
         """Refuse an order whose initial margin the account cannot cover (orders that add no exposure pass)."""
         if idx not in self.params or a.id == self.vault:
             return
-        before = self.free_collateral(a)
         after = self.free_collateral(a, (idx, side, qty, price))
-        if after < 0 and after < before:
+        if after >= 0:
+            return
+        before = self.free_collateral(a)
+        if after < before:
             raise InsufficientFunds(
                 "qty", qty,
                 f"initial margin exceeds the free collateral ({before} quote units; this order needs {before - after})",

@@ -116,11 +116,12 @@ class MarketModel(mesa.Model):
         if mc.oracle_outages_s:
             okw["outages"] = [(int(a * S), int(b * S)) for a, b in mc.oracle_outages_s]
         oracle = Oracle(path, spec.tick_size, rng=stream(cfg.seed, "oracle", mc.symbol), **okw)
-        impact = mc.impact_notional_usdc
-        if impact is None:
-            impact = 20_000 if mc.tier_class in ("btc", "eth") else 6_000
+        if mc.impact_notional_usdc is None:
+            impact = venue.impact_notional(mc.tier_class)
+        else:
+            impact = int(Decimal(repr(mc.impact_notional_usdc)) * USDC)
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
-                          impact_notional=int(Decimal(repr(impact)) * USDC),
+                          impact_notional=impact,
                           mark_cadence_us=int(round(cfg.mark_cadence_s * S)), log=self.funding_log)
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
