@@ -45,10 +45,9 @@ class Latency:
             if type(v) is not int or v < 0:
                 raise InvalidInput(f"latency.{name}", v, "must be a non-negative integer (microseconds)")
 
-    def sample(self, rng: np.random.Generator) -> int:
-        j = self.jitter_us
-        extra = int(rng.integers(0, 2 * j)) if j else 0
-        return self.data_us + self.entry_us + extra
+    def sample(self, u: float) -> int:
+        """Total delay for one action, from a uniform draw ``u`` in [0, 1)."""
+        return self.data_us + self.entry_us + int(u * 2 * self.jitter_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +130,19 @@ class Trader(mesa.Agent):
         self.last_reject: Optional[AbmError] = None
         self.active = True
         self._cid = 0
+        self._ubuf: list[float] = []
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
         """This agent's own stream (Mesa's ``Agent.rng`` would be the model's shared one)."""
         return self._rng
+
+    def uniform(self) -> float:
+        """A uniform [0, 1) draw from this agent's stream, drawn in blocks (a numpy call per draw is slow)."""
+        buf = self._ubuf
+        if not buf:
+            buf.extend(self._rng.random(256)[::-1].tolist())
+        return buf.pop()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -207,7 +214,7 @@ class Trader(mesa.Agent):
                 return
             self.on_result(action, res)
 
-        self.model.sched.at(self.now + self.latency.sample(self.rng), arrive)
+        self.model.sched.at(self.now + self.latency.sample(self.uniform()), arrive)
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
         self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)

@@ -9,6 +9,7 @@ background liquidity and the control population: no strategy, no information.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -26,7 +27,7 @@ class NoiseParams(TraderParams):
     wake: str = "none"  # the event clock below replaces scheduled wakes
     mu: float = 0.05  # market orders per second
     alpha: float = 0.02  # limit orders per second per level
-    delta: float = 0.002  # cancellations per second per resting order
+    delta: float = 0.02  # cancellations per second per resting order
     window_levels: int = 40
     level_ticks: int = 5
     size_lots: int = 50
@@ -61,33 +62,34 @@ class NoiseTrader(Trader):
     def _schedule_next(self) -> None:
         rate = self._rate()
         if rate > 0 and self.active:
-            self.wake_in(int(self.rng.exponential(1e6 / rate)) + 1, self._event)
+            self.wake_in(int(-math.log(1.0 - self.uniform()) * 1e6 / rate) + 1, self._event)
 
     def _size(self) -> int:
         p = self.p
-        if p.size_dist == "fixed":
+        if p.size_dist == "fixed" or p.size_lots == 1:
             return p.size_lots
-        return int(self.rng.geometric(1.0 / p.size_lots))
+        # geometric on {1, 2, ...} with mean size_lots, by inversion of one uniform draw
+        return 1 + int(math.log(1.0 - self.uniform()) / math.log(1.0 - 1.0 / p.size_lots))
 
     def _event(self, t: int) -> None:
         if not self.active:
             return
         p = self.p
         n_open = self.n_open_orders()
-        u = self.rng.random() * (p.mu + p.alpha * p.window_levels + p.delta * n_open)
-        side = BUY if self.rng.random() < 0.5 else SELL
+        u = self.uniform() * (p.mu + p.alpha * p.window_levels + p.delta * n_open)
+        side = BUY if self.uniform() < 0.5 else SELL
         if u < p.mu:
             self.market(side, self._size())
         elif u < p.mu + p.alpha * p.window_levels:
             ref = self._reference(side)
             if ref is not None:
-                k = int(self.rng.integers(1, p.window_levels + 1))
+                k = 1 + int(self.uniform() * p.window_levels)
                 price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks
                 if price > 0:
                     self.limit(side, self._size(), price)
         elif n_open:
             oids = list(self.ex.accounts[self.account].open_orders)
-            self.cancel(oid=oids[int(self.rng.integers(0, len(oids)))])
+            self.cancel(oid=oids[int(self.uniform() * len(oids))])
         self._schedule_next()
 
     def _reference(self, side: int) -> Optional[int]:
