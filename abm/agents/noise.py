@@ -26,7 +26,7 @@ class NoiseParams(TraderParams):
     deposit_usdc: float = 1_000_000.0
     wake: str = "none"  # the event clock below replaces scheduled wakes
     mu: float = 0.05  # market orders per second
-    alpha: float = 0.02  # limit orders per second per level
+    alpha: float = 0.005  # limit orders per second per level
     delta: float = 0.02  # cancellations per second per resting order
     window_levels: int = 40
     level_ticks: int = 5

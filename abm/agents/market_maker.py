@@ -1,0 +1,441 @@
+"""Inventory-aware market makers (Avellaneda & Stoikov 2008; Guéant, Lehalle & Fernandez-Tapia 2013).
+
+Each market maker quotes a ladder of post-only GTC limit orders around a *reservation price* skewed
+against its inventory,
+
+    r = s − q·γ·σ²·τ,
+
+with a half-spread from its risk aversion and the volatility,
+
+    δ = γ·σ²·τ / 2 + (1/γ)·ln(1 + γ/κ),     floored at ``min_spread_bps / 2``,
+
+where ``s`` is the reference price (the book mid; the mark, then the oracle, when the book is
+one-sided), ``q`` the position in base units, ``γ`` the risk aversion, ``σ`` its volatility estimate
+in price units per √second, ``τ`` a fixed horizon and ``κ`` the order-arrival decay. Prices are in
+quote currency per base unit (USDC), so ``γ`` is per USDC and ``κ`` per USDC of distance from ``s``.
+
+Why the risk controls: real market makers do not stand in front of a crash. They estimate realised
+volatility from the marks they see (a time-weighted EWMA of squared log returns per second, which is
+unbiased however irregularly they look), widen with it, and *pull* their quotes when
+
+- realised volatility exceeds ``pull_vol``,
+- the oracle is older than ``max_oracle_age_s`` (they cannot price),
+- the mid dislocates from the oracle by more than ``max_divergence_bps`` (beyond the basis they
+  have learned over ``basis_halflife_s``: a sudden gap means informed flow is coming),
+
+and then stay out for ``cooldown_s`` before re-checking. Inventory beyond ``max_inventory`` or margin
+usage (maintenance / equity) beyond ``max_margin_usage`` removes only the side that would add to the
+inventory (``pull_mode = "side"``) or everything (``"all"``, with the cooldown). Together these are
+the "depth evaporation" of real cascades: the liquidity is there in calm markets and gone exactly when
+liquidations need it.
+
+Refresh: on a periodic wake (random phase per agent) and when the mark leaves ±``refresh_move_bps``
+of where it was at the last refresh. A refresh keeps the orders whose price and size are unchanged
+(queue priority), moves the others in place with ``modify`` by client id (atomic: the book never shows
+a level twice or not at all while an update is in flight), cancels the unwanted and places the
+missing ones. Refreshes are spaced by at least the agent's longest possible latency, so every action
+of the previous refresh has reached the exchange before this refresh's can: no order is ever orphaned
+by a race.
+
+The market maker trades on a cross-margin account at ``leverage`` and can be liquidated like anyone;
+once its equity falls below ``stop_equity_frac`` of its deposit it cancels its orders and stops for
+good (``active`` is False). A liquidation leaves about the maintenance margin (1.25% of the notional
+for BTC on the Hyperliquid profile, and the notional is at most leverage × deposit: ≤ 12.5% of the
+deposit at 10x), so with the default 25% a liquidated market maker stops; one that merely lost three
+quarters of its capital stops as well.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, Optional
+
+import numpy as np
+
+from abm.agents.base import USDC, Trader, TraderParams
+from abm.errors import AbmError, InvalidInput
+
+if TYPE_CHECKING:
+    from abm.model.model import MarketModel
+
+BUY, SELL = 0, 1
+SECONDS_PER_YEAR = 365 * 24 * 3600
+LN2 = math.log(2.0)
+PULL_REASONS = ("volatility", "oracle_stale", "divergence", "inventory", "margin")
+
+
+# ---------------------------------------------------------------------- pricing (pure functions)
+
+def reservation_price(s: float, q: float, gamma: float, sigma: float, tau: float) -> float:
+    """Avellaneda–Stoikov reservation price r = s − q·γ·σ²·τ (a long inventory lowers it)."""
+    return s - q * gamma * sigma * sigma * tau
+
+
+def half_spread(gamma: float, sigma: float, tau: float, kappa: float, floor: float = 0.0) -> float:
+    """Optimal half-spread δ = γσ²τ/2 + (1/γ)·ln(1 + γ/κ), at least ``floor`` (same units as prices)."""
+    return max(gamma * sigma * sigma * tau / 2.0 + math.log1p(gamma / kappa) / gamma, floor)
+
+
+def annual_to_var_per_s(vol: float) -> float:
+    """An annualised volatility (0.5 = 50%) as a variance of log returns per second."""
+    return vol * vol / SECONDS_PER_YEAR
+
+
+def var_per_s_to_annual(var: float) -> float:
+    return math.sqrt(max(var, 0.0) * SECONDS_PER_YEAR)
+
+
+# ---------------------------------------------------------------------- parameters
+
+def _number(name: str, v: object, minimum: float, strict: bool) -> None:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if ok:
+        ok = v > minimum if strict else v >= minimum  # type: ignore[operator]
+    if not ok:
+        raise InvalidInput(name, v, f"must be a finite number {'>' if strict else '>='} {minimum:g}")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMakerParams(TraderParams):
+    """Human units: sizes in base units, prices and money in USDC, distances in bps, times in seconds,
+    volatilities annualised (0.5 = 50%/year, as ``MarketConfig.sigma``). A threshold of None disables
+    that control."""
+
+    deposit_usdc: float = 500_000.0
+    wake: str = "periodic"  # the quote-refresh schedule
+    wake_every_s: float = 2.0
+    leverage: int = 10  # cross-margin leverage set on the account
+    # ladder
+    n_levels: int = 5  # price levels per side
+    level_size: float = 0.5  # base units at the first level
+    size_growth: float = 0.15  # each deeper level is (1 + size_growth) times the previous one
+    level_spacing_bps: float = 2.0  # distance between consecutive levels of one side
+    min_spread_bps: float = 2.0  # floor of the quoted spread (2·δ) at the first level
+    # Avellaneda–Stoikov / GLFT
+    gamma: float = 0.01  # risk aversion, per USDC
+    kappa: float = 0.17  # order-arrival decay, per USDC of distance
+    tau_s: float = 60.0  # horizon
+    reference: str = "mid"  # "mid", "mark" or "oracle": the price s; the others are fallbacks
+    # volatility estimate (EWMA of squared log returns of the mark, per second)
+    vol_init: float = 0.5
+    vol_halflife_s: float = 30.0
+    # refresh triggers
+    refresh_move_bps: float = 3.0  # requote when the mark moves this far from the last refresh
+    # risk controls
+    pull_vol: Optional[float] = 3.0  # annualised realised vol above which quotes are pulled
+    max_inventory: Optional[float] = 10.0  # |position| in base units
+    max_oracle_age_s: Optional[float] = 10.0
+    max_divergence_bps: Optional[float] = 50.0  # |mid − oracle| beyond the learned basis
+    basis_halflife_s: float = 60.0  # EWMA of (mid − oracle) accepted as basis; 0: none (raw gap)
+    max_margin_usage: Optional[float] = 0.5  # cross maintenance / cross equity
+    pull_mode: str = "side"  # inventory/margin breaches pull only the adding side ("side") or all ("all")
+    cooldown_s: float = 30.0  # stay out this long after a full pull, then re-check
+    stop_equity_frac: float = 0.25  # stop for good when equity < this fraction of the deposit (e.g. liquidated)
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        if type(self.leverage) is not int or self.leverage < 1:
+            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1")
+        if type(self.n_levels) is not int or self.n_levels < 1:
+            raise InvalidInput("n_levels", self.n_levels, "must be an integer >= 1")
+        for name in ("level_size", "gamma", "kappa", "tau_s", "vol_init", "vol_halflife_s", "cooldown_s",
+                     "refresh_move_bps"):
+            _number(name, getattr(self, name), 0.0, strict=True)
+        for name in ("size_growth", "level_spacing_bps", "min_spread_bps", "basis_halflife_s"):
+            _number(name, getattr(self, name), 0.0, strict=False)
+        for name in ("pull_vol", "max_inventory", "max_oracle_age_s", "max_divergence_bps", "max_margin_usage"):
+            v = getattr(self, name)
+            if v is not None:
+                _number(name, v, 0.0, strict=True)
+        _number("stop_equity_frac", self.stop_equity_frac, 0.0, strict=False)
+        if self.stop_equity_frac >= 1:
+            raise InvalidInput("stop_equity_frac", self.stop_equity_frac, "must be in [0, 1)")
+        if self.reference not in ("mid", "mark", "oracle"):
+            raise InvalidInput("reference", self.reference, "must be 'mid', 'mark' or 'oracle'")
+        if self.pull_mode not in ("side", "all"):
+            raise InvalidInput("pull_mode", self.pull_mode, "must be 'side' or 'all'")
+
+
+class Quote(NamedTuple):
+    """What the last refresh decided (prices in ticks as floats; ``bid``/``ask`` the first level or None)."""
+
+    t_us: int
+    s: float  # reference price
+    reservation: float
+    half_spread: float
+    q: float  # inventory, base units
+    vol: float  # annualised estimate used
+    bid: Optional[int]
+    ask: Optional[int]
+
+
+# ---------------------------------------------------------------------- the agent
+
+class MarketMaker(Trader):
+    kind = "market_maker"
+    Params = MarketMakerParams
+    p: MarketMakerParams
+
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: MarketMakerParams) -> None:
+        """Set up the cross-margin account at ``leverage`` (a setup-time account setting, like a real desk's)."""
+        super().__init__(model, rng, params)
+        spec = self.ex.market(self.symbol).spec
+        self._tick = float(spec.tick_size)
+        self._lot = float(spec.lot_size)
+        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        try:
+            self.ex.set_leverage(self.account, self.symbol, params.leverage)
+        except InvalidInput as e:
+            raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage, e.allowed) from None
+        p = params
+        self._sizes = [max(1, round(p.level_size * (1.0 + p.size_growth) ** i / self._lot)) for i in range(p.n_levels)]
+        self._deposit = int(round(p.deposit_usdc * USDC))
+        self._var = annual_to_var_per_s(p.vol_init)  # variance of log returns per second
+        self._basis: Optional[float] = None  # EWMA of (mid − oracle) / oracle
+        self._last_obs: Optional[tuple[int, float]] = None  # (time, mark ticks) of the last observation
+        max_latency = self.latency.data_us + self.latency.entry_us + 2 * self.latency.jitter_us
+        self._min_gap_us = max(1, max_latency)
+        self._last_refresh_us: Optional[int] = None
+        self._deferred = False
+        self._slots: dict[tuple[int, int], int] = {}  # (side, level) -> client id of the order placed there
+        self._out_until = -1  # full pull (cooldown) until this time
+        # telemetry
+        self.pull_count = 0  # times a side went out (full or one-sided pulls)
+        self.pull_reason: Optional[str] = None  # why quotes are (partly) pulled now; None while quoting fully
+        self.pulled_sides: tuple[bool, bool] = (False, False)  # (bids pulled, asks pulled)
+        self.last_quote: Optional[Quote] = None
+        self.refreshes = 0
+
+    # ------------------------------------------------------------------ schedule
+
+    def start(self) -> None:
+        """First refresh at a random phase of the period, so market makers do not all requote together."""
+        if self.wake.mode == "none":
+            self.wake_in(1, self._first_wake)
+            return
+        period = int(self.p.wake_every_s * 1_000_000)
+        self.wake_in(1 + int(self.rng.integers(0, max(1, period))), self._first_wake)
+
+    def _first_wake(self, t: int) -> None:
+        if not self.active:
+            return
+        self.on_wake(t)
+        gap = self.wake.next_gap_us(self.rng)
+        if gap is not None and self.active:
+            self.model.sched.at(t + gap, self._scheduled_wake)
+
+    def on_wake(self, t: int) -> None:
+        """Scheduled refresh: quotes age even when the price does not move (inventory, volatility, oracle age)."""
+        self._refresh(t)
+
+    def on_price(self, t: int, symbol: str, mark: int) -> None:
+        """The mark left the band around the last refresh: requote now rather than be picked off."""
+        self._refresh(t)
+
+    def _deferred_refresh(self, t: int) -> None:
+        self._deferred = False
+        self._refresh(t)
+
+    def on_reject(self, action: str, error: AbmError) -> None:
+        """Post-only orders that would cross by the time they land, cancels of orders just filled: normal races."""
+
+    # ------------------------------------------------------------------ observations
+
+    @property
+    def vol(self) -> float:
+        """Current realised volatility estimate, annualised."""
+        return var_per_s_to_annual(self._var)
+
+    def _observe(self, t: int, mark: Optional[int], mid: Optional[float], oracle: Optional[int]) -> None:
+        """Update the volatility EWMA from the mark (time-weighted, so irregular looks are unbiased) and the basis."""
+        p = self.p
+        price = float(mark) if mark is not None else mid
+        last = self._last_obs
+        if price is not None and price > 0:
+            if last is not None and t > last[0]:
+                dt = (t - last[0]) / 1e6
+                r = math.log(price / last[1])
+                w = 1.0 - math.exp(-dt * LN2 / p.vol_halflife_s)
+                self._var += w * (r * r / dt - self._var)
+                if mid is not None and oracle and p.basis_halflife_s > 0:
+                    b = (mid - oracle) / oracle
+                    if self._basis is None:
+                        self._basis = b
+                    else:
+                        self._basis += (1.0 - math.exp(-dt * LN2 / p.basis_halflife_s)) * (b - self._basis)
+            elif last is None and mid is not None and oracle and p.basis_halflife_s > 0:
+                self._basis = (mid - oracle) / oracle
+            self._last_obs = (t, price)
+
+    def _full_pull_reason(self, t: int, mid: Optional[float], oracle: Optional[int]) -> Optional[str]:
+        p = self.p
+        if p.pull_vol is not None and self._var > annual_to_var_per_s(p.pull_vol):
+            return "volatility"
+        if p.max_oracle_age_s is not None:
+            age = self.oracle_age_us()
+            if age is None or age > p.max_oracle_age_s * 1e6:
+                return "oracle_stale"
+        if p.max_divergence_bps is not None and mid is not None and oracle:
+            basis = self._basis if p.basis_halflife_s > 0 and self._basis is not None else 0.0
+            gap = (mid - oracle) / oracle - basis
+            if abs(gap) * 1e4 > p.max_divergence_bps:
+                return "divergence"
+        return None
+
+    def margin_usage(self) -> float:
+        """Cross maintenance margin / cross equity (inf when equity is gone)."""
+        s = self.ex.margin_summary(self.account)
+        eq = int(s["cross_equity"])  # type: ignore[call-overload]
+        mm = int(s["cross_maintenance"])  # type: ignore[call-overload]
+        if eq <= 0:
+            return math.inf if mm > 0 else 0.0
+        return mm / eq
+
+    # ------------------------------------------------------------------ pricing
+
+    def target(self, s: float, q: float) -> tuple[float, float]:
+        """(reservation price, half-spread) in ticks for reference ``s`` (ticks) and inventory ``q`` (base units)."""
+        p = self.p
+        s_px = s * self._tick
+        sigma = math.sqrt(self._var) * s_px  # USDC per base unit per √s
+        r = reservation_price(s_px, q, p.gamma, sigma, p.tau_s)
+        d = half_spread(p.gamma, sigma, p.tau_s, p.kappa, s_px * p.min_spread_bps / 2e4)
+        return r / self._tick, d / self._tick
+
+    def ladder(self, s: float, r: float, d: float, best_bid: Optional[int], best_ask: Optional[int],
+               bids: bool, asks: bool) -> dict[tuple[int, int], tuple[int, int]]:
+        """(side, level) -> (price ticks, lots): post-only prices that do not cross the book as seen now."""
+        p = self.p
+        step = s * p.level_spacing_bps / 1e4
+        out: dict[tuple[int, int], tuple[int, int]] = {}
+        prev = None
+        if bids:
+            for i, lots in enumerate(self._sizes):
+                price = math.floor(r - d - i * step + 1e-9)
+                if best_ask is not None:
+                    price = min(price, best_ask - 1)
+                if prev is not None:
+                    price = min(price, prev - 1)
+                if price < 1:
+                    break
+                out[(BUY, i)] = (price, lots)
+                prev = price
+        prev = None
+        if asks:
+            for i, lots in enumerate(self._sizes):
+                price = math.ceil(r + d + i * step - 1e-9)
+                if best_bid is not None:
+                    price = max(price, best_bid + 1)
+                if prev is not None:
+                    price = max(price, prev + 1)
+                out[(SELL, i)] = (price, lots)
+                prev = price
+        return out
+
+    def _reference(self, mid: Optional[float], mark: Optional[int], oracle: Optional[int]) -> Optional[float]:
+        order = {"mid": (mid, mark, oracle), "mark": (mark, mid, oracle), "oracle": (oracle, mark, mid)}[self.p.reference]
+        for v in order:
+            if v is not None and v > 0:
+                return float(v)
+        return None
+
+    # ------------------------------------------------------------------ the refresh
+
+    def _refresh(self, t: int) -> None:
+        if not self.active:
+            return
+        last = self._last_refresh_us
+        if last is not None and t - last < self._min_gap_us:
+            if not self._deferred:  # too soon: the previous refresh's orders may still be in flight
+                self._deferred = True
+                self.wake_in(last + self._min_gap_us - t, self._deferred_refresh)
+            return
+        self._last_refresh_us = t
+        self.refreshes += 1
+        p = self.p
+        equity = self.equity()
+        if equity <= 0 or equity < p.stop_equity_frac * self._deposit:
+            self._slots.clear()
+            self.cancel_all()
+            self.active = False
+            self.pull_reason = "equity"
+            return
+        v = self.view()
+        mark, mid, oracle = self.mark(), v.mid(), self.oracle()
+        self._observe(t, mark, mid, oracle)
+        q = self.position().size * self._lot
+        reason = self._full_pull_reason(t, mid, oracle)
+        bids = asks = True
+        side_reason = None
+        if p.max_inventory is not None and abs(q) > p.max_inventory:
+            side_reason = "inventory"
+        elif p.max_margin_usage is not None and q and self.margin_usage() > p.max_margin_usage:
+            side_reason = "margin"
+        if side_reason is not None:
+            if p.pull_mode == "all":
+                reason = reason or side_reason
+            elif q > 0:
+                bids = False
+            else:
+                asks = False
+        if reason is not None or t < self._out_until:
+            if reason is not None:
+                self._out_until = t + int(p.cooldown_s * 1e6)
+                self.pull_reason = reason
+            self._set_pulled((True, True))
+            self._reconcile({})
+            return
+        self.pull_reason = side_reason
+        self._set_pulled((not bids, not asks))
+        s = self._reference(mid, mark, oracle)
+        if s is None:
+            self._reconcile({})
+            return
+        r, d = self.target(s, q)
+        want = self.ladder(s, r, d, v.best_bid(), v.best_ask(), bids, asks)
+        self._reconcile(want)
+        b0, a0 = want.get((BUY, 0)), want.get((SELL, 0))
+        self.last_quote = Quote(t, s, r, d, q, self.vol, b0[0] if b0 else None, a0[0] if a0 else None)
+        if mark is not None:
+            move = max(1, int(mark * p.refresh_move_bps / 1e4))
+            self.watch_price(mark - move, mark + move)
+
+    def _set_pulled(self, sides: tuple[bool, bool]) -> None:
+        """Record which sides are out; a side going out counts as one more pull."""
+        if (sides[0] and not self.pulled_sides[0]) or (sides[1] and not self.pulled_sides[1]):
+            self.pull_count += 1
+        self.pulled_sides = sides
+
+    def _reconcile(self, want: dict[tuple[int, int], tuple[int, int]]) -> None:
+        """Make the resting ladder ``want``: keep orders that match, move the others in place (``modify``, one
+        atomic action, so the book never shows a level twice or not at all), cancel what is no longer wanted
+        and place what is missing, all by client id."""
+        acct = self.ex.accounts[self.account]
+        live = self.open_orders() if acct.open_orders else {}
+        known = set()
+        for key in list(self._slots):
+            cid = self._slots[key]
+            oid = acct.client_ids.get(cid)
+            if oid is None:  # filled, rejected or cancelled by the venue (e.g. a liquidation)
+                del self._slots[key]
+                continue
+            known.add(oid)
+            _, _, price, left = live[oid]
+            w = want.get(key)
+            if w is None:
+                self.cancel(client_id=cid)
+                del self._slots[key]
+            elif w != (price, left):
+                self.modify(cid, price=w[0] if w[0] != price else None, qty=w[1] if w[1] != left else None)
+        for oid, (sym, _, _, _) in live.items():  # nothing should be unaccounted for; if it is, do not leave it
+            if oid not in known and sym == self.symbol:
+                self.cancel(oid=oid)
+        for key, (price, lots) in want.items():
+            if key not in self._slots:
+                cid = self.next_cid()
+                self.limit(key[0], lots, price, post_only=True, client_id=cid)
+                self._slots[key] = cid
+
+
+__all__ = ["MarketMaker", "MarketMakerParams", "Quote", "reservation_price", "half_spread"]
