@@ -1,0 +1,520 @@
+"""Leveraged directional traders: the crowd whose forced selling (or buying) makes a cascade.
+
+Each trader picks, once at construction, a margin mode (cross, isolated, or a per-agent draw between
+them) and a leverage drawn from a heavy-tailed distribution (a Pareto law truncated to
+``[leverage_min, leverage_max]``, 2x to 50x by default), rounded to an integer and capped at the
+market's tier maximum: surveys of retail derivatives flow show most accounts at modest leverage
+and a thin tail at the venue's limit, and it is that tail that is liquidated first.
+
+When flat, it enters on a signal: ``trend`` (the mark above / below its own EMA of the mark by
+``threshold_bps``), ``contrarian`` (the opposite), ``random`` (a coin flip with ``long_prob``) or a
+fixed bias (``long`` / ``short``: e.g. a leveraged long crowd entering near the start of a scenario,
+with ``entry_delay_s`` drawing each agent's first look uniformly in a window). Its position is
+``size_fraction`` of its equity times its leverage at the mark, sent as a market order bounded by
+``slippage_bps`` from the mid.
+
+While in a position it holds until one of: a stop-loss or take-profit on the mark (price triggers
+registered with ``watch_price``, so they cost nothing until the mark gets there, executed as
+reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on Hyperliquid), the
+funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
+just paid at each payment; it does not enter against such a rate either), the signal reversing
+(``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. An entry that fills nothing is
+retried ``entry_retries`` times ``retry_s`` apart; an exit that does not complete is retried until flat.
+
+It cannot see the liquidation engine, so it infers a liquidation the way a trader does: its position
+shrank or vanished without an order of its own (the only orders it sends are immediate market
+orders, so every change it caused arrives in ``on_result``) while it was losing money. A forced close
+in profit is an auto-deleveraging counterparty close, treated as an ordinary exit. The liquidation
+level is one of its price triggers, so it notices at the mark update that liquidated it. After a
+liquidation, ``reentry = "none"`` retires it (its capital is gone); ``"reenter"`` trades again after
+``reentry_cooldown_s`` with whatever is left, if that is at least ``reentry_min_usdc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+import math
+from math import ceil, exp, floor
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+
+from abm.agents.base import USDC, Trader, TraderParams
+from abm.errors import AbmError, InvalidInput
+
+if TYPE_CHECKING:
+    from abm.model.model import MarketModel
+
+BUY, SELL = 0, 1
+S = 1_000_000
+
+MARGIN_MODES = ("cross", "isolated", "mixed")
+LEVERAGE_DISTS = ("pareto", "uniform")
+SIGNALS = ("trend", "contrarian", "random", "long", "short")
+REENTRY = ("none", "reenter")
+
+
+def _num(v: object) -> bool:
+    """A real, finite number (not a bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def pareto_truncated(rng: np.random.Generator, alpha: float, low: float, high: float, n: Optional[int] = None) -> Any:
+    """Draws of a Pareto law with exponent ``alpha`` truncated to ``[low, high]``, by inverting its CDF.
+
+    CDF: F(x) = (1 - (low/x)^alpha) / (1 - (low/high)^alpha). Inversion (one uniform per draw) keeps the
+    agent's stream use fixed, whatever the parameters. ``low == high`` gives ``low``.
+    """
+    u = rng.random() if n is None else rng.random(n)
+    if high <= low:
+        return low if n is None else np.full(n, float(low))
+    span = 1.0 - (low / high) ** alpha
+    return low * (1.0 - u * span) ** (-1.0 / alpha)
+
+
+def pareto_quantile(q: float, alpha: float, low: float, high: float) -> float:
+    """The ``q`` quantile of ``pareto_truncated`` (e.g. its median at 0.5), for checks and calibration."""
+    span = 1.0 - (low / high) ** alpha
+    return low * (1.0 - q * span) ** (-1.0 / alpha)
+
+
+@dataclass(frozen=True, slots=True)
+class LeveragedParams(TraderParams):
+    # account set-up
+    margin_mode: str = "cross"  # "cross", "isolated" or "mixed" (isolated with probability isolated_prob)
+    isolated_prob: float = 0.5
+    leverage: Optional[int] = None  # a fixed leverage; None: drawn from leverage_dist
+    leverage_dist: str = "pareto"  # "pareto" (truncated power law) or "uniform", on [leverage_min, leverage_max]
+    leverage_min: float = 2.0
+    leverage_max: float = 50.0
+    leverage_alpha: float = 1.0  # Pareto exponent: smaller means a heavier tail
+    # entry
+    signal: str = "trend"  # "trend", "contrarian", "random", "long", "short"
+    ema_s: float = 300.0  # EMA window of the mark for trend / contrarian (seconds)
+    threshold_bps: float = 10.0  # how far the mark must be from its EMA to act
+    long_prob: float = 0.5  # probability of a long for signal "random"
+    size_fraction: float = 0.5  # share of equity used as initial margin (notional = this x equity x leverage)
+    slippage_bps: float = 100.0  # entry market orders: worst price this far from the mid
+    entry_delay_s: Optional[float] = None  # first look uniform in [entry_delay_min_s, this]; None: wake clock
+    entry_delay_min_s: float = 0.0
+    entry_retries: int = 3  # an entry that fills nothing (empty book, refused) is retried this many times ...
+    retry_s: float = 5.0  # ... this many seconds apart (also the retry gap of an exit that did not complete)
+    # exits
+    stop_loss_pct: Optional[float] = None  # adverse mark move from the entry price (percent); None: no stop
+    take_profit_pct: Optional[float] = None  # favourable mark move from the entry price (percent); None: none
+    exit_slippage_bps: float = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
+    funding_exit_bps: Optional[float] = 2.0  # exit (and don't enter) when funding against it exceeds this, bps/hour
+    exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
+    hold_s: Optional[float] = None  # close after holding this long; None: no time limit
+    # after a liquidation
+    reentry: str = "none"  # "none": retire; "reenter": trade again after the cooldown with what is left
+    reentry_cooldown_s: float = 600.0
+    reentry_min_usdc: float = 100.0  # equity needed to (re-)enter; below it the agent retires
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        if self.margin_mode not in MARGIN_MODES:
+            raise InvalidInput("margin_mode", self.margin_mode, f"must be one of {list(MARGIN_MODES)}")
+        for name in ("isolated_prob", "long_prob"):
+            v = getattr(self, name)
+            if not _num(v) or not 0 <= v <= 1:
+                raise InvalidInput(name, v, "must be a probability in [0, 1]")
+        if not _num(self.size_fraction) or not 0 < self.size_fraction <= 1:
+            raise InvalidInput("size_fraction", self.size_fraction,
+                               "must be a number in (0, 1] (share of equity as margin)")
+        lev = self.leverage
+        if lev is not None and (type(lev) is not int or lev < 1):
+            raise InvalidInput("leverage", lev, "must be an integer >= 1 or None (drawn from leverage_dist)")
+        if self.leverage_dist not in LEVERAGE_DISTS:
+            raise InvalidInput("leverage_dist", self.leverage_dist, f"must be one of {list(LEVERAGE_DISTS)}")
+        if not _num(self.leverage_min) or not self.leverage_min >= 1:
+            raise InvalidInput("leverage_min", self.leverage_min, "must be a number >= 1")
+        if not _num(self.leverage_max) or not self.leverage_max >= self.leverage_min:
+            raise InvalidInput("leverage_max", self.leverage_max,
+                               f"must be a number >= leverage_min ({self.leverage_min})")
+        if not _num(self.leverage_alpha) or not self.leverage_alpha > 0:
+            raise InvalidInput("leverage_alpha", self.leverage_alpha, "must be a number > 0 (the Pareto exponent)")
+        if self.signal not in SIGNALS:
+            raise InvalidInput("signal", self.signal, f"must be one of {list(SIGNALS)}")
+        if not _num(self.ema_s) or not self.ema_s > 0:
+            raise InvalidInput("ema_s", self.ema_s, "must be a number > 0 (seconds)")
+        for name in ("threshold_bps", "reentry_cooldown_s", "reentry_min_usdc", "entry_delay_min_s"):
+            v = getattr(self, name)
+            if not _num(v) or not v >= 0:
+                raise InvalidInput(name, v, "must be a number >= 0")
+        if type(self.entry_retries) is not int or self.entry_retries < 0:
+            raise InvalidInput("entry_retries", self.entry_retries, "must be a non-negative integer")
+        if not _num(self.retry_s) or not self.retry_s > 0:
+            raise InvalidInput("retry_s", self.retry_s, "must be a number > 0 (seconds)")
+        for name in ("slippage_bps", "exit_slippage_bps"):
+            v = getattr(self, name)
+            if not _num(v) or not 0 <= v < 10_000:
+                raise InvalidInput(name, v, "must be a number in [0, 10000) (basis points from the mid)")
+        d = self.entry_delay_s
+        if d is not None and (not _num(d) or not d >= self.entry_delay_min_s):
+            raise InvalidInput("entry_delay_s", d,
+                               f"must be None or a number >= entry_delay_min_s ({self.entry_delay_min_s})")
+        sl = self.stop_loss_pct
+        if sl is not None and (not _num(sl) or not 0 < sl < 100):
+            raise InvalidInput("stop_loss_pct", sl, "must be None or a number in (0, 100) (percent move of the mark)")
+        tp = self.take_profit_pct
+        if tp is not None and (not _num(tp) or not tp > 0):
+            raise InvalidInput("take_profit_pct", tp, "must be None or a number > 0 (percent move of the mark)")
+        fe = self.funding_exit_bps
+        if fe is not None and (not _num(fe) or not fe >= 0):
+            raise InvalidInput("funding_exit_bps", fe, "must be None or a number >= 0 (bps of notional per hour)")
+        if type(self.exit_on_signal) is not bool:
+            raise InvalidInput("exit_on_signal", self.exit_on_signal, "must be True or False")
+        h = self.hold_s
+        if h is not None and (not _num(h) or not h > 0):
+            raise InvalidInput("hold_s", h, "must be None or a number > 0 (seconds)")
+        if self.reentry not in REENTRY:
+            raise InvalidInput("reentry", self.reentry, f"must be one of {list(REENTRY)}")
+
+
+class LeveragedTrader(Trader):
+    """A directional trader at (often high) leverage with stops, funding awareness and re-entry rules."""
+
+    kind = "leveraged"
+    Params = LeveragedParams
+    p: LeveragedParams
+
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: LeveragedParams) -> None:
+        super().__init__(model, rng, params)
+        p = params
+        m = self.ex.market(self.symbol)
+        self._mult = m.spec.multiplier
+        # Construction draws (mode, leverage, first look) come in a fixed order from the agent's own stream.
+        iso = p.margin_mode == "isolated" or (p.margin_mode == "mixed" and self.rng.random() < p.isolated_prob)
+        if p.leverage is not None:
+            raw = float(p.leverage)
+        elif p.leverage_dist == "pareto":
+            raw = float(pareto_truncated(self.rng, p.leverage_alpha, p.leverage_min, p.leverage_max))
+        else:
+            raw = float(self.rng.uniform(p.leverage_min, p.leverage_max))
+        self.leverage_raw = raw
+        self.venue_max_leverage = self.ex.risk.params[m.index].tiers.max_leverage(0)
+        self.leverage = max(1, min(self.venue_max_leverage, int(round(raw))))
+        self.margin_mode = "isolated" if iso else "cross"
+        self.ex.set_margin_mode(self.account, self.symbol, self.margin_mode)
+        self.ex.set_leverage(self.account, self.symbol, self.leverage)
+        self._first_delay_us: Optional[int] = None
+        if p.entry_delay_s is not None:
+            lo, hi = p.entry_delay_min_s, p.entry_delay_s
+            self._first_delay_us = max(1, int(round((lo + (hi - lo) * self.rng.random()) * S)))
+        # state
+        self._held = 0  # signed lots its own fills account for; the exchange's size differs only if forced
+        self._pending: Optional[tuple[int, str]] = None  # (side, reason) of the order in flight
+        self._entry_price: Optional[Fraction] = None  # ticks
+        self._entry_t = 0
+        self._entry_equity = 0
+        self._stop: Optional[int] = None  # ticks
+        self._take: Optional[int] = None
+        self._armed: Optional[tuple[Optional[int], Optional[int]]] = None
+        self._exiting: Optional[str] = None  # an exit that has not completed yet: keep at it
+        self._fails = 0  # consecutive entries that filled nothing
+        self._liquidating = False  # the venue is taking the current position away
+        self._ema: Optional[float] = None
+        self._ema_t = 0
+        self._cooldown_until = 0
+        self._last_payment_t: Optional[int] = None
+        self.liquidations = 0
+        self.liq_price_at_entry: Optional[Fraction] = None  # ticks, as the exchange computed it after the last entry
+        self.history: list[tuple[int, str, int, int]] = []  # (time_us, event, signed lots, price ticks or 0)
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        """The first look comes at the entry delay (a crowd entering in a window) or on the wake clock."""
+        if self._first_delay_us is not None:
+            self.model.sched.at(self.model.sched.now + self._first_delay_us, self._scheduled_wake)
+        else:
+            super().start()
+        if self.p.funding_exit_bps is not None:
+            self.watch_funding()
+
+    @property
+    def in_position(self) -> bool:
+        return self._held != 0
+
+    def on_wake(self, t: int) -> None:
+        if not self.active:
+            return
+        mark = self.mark()
+        if mark is None:
+            return
+        self._update_ema(t, mark)
+        self._reconcile(t)
+        if not self.active or self._pending is not None:
+            return
+        if self._held:
+            if self._liquidating:
+                self._arm()  # the venue is closing it; nothing to decide
+                return
+            reason = self._exiting or self._exit_reason(t, mark)
+            if reason is not None:
+                self._exit(reason)
+            else:
+                self._arm()
+            return
+        self._try_enter(t, mark)
+
+    def on_price(self, t: int, symbol: str, mark: int) -> None:
+        self._armed = None  # a fired trigger is spent (both of its sides)
+        self.on_wake(t)
+
+    def on_funding(self, t: int, symbol: str, rate: Fraction) -> None:
+        """Right after a payment the prediction restarts from nothing, so judge by the rate just paid."""
+        if symbol != self.symbol:
+            return
+        last, self._last_payment_t = self._last_payment_t, t
+        if not self.active:
+            return
+        self._reconcile(t)
+        if not self.active or self._pending is not None or not self._held or self._liquidating:
+            return
+        interval = t - last if last is not None else self._funding_interval_us()
+        if self._funding_against(rate, interval, self._held > 0):
+            self._exit("funding")
+
+    # ------------------------------------------------------------------ decisions
+
+    def _update_ema(self, t: int, mark: int) -> None:
+        """An EMA of the mark sampled at its own wakes, weighted by the time since the last one."""
+        if self._ema is None:
+            self._ema = float(mark)
+        else:
+            w = 1.0 - exp(-(t - self._ema_t) / (self.p.ema_s * S))
+            self._ema += w * (mark - self._ema)
+        self._ema_t = t
+
+    def _signal(self, mark: int) -> Optional[int]:
+        sig = self.p.signal
+        if sig == "long":
+            return BUY
+        if sig == "short":
+            return SELL
+        if sig == "random":
+            return BUY if self.uniform() < self.p.long_prob else SELL
+        ema = self._ema
+        if ema is None or ema <= 0:
+            return None
+        dev = (mark - ema) / ema * 10_000
+        thr = self.p.threshold_bps
+        if dev > thr:
+            side = BUY
+        elif dev < -thr:
+            side = SELL
+        else:
+            return None
+        return side if sig == "trend" else 1 - side
+
+    def _funding_interval_us(self) -> int:
+        """Length of the current funding interval: what the predicted rate is paid over (venue schedule, public)."""
+        return self.model.feeds[self.symbol].funding.interval_us
+
+    def _funding_against(self, rate: Fraction, interval_us: int, long: bool) -> bool:
+        """Whether ``rate`` (paid over ``interval_us``) costs this side more than the threshold per hour.
+
+        Per hour, so one threshold means the same on an hourly venue and on an 8-hourly one.
+        """
+        thr = self.p.funding_exit_bps
+        if thr is None or interval_us <= 0:
+            return False
+        against = rate if long else -rate
+        return against * 10_000 * 3_600 * S / interval_us > Fraction(repr(float(thr)))
+
+    def _predicted_against(self, long: bool) -> bool:
+        if self.p.funding_exit_bps is None:
+            return False
+        return self._funding_against(self.predicted_funding(), self._funding_interval_us(), long)
+
+    def _exit_reason(self, t: int, mark: int) -> Optional[str]:
+        long = self._held > 0
+        if self._stop is not None and (mark <= self._stop if long else mark >= self._stop):
+            return "stop"
+        if self._take is not None and (mark >= self._take if long else mark <= self._take):
+            return "take_profit"
+        if self._predicted_against(long):
+            return "funding"
+        if self.p.hold_s is not None and t - self._entry_t >= self.p.hold_s * S:
+            return "hold"
+        if self.p.exit_on_signal and self.p.signal in ("trend", "contrarian"):
+            s = self._signal(mark)
+            if s is not None and s != (BUY if long else SELL):
+                return "signal"
+        return None
+
+    def _try_enter(self, t: int, mark: int) -> None:
+        if t < self._cooldown_until:
+            return
+        side = self._signal(mark)  # cheap, and most wakes end here
+        if side is None or self._predicted_against(side == BUY):
+            return
+        equity = self.equity()
+        if equity < self.p.reentry_min_usdc * USDC:
+            self._retire(t, "broke")
+            return
+        ref = mark
+        if side == BUY:
+            ask = self.view().best_ask()
+            if ask is not None and ask > ref:
+                ref = ask
+        notional = Fraction(repr(self.p.size_fraction)) * equity * self.leverage
+        qty = floor(notional / (ref * self._mult))
+        if qty < 1:
+            return
+        self._pending = (side, "entry")
+        self.market(side, qty, slippage_bps=self.p.slippage_bps)
+
+    def _exit(self, reason: str) -> None:
+        size = self.position().size
+        if not size:
+            return
+        side = SELL if size > 0 else BUY
+        self._pending = (side, reason)
+        self.market(side, abs(size), slippage_bps=self.p.exit_slippage_bps, reduce_only=True)
+
+    # ------------------------------------------------------------------ what came back
+
+    def on_result(self, action: str, result: Any) -> None:
+        if self._pending is None or action != "market":
+            return
+        side, reason = self._pending
+        self._pending = None
+        filled = result.filled
+        if reason == "entry":
+            if filled:
+                self._fails = 0
+            else:
+                self._entry_failed()
+        if filled:
+            dq = filled if side == BUY else -filled
+            self._held += dq
+            price = int(round(result.avg_price))
+            self.history.append((self.now, "entry" if reason == "entry" else f"exit:{reason}", dq, price))
+            if reason == "entry":
+                self._on_entry_fill()
+        self._reconcile(self.now)  # a forced change that came before this order arrived
+        if not self.active:
+            return
+        if self._held:
+            if reason != "entry":
+                self._exiting = reason
+                self.wake_in(int(round(self.p.retry_s * S)))  # the exit did not complete (thin book): try again
+            self._arm()
+        else:
+            self._clear_position()
+
+    def on_reject(self, action: str, error: AbmError) -> None:
+        """Refusals (not enough margin, a reduce-only order after a liquidation) end the attempt; it retries later."""
+        if self._pending is not None and self._pending[1] == "entry":
+            self._entry_failed()
+        self._pending = None
+
+    def _entry_failed(self) -> None:
+        """An entry that got nothing (an empty book side, refused margin) is tried again a few times."""
+        self._fails += 1
+        if self._fails <= self.p.entry_retries:
+            self.wake_in(int(round(self.p.retry_s * S)))
+
+    def _on_entry_fill(self) -> None:
+        pos = self.position()
+        self._entry_price = pos.entry_price
+        self._entry_t = self.now
+        self._entry_equity = self.equity()
+        e = pos.entry_price
+        if e is None:
+            return
+        long = pos.size > 0
+        sl, tp = self.p.stop_loss_pct, self.p.take_profit_pct
+        k = Fraction(repr(float(sl))) / 100 if sl is not None else None
+        self._stop = None if k is None else (floor(e * (1 - k)) if long else ceil(e * (1 + k)))
+        j = Fraction(repr(float(tp))) / 100 if tp is not None else None
+        self._take = None if j is None else (ceil(e * (1 + j)) if long else max(1, floor(e * (1 - j))))
+        self.liq_price_at_entry = self.liquidation_price()
+
+    @property
+    def stop_price(self) -> Optional[int]:
+        """The stop-loss level (ticks) of the open position, if it has one."""
+        return self._stop
+
+    @property
+    def take_profit_price(self) -> Optional[int]:
+        return self._take
+
+    def _clear_position(self) -> None:
+        self._entry_price = None
+        self._exiting = None
+        self._liquidating = False
+        self._stop = self._take = None
+        self._entry_equity = 0
+        if self._armed is not None:
+            self.watch_price(None, None)  # void the old trigger
+            self._armed = None
+
+    def _reconcile(self, t: int) -> None:
+        """Compare the exchange's position with what its own fills explain: any gap was forced on it.
+
+        A forced reduction while losing money is a liquidation (counted once per position, however many
+        slices the venue takes it in); one in profit is an auto-deleveraging close against someone else.
+        """
+        actual = self.position().size
+        if actual == self._held:
+            return
+        forced = actual - self._held
+        self._held = actual
+        if self._liquidating or self.equity() < self._entry_equity:
+            if not self._liquidating:
+                self.liquidations += 1
+                self._liquidating = True
+            self.history.append((t, "liquidated", forced, 0))
+            if not actual:
+                self._clear_position()
+            self._after_liquidation(t)
+        else:
+            self.history.append((t, "forced_close", forced, 0))
+            if not actual:
+                self._clear_position()
+            else:
+                self._arm()
+
+    def _after_liquidation(self, t: int) -> None:
+        if self.p.reentry == "none":
+            self._retire(t, "retired")
+            return
+        if self._held:
+            self._arm()  # still partly open (a sliced book liquidation): watch the rest go
+            return
+        self._cooldown_until = t + int(round(self.p.reentry_cooldown_s * S))
+        if self.equity() < self.p.reentry_min_usdc * USDC:
+            self._retire(t, "broke")
+            return
+        self.wake_in(self._cooldown_until - t + 1)
+
+    def _retire(self, t: int, why: str) -> None:
+        self.active = False
+        self.history.append((t, why, 0, 0))
+
+    def _arm(self) -> None:
+        """One price trigger per position: stop or liquidation level on the adverse side, take-profit on the other."""
+        size = self._held
+        if not size:
+            return
+        liq = self.liquidation_price()
+        long = size > 0
+        if long:
+            liq_t = floor(liq) if liq is not None and liq > 0 else None
+            adverse = max((x for x in (self._stop, liq_t) if x is not None), default=None)
+            levels = (adverse, self._take)
+        else:
+            liq_t = ceil(liq) if liq is not None and liq > 0 else None
+            adverse = min((x for x in (self._stop, liq_t) if x is not None), default=None)
+            levels = (self._take, adverse)
+        if levels != self._armed:
+            self._armed = levels
+            self.watch_price(levels[0], levels[1])
+
+
+__all__ = ["LeveragedTrader", "LeveragedParams", "pareto_truncated", "pareto_quantile"]
