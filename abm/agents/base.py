@@ -246,7 +246,12 @@ class Trader(mesa.Agent):
         return self.model.feeds[symbol or self.symbol].oracle.age_us(self.now)
 
     def predicted_funding(self, symbol: Optional[str] = None) -> Fraction:
+        """The rate the current funding interval would pay now (per payment, not per hour)."""
         return self.model.feeds[symbol or self.symbol].predicted_rate()
+
+    def funding_interval_us(self, symbol: Optional[str] = None) -> int:
+        """Length of the current funding interval, to turn a per-payment rate into a per-hour one."""
+        return self.model.feeds[symbol or self.symbol].funding.interval_us
 
     def position(self, symbol: Optional[str] = None) -> PositionInfo:
         return self.ex.position(self.account, symbol or self.symbol)

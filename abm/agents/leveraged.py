@@ -274,7 +274,7 @@ class LeveragedTrader(Trader):
         self._reconcile(t)
         if not self.active or self._pending is not None or not self._held or self._liquidating:
             return
-        interval = t - last if last is not None else self._funding_interval_us()
+        interval = t - last if last is not None else self.funding_interval_us()
         if self._funding_against(rate, interval, self._held > 0):
             self._exit("funding")
 
@@ -310,10 +310,6 @@ class LeveragedTrader(Trader):
             return None
         return side if sig == "trend" else 1 - side
 
-    def _funding_interval_us(self) -> int:
-        """Length of the current funding interval: what the predicted rate is paid over (venue schedule, public)."""
-        return self.model.feeds[self.symbol].funding.interval_us
-
     def _funding_against(self, rate: Fraction, interval_us: int, long: bool) -> bool:
         """Whether ``rate`` (paid over ``interval_us``) costs this side more than the threshold per hour.
 
@@ -328,7 +324,7 @@ class LeveragedTrader(Trader):
     def _predicted_against(self, long: bool) -> bool:
         if self.p.funding_exit_bps is None:
             return False
-        return self._funding_against(self.predicted_funding(), self._funding_interval_us(), long)
+        return self._funding_against(self.predicted_funding(), self.funding_interval_us(), long)
 
     def _exit_reason(self, t: int, mark: int) -> Optional[str]:
         long = self._held > 0
