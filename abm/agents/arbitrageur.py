@@ -1,0 +1,508 @@
+"""A basis and funding arbitrageur: the force that ties the perp to the external index, with finite capital.
+
+Why it exists: nothing inside a perp venue pulls its price to spot except funding, which is slow and
+averaged. In practice arbitrageurs trade the perp against spot on other venues; how much capital they
+have, what it costs them and how slowly they can move collateral decide how far the perp can drift
+from the index under stress. This agent makes each of those explicit.
+
+The two legs:
+
+- Perp leg on the exchange (a cross-margin account holding ``deposit_usdc`` of collateral, leverage
+  ``leverage``), traded with IOC limit orders whose limit is the worst price at which the trade still
+  pays (the index plus or minus the costs), so the arbitrageur only takes liquidity that is profitable.
+- Spot leg on an external venue that is NOT part of the exchange: the agent keeps ``spot_position``
+  (base units) and ``spot_cash`` (USDC) itself. Spot trades execute at the external price
+  ``model.paths[symbol].value_at(now)`` plus (buy) or minus (sell) half of ``spot_spread_bps``, and pay
+  ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
+  filled size, and every wake re-hedges the spot leg to minus the perp position (e.g. after a
+  liquidation took the perp leg away). Buying spot needs spot cash (no spot margin). Selling spot
+  beyond the inventory is a borrow: allowed with ``allow_borrow`` (the default) at ``borrow_bps_per_day``
+  on the borrowed value, charged to spot cash; without it the agent sells only what it holds, so it
+  cannot lean against a cheap perp unless it is already long spot.
+
+Strategy, per wake (a periodic wake every ``wake_every_s``, a price trigger when the mark moves
+``trigger_bps`` from where it was at the last wake, each funding payment, and an immediate re-wake after
+an order that filled completely, since more profitable liquidity may be left):
+
+1. Funding carry: the predicted funding rate per hour (``predicted_funding`` scaled from the payment
+   interval to one hour) above ``carry_threshold`` targets a short perp / long spot of
+   ``carry_notional_usdc``; below ``-carry_threshold`` the reverse; back inside ``carry_exit`` the target is
+   flat (hysteresis between the two). Carry orders never trade the perp further from the index than the
+   trading costs (perp taker fee + spot fee + half spread): entering waits for a perp that is not cheap,
+   unwinding for one that is not rich.
+2. Close the basis trade when the basis has converged: a short-perp basis position is bought back when
+   the ask is at or below index x (1 + ``close_bps``), a long one sold when the bid is at or above
+   index x (1 - ``close_bps``).
+3. Open: when the perp (``basis_ref``: mid or mark) is above the index by more than
+   costs = perp taker fee + ``spot_fee_bps`` + half ``spot_spread_bps`` + ``threshold_bps``, sell perp (into
+   bids at or above index x (1 + costs)) and buy spot; below by more than costs, buy perp and sell spot.
+
+One perp order is in flight at a time, of at most ``clip_usdc``. Capital limits: an order that adds
+exposure is cut to what keeps the perp notional within ``max_notional_usdc``, the initial-margin usage
+(IM in use / cross equity) within ``max_margin_usage``, and the spot leg within the spot cash; once a
+limit is reached the agent stops adding (reducing is always allowed), so under stress the basis can blow
+out past what its capital can close. ``capped`` counts how often each limit bit.
+
+Transfers between venues take ``transfer_s``: to the spot venue is an ``Exchange.withdraw`` now and
+spot cash after the latency; to the perp venue is spot cash now and an ``Exchange.deposit`` after the
+latency (both recorded external flows of the exchange, so its money conservation holds; money in
+transit is counted in ``in_transit``). With ``rebalance`` the agent tops up its perp collateral from spot
+cash when margin usage exceeds ``topup_usage`` (to half of it), and moves collateral beyond that level
+to the spot venue when spot cash falls below one clip. One automatic transfer is in flight at a time.
+
+Reporting: ``spot_position`` (base units), ``spot_cash`` and ``in_transit`` (USDC), ``spot_value()`` and
+``total_value()`` (perp equity + spot cash + spot inventory at the index + money in transit).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from abm.agents.base import Trader, TraderParams
+from abm.errors import AbmError, InvalidInput
+
+BUY, SELL = 0, 1
+S = 1_000_000
+HOUR_US = 3600 * S
+DAY_US = 24 * HOUR_US
+USDC = 10**6
+
+
+def _number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
+            allowed: str = "") -> None:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if ok:
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
+
+
+@dataclass(frozen=True, slots=True)
+class ArbitrageurParams(TraderParams):
+    deposit_usdc: float = 1_000_000.0  # perp collateral on the exchange
+    spot_cash_usdc: float = 1_000_000.0  # cash on the external spot venue
+    wake: str = "periodic"
+    wake_every_s: float = 2.0
+    trigger_bps: float = 5.0  # also wake when the mark moves this far from the last wake's mark
+    spot_fee_bps: float = 1.0
+    spot_spread_bps: float = 1.0  # full spread; trades at the index +- half of it
+    threshold_bps: float = 1.0  # edge wanted on top of the costs before opening
+    close_bps: float = 0.0  # close when the perp is back within this of the index
+    basis_ref: str = "mid"  # "mid" or "mark": which perp price the basis is measured on
+    clip_usdc: float = 100_000.0  # largest single perp order
+    max_notional_usdc: float = 2_000_000.0  # cap on the perp position's notional
+    max_margin_usage: float = 0.5  # stop adding at this IM in use / cross equity
+    leverage: int = 10
+    allow_borrow: bool = True  # may sell spot it does not hold (a borrow)
+    borrow_bps_per_day: float = 3.0
+    carry: bool = True
+    carry_threshold: float = 0.0001  # predicted funding per hour that opens the carry trade
+    carry_exit: float = 0.00005  # per hour: back inside this, the carry trade is unwound
+    carry_notional_usdc: float = 500_000.0
+    transfer_s: float = 60.0  # time to move collateral between the venues
+    rebalance: bool = True
+    topup_usage: float = 0.4  # margin usage that triggers a top-up from spot cash
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        _number("spot_cash_usdc", self.spot_cash_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        _number("trigger_bps", self.trigger_bps, 0, 10_000, lo_open=True, hi_open=True)
+        _number("spot_fee_bps", self.spot_fee_bps, 0, 1_000, hi_open=True)
+        _number("spot_spread_bps", self.spot_spread_bps, 0, 1_000, hi_open=True)
+        _number("threshold_bps", self.threshold_bps, 0, 10_000, hi_open=True)
+        floor_cost = self.threshold_bps + self.spot_fee_bps + self.spot_spread_bps / 2
+        _number("close_bps", self.close_bps, -10_000, floor_cost, lo_open=True, hi_open=True,
+                allowed=f"must be a number below threshold_bps + spot_fee_bps + spot_spread_bps / 2 ({floor_cost:g}); "
+                        "otherwise a trade would close as soon as it opened")
+        if self.basis_ref not in ("mid", "mark"):
+            raise InvalidInput("basis_ref", self.basis_ref, "must be 'mid' or 'mark'")
+        _number("clip_usdc", self.clip_usdc, 0, lo_open=True, allowed="must be a number > 0 (USDC)")
+        _number("max_notional_usdc", self.max_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        _number("max_margin_usage", self.max_margin_usage, 0, 1, lo_open=True)
+        if type(self.leverage) is not int or self.leverage < 1:
+            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1")
+        for name in ("allow_borrow", "carry", "rebalance"):
+            if type(getattr(self, name)) is not bool:
+                raise InvalidInput(name, getattr(self, name), "must be True or False")
+        _number("borrow_bps_per_day", self.borrow_bps_per_day, 0, 10_000)
+        _number("carry_threshold", self.carry_threshold, 0, 1, lo_open=True, hi_open=True,
+                allowed="must be a funding rate per hour in (0, 1)")
+        _number("carry_exit", self.carry_exit, 0, self.carry_threshold, hi_open=True,
+                allowed=f"must be a funding rate per hour in [0, carry_threshold={self.carry_threshold})")
+        _number("carry_notional_usdc", self.carry_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        _number("transfer_s", self.transfer_s, 0, allowed="must be a number >= 0 (seconds)")
+        _number("topup_usage", self.topup_usage, 0, 1, lo_open=True, hi_open=True)
+
+
+class Arbitrageur(Trader):
+    kind = "arbitrageur"
+    Params = ArbitrageurParams
+    p: ArbitrageurParams
+
+    def __init__(self, model: Any, rng: Any, params: ArbitrageurParams) -> None:
+        super().__init__(model, rng, params)
+        p = params
+        m = self.ex.market(self.symbol)
+        self.mult = m.spec.multiplier
+        self.tick = float(m.spec.tick_size)
+        self.lot = float(m.spec.lot_size)
+        self.taker_bps = m.spec.taker_ppm / 100
+        self.trade_cost_bps = self.taker_bps + p.spot_fee_bps + p.spot_spread_bps / 2  # one leg of both venues
+        self.cost_bps = self.trade_cost_bps + p.threshold_bps  # the basis it needs before opening
+        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        try:
+            self.ex.set_leverage(self.account, self.symbol, p.leverage)
+        except InvalidInput as e:
+            raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
+        self._spot_lots = 0  # spot inventory in the perp's lots (negative: borrowed and sold)
+        self._spot_cash = int(round(p.spot_cash_usdc * USDC))  # quote units
+        self._in_transit = 0  # quote units on their way between venues
+        self._transfers_open = 0
+        self.transfers: list[dict[str, Any]] = []
+        self.transfer_us = int(round(p.transfer_s * S))
+        self._borrow_t = 0
+        self.borrow_paid = 0  # quote units
+        self.spot_fees = 0  # quote units
+        self.spot_volume = 0  # lots
+        self.carry_lots = 0  # signed perp lots that belong to the carry trade
+        self.carry_target = 0
+        self._pending = 0  # perp orders on their way
+        self.capped = {"notional": 0, "margin": 0, "spot": 0}
+        self.perp_orders = 0
+
+    def start(self) -> None:
+        """Scheduled wakes as configured, plus funding payments when the carry trade is on."""
+        super().start()
+        if self.p.carry:
+            self.watch_funding()
+
+    # ------------------------------------------------------------------ reporting
+
+    @property
+    def spot_position(self) -> float:
+        """Spot inventory in base units (negative: borrowed and sold)."""
+        return self._spot_lots * self.lot
+
+    @property
+    def spot_cash(self) -> float:
+        """Cash on the spot venue, USDC."""
+        return self._spot_cash / USDC
+
+    @property
+    def in_transit(self) -> float:
+        """USDC moving between the venues right now."""
+        return self._in_transit / USDC
+
+    def index_price(self) -> float:
+        """The external price (quote currency per base unit) now."""
+        return self.model.paths[self.symbol].value_at(self.now)
+
+    def spot_value(self) -> float:
+        """Spot cash plus inventory at the index, USDC."""
+        return self.spot_cash + self.spot_position * self.index_price()
+
+    def total_value(self) -> float:
+        """What the arbitrageur owns across both venues, USDC."""
+        return self.equity() / USDC + self.spot_value() + self.in_transit
+
+    def funding_per_hour(self) -> float:
+        """The predicted funding rate scaled from the payment interval to one hour."""
+        feed = self.model.feeds[self.symbol]
+        iv = feed.funding.interval_us
+        return float(self.predicted_funding()) * HOUR_US / iv if iv else 0.0
+
+    def margin_usage(self) -> float:
+        """Initial margin in use (positions and orders) over cross equity."""
+        s = self.ex.margin_summary(self.account)
+        e = int(s["cross_equity"])  # type: ignore[call-overload]
+        used = e - int(s["free_collateral"])  # type: ignore[call-overload]
+        if e <= 0:
+            return math.inf if used > 0 else 0.0
+        return used / e
+
+    # ------------------------------------------------------------------ spot venue
+
+    def _accrue_borrow(self) -> None:
+        t = self.now
+        if self._spot_lots < 0 and t > self._borrow_t and self.p.borrow_bps_per_day:
+            value = -self._spot_lots * self.lot * self.index_price()
+            fee = int(round(value * self.p.borrow_bps_per_day / 10_000 * (t - self._borrow_t) / DAY_US * USDC))
+            self._spot_cash -= fee
+            self.borrow_paid += fee
+        self._borrow_t = t
+
+    def _spot_unit_cost(self, side: int) -> float:
+        """Cash per lot bought (side BUY, incl. fee) or received per lot sold (SELL, net of fee), quote units."""
+        p = self.p
+        half = p.spot_spread_bps / 20_000
+        fee = p.spot_fee_bps / 10_000
+        px = self.index_price() * (1 + half if side == BUY else 1 - half)
+        return px * self.lot * USDC * (1 + fee if side == BUY else 1 - fee)
+
+    def spot_trade(self, dq: int) -> int:
+        """Buy (dq > 0) or sell (dq < 0) lots on the spot venue at the index +- half spread; returns lots traded.
+
+        A buy is cut to the spot cash; a sell beyond the inventory only with ``allow_borrow``.
+        """
+        if not dq:
+            return 0
+        self._accrue_borrow()
+        if dq > 0:
+            unit = self._spot_unit_cost(BUY)
+            dq = min(dq, max(0, int(self._spot_cash // unit)))
+        elif not self.p.allow_borrow:
+            dq = -min(-dq, max(0, self._spot_lots))
+        if not dq:
+            return 0
+        side = BUY if dq > 0 else SELL
+        px = self.index_price() * (1 + (1 if side == BUY else -1) * self.p.spot_spread_bps / 20_000)
+
+        def cash_for(lots: int) -> tuple[int, int]:
+            gross = lots * self.lot * px * USDC
+            fee = math.ceil(gross * self.p.spot_fee_bps / 10_000)  # rounding favours the spot venue
+            return (math.ceil(gross) if side == BUY else math.floor(gross)), fee
+
+        gross, fee = cash_for(abs(dq))
+        while side == BUY and dq > 0 and gross + fee > self._spot_cash:  # rounding: at most a lot or two
+            dq -= 1
+            gross, fee = cash_for(dq)
+        if not dq:
+            return 0
+        if side == BUY:
+            self._spot_cash -= gross + fee
+        else:
+            self._spot_cash += gross - fee
+        self._spot_lots += dq
+        self.spot_fees += fee
+        self.spot_volume += abs(dq)
+        return dq
+
+    # ------------------------------------------------------------------ transfers
+
+    def transfer(self, amount_usdc: float, to: str) -> bool:
+        """Move ``amount_usdc`` to the ``"spot"`` or ``"perp"`` venue; it arrives ``transfer_s`` later.
+
+        Returns False (and counts a reject) when the source cannot give that much now.
+        """
+        if to not in ("spot", "perp"):
+            raise InvalidInput("to", to, "must be 'spot' or 'perp'")
+        if isinstance(amount_usdc, bool) or not isinstance(amount_usdc, (int, float)) or not amount_usdc > 0:
+            raise InvalidInput("amount_usdc", amount_usdc, "must be a number > 0 (USDC)")
+        amount = int(round(amount_usdc * USDC))
+        if amount <= 0:
+            return False
+        if to == "spot":
+            try:
+                self.ex.withdraw(self.account, amount)
+            except AbmError as e:
+                self.rejects += 1
+                self.last_reject = e
+                self.on_reject("transfer", e)
+                return False
+        else:
+            if amount > self._spot_cash:
+                short = InvalidInput("amount_usdc", amount_usdc, f"must be at most the spot cash {self.spot_cash}")
+                self.rejects += 1
+                self.last_reject = short
+                self.on_reject("transfer", short)
+                return False
+            self._spot_cash -= amount
+        self._in_transit += amount
+        self._transfers_open += 1
+        rec = {"to": to, "amount": amount, "sent_us": self.now, "arrived_us": None, "usage": self.margin_usage()}
+        self.transfers.append(rec)
+        self.model.sched.at(self.now + self.transfer_us, lambda t: self._arrive(rec))
+        return True
+
+    def _arrive(self, rec: dict[str, Any]) -> None:
+        amount = rec["amount"]
+        if rec["to"] == "perp":
+            self.ex.deposit(self.account, amount)
+        else:
+            self._spot_cash += amount
+        self._in_transit -= amount
+        self._transfers_open -= 1
+        rec["arrived_us"] = self.now
+
+    def _rebalance(self) -> None:
+        if not self.p.rebalance or self._transfers_open:
+            return
+        s = self.ex.margin_summary(self.account)
+        e = int(s["cross_equity"])  # type: ignore[call-overload]
+        free = int(s["free_collateral"])  # type: ignore[call-overload]
+        used = e - free
+        target = self.p.topup_usage / 2
+        clip = self.p.clip_usdc * USDC
+        if e <= 0 or used / e > self.p.topup_usage:
+            need = int(used / target) - e
+            amount = min(need, self._spot_cash)
+            if amount >= USDC:
+                self.transfer(amount / USDC, "perp")
+        elif self._spot_cash < clip:
+            excess = min(e - int(used / target), self._withdrawable(free))
+            if excess >= clip / 10:
+                self.transfer(excess / USDC, "spot")
+
+    def _withdrawable(self, free: int) -> int:
+        """What the exchange lets leave: free collateral, less what keeps margin >= 10 % of notional."""
+        size = self.position().size
+        mark = self.mark() or 0
+        notional = abs(size) * mark * self.mult
+        extra = max(0, notional // 10 - notional // self.p.leverage)
+        return max(0, min(self.ex.account(self.account).balance, free - extra))
+
+    # ------------------------------------------------------------------ perp leg
+
+    def _room(self, side: int, qty: int, price_ticks: float) -> int:
+        """Cut ``qty`` to the capital limits; the part that only reduces the position always passes.
+
+        Notional and margin are valued at the mark (as the exchange values them), or at ``price_ticks``
+        when the higher of the two, so the order cannot take the position past the caps at either price.
+        """
+        size = self.position().size
+        opp = -size if side == BUY else size  # lots this order can close
+        reduce = min(qty, max(0, opp))
+        add = qty - reduce
+        lot_value = max(1.0, max(price_ticks, self.mark() or 0) * self.mult)
+        if add > 0:
+            held = abs(size) if opp <= 0 else 0
+            cap = int(self.p.max_notional_usdc * USDC // lot_value) - held
+            if cap < add:
+                self.capped["notional"] += 1
+                add = max(0, cap)
+        if add > 0:
+            s = self.ex.margin_summary(self.account)
+            e = int(s["cross_equity"])  # type: ignore[call-overload]
+            used = e - int(s["free_collateral"])  # type: ignore[call-overload]
+            room = int((self.p.max_margin_usage * e - used) * self.p.leverage // lot_value)
+            if room < add:
+                self.capped["margin"] += 1
+                add = max(0, room)
+        qty = reduce + add
+        if side == SELL:  # the hedge buys spot: it needs the cash
+            afford = max(0, int(self._spot_cash // self._spot_unit_cost(BUY)))
+        elif not self.p.allow_borrow:
+            afford = max(0, self._spot_lots)
+        else:
+            afford = qty
+        if afford < qty:
+            self.capped["spot"] += 1
+            qty = afford
+        return qty
+
+    def _perp(self, side: int, qty: int, bound: int, purpose: str) -> None:
+        """An IOC limit at ``bound`` delivered after latency; the filled size is hedged on spot on arrival."""
+        size = self.position().size
+        reduce_only = (side == BUY and size < 0 and qty <= -size) or (side == SELL and size > 0 and qty <= size)
+        self._pending += 1
+        self.perp_orders += 1
+
+        def go(account: int) -> Any:
+            try:
+                res = self.ex.limit(account, self.symbol, side, qty, bound, tif="IOC", reduce_only=reduce_only)
+            finally:
+                self._pending -= 1
+            if res.filled:
+                dq = res.filled if side == BUY else -res.filled
+                if purpose == "carry":
+                    self.carry_lots += dq
+                self.spot_trade(-dq)
+                if res.filled == qty:  # the clip was used up: there may be more to take
+                    self.wake_in(1, self.on_wake)
+            return res
+
+        self._act(purpose, go)
+
+    # ------------------------------------------------------------------ decisions
+
+    def on_wake(self, t: int) -> None:
+        """Re-hedge, rebalance collateral, then at most one perp order (carry, close or open); re-arm the trigger."""
+        if not self.active:
+            return
+        self._accrue_borrow()
+        size = self.position().size
+        # the carry share cannot exceed the position (a liquidation or a reduce may have taken it)
+        if self.carry_lots * size <= 0:
+            self.carry_lots = 0
+        elif abs(self.carry_lots) > abs(size):
+            self.carry_lots = size
+        if not self._pending:
+            self.spot_trade(-size - self._spot_lots)  # re-hedge
+        self._rebalance()
+        if not self._pending:
+            self._decide(size)
+        mark = self.mark()
+        if mark is not None:
+            f = self.p.trigger_bps / 10_000
+            self.watch_price(low=math.floor(mark * (1 - f)), high=math.ceil(mark * (1 + f)))
+
+    def on_funding(self, t: int, symbol: str, rate: Any) -> None:
+        """A funding payment starts a new averaging interval: look at the carry again."""
+        self.on_wake(t)
+
+    def _decide(self, size: int) -> None:
+        p = self.p
+        v = self.view()
+        bid, ask = v.best_bid(), v.best_ask()
+        idx = self.index_price() / self.tick  # index in ticks (float)
+        cost = self.cost_bps / 10_000
+        clip = max(1, int(p.clip_usdc * USDC // (idx * self.mult)))
+        # 1. funding carry
+        if p.carry:
+            rate = self.funding_per_hour()
+            n = int(p.carry_notional_usdc * USDC // (idx * self.mult))
+            # the target size is fixed when the trade is opened, so price moves do not make it churn
+            if rate > p.carry_threshold and self.carry_target >= 0:
+                self.carry_target = -n
+            elif rate < -p.carry_threshold and self.carry_target <= 0:
+                self.carry_target = n
+            elif abs(rate) < p.carry_exit:
+                self.carry_target = 0
+            dq = self.carry_target - self.carry_lots
+            if dq:
+                side = BUY if dq > 0 else SELL
+                book = ask if side == BUY else bid
+                c0 = self.trade_cost_bps / 10_000  # pay at most the trading costs in basis, on the way in or out
+                bound = math.floor(idx * (1 + c0)) if side == BUY else math.ceil(idx * (1 - c0))
+                if book is not None and (book <= bound if side == BUY else book >= bound):
+                    qty = self._room(side, min(abs(dq), clip), idx)
+                    if qty > 0:
+                        self._perp(side, qty, bound, "carry")
+                        return
+        basis_lots = size - self.carry_lots
+        # 2. close a converged basis trade
+        c = p.close_bps / 10_000
+        if basis_lots < 0 and ask is not None and ask <= idx * (1 + c):
+            self._perp(BUY, min(-basis_lots, clip), math.floor(idx * (1 + c)), "close")
+            return
+        if basis_lots > 0 and bid is not None and bid >= idx * (1 - c):
+            self._perp(SELL, min(basis_lots, clip), math.ceil(idx * (1 - c)), "close")
+            return
+        # 3. open when the basis pays more than the costs
+        ref = v.mid() if p.basis_ref == "mid" else self.mark()
+        if ref is None:
+            return
+        if ref > idx * (1 + cost) and bid is not None and bid >= idx * (1 + cost):
+            qty = self._room(SELL, clip, bid)
+            if qty > 0:
+                self._perp(SELL, qty, math.ceil(idx * (1 + cost)), "open")
+        elif ref < idx * (1 - cost) and ask is not None and ask <= idx * (1 - cost):
+            qty = self._room(BUY, clip, ask)
+            if qty > 0:
+                self._perp(BUY, qty, math.floor(idx * (1 - cost)), "open")
+
+    def basis_bps(self) -> Optional[float]:
+        """(perp reference price - index) / index in bps, on ``basis_ref``."""
+        ref = self.view().mid() if self.p.basis_ref == "mid" else self.mark()
+        if ref is None:
+            return None
+        idx = self.index_price()
+        return (ref * self.tick - idx) / idx * 10_000
+
+    def on_reject(self, action: str, error: AbmError) -> None:
+        """Refusals (margin shortfalls after a move, nothing left to reduce) are counted; the next wake retries."""
+
+
+__all__ = ["Arbitrageur", "ArbitrageurParams"]

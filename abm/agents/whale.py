@@ -1,0 +1,457 @@
+"""A whale: one large directional flow of ``size`` base units starting at ``start_s``.
+
+Why it exists: cascades start with a large order that the book cannot absorb. The whale is that
+order, executed in one of four ways, so a study can compare how the same flow moves the market
+depending on how it is worked:
+
+- ``market``: one market order at ``start_s`` (optionally bounded by ``slippage_bps`` from the mid);
+- ``twap``: equal slices every ``slice_s`` over ``duration_s``, each a market order bounded by
+  ``max_slippage_bps`` from the mid at arrival (3 % like Hyperliquid's TWAP); what a slice cannot fill
+  within its bound is dropped, as on the venue;
+- ``iceberg``: a resting limit order showing at most ``display_size`` at a price ``offset_bps`` from the
+  mid (above it for a sell, below for a buy; negative offsets cross and take what they meet). When the
+  visible part is completely filled the next one is shown, priced from the mid at that moment (so the
+  iceberg follows the market rather than being left behind); the whale checks every ``refill_check_s``
+  (it gets no fill callbacks) and shows a new part only once the previous one is gone and nothing is
+  on its way, so the book never shows more than ``display_size`` of it. With ``reprice_bps`` a part the
+  market has left that far behind is cancelled and shown again at the current level;
+- ``hunt``: liquidation hunting. The whale reads everyone's liquidation price the way heatmap services
+  estimate them (here exactly, from ``Exchange.liquidation_price`` of every holder of the market), bins
+  the liquidation notional in buckets of ``bucket_bps`` within ``max_distance_pct`` of the mark, picks
+  the bucket with the most notional (longs' below the mark: sell to push down; shorts' above: buy; with
+  ``side="auto"`` whichever side's densest bucket is larger) and trades toward it in slices of
+  ``hunt_slice_size`` every ``slice_s`` until the mark reaches the bucket's farthest liquidation price or
+  the ``size`` budget is spent. Each slice is bounded by ``max_slippage_bps`` from the mid and never goes
+  more than ``hunt_overshoot_bps`` past the target: the mark follows the book only partly (it is anchored
+  to the oracle), so the book must be pushed somewhat beyond the cluster, but a book swept far past it
+  would leave the liquidation orders nothing to trade with and hand the positions to the backstop. The
+  target is fixed when found; it is not chased further.
+
+The whale trades on a cross-margin account (``deposit_usdc`` large enough for the flow). Afterwards it
+holds (``exit="hold"``), closes when the mark has moved ``take_profit_bps`` in its favour from its
+average entry (``exit="take_profit"``, a price trigger), or closes ``close_after_s`` after finishing
+(``exit="close_after"``); a close is a run of reduce-only market orders bounded by
+``max_slippage_bps``, one every ``slice_s`` until flat.
+
+Cost: the whale wakes only for its own slices, refill checks and close steps; a hunt scan costs one
+pass over the market's holders and happens once (or once per ``slice_s`` while no cluster is found).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Optional
+
+from abm.agents.base import Trader, TraderParams
+from abm.errors import AbmError, InvalidInput
+
+BUY, SELL = 0, 1
+EXECUTIONS = ("market", "twap", "iceberg", "hunt")
+EXITS = ("hold", "take_profit", "close_after")
+S = 1_000_000
+
+
+def _number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
+            allowed: str = "") -> None:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if ok:
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
+
+
+@dataclass(frozen=True, slots=True)
+class WhaleParams(TraderParams):
+    deposit_usdc: float = 50_000_000.0
+    wake: str = "none"  # the whale keeps its own clock (start_s, slices, checks)
+    execution: str = "market"  # market, twap, iceberg, hunt
+    side: str = "sell"  # buy, sell; hunt also "auto"
+    size: float = 10.0  # base units; for hunt the budget
+    start_s: float = 60.0
+    slippage_bps: Optional[float] = None  # market: bound from the mid (None: none)
+    slice_s: float = 30.0  # twap slice period; hunt and close step period
+    duration_s: float = 300.0  # twap length; iceberg and hunt give up after it
+    max_slippage_bps: float = 300.0  # per twap / hunt / close slice (3 %)
+    display_size: float = 1.0  # iceberg visible size, base units
+    offset_bps: float = 0.0  # iceberg price: mid +offset (sell) / -offset (buy), at each refill
+    refill_check_s: float = 1.0  # iceberg: how often the whale looks whether its visible part is gone
+    reprice_bps: Optional[float] = None  # iceberg: pull and re-show a part left this far from its price (None: never)
+    bucket_bps: float = 25.0  # hunt histogram bucket width
+    max_distance_pct: float = 5.0  # hunt: only liquidation prices this close to the mark count
+    hunt_slice_size: Optional[float] = None  # base units per hunt slice; None: size / 10
+    hunt_overshoot_bps: float = 50.0  # hunt slices do not sell (buy) more than this beyond the target
+    leverage: Optional[int] = None  # None: the market's default
+    exit: str = "hold"  # hold, take_profit, close_after
+    take_profit_bps: float = 100.0
+    close_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        if self.execution not in EXECUTIONS:
+            raise InvalidInput("execution", self.execution, f"must be one of {list(EXECUTIONS)}")
+        sides = ("buy", "sell", "auto") if self.execution == "hunt" else ("buy", "sell")
+        if self.side not in sides:
+            raise InvalidInput("side", self.side, f"must be one of {list(sides)} for execution '{self.execution}'")
+        _number("size", self.size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
+        _number("start_s", self.start_s, 0, allowed="must be a number >= 0 (seconds)")
+        if self.slippage_bps is not None:
+            _number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
+        _number("slice_s", self.slice_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+        _number("duration_s", self.duration_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+        if self.execution == "twap" and self.duration_s < self.slice_s:
+            raise InvalidInput("duration_s", self.duration_s, f"must be >= slice_s ({self.slice_s}) for a twap")
+        _number("max_slippage_bps", self.max_slippage_bps, 0, 10_000, lo_open=True, hi_open=True)
+        _number("display_size", self.display_size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
+        _number("offset_bps", self.offset_bps, -10_000, 10_000, lo_open=True, hi_open=True)
+        _number("refill_check_s", self.refill_check_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+        if self.reprice_bps is not None:
+            _number("reprice_bps", self.reprice_bps, 0, 10_000, lo_open=True, hi_open=True)
+        _number("bucket_bps", self.bucket_bps, 0, 10_000, lo_open=True, hi_open=True)
+        _number("max_distance_pct", self.max_distance_pct, 0, 100, lo_open=True, hi_open=True)
+        _number("hunt_overshoot_bps", self.hunt_overshoot_bps, 0, 10_000, hi_open=True)
+        if self.hunt_slice_size is not None:
+            _number("hunt_slice_size", self.hunt_slice_size, 0, lo_open=True, allowed="must be a number > 0 (base units) or None")
+        if self.leverage is not None and (type(self.leverage) is not int or self.leverage < 1):
+            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1 or None")
+        if self.exit not in EXITS:
+            raise InvalidInput("exit", self.exit, f"must be one of {list(EXITS)}")
+        _number("take_profit_bps", self.take_profit_bps, 0, 10_000, lo_open=True, hi_open=True)
+        _number("close_after_s", self.close_after_s, 0, allowed="must be a number >= 0 (seconds)")
+
+
+class Whale(Trader):
+    kind = "whale"
+    Params = WhaleParams
+    p: WhaleParams
+
+    def __init__(self, model: Any, rng: Any, params: WhaleParams) -> None:
+        super().__init__(model, rng, params)
+        p = params
+        spec = self.ex.market(self.symbol).spec
+        self.tick = float(spec.tick_size)
+        self.lot = float(spec.lot_size)
+        self.lots = self._to_lots("size", p.size)
+        self.display_lots = self._to_lots("display_size", p.display_size) if p.execution == "iceberg" else 0
+        self.hunt_slice_lots = (self._to_lots("hunt_slice_size", p.hunt_slice_size) if p.hunt_slice_size is not None
+                                else max(1, self.lots // 10))
+        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        if p.leverage is not None:
+            try:
+                self.ex.set_leverage(self.account, self.symbol, p.leverage)
+            except InvalidInput as e:
+                raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
+        self.side: Optional[int] = None if p.side == "auto" else (BUY if p.side == "buy" else SELL)
+        self.start_us = int(round(p.start_s * S))
+        self.end_us = self.start_us + int(round(p.duration_s * S))
+        self.slice_us = max(1, int(round(p.slice_s * S)))
+        self.state = "waiting"  # waiting, working, done, closing, closed
+        self.size0 = 0  # position when the flow started
+        self.sent_lots = 0  # lots filled plus lots in orders still on their way (market, twap, hunt)
+        self.in_flight = 0  # orders sent that have not reached the exchange yet
+        self.orders: list[dict[str, Any]] = []  # one record per order that reached the exchange
+        self.slices_planned: list[int] = []  # twap: slice sizes
+        self.iceberg_price: Optional[int] = None  # price of the latest visible part
+        self.iceberg_shown = 0  # visible parts placed
+        self.iceberg_pulls = 0  # visible parts pulled to be re-shown at a new price
+        self.hunt_target: Optional[int] = None  # ticks: the cluster's farthest liquidation price
+        self.hunt_cluster: Optional[dict[str, Any]] = None
+        self.hunt_scans = 0
+        self.done_us: Optional[int] = None
+        self.closed_us: Optional[int] = None
+
+    def _to_lots(self, name: str, base: float) -> int:
+        lots = int(round(base / self.lot))
+        if lots < 1:
+            raise InvalidInput(f"agents.{self.kind}.{name}", base, f"must be at least one lot ({self.lot} base units)")
+        return lots
+
+    # ------------------------------------------------------------------ clock
+
+    def start(self) -> None:
+        """Schedule the flow's start; the whale has no other wakes until then."""
+        self.model.sched.at(max(self.start_us, self.now), self._begin)
+
+    def _begin(self, t: int) -> None:
+        if not self.active:
+            return
+        p = self.p
+        self.state = "working"
+        self.size0 = self.position().size
+        if p.execution == "market":
+            self._send(self.side, self.lots, slippage_bps=p.slippage_bps, tag="market")  # type: ignore[arg-type]
+            self._finish(t)
+        elif p.execution == "twap":
+            n = max(1, int(p.duration_s // p.slice_s))
+            base, extra = divmod(self.lots, n)
+            self.slices_planned = [base + (1 if i < extra else 0) for i in range(n)]
+            self.slices_planned = [q for q in self.slices_planned if q > 0]
+            self._twap_slice(t, 0)
+        elif p.execution == "iceberg":
+            self._iceberg_check(t)
+        else:
+            self._hunt_step(t)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _mid(self) -> Optional[float]:
+        v = self.view()
+        m = v.mid()
+        if m is not None:
+            return m
+        one = v.best_bid()
+        if one is None:
+            one = v.best_ask()
+        return float(one) if one is not None else None
+
+    def executed_lots(self) -> int:
+        """Lots the flow has moved the position by, in its own direction."""
+        d = self.position().size - self.size0
+        return d if self.side == BUY else -d
+
+    def _send(self, side: int, qty: int, tag: str, slippage_bps: Optional[float] = None,
+              reduce_only: bool = False, limit: Optional[int] = None) -> None:
+        """A market order delivered after latency; its result is logged with the mid it met on arrival.
+
+        ``limit`` (ticks) is a further bound: the order takes nothing beyond it nor beyond ``slippage_bps``.
+        """
+        self.in_flight += 1
+        self.sent_lots += 0 if reduce_only else qty
+        sent = self.now
+
+        def go(account: int) -> Any:
+            v = self.view()
+            mid = v.mid()
+            worst: Optional[int] = None
+            slip = slippage_bps
+            if limit is not None:
+                # the tighter of the two bounds, the slippage one taken from the book on arrival as the exchange would
+                worst = limit
+                opp = v.best_ask() if side == BUY else v.best_bid()
+                if slippage_bps is not None and opp is not None:
+                    ref = Fraction(mid) if mid is not None else Fraction(opp)
+                    fb = Fraction(slippage_bps) / 10_000
+                    sb = math.floor(ref * (1 + fb)) if side == BUY else max(1, math.ceil(ref * (1 - fb)))
+                    worst = min(worst, sb) if side == BUY else max(worst, sb)
+                slip = None
+            try:
+                res = self.ex.market_order(account, self.symbol, side, qty, worst_price=worst, slippage_bps=slip,
+                                           reduce_only=reduce_only)
+            finally:
+                self.in_flight -= 1
+            if not reduce_only:
+                self.sent_lots -= qty - res.filled  # what did not fill is not spent
+            self.orders.append({"tag": tag, "sent_us": sent, "arrived_us": self.now, "side": side, "qty": qty,
+                                "filled": res.filled, "oid": res.oid, "avg_price": res.avg_price, "mid": mid,
+                                "slippage_bps": slippage_bps})
+            return res
+
+        self._act(tag, go)
+
+    def _finish(self, t: int) -> None:
+        """The flow is complete (or given up): arrange the exit."""
+        if self.state != "working":
+            return
+        self.state = "done"
+        self.done_us = t
+        p = self.p
+        if p.exit == "close_after":
+            self.wake_in(max(1, int(round(p.close_after_s * S))) + self._latency_pad(), self._close_step)
+        elif p.exit == "take_profit":
+            self.wake_in(self._latency_pad(), self._arm_take_profit)
+
+    def _latency_pad(self) -> int:
+        """Enough time for orders already sent to have landed."""
+        lat = self.latency
+        return lat.data_us + lat.entry_us + 2 * lat.jitter_us + 1
+
+    # ------------------------------------------------------------------ twap
+
+    def _twap_slice(self, t: int, i: int) -> None:
+        if not self.active or self.state != "working":
+            return
+        self._send(self.side, self.slices_planned[i], slippage_bps=self.p.max_slippage_bps, tag="twap")  # type: ignore[arg-type]
+        if i + 1 < len(self.slices_planned):
+            self.model.sched.at(self.start_us + (i + 1) * self.slice_us, lambda tt: self._twap_slice(tt, i + 1))
+        else:
+            self._finish(t)
+
+    # ------------------------------------------------------------------ iceberg
+
+    def _iceberg_check(self, t: int) -> None:
+        if not self.active or self.state != "working":
+            return
+        if t >= self.end_us:
+            self.cancel_all()
+            self._finish(t)
+            return
+        visible = self.n_open_orders()
+        if not self.in_flight:
+            price = self._iceberg_level()
+            if not visible:
+                left = self.lots - self.executed_lots()
+                if left <= 0:
+                    self._finish(t)
+                    return
+                if price is not None:  # no book at all: look again at the next check
+                    self.iceberg_price = price
+                    self._show(min(self.display_lots, left), price)
+            elif (self.p.reprice_bps is not None and price is not None and self.iceberg_price is not None
+                  and abs(price - self.iceberg_price) > self.iceberg_price * self.p.reprice_bps / 10_000):
+                self._pull()  # the market left the visible part behind: re-show it at the new level
+        self.wake_in(int(round(self.p.refill_check_s * S)), self._iceberg_check)
+
+    def _iceberg_level(self) -> Optional[int]:
+        mid = self._mid()
+        if mid is None:
+            return None
+        f = self.p.offset_bps / 10_000
+        price = mid * (1 + f) if self.side == SELL else mid * (1 - f)
+        return max(1, math.ceil(price) if self.side == SELL else math.floor(price))
+
+    def _pull(self) -> None:
+        """Cancel the visible part; nothing new is shown until the cancel has landed."""
+        self.in_flight += 1
+        self.iceberg_pulls += 1
+
+        def go(account: int) -> Any:
+            try:
+                return self.ex.cancel_all(account, self.symbol)
+            finally:
+                self.in_flight -= 1
+
+        self._act("iceberg_pull", go)
+
+    def _show(self, qty: int, price: int) -> None:
+        side = self.side
+        assert side is not None  # only "hunt" may start without a side
+        self.in_flight += 1
+        self.iceberg_shown += 1
+
+        def go(account: int) -> Any:
+            try:
+                return self.ex.limit(account, self.symbol, side, qty, price)
+            finally:
+                self.in_flight -= 1
+
+        self._act("iceberg", go)
+
+    # ------------------------------------------------------------------ hunt
+
+    def liquidation_clusters(self) -> dict[str, Any]:
+        """Histogram of visible liquidation notional near the mark: {"long": {bucket: [notional, farthest]}, "short": ...}.
+
+        Bucket k of longs covers liquidation prices (k, k+1] x bucket_bps below the mark; shorts' above.
+        Notional is |size| x liquidation price in quote units; ``farthest`` the liquidation price (ticks) a
+        mark must reach to liquidate the whole bucket.
+        """
+        p = self.p
+        mark = self.mark()
+        out: dict[str, dict[int, list[Any]]] = {"long": {}, "short": {}}
+        if mark is None:
+            return out
+        m = self.ex.market(self.symbol)
+        mult = m.spec.multiplier
+        max_d = p.max_distance_pct / 100
+        for aid, pos in m.holders.items():
+            if aid == self.account or not pos.size:
+                continue
+            lp = self.ex.liquidation_price(aid, self.symbol)
+            if lp is None or lp <= 0:
+                continue
+            d = (lp - mark) / mark
+            if pos.size > 0 and lp < mark and -d <= max_d:
+                side, far = "long", min
+            elif pos.size < 0 and lp > mark and d <= max_d:
+                side, far = "short", max
+            else:
+                continue
+            k = int(abs(float(d)) * 10_000 // p.bucket_bps)
+            b = out[side].setdefault(k, [0, lp])
+            b[0] += int(abs(pos.size) * mult * lp)
+            b[1] = far(b[1], lp)
+        return out
+
+    def _pick_cluster(self) -> Optional[dict[str, Any]]:
+        hist = self.liquidation_clusters()
+        best: Optional[tuple[int, int, str]] = None  # (notional, -bucket, side)
+        sides = ["long", "short"] if self.side is None else (["long"] if self.side == SELL else ["short"])
+        for s in sides:
+            for k, (notional, _) in hist[s].items():
+                key = (notional, -k, s)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+        if best is None:
+            return None
+        notional, negk, s = best
+        far = hist[s][-negk][1]
+        target = math.floor(far) if s == "long" else math.ceil(far)
+        return {"side": s, "bucket": -negk, "notional": notional, "target": target}
+
+    def _hunt_step(self, t: int) -> None:
+        if not self.active or self.state != "working":
+            return
+        if t >= self.end_us:
+            self._finish(t)
+            return
+        if self.hunt_target is None:
+            self.hunt_scans += 1
+            c = self._pick_cluster()
+            if c is None:
+                self.wake_in(self.slice_us, self._hunt_step)
+                return
+            self.hunt_cluster = c
+            self.hunt_target = c["target"]
+            self.side = SELL if c["side"] == "long" else BUY
+        mark = self.mark()
+        reached = mark is not None and (mark <= self.hunt_target if self.side == SELL else mark >= self.hunt_target)
+        left = self.lots - self.sent_lots
+        if reached or left <= 0:
+            self._finish(t)
+            return
+        side = self.side
+        assert side is not None  # set with the target
+        f = self.hunt_target * self.p.hunt_overshoot_bps / 10_000
+        floor = math.ceil(self.hunt_target - f) if side == SELL else math.floor(self.hunt_target + f)
+        self._send(side, min(self.hunt_slice_lots, left), slippage_bps=self.p.max_slippage_bps, tag="hunt",
+                   limit=max(1, floor))
+        self.wake_in(self.slice_us, self._hunt_step)
+
+    # ------------------------------------------------------------------ exit
+
+    def _arm_take_profit(self, t: int) -> None:
+        pos = self.position()
+        if not pos.size or pos.entry_price is None:
+            self.state = "closed"
+            return
+        f = Fraction(self.p.take_profit_bps) / 10_000
+        if pos.size < 0:
+            self.watch_price(low=math.floor(pos.entry_price * (1 - f)))
+        else:
+            self.watch_price(high=math.ceil(pos.entry_price * (1 + f)))
+
+    def on_price(self, t: int, symbol: str, mark: int) -> None:
+        """The take-profit level was reached: start closing."""
+        if self.state == "done":
+            self._close_step(t)
+
+    def _close_step(self, t: int) -> None:
+        if not self.active:
+            return
+        size = self.position().size
+        if not size:
+            self.state = "closed"
+            self.closed_us = t
+            return
+        self.state = "closing"
+        if not self.in_flight:
+            self._send(BUY if size < 0 else SELL, abs(size), slippage_bps=self.p.max_slippage_bps, tag="close",
+                       reduce_only=True)
+        self.wake_in(self.slice_us, self._close_step)
+
+    def on_reject(self, action: str, error: AbmError) -> None:
+        """Refused orders (e.g. nothing left to reduce, a margin shortfall) are counted; the flow goes on."""
+
+
+__all__ = ["Whale", "WhaleParams"]
