@@ -335,3 +335,20 @@ def test_funding_payment_rekeys_the_liquidation_index():
     ex.set_mark("BTC", 10_000)  # same mark: the index was re-keyed by the payment, so this liquidates
     assert [e["kind"] for e in ex.liquidations.rows()] == ["book"]
     ex.check_conservation()
+
+
+@settings(max_examples=300, deadline=None)
+@given(a0=st.integers(-10**12, 10**12), size=st.integers(-10**6, 10**6).filter(bool), mult=st.sampled_from([1, 10, 1000]),
+       table=st.sampled_from([BTC_TIERS, hyperliquid_tiers([(0, 10), (20_000, 5)]),
+                              bracket_tiers([(0, 125, "0.004"), (50_000, 100, "0.005"), (250_000, 50, "0.01")])]))
+def test_integer_trigger_key_equals_floor_or_ceil_of_the_exact_price(a0, size, mult, table):
+    from math import ceil, floor
+
+    from abm.margin.engine import liquidation_key, solve_liquidation_price
+
+    exact = solve_liquidation_price(a0, 0, size, mult, table)
+    key = liquidation_key(a0, size, mult, table)
+    if exact is None:
+        assert key is None
+    else:
+        assert key == (floor(exact) if size > 0 else ceil(exact))

@@ -65,6 +65,26 @@ def solve_liquidation_price(a0: Fraction | int, mm_others: Fraction | int, size:
     return None
 
 
+def liquidation_key(a0: int, size: int, mult: int, table: TierTable) -> Optional[int]:
+    """Integer trigger key of a single-position unit: floor (long) or ceil (short) of its liquidation price.
+
+    Same solution as ``solve_liquidation_price`` with no other positions, in integers only: this runs
+    on every fill of every margined account, where Fractions cost more than the rest of the fill.
+    """
+    a = size if size > 0 else -size
+    for mn, md, dn, dd, lower, hi in table.int_terms():
+        num = (-a0 * dd - dn) * md
+        den = dd * mult * (size * md - a * mn)
+        if den < 0:
+            num, den = -num, -den
+        if num <= 0:
+            continue
+        n = a * mult * num  # notional * den
+        if n >= lower * den and (hi is None or n <= hi * den):
+            return num // den if size > 0 else -((-num) // den)
+    return 0 if size < 0 else None
+
+
 class MarginEngine:
     def __init__(self, ex: Exchange) -> None:
         self.ex = ex
@@ -268,9 +288,9 @@ class MarginEngine:
             i, p = ps[0]
             mult = markets[i].spec.multiplier
             a0 = self.equity(a, unit) - p.size * mult * self.mark(i)  # type: ignore[operator]
-            liq = solve_liquidation_price(a0, 0, p.size, mult, self.params[i].tiers)
-            if liq is not None:
-                self._push(i, p.size > 0, floor(liq) if p.size > 0 else ceil(liq), unit, v)
+            key = liquidation_key(a0, p.size, mult, self.params[i].tiers)
+            if key is not None:
+                self._push(i, p.size > 0, key, unit, v)
             return
         buffer = self.equity(a, unit) - self.maintenance(a, unit)
         weights = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence
+from typing import Optional, Sequence
 
 from abm.errors import InvalidInput
 from abm.market.spec import exact_fraction
@@ -30,6 +30,7 @@ class TierTable:
     tiers: tuple[Tier, ...]
     _lowers: tuple[int, ...] = field(init=False, repr=False)
     _deductions: tuple[Fraction, ...] = field(init=False, repr=False)
+    _int_terms: tuple[tuple[int, int, int, int, int, Optional[int]], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         tiers = self.tiers
@@ -61,6 +62,10 @@ class TierTable:
             ded.append(ded[-1] + tiers[i].lower * (tiers[i].mmr - tiers[i - 1].mmr))
         object.__setattr__(self, "_lowers", tuple(t.lower for t in tiers))
         object.__setattr__(self, "_deductions", tuple(ded))
+        uppers = [t.lower for t in tiers[1:]] + [None]
+        object.__setattr__(self, "_int_terms", tuple(
+            (t.mmr.numerator, t.mmr.denominator, d.numerator, d.denominator, t.lower, hi)
+            for t, d, hi in zip(tiers, ded, uppers)))
 
     def index(self, notional: int | Fraction) -> int:
         return bisect_right(self._lowers, notional) - 1
@@ -75,6 +80,11 @@ class TierTable:
         """Exact maintenance margin (quote units) for a position of this absolute notional."""
         i = self.index(notional)
         return notional * self.tiers[i].mmr - self._deductions[i]
+
+    def int_terms(self) -> tuple[tuple[int, int, int, int, int, Optional[int]], ...]:
+        """Per band (mmr numerator, denominator, deduction numerator, denominator, lower, upper): exact integer
+        pieces for hot paths that must not build Fractions."""
+        return self._int_terms
 
     def rate_and_deduction(self, i: int) -> tuple[Fraction, Fraction]:
         return self.tiers[i].mmr, self._deductions[i]
