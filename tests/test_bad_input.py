@@ -38,7 +38,7 @@ from abm.errors import (
 )
 from abm.exchange import Exchange
 from abm.market import BUY, SELL, MarketSpec, OrderBook
-from abm.market.book import FOK, GTC, IOC
+from abm.market.book import FOK, IOC
 
 BTC = "BTC-PERP"
 ETH = "ETH-PERP"

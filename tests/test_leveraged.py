@@ -217,7 +217,7 @@ def test_stop_loss_fires_above_liquidation_price() -> None:
         entry = events(a, "entry")
         exits = events(a, "exit:stop")
         assert len(entry) == 1 and len(exits) == 1, a.history
-        t_in, q_in, px_in = entry[0][0], entry[0][2], entry[0][3]
+        q_in, px_in = entry[0][2], entry[0][3]
         t_out, q_out, px_out = exits[0][0], exits[0][2], exits[0][3]
         assert q_out == -q_in and a.position().size == 0 and a.liquidations == 0
         assert a.account not in set(liq["account"])

@@ -60,7 +60,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from abm.agents.base import Trader, TraderParams
+from abm.agents.base import Trader, TraderParams, check_number
 from abm.errors import AbmError, InvalidInput
 
 BUY, SELL = 0, 1
@@ -68,15 +68,6 @@ S = 1_000_000
 HOUR_US = 3600 * S
 DAY_US = 24 * HOUR_US
 USDC = 10**6
-
-
-def _number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
-            allowed: str = "") -> None:
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-    if ok:
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,33 +98,33 @@ class ArbitrageurParams(TraderParams):
 
     def __post_init__(self) -> None:
         TraderParams.__post_init__(self)
-        _number("spot_cash_usdc", self.spot_cash_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        _number("trigger_bps", self.trigger_bps, 0, 10_000, lo_open=True, hi_open=True)
-        _number("spot_fee_bps", self.spot_fee_bps, 0, 1_000, hi_open=True)
-        _number("spot_spread_bps", self.spot_spread_bps, 0, 1_000, hi_open=True)
-        _number("threshold_bps", self.threshold_bps, 0, 10_000, hi_open=True)
+        check_number("spot_cash_usdc", self.spot_cash_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        check_number("trigger_bps", self.trigger_bps, 0, 10_000, lo_open=True, hi_open=True)
+        check_number("spot_fee_bps", self.spot_fee_bps, 0, 1_000, hi_open=True)
+        check_number("spot_spread_bps", self.spot_spread_bps, 0, 1_000, hi_open=True)
+        check_number("threshold_bps", self.threshold_bps, 0, 10_000, hi_open=True)
         floor_cost = self.threshold_bps + self.spot_fee_bps + self.spot_spread_bps / 2
-        _number("close_bps", self.close_bps, -10_000, floor_cost, lo_open=True, hi_open=True,
+        check_number("close_bps", self.close_bps, -10_000, floor_cost, lo_open=True, hi_open=True,
                 allowed=f"must be a number below threshold_bps + spot_fee_bps + spot_spread_bps / 2 ({floor_cost:g}); "
                         "otherwise a trade would close as soon as it opened")
         if self.basis_ref not in ("mid", "mark"):
             raise InvalidInput("basis_ref", self.basis_ref, "must be 'mid' or 'mark'")
-        _number("clip_usdc", self.clip_usdc, 0, lo_open=True, allowed="must be a number > 0 (USDC)")
-        _number("max_notional_usdc", self.max_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        _number("max_margin_usage", self.max_margin_usage, 0, 1, lo_open=True)
+        check_number("clip_usdc", self.clip_usdc, 0, lo_open=True, allowed="must be a number > 0 (USDC)")
+        check_number("max_notional_usdc", self.max_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        check_number("max_margin_usage", self.max_margin_usage, 0, 1, lo_open=True)
         if type(self.leverage) is not int or self.leverage < 1:
             raise InvalidInput("leverage", self.leverage, "must be an integer >= 1")
         for name in ("allow_borrow", "carry", "rebalance"):
             if type(getattr(self, name)) is not bool:
                 raise InvalidInput(name, getattr(self, name), "must be True or False")
-        _number("borrow_bps_per_day", self.borrow_bps_per_day, 0, 10_000)
-        _number("carry_threshold", self.carry_threshold, 0, 1, lo_open=True, hi_open=True,
+        check_number("borrow_bps_per_day", self.borrow_bps_per_day, 0, 10_000)
+        check_number("carry_threshold", self.carry_threshold, 0, 1, lo_open=True, hi_open=True,
                 allowed="must be a funding rate per hour in (0, 1)")
-        _number("carry_exit", self.carry_exit, 0, self.carry_threshold, hi_open=True,
+        check_number("carry_exit", self.carry_exit, 0, self.carry_threshold, hi_open=True,
                 allowed=f"must be a funding rate per hour in [0, carry_threshold={self.carry_threshold})")
-        _number("carry_notional_usdc", self.carry_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        _number("transfer_s", self.transfer_s, 0, allowed="must be a number >= 0 (seconds)")
-        _number("topup_usage", self.topup_usage, 0, 1, lo_open=True, hi_open=True)
+        check_number("carry_notional_usdc", self.carry_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
+        check_number("transfer_s", self.transfer_s, 0, allowed="must be a number >= 0 (seconds)")
+        check_number("topup_usage", self.topup_usage, 0, 1, lo_open=True, hi_open=True)
 
 
 class Arbitrageur(Trader):

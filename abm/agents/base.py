@@ -16,6 +16,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
@@ -24,7 +25,7 @@ import mesa
 import numpy as np
 
 from abm.errors import AbmError, InvalidInput
-from abm.exchange import OrderResult, PositionInfo
+from abm.exchange import PositionInfo
 from abm.market.view import BookView
 
 if TYPE_CHECKING:
@@ -87,6 +88,16 @@ class TraderParams:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                 raise InvalidInput(name, v, "must be a number >= 0")
+
+
+def check_number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
+                 allowed: str = "") -> None:
+    """Refuse a parameter that is not a finite number in the range, naming it (params' validation)."""
+    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+    if ok:
+        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
 
 
 def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
@@ -280,4 +291,4 @@ class Trader(mesa.Agent):
         return self.ex.market(symbol or self.symbol).spec.multiplier
 
 
-__all__ = ["Latency", "Wake", "Trader", "TraderParams", "parse_params", "USDC", "OrderResult"]
+__all__ = ["Latency", "Wake", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]

@@ -212,18 +212,10 @@ class MarketMaker(Trader):
     def start(self) -> None:
         """First refresh at a random phase of the period, so market makers do not all requote together."""
         if self.wake.mode == "none":
-            self.wake_in(1, self._first_wake)
+            self.wake_in(1, self._scheduled_wake)
             return
         period = int(self.p.wake_every_s * 1_000_000)
-        self.wake_in(1 + int(self.rng.integers(0, max(1, period))), self._first_wake)
-
-    def _first_wake(self, t: int) -> None:
-        if not self.active:
-            return
-        self.on_wake(t)
-        gap = self.wake.next_gap_us(self.rng)
-        if gap is not None and self.active:
-            self.model.sched.at(t + gap, self._scheduled_wake)
+        self.wake_in(1 + int(self.rng.integers(0, max(1, period))), self._scheduled_wake)
 
     def on_wake(self, t: int) -> None:
         """Scheduled refresh: quotes age even when the price does not move (inventory, volatility, oracle age)."""

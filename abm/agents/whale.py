@@ -44,22 +44,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Optional
 
-from abm.agents.base import Trader, TraderParams
+from abm.agents.base import Trader, TraderParams, check_number
 from abm.errors import AbmError, InvalidInput
 
 BUY, SELL = 0, 1
 EXECUTIONS = ("market", "twap", "iceberg", "hunt")
 EXITS = ("hold", "take_profit", "close_after")
 S = 1_000_000
-
-
-def _number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
-            allowed: str = "") -> None:
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-    if ok:
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,31 +85,31 @@ class WhaleParams(TraderParams):
         sides = ("buy", "sell", "auto") if self.execution == "hunt" else ("buy", "sell")
         if self.side not in sides:
             raise InvalidInput("side", self.side, f"must be one of {list(sides)} for execution '{self.execution}'")
-        _number("size", self.size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
-        _number("start_s", self.start_s, 0, allowed="must be a number >= 0 (seconds)")
+        check_number("size", self.size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
+        check_number("start_s", self.start_s, 0, allowed="must be a number >= 0 (seconds)")
         if self.slippage_bps is not None:
-            _number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
-        _number("slice_s", self.slice_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
-        _number("duration_s", self.duration_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+            check_number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
+        check_number("slice_s", self.slice_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+        check_number("duration_s", self.duration_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
         if self.execution == "twap" and self.duration_s < self.slice_s:
             raise InvalidInput("duration_s", self.duration_s, f"must be >= slice_s ({self.slice_s}) for a twap")
-        _number("max_slippage_bps", self.max_slippage_bps, 0, 10_000, lo_open=True, hi_open=True)
-        _number("display_size", self.display_size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
-        _number("offset_bps", self.offset_bps, -10_000, 10_000, lo_open=True, hi_open=True)
-        _number("refill_check_s", self.refill_check_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+        check_number("max_slippage_bps", self.max_slippage_bps, 0, 10_000, lo_open=True, hi_open=True)
+        check_number("display_size", self.display_size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
+        check_number("offset_bps", self.offset_bps, -10_000, 10_000, lo_open=True, hi_open=True)
+        check_number("refill_check_s", self.refill_check_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
         if self.reprice_bps is not None:
-            _number("reprice_bps", self.reprice_bps, 0, 10_000, lo_open=True, hi_open=True)
-        _number("bucket_bps", self.bucket_bps, 0, 10_000, lo_open=True, hi_open=True)
-        _number("max_distance_pct", self.max_distance_pct, 0, 100, lo_open=True, hi_open=True)
-        _number("hunt_overshoot_bps", self.hunt_overshoot_bps, 0, 10_000, hi_open=True)
+            check_number("reprice_bps", self.reprice_bps, 0, 10_000, lo_open=True, hi_open=True)
+        check_number("bucket_bps", self.bucket_bps, 0, 10_000, lo_open=True, hi_open=True)
+        check_number("max_distance_pct", self.max_distance_pct, 0, 100, lo_open=True, hi_open=True)
+        check_number("hunt_overshoot_bps", self.hunt_overshoot_bps, 0, 10_000, hi_open=True)
         if self.hunt_slice_size is not None:
-            _number("hunt_slice_size", self.hunt_slice_size, 0, lo_open=True, allowed="must be a number > 0 (base units) or None")
+            check_number("hunt_slice_size", self.hunt_slice_size, 0, lo_open=True, allowed="must be a number > 0 (base units) or None")
         if self.leverage is not None and (type(self.leverage) is not int or self.leverage < 1):
             raise InvalidInput("leverage", self.leverage, "must be an integer >= 1 or None")
         if self.exit not in EXITS:
             raise InvalidInput("exit", self.exit, f"must be one of {list(EXITS)}")
-        _number("take_profit_bps", self.take_profit_bps, 0, 10_000, lo_open=True, hi_open=True)
-        _number("close_after_s", self.close_after_s, 0, allowed="must be a number >= 0 (seconds)")
+        check_number("take_profit_bps", self.take_profit_bps, 0, 10_000, lo_open=True, hi_open=True)
+        check_number("close_after_s", self.close_after_s, 0, allowed="must be a number >= 0 (seconds)")
 
 
 class Whale(Trader):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil, floor
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from abm.exchange.accounts import CROSS, Account
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
