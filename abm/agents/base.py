@@ -82,8 +82,11 @@ class TraderParams:
     jitter_ms: float = 10.0
     wake: str = "poisson"
     wake_every_s: float = 10.0
+    journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
 
     def __post_init__(self) -> None:
+        if type(self.journal) is not bool:
+            raise InvalidInput("journal", self.journal, "must be true or false")
         for name in ("deposit_usdc", "data_latency_ms", "entry_latency_ms", "jitter_ms"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
@@ -142,6 +145,9 @@ class Trader(mesa.Agent):
         self.active = True
         self._cid = 0
         self._ubuf: list[float] = []
+        # one row per order when params.journal: (decided_us, arrived_us, symbol, side, qty, decision mid in ticks,
+        # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
+        self.journal: Optional[list[tuple]] = [] if params.journal else None
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
@@ -214,6 +220,9 @@ class Trader(mesa.Agent):
         return self._cid
 
     def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        decided = self.now
+        mid = self.view(args[0]).mid() if self.journal is not None and action in ("limit", "market") else None
+
         def arrive(t: int) -> None:
             self.model.order_events += 1
             try:
@@ -221,8 +230,13 @@ class Trader(mesa.Agent):
             except AbmError as e:
                 self.rejects += 1
                 self.last_reject = e
+                if mid is not None:
+                    self.journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
                 self.on_reject(action, e)
                 return
+            if mid is not None:
+                self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
+                                     res.notional, res.resting, False))
             self.on_result(action, res)
 
         self.model.sched.at(self.now + self.latency.sample(self.uniform()), arrive)
