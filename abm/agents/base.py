@@ -239,7 +239,11 @@ class Trader(mesa.Agent):
                                      res.notional, res.resting, False))
             self.on_result(action, res)
 
-        self.model.sched.at(self.now + self.latency.sample(self.uniform()), arrive)
+        lat = self.latency
+        if lat.data_us or lat.entry_us or lat.jitter_us:
+            self.model.sched.at(self.now + lat.sample(self.uniform()), arrive)
+        else:
+            arrive(self.now)  # no latency (e.g. background flow whose arrival times already are the clock)
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
         self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)

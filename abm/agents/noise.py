@@ -25,6 +25,10 @@ BUY, SELL = 0, 1
 class NoiseParams(TraderParams):
     deposit_usdc: float = 1_000_000.0
     wake: str = "none"  # the event clock below replaces scheduled wakes
+    # Background flow arrives at the exchange at its Poisson times: a latency would only shift the clock.
+    data_latency_ms: float = 0.0
+    entry_latency_ms: float = 0.0
+    jitter_ms: float = 0.0
     mu: float = 0.05  # market orders per second
     alpha: float = 0.005  # limit orders per second per level
     delta: float = 0.02  # cancellations per second per resting order
@@ -61,7 +65,7 @@ class NoiseTrader(Trader):
 
     def _schedule_next(self) -> None:
         rate = self._rate()
-        if rate > 0 and self.active:
+        if rate > 0 and self.active:  # the time to the next event of any kind, from the total rate
             self.wake_in(int(-math.log(1.0 - self.uniform()) * 1e6 / rate) + 1, self._event)
 
     def _size(self) -> int:

@@ -183,35 +183,53 @@ class MarginEngine:
         """Cross equity minus initial margin of cross positions and of every resting order that could add exposure.
 
         ``extra`` = (market, side, qty, price) adds a prospective order. Isolated markets reserve only
-        their orders' opening part (their positions carry their own margin).
+        their orders' opening part (their positions carry their own margin). Runs on every order
+        admission, so it reads the account's running totals and nothing else.
         """
-        ex = self.ex
-        books: dict[int, list[int]] = {i: list(r) for i, r in a.resting.items() if i in self.params and (r[0] or r[1])}
-        fallback: dict[int, int] = {}
-        if extra is not None:
-            i, side, q, price = extra
-            books.setdefault(i, [0, 0])[side] += q
-            fallback[i] = price
-        for i, p in a.positions.items():
-            if p.size and i in self.params:
-                books.setdefault(i, [0, 0])
-        eq = self.equity(a, (a.id, CROSS_UNIT))
+        params = self.params
+        markets = self.ex.markets
+        positions = a.positions
+        eq = a.balance
         req = 0
-        for i in sorted(books):
-            buys, sells = books[i]
-            p = a.positions.get(i)
-            s = p.size if p is not None else 0
-            mark = self.mark(i) or fallback.get(i)
-            if mark is None:
-                continue
-            exposure = max(abs(s + buys), abs(s - sells))
-            mult = ex.markets[i].spec.multiplier
-            lev = self.lev(a.id, i)
-            if p is None or p.mode == CROSS:
-                req += -((-exposure * mult * mark) // lev)
-            else:
-                req += -((-max(0, exposure - abs(s)) * mult * mark) // lev)
+        seen = set()
+        for i, r in a.resting.items():
+            if i in params:
+                seen.add(i)
+                req += self._market_im(a, i, positions.get(i), r[0], r[1], extra)
+        if extra is not None and extra[0] not in seen:
+            seen.add(extra[0])
+            req += self._market_im(a, extra[0], positions.get(extra[0]), 0, 0, extra)
+        for i, p in positions.items():
+            if p.size and i in params:
+                mark = self.mark(i)
+                if p.mode == CROSS:
+                    eq += p.size * markets[i].spec.multiplier * mark - p.cost  # type: ignore[operator]
+                if i not in seen:
+                    req += self._market_im(a, i, p, 0, 0, None)
         return eq - req
+
+    def _market_im(self, a: Account, i: int, p: Optional[Position], buys: int, sells: int,
+                   extra: Optional[tuple[int, int, int, int]]) -> int:
+        mark = self.mark(i)
+        if extra is not None and extra[0] == i:
+            if extra[1] == 0:
+                buys += extra[2]
+            else:
+                sells += extra[2]
+            if mark is None:
+                mark = extra[3]
+        if mark is None:
+            return 0
+        s = p.size if p is not None else 0
+        long_after = s + buys
+        short_after = s - sells
+        exposure = max(long_after if long_after > 0 else -long_after, short_after if short_after > 0 else -short_after)
+        lev = self.leverage.get((a.id, i)) or self.params[i].leverage
+        mult = self.ex.markets[i].spec.multiplier
+        if p is None or p.mode == CROSS:
+            return -((-exposure * mult * mark) // lev)
+        opening = exposure - (s if s > 0 else -s)
+        return -((-opening * mult * mark) // lev) if opening > 0 else 0
 
     def admit(self, a: Account, idx: int, side: int, qty: int, price: int) -> None:
         """Refuse an order whose initial margin the account cannot cover (orders that add no exposure pass)."""
