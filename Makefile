@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/abm demo
+	$(BIN)/abm run whale_dump
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

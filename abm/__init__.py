@@ -10,4 +10,13 @@ from abm.market import BUY, SELL, MarketSpec, OrderBook, Tape
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """``abm.run`` without importing Mesa for users of the exchange core alone."""
+    if name == "run":
+        from abm.scenarios import run
+
+        return run
+    raise AttributeError(f"module 'abm' has no attribute {name!r}")
+
 __all__ = ["AbmError", "Exchange", "OrderResult", "check_conservation", "MarketSpec", "OrderBook", "Tape", "BUY", "SELL"]

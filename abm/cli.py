@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Any, Optional
 
 import click
 
@@ -25,9 +27,95 @@ def main() -> None:
 
 
 @main.command()
+@click.argument("scenario")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a field, e.g. agents.whale.size=120.")
+@click.option("--seed", type=int, default=None, help="Seed (overrides run.seed).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Results folder (default runs/<scenario>-<UTC time>/).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
+    """Run SCENARIO (a catalogue name or a .toml file) and write its results and report."""
+    from abm.scenarios import parse_set
+    from abm.scenarios import run as run_scenario
+
+    result = run_scenario(scenario, parse_set(list(sets)), seed, out=out or "auto", progress=not no_progress)
+    print_summary(result.scenario, result.summary, result.path)
+
+
+def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:
+    """The end-of-run table: what a stress study looks at first."""
+    rows = [
+        ("liquidated notional, book (USDC)", s.get("liquidated_notional", {}).get("book")),
+        ("liquidated notional, backstop (USDC)", s.get("liquidated_notional", {}).get("backstop")),
+        ("liquidated notional, ADL (USDC)", s.get("liquidated_notional", {}).get("adl")),
+        ("liquidation events", s.get("liquidation_events")),
+        ("largest cascade (events)", s.get("largest_cascade_events")),
+        ("largest cascade (USDC)", s.get("largest_cascade_notional")),
+        ("worst 1% depth drop", s.get("worst_depth_drop")),
+        ("max |basis| (bps)", s.get("max_abs_basis_bps")),
+        ("funding min / max (per payment)", (s.get("funding_min"), s.get("funding_max"))),
+        ("insurance fund at end (USDC)", s.get("insurance_fund_end")),
+        ("bad debt (USDC)", s.get("bad_debt_total")),
+    ]
+    click.echo(f"\n{name}: summary")
+    for label, v in rows:
+        click.echo(f"  {label:<38} {_fmt(v)}")
+    if path is not None:
+        click.echo(f"\nresults: {path}  (report: {path / 'report.png'})")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, tuple):
+        return " / ".join(_fmt(x) for x in v)
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if 0 < abs(v) < 1:
+            return f"{v:.4g}"
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+@main.command(name="list")
+def list_() -> None:
+    """The scenario catalogue, with what each scenario answers."""
+    from abm.scenarios import catalogue, load_scenario
+
+    for name, _ in catalogue().items():
+        scn = load_scenario(name)
+        first = " ".join(scn.description.split())
+        click.echo(f"{name}\n    {first}\n")
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a field.")
+@click.option("--seed", type=int, default=None)
+def show(scenario: str, sets: tuple[str, ...], seed: Optional[int]) -> None:
+    """Print SCENARIO's resolved configuration (TOML), overrides applied."""
+    from abm.scenarios import load_scenario, parse_set, to_toml
+
+    click.echo(to_toml(load_scenario(scenario, parse_set(list(sets)), seed)), nl=False)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir: Path) -> None:
+    """Re-draw RUN_DIR/report.png from the saved results."""
+    from abm.report import render_report
+    from abm.results import load_run
+
+    result = load_run(run_dir)
+    out = render_report(result, run_dir / "report.png")
+    click.echo(f"report: {out}")
+
+
+@main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo's random draws.")
 def demo(seed: int) -> None:
-    """Walk through the exchange core: a whale market-sells into a book quoted by market makers."""
+    """Walk through the exchange core alone: a whale market-sells into a book quoted by market makers."""
     from abm.demo import run_demo
 
     run_demo(seed=seed, out=click.echo)

@@ -104,27 +104,33 @@ class Problem:
         return f"{self.path}: {self.allowed}, got {show(self.value)}"
 
 
-class InvalidProfile(InvalidInput):
-    """A venue profile (file, mapping or overrides) broke the schema; the message has one line per problem.
+class InvalidConfig(InvalidInput):
+    """A configuration (file, mapping or overrides) broke its schema; the message has one line per problem.
 
     ``problems`` keeps them as ``Problem`` objects; ``field``/``value``/``allowed`` are the first one's,
     so code that handles any ``InvalidInput`` still gets a meaningful field.
     """
 
+    what = "configuration"
+
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         if not problems:
-            raise ValueError("InvalidProfile needs at least one problem")  # internal misuse only
+            raise ValueError(f"{type(self).__name__} needs at least one problem")  # internal misuse only
         self.source = source
         self.problems = tuple(problems)
         first = self.problems[0]
         super().__init__(first.path, first.value, first.allowed)
         n = len(self.problems)
-        head = f"invalid venue profile {source}: {n} problem{'s' if n > 1 else ''}"
+        head = f"invalid {self.what} {source}: {n} problem{'s' if n > 1 else ''}"
         self.args = ("\n  ".join([head, *(p.line for p in self.problems)]),)
 
     @property
     def lines(self) -> tuple[str, ...]:
         return tuple(p.line for p in self.problems)
+
+
+class InvalidProfile(InvalidConfig):
+    what = "venue profile"
 
 
 # ------------------------------------------------------------------------------------- exact numbers
@@ -468,9 +474,9 @@ def format_path(segs: Sequence[Any]) -> str:
     return out
 
 
-def _walk_loc(loc: Sequence[Any]) -> tuple[list[Any], Any]:
+def _walk_loc(loc: Sequence[Any], root: Any = None) -> tuple[list[Any], Any]:
     """Follow a pydantic error location: the segments to show (union tags dropped) and the type reached."""
-    tp: Any = VenueProfile
+    tp: Any = root if root is not None else VenueProfile
     shown: list[Any] = []
     for seg in loc:
         if seg == "[key]":
@@ -493,17 +499,17 @@ def _suggest(bad: str, options: Sequence[str]) -> str:
     return "allowed: " + ", ".join(f"'{o}'" for o in options)
 
 
-def _problem(err: Mapping[str, Any]) -> Problem:
-    """One pydantic error as one Problem with our wording."""
+def problem_of(err: Mapping[str, Any], root: Any = None) -> Problem:
+    """One pydantic error as one Problem with our wording; ``root`` is the model validated (default: a venue profile)."""
     loc = tuple(err.get("loc", ()))
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input", MISSING)
     if kind == "extra_forbidden":
-        shown, _ = _walk_loc(loc)
-        _, parent = _walk_loc(loc[:-1])
+        shown, _ = _walk_loc(loc, root)
+        _, parent = _walk_loc(loc[:-1], root)
         return Problem(format_path(shown), MISSING, f"unknown key; {_suggest(str(loc[-1]), _keys(parent))}")
-    shown, tp = _walk_loc(loc)
+    shown, tp = _walk_loc(loc, root)
     path = format_path(shown)
     if kind == "missing":
         return Problem(path, MISSING, "required key is missing")
@@ -683,7 +689,7 @@ def parse_profile(data: Any, source: str) -> VenueProfile:
     try:
         profile = VenueProfile.model_validate(dict(data))
     except ValidationError as e:
-        raise InvalidProfile(source, [_problem(err) for err in e.errors()]) from None
+        raise InvalidProfile(source, [problem_of(err) for err in e.errors()]) from None
     problems = check_profile(profile)
     if problems:
         raise InvalidProfile(source, problems)
@@ -748,14 +754,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, object], source: str) -> dict[str, Any]:
+def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, object], source: str, root: Any = None,
+                    error: type[InvalidConfig] = InvalidProfile) -> dict[str, Any]:
     """A copy of ``raw`` with each dotted path set to its value (``None`` removes an optional key).
 
     Paths are checked against the schema before anything is set: an unknown one is reported with the
     closest valid path. Values are not checked here; the caller validates the result like a file.
     """
     if not isinstance(overrides, Mapping):
-        raise InvalidProfile(source, [Problem("overrides", overrides, "must be a mapping of dotted paths to values")])
+        raise error(source, [Problem("overrides", overrides, "must be a mapping of dotted paths to values")])
     data: dict[str, Any] = copy.deepcopy(dict(raw))
     problems: list[Problem] = []
     for path, value in overrides.items():
@@ -764,16 +771,16 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, object], sou
             problems.append(Problem("overrides", path, "keys must be dotted paths such as 'fees.taker_bps' "
                                                        "or 'tiers.btc.bands[1].max_leverage'"))
             continue
-        problem = _set_path(data, path, segs, value)
+        problem = _set_path(data, path, segs, value, root if root is not None else VenueProfile)
         if problem is not None:
             problems.append(problem)
     if problems:
-        raise InvalidProfile(source, problems)
+        raise error(source, problems)
     return data
 
 
-def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any) -> Optional[Problem]:
-    tp: Any = VenueProfile
+def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any, root: Any) -> Optional[Problem]:
+    tp: Any = root
     node: Any = data
     for i, seg in enumerate(segs):
         here = format_path(segs[: i + 1])
@@ -793,7 +800,7 @@ def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any) -> O
             return Problem(path, MISSING, f"'{format_path(segs[:i])}' is a table, not a list")
         child = _child(u, seg)
         if child is None:
-            options = sorted(set(_all_paths(VenueProfile, data, [])))
+            options = sorted(set(_all_paths(root, data, [])))
             return Problem(path, MISSING, f"unknown key; {_suggest(path, options)}")
         if isinstance(node, dict) and get_origin(u) is dict and seg not in node and not last:
             return Problem(path, MISSING, f"'{here}' does not exist; {_suggest(seg, sorted(node))} "

@@ -1,0 +1,185 @@
+"""One run in a few numbers: what was liquidated, how it cascaded, what the book and funding did.
+
+Why: sweeps over scenarios and seeds need one flat, comparable record per run, written as JSON next to
+the Parquet tables and aggregated across runs. Everything here is computed from the DataFrames alone
+(the same tables a finished run saves), and every value is a plain ``int``, ``float``, ``str``,
+``None``, list or dict (NaN becomes ``None``), so ``json.dumps(summary, allow_nan=False)`` works.
+
+Markets: the per-step table names the first market's columns without a suffix and the others'
+``name[SYMBOL]``; market index i is the i-th market in that order, which is also the ``market``
+column of the event tables and the key of ``multipliers`` and of per-market ``shocks``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from abm.analysis.cascade import NODE_KINDS, USDC, Shocks, cascade_graph, cascade_metrics, normalize_shocks
+from abm.analysis.depth import depth_metrics
+
+
+def plain(x: Any) -> Any:
+    """``x`` with numpy scalars turned into Python ones, NaN/inf into None, tuples into lists."""
+    if isinstance(x, Mapping):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def market_multipliers(model: Any) -> dict[int, int]:
+    """``{market index: spec.multiplier}`` of a ``MarketModel`` (quote units per tick·lot)."""
+    return {i: int(m.spec.multiplier) for i, m in enumerate(model.exchange.markets)}
+
+
+def config_shocks(config: Any) -> dict[int, tuple]:
+    """``{market index: shocks}`` of a ``ModelConfig``, the per-market form ``run_summary`` accepts."""
+    return {i: tuple(mc.shocks) for i, mc in enumerate(config.markets)}
+
+
+def steps_markets(steps: pd.DataFrame) -> list[Optional[str]]:
+    """The markets of a per-step table in index order: None for the first (unsuffixed), then symbols."""
+    out: list[Optional[str]] = [None] if "mark" in steps else []
+    for c in steps.columns:
+        mm = re.fullmatch(r"mark\[(.+)\]", str(c))
+        if mm:
+            out.append(mm.group(1))
+    return out
+
+
+def _col(name: str, sym: Optional[str]) -> str:
+    return name if sym is None else f"{name}[{sym}]"
+
+
+def _extreme(steps: pd.DataFrame, cols: list[str], fn: str) -> Optional[float]:
+    vals = [pd.to_numeric(steps[c], errors="coerce").to_numpy(float) for c in cols if c in steps]
+    vals = [v[np.isfinite(v)] for v in vals]
+    vals = [v for v in vals if v.size]
+    if not vals:
+        return None
+    allv = np.concatenate(vals)
+    return float(allv.min() if fn == "min" else allv.max())
+
+
+def run_summary(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.DataFrame,
+                multipliers: Mapping[int, int], shocks: Optional[Shocks] = (),
+                trades: Optional[pd.DataFrame] = None, whale_orders: Any = None, lookback_s: float = 30,
+                band: str = "1pct") -> dict[str, Any]:
+    """A flat, JSON-serialisable summary of one run.
+
+    ``steps``/``liquidations``/``funding``/``trades`` are ``steps_frame()`` and ``tables()``;
+    ``multipliers`` maps market index -> ``spec.multiplier`` (see ``market_multipliers``); ``shocks``
+    is ``{market index: shocks}`` (see ``config_shocks``) or a sequence whose items apply to every
+    market unless they name one (``market`` index or ``symbol``; a symbol without a ``[SYMBOL]``
+    column is the first market's). ``trades`` (the tape) lets the cascade attribution also credit the
+    vault's unwind fills and ``whale_orders``; without it those two rules are skipped. Keys:
+
+    - ``liquidated_notional``: USDC by kind (book, backstop, adl) and total; ``liquidation_rows``
+      (log rows of those kinds), ``liquidation_events`` (units liquidated per mark update, the cascade
+      graph's nodes), ``accounts_liquidated``;
+    - ``cascades``, ``largest_cascade_events``, ``largest_cascade_notional``, ``longest_chain``, ``R``,
+      ``R_all`` and the whole ``cascade`` metrics dict (``abm.analysis.cascade``);
+    - ``worst_depth_drop`` (total depth within ``band``, the worst market; ``depth_drop_market`` says
+      which, None = the first) with its ``depth_recover_50_s`` / ``depth_recover_90_s`` (measured from
+      the market's first shock, or from the first minute without one);
+    - ``max_abs_basis_bps`` (mark vs index) and ``max_abs_mid_basis_bps``, ``max_spread_bps`` (all
+      markets);
+    - ``funding_min`` / ``_max`` (rates paid, from the funding table; None if none was paid yet),
+      ``funding_predicted_min`` / ``_max`` (from the steps);
+    - ``insurance_fund_end``, ``vault_equity_end`` (USDC), ``bad_debt_total`` (USDC, every bad debt
+      the insurance fund was charged), ``duration_s``.
+    """
+    out: dict[str, Any] = {}
+    out["duration_s"] = float(steps["time_s"].iloc[-1]) if len(steps) and "time_s" in steps else 0.0
+
+    # ---- liquidations
+    liq = liquidations if liquidations is not None else pd.DataFrame()
+    by_kind = {k: 0.0 for k in NODE_KINDS}
+    rows = 0
+    accounts: set[int] = set()
+    bad_debt = 0
+    if len(liq):
+        kinds = liq["kind"].astype(str).to_numpy()
+        mk = liq["market"].to_numpy(np.int64)
+        sz = np.abs(liq["size"].to_numpy(np.int64))
+        px = liq["price"].to_numpy(np.int64)
+        acc = liq["account"].to_numpy(np.int64)
+        for k in NODE_KINDS:
+            sel = np.flatnonzero(kinds == k)
+            rows += sel.size
+            accounts.update(int(a) for a in acc[sel])
+            by_kind[k] = float(sum(int(sz[j]) * int(px[j]) * int(multipliers[int(mk[j])]) for j in sel) / USDC)
+        bad_debt = int(liq["bad_debt"].to_numpy(np.int64).sum()) if "bad_debt" in liq else 0
+    out["liquidated_notional"] = {**by_kind, "total": sum(by_kind.values())}
+    out["liquidation_rows"] = int(rows)
+    out["accounts_liquidated"] = len(accounts)
+    out["bad_debt_total"] = bad_debt / USDC
+
+    # ---- cascades
+    markets = steps_markets(steps)
+    # a shock naming its symbol: the suffixed markets are known from the columns, the first one is not
+    symbol_index = {s: i for i, s in enumerate(markets) if s is not None}
+    shock_list = normalize_shocks(shocks, symbol_index, default_index=0)
+    G = cascade_graph(liq, trades, shock_list, whale_orders=whale_orders, lookback_s=lookback_s,
+                      multiplier=multipliers)
+    cm = cascade_metrics(G)
+    out["liquidation_events"] = cm["liquidations"]
+    for k in ("cascades", "largest_cascade_events", "largest_cascade_notional", "longest_chain", "R", "R_all"):
+        out[k] = cm[k]
+    out["cascade"] = cm
+
+    # ---- depth, spread, basis (every market)
+    worst: Optional[tuple[float, Optional[str], dict]] = None
+    basis_mark: list[float] = []
+    basis_mid: list[float] = []
+    for i, sym in enumerate(markets):
+        starts = [s["start_s"] for s in shock_list if s["market"] is None or s["market"] == i]
+        if _col(f"depth_bid_{band}", sym) not in steps:
+            continue
+        d = depth_metrics(steps, min(starts) if starts else None, band=band, market=sym)
+        drop = d["total"]["drop"]
+        if drop is not None and (worst is None or drop > worst[0]):
+            worst = (drop, sym, d)
+        if d["basis_mark"]["max_abs_bps"] is not None:
+            basis_mark.append(d["basis_mark"]["max_abs_bps"])
+        if d["basis_mid"]["max_abs_bps"] is not None:
+            basis_mid.append(d["basis_mid"]["max_abs_bps"])
+    out["worst_depth_drop"] = worst[0] if worst else None
+    out["depth_drop_market"] = worst[1] if worst else None
+    out["depth_recover_50_s"] = worst[2]["total"]["recover_50_s"] if worst else None
+    out["depth_recover_90_s"] = worst[2]["total"]["recover_90_s"] if worst else None
+    out["max_abs_basis_bps"] = max(basis_mark) if basis_mark else None
+    out["max_abs_mid_basis_bps"] = max(basis_mid) if basis_mid else None
+    out["max_spread_bps"] = _extreme(steps, [_col("spread_bps", s) for s in markets], "max")
+
+    # ---- funding
+    if funding is not None and len(funding) and "rate" in funding:
+        rates = pd.to_numeric(funding["rate"], errors="coerce").dropna()
+        out["funding_min"] = float(rates.min()) if len(rates) else None
+        out["funding_max"] = float(rates.max()) if len(rates) else None
+    else:
+        out["funding_min"] = out["funding_max"] = None
+    pred = [_col("funding_predicted", s) for s in markets]
+    out["funding_predicted_min"] = _extreme(steps, pred, "min")
+    out["funding_predicted_max"] = _extreme(steps, pred, "max")
+
+    # ---- fund and vault
+    out["insurance_fund_end"] = float(steps["insurance_fund"].iloc[-1]) if len(steps) and "insurance_fund" in steps else None
+    out["vault_equity_end"] = float(steps["vault_equity"].iloc[-1]) if len(steps) and "vault_equity" in steps else None
+    return plain(out)
+
+
+__all__ = ["run_summary", "market_multipliers", "config_shocks", "steps_markets", "plain"]

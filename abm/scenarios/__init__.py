@@ -1,0 +1,7 @@
+"""Scenarios: validated TOML files (the catalogue in the project's scenarios/ folder) and running them."""
+
+from abm.scenarios.catalogue import catalogue, load_scenario, model_config, parse_set, to_toml
+from abm.scenarios.runner import run
+from abm.scenarios.schema import InvalidScenario, Scenario
+
+__all__ = ["run", "load_scenario", "catalogue", "model_config", "parse_set", "to_toml", "Scenario", "InvalidScenario"]

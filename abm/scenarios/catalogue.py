@@ -1,0 +1,106 @@
+"""Finding, loading and overriding scenarios, and turning one into a model configuration.
+
+A scenario is named by its catalogue name (a TOML file in the project's ``scenarios/`` folder) or by a
+path. ``--set path=value`` overrides any field by dotted path (``agents.whale.size=500``,
+``markets[0].sigma=0.8``, ``run.seed=3``); values are read as TOML (``5``, ``0.5``, ``true``,
+``"text"``) and fall back to a plain string.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from abm.errors import InvalidInput
+from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from abm.scenarios.schema import InvalidScenario, Scenario, parse_scenario
+from abm.venues.schema import apply_overrides
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+
+
+def catalogue() -> dict[str, Path]:
+    """Catalogue name -> file, from the project's scenarios/ folder."""
+    if not SCENARIO_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.toml"))}
+
+
+def scenario_path(name: str | Path) -> Path:
+    p = Path(name)
+    if p.suffix == ".toml" and p.is_file():
+        return p
+    cat = catalogue()
+    if str(name) in cat:
+        return cat[str(name)]
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(cat), n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"must be one of {sorted(cat)} or a .toml file"
+    raise InvalidInput("scenario", str(name), hint)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` with TOML values."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise InvalidInput("--set", item, "must look like path=value, e.g. agents.whale.size=500")
+        path, _, text = item.partition("=")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        out[path.strip()] = value
+    return out
+
+
+def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> Scenario:
+    path = scenario_path(name)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput("scenario", str(path), f"is not valid TOML ({e})") from None
+    overrides = dict(overrides or {})
+    if seed is not None:
+        overrides["run.seed"] = seed
+    if overrides:
+        raw = apply_overrides(raw, overrides, str(path), root=Scenario, error=InvalidScenario)
+    return parse_scenario(raw, str(path))
+
+
+def model_config(scn: Scenario) -> ModelConfig:
+    markets = tuple(
+        MarketConfig(symbol=m.symbol, tick_size=m.tick_size, lot_size=m.lot_size, tier_class=m.tier_class, s0=m.s0,
+                     process=m.process, sigma=m.sigma, jump_rate=m.jump_rate, jump_mean=m.jump_mean,
+                     jump_std=m.jump_std, shocks=tuple(Shock(s.start_s, s.duration_s, s.pct) for s in m.shocks),
+                     oracle_interval_s=m.oracle_interval_s, oracle_delay_s=m.oracle_delay_s,
+                     oracle_noise_bps=m.oracle_noise_bps, oracle_outages_s=tuple(m.oracle_outages_s),
+                     impact_notional_usdc=m.impact_notional_usdc)
+        for m in scn.markets)
+    agents = []
+    for name, table in scn.agents.items():
+        params = dict(table)
+        kind = params.pop("kind", name)
+        count = params.pop("count", 1)
+        agents.append(AgentGroup(kind, count, params))
+    return ModelConfig(seed=scn.run.seed, duration_s=scn.run.duration_s, step_s=scn.run.step_s,
+                       venue=scn.venue.profile, venue_overrides=dict(scn.venue.overrides), markets=markets,
+                       agents=tuple(agents), insurance_usdc=scn.funds.insurance_usdc, vault_usdc=scn.funds.vault_usdc,
+                       mark_cadence_s=scn.run.mark_cadence_s)
+
+
+def to_toml(scn: Scenario) -> str:
+    """The resolved scenario as TOML: running this file again repeats the run exactly."""
+    import tomli_w
+
+    return tomli_w.dumps(_drop_none(scn.model_dump(mode="json")))
+
+
+def _drop_none(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _drop_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_drop_none(x) for x in v]
+    return v

@@ -1,0 +1,111 @@
+"""Scenario files, overrides, the run API, results on disk and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import abm
+from abm.errors import InvalidInput
+from abm.scenarios import InvalidScenario, catalogue, load_scenario, parse_set, to_toml
+from abm.scenarios.schema import parse_scenario
+
+ABM = str(Path(sys.executable).with_name("abm"))
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([ABM, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_catalogue_scenarios_load_and_round_trip():
+    names = catalogue()
+    assert {"baseline", "whale_dump"} <= set(names)
+    for name in names:
+        scn = load_scenario(name)
+        assert scn.description.strip(), name
+        again = parse_scenario(tomllib.loads(to_toml(scn)), "round trip")
+        assert again == scn
+
+
+def test_overrides_change_exactly_the_named_fields():
+    base = load_scenario("whale_dump")
+    scn = load_scenario("whale_dump", parse_set(["agents.whale.size=120", "markets[0].sigma=0.8", "run.seed=3"]))
+    assert scn.agents["whale"]["size"] == 120 and scn.markets[0].sigma == 0.8 and scn.run.seed == 3
+    assert scn.agents["long_crowd"] == base.agents["long_crowd"] and scn.funds == base.funds
+    assert load_scenario("whale_dump", seed=9).run.seed == 9
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "x", "rn": {}}, "rn: unknown key; did you mean 'run'?"),
+    ({"name": "x", "run": {"duration_s": -5}}, "run.duration_s: "),
+    ({"name": "x", "run": {"seed": "one"}}, "run.seed: "),
+    ({"name": "x", "markets": [{"sigma": -1}]}, "markets[0].sigma: "),
+    ({"name": "x", "agents": {"market_maker": {"pull_vol": -1}}}, "agents.market_maker.pull_vol: "),
+    ({"name": "x", "agents": {"market_maker": {"gama": 0.1}}}, "agents.market_maker.gama: unknown parameter; did you mean 'gamma'?"),
+    ({"name": "x", "agents": {"dolphins": {"count": 3}}}, "agents.dolphins.kind: "),
+    ({"name": "x", "agents": {"noise": {"count": -2}}}, "agents.noise.count: must be a non-negative integer"),
+    ({"name": "x", "agents": {"noise": {"symbol": "ETH-PERP"}}}, "agents.noise.symbol: must be one of ['BTC-PERP']"),
+])
+def test_bad_scenarios_name_the_path(data, message):
+    with pytest.raises(InvalidScenario) as e:
+        parse_scenario(data, "test")
+    assert message in str(e.value)
+
+
+def test_unknown_override_path_and_unknown_scenario():
+    with pytest.raises(InvalidScenario, match="did you mean"):
+        load_scenario("whale_dump", {"agents.whale.size": 1, "rum.seed": 2})
+    with pytest.raises(InvalidInput, match="did you mean 'whale_dump'"):
+        load_scenario("whale_dumb")
+
+
+def test_only_an_explicitly_named_class_is_imported(tmp_path):
+    scn = parse_scenario({"name": "x", "agents": {"mine": {"kind": "abm.agents.noise:NoiseTrader", "count": 2}}}, "t")
+    assert scn.agents["mine"]["kind"] == "abm.agents.noise:NoiseTrader"
+    with pytest.raises(InvalidScenario, match="agents.mine.kind"):
+        parse_scenario({"name": "x", "agents": {"mine": {"kind": "os:system"}}}, "t")
+
+
+def test_whale_dump_liquidates_and_depth_evaporates_baseline_stays_calm():
+    dump = abm.run("whale_dump")
+    s = dump.summary
+    assert sum(s["liquidated_notional"].values()) > 0
+    assert s["worst_depth_drop"] > 0.5
+    base = abm.run("baseline")
+    assert base.summary["liquidation_events"] == 0 or base.summary["largest_cascade_events"] <= 1
+
+
+def test_results_on_disk_are_complete_and_atomic(tmp_path):
+    out = tmp_path / "run1"
+    res = abm.run("baseline", {"run.duration_s": 60}, out=out)
+    for name in ("steps.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet", "config.toml",
+                 "summary.json", "meta.json", "report.png"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(res.summary, default=float))
+    # the saved configuration repeats the run exactly
+    again = abm.run(out / "config.toml")
+    assert again.trades.equals(res.trades)
+    with pytest.raises(InvalidInput, match="must not exist"):
+        abm.run("baseline", {"run.duration_s": 10}, out=out)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_command_line(tmp_path):
+    r = cli("list")
+    assert r.returncode == 0 and "whale_dump" in r.stdout and "baseline" in r.stdout
+    r = cli("show", "whale_dump", "--set", "agents.whale.size=120")
+    assert r.returncode == 0 and "size = 120" in r.stdout
+    r = cli("run", "baseline", "--set", "run.duration_s=30", "--seed", "4", "--out", str(tmp_path / "r"), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "summary" in r.stdout and (tmp_path / "r" / "report.png").is_file()
+    (tmp_path / "r" / "report.png").unlink()
+    r = cli("report", str(tmp_path / "r"))
+    assert r.returncode == 0 and (tmp_path / "r" / "report.png").is_file()
+    for bad in (["run", "whale_dumb"], ["run", "baseline", "--set", "run.duration_s=-1"], ["report", str(tmp_path)]):
+        r = cli(*bad)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("abm: error:"), bad
