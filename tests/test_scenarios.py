@@ -109,3 +109,33 @@ def test_command_line(tmp_path):
     for bad in (["run", "whale_dumb"], ["run", "baseline", "--set", "run.duration_s=-1"], ["report", str(tmp_path)]):
         r = cli(*bad)
         assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("abm: error:"), bad
+
+
+def _first_liquidation_s(result) -> float:
+    liq = result.liquidations
+    return float(liq[liq["kind"].isin(["book", "backstop", "adl"])]["time_us"].min()) / 1e6
+
+
+def test_oracle_lag_delays_liquidations_and_splits_mark_from_index():
+    fast, slow = abm.run("whale_dump"), abm.run("oracle_lag")
+    assert slow.summary["liquidation_events"] > 0
+    assert _first_liquidation_s(slow) > _first_liquidation_s(fast)  # the stale oracle holds the mark up
+    assert slow.summary["max_abs_basis_bps"] > 2 * fast.summary["max_abs_basis_bps"]
+
+
+def test_isolated_traders_go_first_cross_traders_lose_more():
+    from abm.model import MarketModel
+    from abm.scenarios import model_config
+
+    m = MarketModel(model_config(load_scenario("isolated_vs_cross"))).run()
+    liq = m.tables()["liquidations"]
+    first, loss = {}, {}
+    for mode in ("isolated", "cross"):
+        crowd = [a for a in m.agents_by_kind["leveraged"] if a.margin_mode == mode]
+        hit = liq[liq["account"].isin({a.account for a in crowd}) & liq["kind"].isin(["book", "backstop", "adl"])]
+        first[mode] = hit.groupby("account")["time_us"].min().median()
+        gone = [a for a in crowd if a.liquidations]
+        assert gone, mode
+        loss[mode] = sum(a.p.deposit_usdc - a.equity() / 1e6 for a in gone) / len(gone)
+    assert first["isolated"] < first["cross"]
+    assert loss["cross"] > 2 * loss["isolated"]
