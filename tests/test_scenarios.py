@@ -139,3 +139,14 @@ def test_isolated_traders_go_first_cross_traders_lose_more():
         loss[mode] = sum(a.p.deposit_usdc - a.equity() / 1e6 for a in gone) / len(gone)
     assert first["isolated"] < first["cross"]
     assert loss["cross"] > 2 * loss["isolated"]
+
+
+def test_insurance_depletion_drains_the_fund_and_deleverages_profitable_shorts():
+    r = abm.run("insurance_depletion")
+    liq = r.liquidations
+    assert r.summary["insurance_fund_end"] < 0.1 * 20_000  # the 20k USDC fund is gone (negative: uncovered)
+    adl = liq[liq["kind"] == "adl"]
+    cps = liq[liq["kind"] == "adl_counterparty"]
+    assert len(adl) > 10 and len(cps) == len(adl)
+    assert (cps["size"] > 0).all()  # shorts bought back against the bankrupt longs
+    assert (adl["time_us"] >= 240e6).all()
