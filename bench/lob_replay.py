@@ -16,18 +16,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from abm.market.replay import ReplayTotals, load_events, replay
+from abm.market.replay import SHARED_WORKLOAD_TOTALS, load_events, replay
 
-EXPECTED = ReplayTotals(  # from shared/bench/README.md
-    trades=369_005,
-    volume=1_342_899,
-    notional=134_259_832_412,
-    resting_orders=2_186,
-    best_bid=100_011,
-    best_ask=100_014,
-    resting_bid_volume=6_231,
-    resting_ask_volume=5_750,
-)
+EXPECTED = SHARED_WORKLOAD_TOTALS
 DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "lob_1m_events.npz"
 
 

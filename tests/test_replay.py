@@ -1,17 +1,8 @@
 """The shared 1M-event workload must end with exactly the published totals (shared/bench/README.md)."""
 
-from abm.market.replay import ReplayTotals, load_events, replay
+from abm.market.replay import SHARED_WORKLOAD_TOTALS, load_events, replay
 
-EXPECTED = ReplayTotals(
-    trades=369_005,
-    volume=1_342_899,
-    notional=134_259_832_412,
-    resting_orders=2_186,
-    best_bid=100_011,
-    best_ask=100_014,
-    resting_bid_volume=6_231,
-    resting_ask_volume=5_750,
-)
+EXPECTED = SHARED_WORKLOAD_TOTALS
 
 
 def test_full_replay_matches_published_totals(lob_events_path):

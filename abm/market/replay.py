@@ -28,6 +28,20 @@ class ReplayTotals:
     resting_ask_volume: int
 
 
+# The totals published with the shared 1M-event workload (shared/bench/README.md); any engine with these
+# semantics must end the replay with exactly these.
+SHARED_WORKLOAD_TOTALS = ReplayTotals(
+    trades=369_005,
+    volume=1_342_899,
+    notional=134_259_832_412,
+    resting_orders=2_186,
+    best_bid=100_011,
+    best_ask=100_014,
+    resting_bid_volume=6_231,
+    resting_ask_volume=5_750,
+)
+
+
 def load_events(path: str | Path) -> list[list[int]]:
     """Load ``events`` from an .npz as plain Python ints (the book takes exact ints, not numpy scalars)."""
     import numpy as np
