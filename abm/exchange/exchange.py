@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil, floor
-from typing import Callable, Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 from abm.errors import (
     DuplicateClientOrderId,
@@ -58,9 +58,11 @@ _TIFS = {"GTC": GTC, "IOC": IOC, "FOK": FOK, GTC: GTC, IOC: IOC, FOK: FOK}
 FillSubscriber = Callable[[int, int, int, int, int, int, int, int, int, bool], None]
 
 
-@dataclass(frozen=True, slots=True)
-class OrderResult:
-    """What became of a submitted order: every lot is filled, resting or cancelled."""
+class OrderResult(NamedTuple):
+    """What became of a submitted order: every lot is filled, resting or cancelled.
+
+    A named tuple rather than a dataclass: one is built per order, and a tuple builds several times faster.
+    """
 
     oid: int
     qty: int  # size accepted (after a reduce-only trim)
@@ -280,10 +282,12 @@ class Exchange:
         a = self.account(account_id)
         m = self.market(symbol)
         s = _side(side)
-        qty = as_int("qty", qty, InvalidSize)
+        if type(qty) is not int:
+            qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
             raise InvalidSize("qty", qty, "must be a positive integer number of lots")
-        price = as_int("price", price, InvalidPrice)
+        if type(price) is not int:
+            price = as_int("price", price, InvalidPrice)
         if price <= 0:
             raise InvalidPrice("price", price, "must be a positive integer number of ticks")
         t = _TIFS.get(tif) if isinstance(tif, str) or type(tif) is int else None
@@ -662,6 +666,8 @@ class Exchange:
 
 
 def _side(side: object) -> int:
+    if side is BUY or side is SELL:  # the common case: the module's own constants
+        return side  # type: ignore[return-value]
     if isinstance(side, str):
         s = _SIDES.get(side.lower())
     else:
