@@ -26,20 +26,40 @@ def main() -> None:
     """Agent-based simulator of perpetual-futures market stress."""
 
 
-@main.command()
-@click.argument("scenario")
-@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a field, e.g. agents.whale.size=120.")
-@click.option("--seed", type=int, default=None, help="Seed (overrides run.seed).")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Results folder (default runs/<scenario>-<UTC time>/).")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
-    """Run SCENARIO (a catalogue name or a .toml file) and write its results and report."""
+def run_options(f):  # type: ignore[no-untyped-def]
+    """The options of ``abm run``, shared with scenario scripts (``abm.scenarios.script_main``)."""
+    f = click.option("--no-progress", is_flag=True, help="No progress bar.")(f)
+    f = click.option("--out", type=click.Path(path_type=Path), default=None,
+                     help="Results folder (default runs/<scenario>-<UTC time>/).")(f)
+    f = click.option("--seed", type=int, default=None, help="Seed (overrides run.seed).")(f)
+    return click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+                        help="Override a field, e.g. agents.whale.size=120.")(f)
+
+
+def run_and_report(scenario: Any, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path],
+                   no_progress: bool) -> None:
+    """Run a scenario (name, file or Scenario), write its folder and print the summary."""
     from abm.scenarios import parse_set
     from abm.scenarios import run as run_scenario
 
     result = run_scenario(scenario, parse_set(list(sets)), seed, out=out or "auto", progress=not no_progress)
     print_summary(result.scenario, result.summary, result.path)
+
+
+@main.command()
+@click.argument("scenario")
+@run_options
+def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
+    """Run SCENARIO (a catalogue name, a .toml file or a scenario script .py) and write its results and report."""
+    from abm.scenarios import catalogue
+    from abm.scenarios.scripts import scenario_from_script, scripts
+
+    if scenario.endswith(".py"):
+        run_and_report(scenario_from_script(scenario), sets, seed, out, no_progress)
+    elif scenario in scripts() and scenario not in catalogue():  # a catalogue script by name
+        run_and_report(scenario_from_script(scripts()[scenario]), sets, seed, out, no_progress)
+    else:
+        run_and_report(scenario, sets, seed, out, no_progress)
 
 
 def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:
@@ -80,13 +100,17 @@ def _fmt(v: Any) -> str:
 
 @main.command(name="list")
 def list_() -> None:
-    """The scenario catalogue, with what each scenario answers."""
+    """The scenario catalogue, with what each scenario answers; scenario scripts (.py) are marked."""
     from abm.scenarios import catalogue, load_scenario
+    from abm.scenarios.scripts import script_description, scripts
 
     for name, _ in catalogue().items():
         scn = load_scenario(name)
         first = " ".join(scn.description.split())
         click.echo(f"{name}\n    {first}\n")
+    for name, path in scripts().items():
+        text = " ".join(script_description(path).split())
+        click.echo(f"{name}  [script: abm run scenarios/{path.name}]\n    {text}\n")
 
 
 @main.command()

@@ -24,6 +24,17 @@ def _non_negative(path: str, v: object) -> None:
         raise InvalidInput(path, v, "must be a number >= 0")
 
 
+def check_replay_file(path: str, v: object) -> None:
+    """A replay file must be given and exist (read and checked in full when the model builds the index)."""
+    import os
+    from pathlib import Path
+
+    if v is None:
+        raise InvalidInput(path, v, 'is required when process = "replay" (a .csv or .parquet file of time, price)')
+    if not isinstance(v, (str, os.PathLike)) or not Path(v).is_file():
+        raise InvalidInput(path, str(v), "must be an existing .csv or .parquet file (columns time, price)")
+
+
 @dataclass(frozen=True, slots=True)
 class Shock:
     """A scripted index move: ``pct`` percent over ``duration_s`` starting at ``start_s``."""
@@ -40,7 +51,7 @@ class MarketConfig:
     lot_size: str = "0.001"
     tier_class: str = "btc"  # which tier table of the venue profile applies
     s0: float = 60_000.0  # starting index price (quote currency)
-    process: str = "gbm"  # gbm, jump, garch, regime, flat
+    process: str = "gbm"  # gbm, jump, garch, regime, flat, replay
     sigma: float = 0.5  # annualised volatility
     jump_rate: float = 0.0  # per year (process = jump)
     jump_mean: float = 0.0
@@ -51,13 +62,23 @@ class MarketConfig:
     oracle_noise_bps: Optional[float] = None
     oracle_outages_s: tuple[tuple[float, float], ...] = ()
     impact_notional_usdc: Optional[float] = None  # None: the venue profile's
+    # process = "replay": the index is the price file (columns time [s or ISO-8601], price). Without
+    # rescaling the file's prices are used as they are and s0 is ignored (the index starts at the
+    # file's first price); with replay_rescale the path is multiplied so its first price is s0.
+    replay_file: Optional[str] = None
+    replay_rescale: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.symbol, str) or not self.symbol:
             raise InvalidInput("markets.symbol", self.symbol, "must be a non-empty string")
         _positive("markets.s0", self.s0)
-        if self.process not in ("gbm", "jump", "garch", "regime", "flat"):
-            raise InvalidInput("markets.process", self.process, "must be one of ['flat', 'gbm', 'garch', 'jump', 'regime']")
+        if self.process not in ("gbm", "jump", "garch", "regime", "flat", "replay"):
+            raise InvalidInput("markets.process", self.process,
+                               "must be one of ['flat', 'gbm', 'garch', 'jump', 'regime', 'replay']")
+        if not isinstance(self.replay_rescale, bool):
+            raise InvalidInput("markets.replay_rescale", self.replay_rescale, "must be true or false")
+        if self.process == "replay":
+            check_replay_file("markets.replay_file", self.replay_file)
         _non_negative("markets.sigma", self.sigma)
         for i, w in enumerate(self.oracle_outages_s):
             if len(w) != 2 or not 0 <= w[0] < w[1]:

@@ -30,7 +30,8 @@ from abm.market.tape import Tape
 from abm.model.config import USDC, AgentGroup, MarketConfig, ModelConfig
 from abm.model.metrics import column_names, collect
 from abm.model.triggers import PriceTriggers
-from abm.prices import GARCH, GBM, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Scripted
+from abm.prices import (GARCH, GBM, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Replay,
+                        Scripted)
 from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.venues import load_venue
 
@@ -131,7 +132,8 @@ class MarketModel(mesa.Model):
         watchers: list[Trader] = []
         self.funding_watchers[mc.symbol] = watchers
         feed.funding_listeners.append(lambda t, rate, sym=mc.symbol, w=watchers: [a.on_funding(t, sym, rate) for a in w if a.active])
-        ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(mc.s0 / float(spec.tick_size)) * float(spec.tick_size)))))
+        s0 = float(path.values[0]) if mc.process == "replay" else mc.s0  # a replay's index starts at its own price
+        ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(s0 / float(spec.tick_size)) * float(spec.tick_size)))))
         feed.start(self.sched)
 
     def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
@@ -145,9 +147,27 @@ class MarketModel(mesa.Model):
             proc = GARCH.from_annual_vol(mc.s0, mc.sigma, 0.08, 0.9)
         elif mc.process == "regime":
             proc = RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * 4)
+        elif mc.process == "replay":
+            return self._replay_path(mc, duration)
         else:
             proc = Scripted([], s0=mc.s0)
         path = proc.path(duration, rng)
+        if mc.shocks:
+            path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
+        return path
+
+    def _replay_path(self, mc: MarketConfig, duration_us: int) -> IndexPath:
+        """The price file on the grid; the run must fit in the file (the last price holds for the read margin)."""
+        rep = Replay(mc.replay_file)  # type: ignore[arg-type]  # checked by MarketConfig
+        if self.end_us > rep.span_us:
+            raise InvalidInput("duration_s", self.config.duration_s,
+                               f"must be <= {rep.span_us / S:g} s, the span of markets.replay_file {mc.replay_file}")
+        path = rep.path(self.end_us, None)
+        pad = -(-(duration_us - path.end_us) // path.dt_us)
+        values = np.concatenate((path.values, np.full(max(pad, 0), path.values[-1])))
+        if mc.replay_rescale:
+            values = values * (mc.s0 / values[0])
+        path = IndexPath(values, path.dt_us)
         if mc.shocks:
             path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
         return path

@@ -523,6 +523,11 @@ def _read_frame(source: Any) -> tuple[Any, str, Optional[int]]:
     raise InvalidReplayData("source", str(p), "must end in .csv, .parquet or .pq")
 
 
+def _plain(v: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so messages read 2.0 rather than np.float64(2.0)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _at(row: int, line0: Optional[int]) -> str:
     return f"row {row}" + ("" if line0 is None else f" (line {row + line0} of the file)")
 
@@ -569,7 +574,7 @@ def _relative_us(col: Any, name: str, line0: Optional[int]) -> np.ndarray:
         if d[i - 1] == 0:
             raise InvalidReplayData(name, col.iloc[i], f"{_at(i, line0)}: duplicate timestamp (same as row {i - 1})", row=i)
         raise InvalidReplayData(name, col.iloc[i], f"{_at(i, line0)}: timestamps must be strictly increasing "
-                                f"(row {i - 1} is {col.iloc[i - 1]!r})", row=i)
+                                f"(row {i - 1} is {_plain(col.iloc[i - 1])!r})", row=i)
     return us
 
 

@@ -67,7 +67,7 @@ def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
         overrides["run.seed"] = seed
     if overrides:
         raw = apply_overrides(raw, overrides, str(path), root=Scenario, error=InvalidScenario)
-    return parse_scenario(raw, str(path))
+    return parse_scenario(raw, str(path), base_dir=path.resolve().parent)
 
 
 def model_config(scn: Scenario) -> ModelConfig:
@@ -77,7 +77,8 @@ def model_config(scn: Scenario) -> ModelConfig:
                      jump_std=m.jump_std, shocks=tuple(Shock(s.start_s, s.duration_s, s.pct) for s in m.shocks),
                      oracle_interval_s=m.oracle_interval_s, oracle_delay_s=m.oracle_delay_s,
                      oracle_noise_bps=m.oracle_noise_bps, oracle_outages_s=tuple(m.oracle_outages_s),
-                     impact_notional_usdc=m.impact_notional_usdc)
+                     impact_notional_usdc=m.impact_notional_usdc, replay_file=m.replay_file,
+                     replay_rescale=m.replay_rescale)
         for m in scn.markets)
     agents = []
     for name, table in scn.agents.items():

@@ -9,12 +9,13 @@ would ignore. No code runs from a scenario file, except an agent class it names 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from abm.errors import InvalidInput
-from abm.venues.schema import InvalidConfig, Problem, problem_of
+from abm.venues.schema import MISSING, InvalidConfig, Problem, problem_of
 
 
 class InvalidScenario(InvalidConfig):
@@ -54,7 +55,7 @@ class MarketSection(_Model):
     lot_size: str = "0.001"
     tier_class: str = "btc"
     s0: float = Field(60_000.0, gt=0)
-    process: Literal["gbm", "jump", "garch", "regime", "flat"] = "gbm"
+    process: Literal["gbm", "jump", "garch", "regime", "flat", "replay"] = "gbm"
     sigma: float = Field(0.5, ge=0)
     jump_rate: float = Field(0.0, ge=0)
     jump_mean: float = 0.0
@@ -65,6 +66,11 @@ class MarketSection(_Model):
     oracle_noise_bps: Optional[float] = Field(None, ge=0)
     oracle_outages_s: list[tuple[float, float]] = Field(default_factory=list)
     impact_notional_usdc: Optional[float] = Field(None, gt=0)
+    # process = "replay": the index is this price file (columns time, price), relative to the scenario
+    # file's folder when relative. Without replay_rescale the prices are used as they are and s0 is
+    # derived from the file's first price; with it the path is scaled so that it starts at s0.
+    replay_file: Optional[str] = Field(None, min_length=1)
+    replay_rescale: bool = False
 
 
 class Scenario(_Model):
@@ -77,8 +83,12 @@ class Scenario(_Model):
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-def parse_scenario(data: Mapping[str, Any], source: str) -> Scenario:
-    """Validate raw scenario data (and every agent group's parameters) or raise InvalidScenario."""
+def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path] = None) -> Scenario:
+    """Validate raw scenario data (and every agent group's parameters) or raise InvalidScenario.
+
+    ``base_dir`` is the scenario file's folder: relative ``replay_file`` paths are taken from there
+    (else from the working directory) and stored absolute, so a saved config.toml replays the same file.
+    """
     try:
         scn = Scenario.model_validate(dict(data))
     except ValidationError as e:
@@ -87,9 +97,52 @@ def parse_scenario(data: Mapping[str, Any], source: str) -> Scenario:
     symbols = [m.symbol for m in scn.markets]
     if len(set(symbols)) != len(symbols):
         problems.append(Problem("markets", symbols, "symbols must be unique"))
+    markets = []
+    for i, m in enumerate(scn.markets):
+        markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)
     if problems:
         raise InvalidScenario(source, problems)
+    if markets != list(scn.markets):
+        scn = scn.model_copy(update={"markets": markets})
     return scn
+
+
+def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optional[Path],
+                  problems: list[Problem]) -> MarketSection:
+    """Read and check a replay market's file now (not minutes into a run); returns it with the path absolute."""
+    from abm.prices import InvalidReplayData, Replay
+    from abm.prices.index import _plain
+
+    field = f"markets[{i}].replay_file"
+    if m.replay_file is None:
+        problems.append(Problem(field, MISSING, 'is required when process = "replay" (a .csv or .parquet file '
+                                                'with columns time, price)'))
+        return m
+    p = Path(m.replay_file).expanduser()
+    if not p.is_absolute():
+        p = (base_dir or Path.cwd()) / p
+    p = p.resolve()
+    if not p.is_file():
+        problems.append(Problem(field, str(p), "must be an existing .csv or .parquet file (relative paths are taken "
+                                               "from the scenario file's folder)"))
+        return m
+    try:
+        rep = Replay(p)
+    except InvalidReplayData as e:
+        what = f"column '{e.field}' " if e.field not in ("file", "source", "time_col", "price_col") else ""
+        problems.append(Problem(field, str(p), f"must be a valid price file: {what}{e.allowed} (found {_plain(e.value)!r})"))
+        return m
+    span_s = rep.span_us / 1e6
+    if duration_s > span_s:
+        problems.append(Problem("run.duration_s", duration_s, f"must be <= {span_s:g} s, the span of {field} ({p.name})"))
+    update: dict[str, Any] = {"replay_file": str(p)}
+    if not m.replay_rescale:
+        first = float(rep.prices[0])
+        if "s0" in m.model_fields_set and m.s0 != first:
+            problems.append(Problem(f"markets[{i}].s0", m.s0, f"is taken from {field} ({first:g}) unless "
+                                                               "replay_rescale = true; remove s0 or set replay_rescale = true"))
+        update["s0"] = first
+    return m.model_copy(update=update)
 
 
 def _check_agents(scn: Scenario):  # type: ignore[no-untyped-def]
