@@ -150,3 +150,36 @@ def test_insurance_depletion_drains_the_fund_and_deleverages_profitable_shorts()
     assert len(adl) > 10 and len(cps) == len(adl)
     assert (cps["size"] > 0).all()  # shorts bought back against the bankrupt longs
     assert (adl["time_us"] >= 240e6).all()
+
+
+def test_multi_market_contagion_carries_an_eth_crash_into_btc_through_cross_margin():
+    import numpy as np
+
+    from abm.model import MarketModel
+    from abm.scenarios import model_config
+
+    m = MarketModel(model_config(load_scenario("multi_market_contagion"))).run()
+    df = m.steps_frame()
+    liq = m.tables()["liquidations"]
+    btc = liq[(liq["market"] == 0) & liq["kind"].isin(["book", "backstop", "adl"])]
+    baskets = {a.account for a in m.agents_by_kind["basket"]}
+    assert len(btc) > 20 and set(btc["account"]) <= baskets  # only the cross baskets are hit in BTC
+    assert (btc["time_us"] >= 300e6).all()  # after the ETH crash, not before
+    window = df["index"].iloc[290:500]
+    assert window.max() / window.min() - 1 < 0.01  # BTC's own index barely moved
+    # the two indexes are correlated as configured (pre-shock one-second log returns)
+    r = np.diff(np.log(df[["index", "index[ETH-PERP]"]].iloc[:290].to_numpy()), axis=0)
+    assert 0.1 < np.corrcoef(r.T)[0, 1] < 0.6
+
+
+def test_bad_correlation_is_named():
+    data = {"name": "x", "markets": [{"symbol": "A"}, {"symbol": "B"}], "correlation": [[1, 2], [2, 1]]}
+    with pytest.raises(InvalidScenario, match="correlation"):
+        parse_scenario(data, "t")
+
+
+def test_basket_params_are_checked():
+    with pytest.raises(InvalidScenario, match=r"agents\.b\.side: must be 'long' or 'short'"):
+        parse_scenario({"name": "x", "agents": {"b": {"kind": "basket", "side": "up"}}}, "t")
+    with pytest.raises(InvalidScenario, match=r"agents\.b\.leverage"):
+        parse_scenario({"name": "x", "agents": {"b": {"kind": "basket", "leverage": 0}}}, "t")

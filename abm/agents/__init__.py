@@ -14,6 +14,7 @@ _BUILTIN = {
     "leveraged": "abm.agents.leveraged:LeveragedTrader",
     "whale": "abm.agents.whale:Whale",
     "arbitrageur": "abm.agents.arbitrageur:Arbitrageur",
+    "basket": "abm.agents.basket:BasketTrader",
 }
 
 

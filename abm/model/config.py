@@ -108,6 +108,7 @@ class ModelConfig:
     insurance_usdc: float = 1_000_000.0
     vault_usdc: float = 5_000_000.0  # 0: no backstop vault
     mark_cadence_s: float = 1.0
+    correlation: Optional[tuple[tuple[float, ...], ...]] = None  # of the markets' index shocks (None: independent)
 
     def __post_init__(self) -> None:
         if type(self.seed) is not int:
@@ -122,3 +123,10 @@ class ModelConfig:
         symbols = [m.symbol for m in self.markets]
         if len(set(symbols)) != len(symbols):
             raise InvalidInput("markets", symbols, "symbols must be unique")
+        if self.correlation is not None:
+            from abm.prices import check_correlation
+
+            check_correlation([list(r) for r in self.correlation], len(self.markets))
+            bad = [m.symbol for m in self.markets if m.process not in ("gbm", "jump", "garch", "regime")]
+            if bad:
+                raise InvalidInput("correlation", bad, "needs every market's process to be gbm, jump, garch or regime")

@@ -30,7 +30,7 @@ from abm.market.tape import Tape
 from abm.model.config import USDC, AgentGroup, MarketConfig, ModelConfig
 from abm.model.metrics import column_names, collect
 from abm.model.triggers import PriceTriggers
-from abm.prices import (GARCH, GBM, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Replay,
+from abm.prices import (DEFAULT_DT_US, GARCH, GBM, correlated_paths, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Replay,
                         Scripted)
 from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.venues import load_venue
@@ -73,6 +73,7 @@ class MarketModel(mesa.Model):
         self.triggers: dict[str, PriceTriggers] = {}
         self.funding_watchers: dict[str, list[Trader]] = {}
         self._taker_volume = [[0, 0] for _ in cfg.markets]
+        self._correlated: Optional[list[IndexPath]] = None
         self.order_events = 0  # agents' actions that reached the exchange (orders, cancels, modifies)
         for i, mc in enumerate(cfg.markets):
             self._list_market(i, mc)
@@ -136,22 +137,30 @@ class MarketModel(mesa.Model):
         ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(s0 / float(spec.tick_size)) * float(spec.tick_size)))))
         feed.start(self.sched)
 
-    def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
-        rng = stream(self.config.seed, "index", mc.symbol)
-        duration = self.end_us + 60 * S  # a margin so every oracle read in the run has a value
+    @staticmethod
+    def _process(mc: MarketConfig) -> Any:
         if mc.process == "gbm":
-            proc: Any = GBM(mc.s0, 0.0, mc.sigma)
-        elif mc.process == "jump":
-            proc = JumpDiffusion(mc.s0, 0.0, mc.sigma, mc.jump_rate, mc.jump_mean, mc.jump_std)
-        elif mc.process == "garch":
-            proc = GARCH.from_annual_vol(mc.s0, mc.sigma, 0.08, 0.9)
-        elif mc.process == "regime":
-            proc = RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * 4)
-        elif mc.process == "replay":
+            return GBM(mc.s0, 0.0, mc.sigma)
+        if mc.process == "jump":
+            return JumpDiffusion(mc.s0, 0.0, mc.sigma, mc.jump_rate, mc.jump_mean, mc.jump_std)
+        if mc.process == "garch":
+            return GARCH.from_annual_vol(mc.s0, mc.sigma, 0.08, 0.9)
+        if mc.process == "regime":
+            return RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * 4)
+        return Scripted([], s0=mc.s0)
+
+    def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
+        duration = self.end_us + 60 * S  # a margin so every oracle read in the run has a value
+        if mc.process == "replay":
             return self._replay_path(mc, duration)
+        if self.config.correlation is not None:
+            if self._correlated is None:  # all markets' paths at once: their shocks are drawn jointly
+                procs = [self._process(m) for m in self.config.markets]
+                self._correlated = correlated_paths(procs, [list(r) for r in self.config.correlation], duration,
+                                                    DEFAULT_DT_US, stream(self.config.seed, "index", "correlated"))
+            path = self._correlated[i]
         else:
-            proc = Scripted([], s0=mc.s0)
-        path = proc.path(duration, rng)
+            path = self._process(mc).path(duration, stream(self.config.seed, "index", mc.symbol))
         if mc.shocks:
             path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
         return path

@@ -89,7 +89,8 @@ def model_config(scn: Scenario) -> ModelConfig:
     return ModelConfig(seed=scn.run.seed, duration_s=scn.run.duration_s, step_s=scn.run.step_s,
                        venue=scn.venue.profile, venue_overrides=dict(scn.venue.overrides), markets=markets,
                        agents=tuple(agents), insurance_usdc=scn.funds.insurance_usdc, vault_usdc=scn.funds.vault_usdc,
-                       mark_cadence_s=scn.run.mark_cadence_s)
+                       mark_cadence_s=scn.run.mark_cadence_s,
+                       correlation=tuple(tuple(r) for r in scn.correlation) if scn.correlation is not None else None)
 
 
 def to_toml(scn: Scenario) -> str:

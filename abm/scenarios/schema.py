@@ -81,6 +81,7 @@ class Scenario(_Model):
     funds: FundsSection = Field(default_factory=FundsSection)
     markets: list[MarketSection] = Field(default_factory=lambda: [MarketSection()], min_length=1)
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
 
 
 def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path] = None) -> Scenario:
@@ -97,6 +98,16 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     symbols = [m.symbol for m in scn.markets]
     if len(set(symbols)) != len(symbols):
         problems.append(Problem("markets", symbols, "symbols must be unique"))
+    if scn.correlation is not None:
+        from abm.prices import check_correlation
+
+        try:
+            check_correlation(scn.correlation, len(scn.markets))
+        except InvalidInput as e:
+            problems.append(Problem("correlation", scn.correlation, e.allowed))
+        bad = [m.symbol for m in scn.markets if m.process not in ("gbm", "jump", "garch", "regime")]
+        if bad:
+            problems.append(Problem("correlation", bad, "needs every market's process to be gbm, jump, garch or regime"))
     markets = []
     for i, m in enumerate(scn.markets):
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)

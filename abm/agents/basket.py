@@ -1,0 +1,82 @@
+"""A leveraged holder of several markets on one cross-margin account.
+
+Why it exists: contagion across markets runs through cross margin. A loss in one market eats the
+collateral that backs the positions in the others, and the liquidation of the whole cross unit then
+sells into every market's book, including markets whose own price never moved. This agent opens
+the same direction in each of its markets (equal notional, ``size_fraction`` of its equity times
+``leverage`` in total) at one moment and holds; it has no exits of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from abm.agents.base import Trader, TraderParams, check_number
+from abm.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from abm.model.model import MarketModel
+
+
+@dataclass(frozen=True, slots=True)
+class BasketParams(TraderParams):
+    wake: str = "none"
+    deposit_usdc: float = 10_000.0
+    symbols: tuple[str, ...] = field(default_factory=tuple)  # empty: every market of the model
+    side: str = "long"
+    leverage: int = 10
+    size_fraction: float = 0.5
+    entry_delay_s: float = 60.0  # entry at a uniform time in [0, entry_delay_s]
+    slippage_bps: float = 100.0
+
+    def __post_init__(self) -> None:
+        TraderParams.__post_init__(self)
+        if self.side not in ("long", "short"):
+            raise InvalidInput("side", self.side, "must be 'long' or 'short'")
+        if type(self.leverage) is not int or not 1 <= self.leverage <= 100:
+            raise InvalidInput("leverage", self.leverage, "must be an integer in [1, 100]")
+        check_number("size_fraction", self.size_fraction, 0, 1, lo_open=True)
+        check_number("entry_delay_s", self.entry_delay_s, 0)
+        check_number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
+        if isinstance(self.symbols, str) or not all(isinstance(s, str) for s in self.symbols):
+            raise InvalidInput("symbols", self.symbols, "must be a list of market symbols")
+
+
+class BasketTrader(Trader):
+    kind = "basket"
+    Params = BasketParams
+    p: BasketParams
+
+    @classmethod
+    def build(cls, model: MarketModel, rng: np.random.Generator, params: dict[str, Any]) -> "BasketTrader":
+        if "symbols" in params and isinstance(params["symbols"], list):
+            params = {**params, "symbols": tuple(params["symbols"])}
+        return super().build(model, rng, params)  # type: ignore[return-value]
+
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: BasketParams) -> None:
+        super().__init__(model, rng, params)
+        self.markets = list(params.symbols) or list(model.symbols)
+        for s in self.markets:
+            if s not in model.symbols:
+                raise InvalidInput("agents.basket.symbols", s, f"must be one of {model.symbols}")
+            top = self.ex.risk.params[self.ex.market(s).index].tiers.max_leverage(0)
+            self.ex.set_leverage(self.account, s, min(params.leverage, top))
+
+    def start(self) -> None:
+        self.wake_in(1 + int(self.uniform() * self.p.entry_delay_s * 1_000_000), self._enter)
+
+    def _enter(self, t: int) -> None:
+        budget = self.equity() * self.p.size_fraction * self.p.leverage / len(self.markets)  # quote units each
+        side = 0 if self.p.side == "long" else 1
+        for s in self.markets:
+            spec = self.ex.market(s).spec
+            mark = self.mark(s)
+            if not mark:
+                continue
+            lots = int(Decimal(budget) / (mark * spec.multiplier))
+            if lots > 0:
+                self.market(side, lots, symbol=s, slippage_bps=self.p.slippage_bps)
