@@ -137,6 +137,28 @@ def report(run_dir: Path) -> None:
 
 
 @main.command()
+@click.argument("scenario")
+@click.option("--grid", "grids", multiple=True, metavar="PATH=V1,V2,...", help="Values to cross, e.g. agents.whale.size=40,80.")
+@click.option("--random", "randoms", multiple=True, metavar="PATH=LO:HI", help="Uniform draws, e.g. markets[0].sigma=0.2:0.9.")
+@click.option("--samples", type=int, default=1, show_default=True, help="Draws per grid point with --random.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Replicates per combination.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--base-seed", type=int, default=0, show_default=True, help="Seed every run's seed derives from.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Sweep folder (default sweeps/<scenario>).")
+@click.option("--no-progress", is_flag=True)
+def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
+          base_seed: int, out: Optional[Path], no_progress: bool) -> None:
+    """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
+    from abm.sweeps import sweep as run_sweep
+
+    folder = out or Path("sweeps") / Path(scenario).stem
+    df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
+                   progress=not no_progress)
+    failed = int((df["error"] != "").sum()) if len(df) else 0
+    click.echo(f"{len(df)} runs ({failed} failed): {folder / 'rows'}")
+
+
+@main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo's random draws.")
 def demo(seed: int) -> None:
     """Walk through the exchange core alone: a whale market-sells into a book quoted by market makers."""

@@ -1,0 +1,94 @@
+"""Sweeps: deterministic per-run seeds, same results with 1 or 2 workers, resumable, failures recorded, bad specs named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from abm.errors import InvalidInput
+from abm.sweeps import parse_grid, parse_random, plan, read_rows, sweep
+
+GRID = ["run.duration_s=40", "agents.noise.count=20,40"]
+ABM = str(Path(sys.executable).with_name("abm"))
+
+
+def strip(df):
+    return df.drop(columns=["wall_s"]).reset_index(drop=True)
+
+
+def test_one_and_two_workers_give_identical_rows(tmp_path):
+    a = sweep("baseline", GRID, seeds=2, workers=1, out=tmp_path / "a")
+    b = sweep("baseline", GRID, seeds=2, workers=2, out=tmp_path / "b")
+    assert len(a) == 4 and (a["error"] == "").all()
+    assert strip(a).equals(strip(b))
+    assert a["seed"].nunique() == 4
+
+
+def test_seeds_depend_on_parameters_not_on_order():
+    p1 = plan("baseline", parse_grid(["agents.noise.count=20,40"]), {}, 1, 2)
+    p2 = plan("baseline", parse_grid(["agents.noise.count=40,20"]), {}, 1, 2)
+    assert {(r.params, r.replicate, r.seed) for r in p1} == {(r.params, r.replicate, r.seed) for r in p2}
+
+
+def test_resumed_sweep_equals_uninterrupted(tmp_path):
+    full = sweep("baseline", GRID, seeds=2, out=tmp_path / "full")
+    part = tmp_path / "part"
+    sweep("baseline", GRID, seeds=2, out=part)
+    files = sorted((part / "rows").glob("*.parquet"))
+    for f in files[:2]:  # as if interrupted before these finished
+        f.unlink()
+    resumed = sweep("baseline", GRID, seeds=2, out=part)
+    assert strip(resumed).equals(strip(full))
+    assert strip(read_rows(part)).equals(strip(full))
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    mod = tmp_path / "boom_agent.py"
+    mod.write_text(
+        "from abm.agents import Trader\n"
+        "class Boom(Trader):\n"
+        "    kind = 'boom'\n"
+        "    def start(self):\n"
+        "        if self.model.config.seed % 2:\n"
+        "            self.wake_in(1_000_000, self.explode)\n"
+        "    def explode(self, t):\n"
+        "        raise RuntimeError('strategy bug')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    base = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
+    scn = tmp_path / "boom.toml"
+    scn.write_text(base.read_text() + '\n[agents.b]\nkind = "boom_agent:Boom"\n')
+    grid = ["run.duration_s=20", "agents.noise.count=5,6,7,8"]
+    df = sweep(str(scn), grid, seeds=1, workers=2, out=tmp_path / "s")
+    assert len(df) == 4
+    failed = df[df["error"] != ""]
+    assert len(failed) >= 1 and failed["error"].str.contains("strategy bug").all()
+    assert (df.loc[df["error"] == "", "liquidation_events"] >= 0).all()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: parse_grid(["agents.whale.size"]), "--grid"),
+    (lambda: parse_grid(["=1,2"]), "--grid"),
+    (lambda: parse_random(["markets[0].sigma=0.9:0.2"]), "--random"),
+    (lambda: plan("baseline", {"agents.noise.countt": [1]}, {}, 1, 1), "agents.noise.countt: unknown parameter"),
+    (lambda: plan("baseline", {"run.seeed": [1]}, {}, 1, 1), "did you mean"),
+    (lambda: plan("baseline", {"run.duration_s": ["long"]}, {}, 1, 1), "run.duration_s"),
+    (lambda: plan("baseline", {}, {}, 1, 0), "--seeds"),
+])
+def test_bad_sweep_specs_are_named_before_any_run(call, message):
+    with pytest.raises(InvalidInput, match=message):
+        call()
+
+
+def test_command_line_sweep(tmp_path):
+    r = subprocess.run([ABM, "sweep", "baseline", "--grid", "run.duration_s=20", "--grid", "agents.noise.count=5,10",
+                        "--seeds", "1", "--workers", "2", "--out", str(tmp_path / "cli"), "--no-progress"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "2 runs (0 failed)" in r.stdout and len(read_rows(tmp_path / "cli")) == 2
+    r = subprocess.run([ABM, "sweep", "baseline", "--grid", "nope=1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("abm: error:") and "Traceback" not in r.stderr
