@@ -145,15 +145,17 @@ def report(run_dir: Path) -> None:
 @click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
 @click.option("--base-seed", type=int, default=0, show_default=True, help="Seed every run's seed derives from.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Sweep folder (default sweeps/<scenario>).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster: its address (tcp://host:port) or 'local' to start one here.")
 @click.option("--no-progress", is_flag=True)
 def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
-          base_seed: int, out: Optional[Path], no_progress: bool) -> None:
+          base_seed: int, out: Optional[Path], scheduler: Optional[str], no_progress: bool) -> None:
     """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
     from abm.sweeps import sweep as run_sweep
 
     folder = out or Path("sweeps") / Path(scenario).stem
     df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
-                   progress=not no_progress)
+                   progress=not no_progress, scheduler=scheduler)
     failed = int((df["error"] != "").sum()) if len(df) else 0
     click.echo(f"{len(df)} runs ({failed} failed): {folder / 'rows'}")
 

@@ -92,3 +92,56 @@ def test_command_line_sweep(tmp_path):
     assert "2 runs (0 failed)" in r.stdout and len(read_rows(tmp_path / "cli")) == 2
     r = subprocess.run([ABM, "sweep", "baseline", "--grid", "nope=1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("abm: error:") and "Traceback" not in r.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path):
+    import time
+
+    from distributed import Client
+
+    bindir = Path(sys.executable).parent
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        procs.append(subprocess.Popen([str(bindir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                       "--host", "127.0.0.1", "--no-dashboard"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.time() + 60
+        while True:
+            try:
+                with Client(address, timeout="5s") as c:
+                    if c.scheduler_info()["workers"]:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, "dask scheduler/worker did not come up"
+            time.sleep(0.5)
+        on_dask = sweep("baseline", GRID, seeds=1, out=tmp_path / "dask", scheduler=address)
+        local = sweep("baseline", GRID, seeds=1, out=tmp_path / "local")
+        assert strip(on_dask).equals(strip(local))
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_bad_scheduler_is_named(tmp_path):
+    with pytest.raises(InvalidInput, match="--scheduler"):
+        sweep("baseline", GRID, out=tmp_path / "x", scheduler="nowhere")
+
+
+def test_local_dask_cluster_is_started_and_stopped(tmp_path):
+    df = sweep("baseline", GRID, seeds=1, workers=2, out=tmp_path / "ld", scheduler="local")
+    ref = sweep("baseline", GRID, seeds=1, out=tmp_path / "ref")
+    assert strip(df).equals(strip(ref))

@@ -66,8 +66,14 @@ def sweep(
     out: str | Path = "sweeps/sweep",
     base_seed: int = 0,
     progress: bool = False,
+    scheduler: Optional[str] = None,
 ) -> pd.DataFrame:
-    """Run every combination x seed (validated first); returns one summary row per run."""
+    """Run every combination x seed (validated first); returns one summary row per run.
+
+    ``scheduler``: None runs on a local process pool of ``workers``; a Dask scheduler address
+    (``tcp://host:port``) runs on that cluster; ``"local"`` starts a Dask cluster of ``workers``
+    processes on loopback for the sweep and stops it afterwards.
+    """
     if isinstance(grid, list):
         grid = parse_grid(grid)
     if isinstance(random, list):
@@ -85,26 +91,29 @@ def sweep(
 
         bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="sweep", unit="run")
     failures = 0
-    if workers == 1:
+
+    def finish(row: dict[str, Any]) -> None:
+        nonlocal failures
+        failures += bool(row["error"])
+        _write_row(rows_dir, row)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(failures=failures)
+
+    if scheduler is not None:
+        from abm.sweeps.dask_runner import run_on_dask
+
+        run_on_dask(scheduler, workers, scenario, todo, finish)
+    elif workers == 1:
         for r in todo:
-            row = run_one(scenario, r)
-            failures += bool(row["error"])
-            _write_row(rows_dir, row)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(failures=failures)
+            finish(run_one(scenario, r))
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             pending = {pool.submit(run_one, scenario, r) for r in todo}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    row = f.result()
-                    failures += bool(row["error"])
-                    _write_row(rows_dir, row)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(failures=failures)
+                    finish(f.result())
     if bar is not None:
         bar.close()
     df = read_rows(out)
