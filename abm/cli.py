@@ -160,6 +160,16 @@ def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], sampl
     click.echo(f"{len(df)} runs ({failed} failed): {folder / 'rows'}")
 
 
+@main.command(name="sweep-report")
+@click.argument("sweep_dir", type=click.Path(path_type=Path))
+@click.option("--metric", "metrics", multiple=True, help="Summary columns to plot (default: the main ones).")
+def sweep_report(sweep_dir: Path, metrics: tuple[str, ...]) -> None:
+    """Plot SWEEP_DIR's metrics against its parameters (lines with seed bands; heatmaps for two)."""
+    from abm.sweeps.report import sweep_report as draw
+
+    click.echo(f"sweep report: {draw(sweep_dir, list(metrics) or None)}")
+
+
 @main.command()
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the demo's random draws.")
 def demo(seed: int) -> None:

@@ -145,3 +145,21 @@ def test_local_dask_cluster_is_started_and_stopped(tmp_path):
     df = sweep("baseline", GRID, seeds=1, workers=2, out=tmp_path / "ld", scheduler="local")
     ref = sweep("baseline", GRID, seeds=1, out=tmp_path / "ref")
     assert strip(df).equals(strip(ref))
+
+
+def test_sweep_report_lines_and_heatmap(tmp_path):
+    import matplotlib.image as mpimg
+
+    one = tmp_path / "one"
+    sweep("baseline", ["run.duration_s=20", "agents.noise.count=5,10"], seeds=2, out=one)
+    r = subprocess.run([ABM, "sweep-report", str(one)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    img = mpimg.imread(one / "sweep_report.png")
+    assert img.shape[0] > 300 and img.std() > 0.01
+    two = tmp_path / "two"
+    sweep("baseline", ["run.duration_s=20", "agents.noise.count=5,10", "agents.market_maker.count=2,4"], out=two)
+    from abm.sweeps.report import sweep_report
+
+    assert sweep_report(two).is_file()
+    r = subprocess.run([ABM, "sweep-report", str(tmp_path / "empty")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "sweep_dir" in r.stderr
