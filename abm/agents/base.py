@@ -148,6 +148,8 @@ class Trader(mesa.Agent):
         # one row per order when params.journal: (decided_us, arrived_us, symbol, side, qty, decision mid in ticks,
         # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
         self.journal: Optional[list[tuple]] = [] if params.journal else None
+        lat = self.latency
+        self._inline = not (lat.data_us or lat.entry_us or lat.jitter_us or params.journal)
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
@@ -167,7 +169,7 @@ class Trader(mesa.Agent):
         """Called once by the model after all agents exist: schedules the first wake."""
         gap = self.wake.next_gap_us(self.rng)
         if gap is not None:
-            self.model.sched.at(self.model.sched.now + gap, self._scheduled_wake)
+            self.model.sched.push(self.model.sched.now + gap, self._scheduled_wake)
 
     def _scheduled_wake(self, t: int) -> None:
         if not self.active:
@@ -175,7 +177,7 @@ class Trader(mesa.Agent):
         self.on_wake(t)
         gap = self.wake.next_gap_us(self.rng)
         if gap is not None and self.active:
-            self.model.sched.at(t + gap, self._scheduled_wake)
+            self.model.sched.push(t + gap, self._scheduled_wake)
 
     def on_wake(self, t: int) -> None:
         """Look at the market and act. Override."""
@@ -204,7 +206,8 @@ class Trader(mesa.Agent):
 
     def wake_in(self, gap_us: int, fn: Optional[Callable[[int], None]] = None) -> None:
         """An extra one-off wake (e.g. the next TWAP slice); ``fn`` defaults to ``on_wake``."""
-        self.model.sched.at(self.now + max(1, int(gap_us)), fn or self.on_wake)
+        sched = self.model.sched
+        sched.push(sched.now + max(1, int(gap_us)), fn or self.on_wake)
 
     def watch_price(self, low: Optional[int] = None, high: Optional[int] = None, symbol: Optional[str] = None) -> None:
         """Wake (``on_price``) once when the mark is at or below ``low`` or at or above ``high``."""
@@ -220,6 +223,17 @@ class Trader(mesa.Agent):
         return self._cid
 
     def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        if self._inline:  # no latency and no journal: straight to the exchange (the background flow's path)
+            self.model.order_events += 1
+            try:
+                res = fn(self.account, *args, **kw)
+            except AbmError as e:
+                self.rejects += 1
+                self.last_reject = e
+                self.on_reject(action, e)
+                return
+            self.on_result(action, res)
+            return
         decided = self.now
         mid = self.view(args[0]).mid() if self.journal is not None and action in ("limit", "market") else None
 

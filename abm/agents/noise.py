@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
-
-
+from itertools import islice
+from typing import Any
 
 from abm.agents.base import Trader, TraderParams
 from abm.errors import InvalidInput
@@ -57,50 +56,60 @@ class NoiseTrader(Trader):
     p: NoiseParams
 
     def start(self) -> None:
-        self._schedule_next()
+        p = self.p
+        # hot-path constants: this agent's event runs several hundred thousand times an hour per crowd
+        self._steady_rate = p.mu + p.alpha * p.window_levels
+        self._open = self.ex.accounts[self.account].open_orders  # the exchange's live dict: read only
+        self._book = self.view()
+        self._ex_limit = self.ex.limit
+        self._ex_market = self.ex.market_order
+        self._ex_cancel = self.ex.cancel
+        self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
+        self._schedule_next(self.now)
 
     def _rate(self) -> float:
-        p = self.p
-        return p.mu + p.alpha * p.window_levels + p.delta * self.n_open_orders()
+        return self._steady_rate + self.p.delta * len(self._open)
 
-    def _schedule_next(self) -> None:
-        rate = self._rate()
+    def _schedule_next(self, t: int) -> None:
+        rate = self._steady_rate + self.p.delta * len(self._open)
         if rate > 0 and self.active:  # the time to the next event of any kind, from the total rate
-            self.wake_in(int(-math.log(1.0 - self.uniform()) * 1e6 / rate) + 1, self._event)
+            buf = self._ubuf
+            u = buf.pop() if buf else self.uniform()
+            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / rate) + 1, self._event)
 
     def _size(self) -> int:
-        p = self.p
-        if p.size_dist == "fixed" or p.size_lots == 1:
-            return p.size_lots
+        if not self._size_log:
+            return self.p.size_lots
         # geometric on {1, 2, ...} with mean size_lots, by inversion of one uniform draw
-        return 1 + int(math.log(1.0 - self.uniform()) / math.log(1.0 - 1.0 / p.size_lots))
+        buf = self._ubuf
+        u = buf.pop() if buf else self.uniform()
+        return 1 + int(math.log(1.0 - u) / self._size_log)
 
     def _event(self, t: int) -> None:
         if not self.active:
             return
         p = self.p
-        n_open = self.n_open_orders()
-        u = self.uniform() * (p.mu + p.alpha * p.window_levels + p.delta * n_open)
-        side = BUY if self.uniform() < 0.5 else SELL
+        n_open = len(self._open)
+        buf = self._ubuf
+        steady = self._steady_rate
+        u = (buf.pop() if buf else self.uniform()) * (steady + p.delta * n_open)
+        side = BUY if (buf.pop() if buf else self.uniform()) < 0.5 else SELL
         if u < p.mu:
-            self.market(side, self._size())
-        elif u < p.mu + p.alpha * p.window_levels:
-            ref = self._reference(side)
+            self._act("market", self._ex_market, self.symbol, side, self._size())
+        elif u < steady:
+            book = self._book
+            ref = book.best_ask() if side == BUY else book.best_bid()
+            if ref is None:
+                ref = self.mark()  # that side of the book is empty: place around the mark
             if ref is not None:
-                k = 1 + int(self.uniform() * p.window_levels)
+                k = 1 + int((buf.pop() if buf else self.uniform()) * p.window_levels)
                 price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks
                 if price > 0:
-                    self.limit(side, self._size(), price)
+                    self._act("limit", self._ex_limit, self.symbol, side, self._size(), price)
         elif n_open:
-            oids = list(self.ex.accounts[self.account].open_orders)
-            self.cancel(oid=oids[int(self.uniform() * len(oids))])
-        self._schedule_next()
-
-    def _reference(self, side: int) -> Optional[int]:
-        """The opposite best quote, or the mark when that side of the book is empty."""
-        v = self.view()
-        opp = v.best_ask() if side == BUY else v.best_bid()
-        return opp if opp is not None else self.mark()
+            k = int((buf.pop() if buf else self.uniform()) * n_open)
+            self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
+        self._schedule_next(t)
 
     def on_reject(self, action: str, error: Any) -> None:
         pass  # races (an order filled before its cancel arrived) are normal for background flow

@@ -279,9 +279,13 @@ class Exchange:
         client_id: object = None,
     ) -> OrderResult:
         """A limit order of ``qty`` lots at ``price`` ticks: GTC rests its remainder, IOC drops it, FOK all or nothing."""
-        a = self.account(account_id)
-        m = self.market(symbol)
-        s = _side(side)
+        a = self.accounts.get(account_id) if type(account_id) is int else None
+        if a is None:
+            a = self.account(account_id)  # raises
+        m = self._by_symbol.get(symbol) if type(symbol) is str else None
+        if m is None:
+            m = self.market(symbol)  # raises
+        s = side if side is BUY or side is SELL else _side(side)
         if type(qty) is not int:
             qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
@@ -298,7 +302,8 @@ class Exchange:
             raise InvalidOrderType(bad, post_only if bad == "post_only" else reduce_only, "must be True or False")
         if post_only and t != GTC:
             raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
-        self._check_client_id(a, client_id)
+        if client_id is not None:
+            self._check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.margined and not reduce_only:
             self.risk.admit(a, m.index, s, accepted, price)
@@ -326,10 +331,15 @@ class Exchange:
         With ``slippage_bps`` the bound is taken from the mid, or from the best opposite price when one
         side is empty; with no opposite side nothing can fill and the whole order is cancelled.
         """
-        a = self.account(account_id)
-        m = self.market(symbol)
-        s = _side(side)
-        qty = as_int("qty", qty, InvalidSize)
+        a = self.accounts.get(account_id) if type(account_id) is int else None
+        if a is None:
+            a = self.account(account_id)  # raises
+        m = self._by_symbol.get(symbol) if type(symbol) is str else None
+        if m is None:
+            m = self.market(symbol)  # raises
+        s = side if side is BUY or side is SELL else _side(side)
+        if type(qty) is not int:
+            qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
             raise InvalidSize("qty", qty, "must be a positive integer number of lots")
         if worst_price is not None and slippage_bps is not None:
@@ -344,7 +354,8 @@ class Exchange:
             worst_price = _slippage_bound(m.book, s, slippage_bps)
         if type(reduce_only) is not bool:
             raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
-        self._check_client_id(a, client_id)
+        if client_id is not None:
+            self._check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.margined and not reduce_only:
             ref = worst_price or self.risk.mark(m.index) or (m.book.best_ask() if s == BUY else m.book.best_bid()) or 1
@@ -362,8 +373,11 @@ class Exchange:
 
     def cancel(self, account_id: int, oid: Optional[int] = None, client_id: object = None) -> int:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
-        a = self.account(account_id)
-        oid = self._owned_oid(a, oid, client_id)
+        a = self.accounts.get(account_id) if type(account_id) is int else None
+        if a is None:
+            a = self.account(account_id)  # raises
+        if type(oid) is not int or client_id is not None or oid not in a.open_orders:
+            oid = self._owned_oid(a, oid, client_id)
         return self._drop(oid)
 
     def cancel_all(self, account_id: int, symbol: Optional[str] = None) -> int:

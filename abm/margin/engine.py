@@ -71,6 +71,8 @@ def liquidation_key(a0: int, size: int, mult: int, table: TierTable) -> Optional
     Same solution as ``solve_liquidation_price`` with no other positions, in integers only: this runs
     on every fill of every margined account, where Fractions cost more than the rest of the fill.
     """
+    if size > 0 and a0 >= 0:
+        return None  # equity - MM > a0 >= 0 at every price: MM < notional (rates < 1, deductions >= 0)
     a = size if size > 0 else -size
     for mn, md, dn, dd, lower, hi in table.int_terms():
         num = (-a0 * dd - dn) * md
@@ -187,31 +189,37 @@ class MarginEngine:
         admission, so it reads the account's running totals and nothing else.
         """
         params = self.params
-        markets = self.ex.markets
         positions = a.positions
+        resting = a.resting
+        im = self._market_im
+        xi = extra[0] if extra is not None else None
         eq = a.balance
         req = 0
-        seen = set()
-        for i, r in a.resting.items():
+        for i, r in resting.items():  # markets with orders: their positions and orders together
             if i in params:
-                seen.add(i)
-                req += self._market_im(a, i, positions.get(i), r[0], r[1], extra)
-        if extra is not None and extra[0] not in seen:
-            seen.add(extra[0])
-            req += self._market_im(a, extra[0], positions.get(extra[0]), 0, 0, extra)
-        for i, p in positions.items():
-            if p.size and i in params:
-                mark = self.mark(i)
-                if p.mode == CROSS:
-                    eq += p.size * markets[i].spec.multiplier * mark - p.cost  # type: ignore[operator]
-                if i not in seen:
-                    req += self._market_im(a, i, p, 0, 0, None)
+                req += im(a, i, positions.get(i), r[0], r[1], extra if i == xi else None)
+        if xi is not None and xi not in resting:
+            req += im(a, xi, positions.get(xi), 0, 0, extra)
+        if positions:
+            marks = self.marks
+            markets = self.ex.markets
+            for i, p in positions.items():
+                if p.size and i in params:
+                    if p.mode == CROSS:
+                        mark = marks.get(i)
+                        if mark is None:
+                            mark = markets[i].last_price
+                        eq += p.size * markets[i].spec.multiplier * mark - p.cost  # type: ignore[operator]
+                    if i not in resting and i != xi:
+                        req += im(a, i, p, 0, 0, None)
         return eq - req
 
     def _market_im(self, a: Account, i: int, p: Optional[Position], buys: int, sells: int,
                    extra: Optional[tuple[int, int, int, int]]) -> int:
-        mark = self.mark(i)
-        if extra is not None and extra[0] == i:
+        mark = self.marks.get(i)
+        if mark is None:
+            mark = self.ex.markets[i].last_price
+        if extra is not None:
             if extra[1] == 0:
                 buys += extra[2]
             else:
@@ -223,7 +231,11 @@ class MarginEngine:
         s = p.size if p is not None else 0
         long_after = s + buys
         short_after = s - sells
-        exposure = max(long_after if long_after > 0 else -long_after, short_after if short_after > 0 else -short_after)
+        if long_after < 0:
+            long_after = -long_after
+        if short_after < 0:
+            short_after = -short_after
+        exposure = long_after if long_after > short_after else short_after
         lev = self.leverage.get((a.id, i)) or self.params[i].leverage
         mult = self.ex.markets[i].spec.multiplier
         if p is None or p.mode == CROSS:
@@ -298,10 +310,19 @@ class MarginEngine:
         if aid == self.vault or unit in self.cooling:
             return
         a = self.ex.accounts[aid]
+        markets = self.ex.markets
+        if len(a.positions) == 1:  # the common case, without building lists: a0 needs no mark
+            (i, p), = a.positions.items()
+            if not p.size or i not in self.params or unit[1] != (CROSS_UNIT if p.mode == CROSS else i):
+                return
+            a0 = (a.balance if p.mode == CROSS else p.margin) - p.cost
+            key = liquidation_key(a0, p.size, markets[i].spec.multiplier, self.params[i].tiers)
+            if key is not None:
+                self._push(i, p.size > 0, key, unit, v)
+            return
         ps = self.positions(a, unit)
         if not ps:
             return
-        markets = self.ex.markets
         if len(ps) == 1:
             i, p = ps[0]
             mult = markets[i].spec.multiplier

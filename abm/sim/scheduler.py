@@ -34,6 +34,11 @@ class Scheduler:
         self._seq += 1
         heapq.heappush(self._heap, (t_us, priority, self._seq, fn, args))
 
+    def push(self, t_us: int, fn: Callable[..., None], *args: Any) -> None:
+        """``at`` for agents' own wakes, whose times are built from ``now`` plus a positive gap: no checks."""
+        self._seq += 1
+        heapq.heappush(self._heap, (t_us, AGENT, self._seq, fn, args))
+
     def next_time(self) -> Optional[int]:
         return self._heap[0][0] if self._heap else None
 
