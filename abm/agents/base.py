@@ -150,6 +150,7 @@ class Trader(mesa.Agent):
         self.journal: Optional[list[tuple]] = [] if params.journal else None
         lat = self.latency
         self._inline = not (lat.data_us or lat.entry_us or lat.jitter_us or params.journal)
+        self._reports = type(self).on_result is not Trader.on_result  # skip the call when nobody listens
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
@@ -232,32 +233,34 @@ class Trader(mesa.Agent):
                 self.last_reject = e
                 self.on_reject(action, e)
                 return
-            self.on_result(action, res)
+            if self._reports:
+                self.on_result(action, res)
             return
-        decided = self.now
         mid = self.view(args[0]).mid() if self.journal is not None and action in ("limit", "market") else None
-
-        def arrive(t: int) -> None:
-            self.model.order_events += 1
-            try:
-                res = fn(self.account, *args, **kw)
-            except AbmError as e:
-                self.rejects += 1
-                self.last_reject = e
-                if mid is not None:
-                    self.journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
-                self.on_reject(action, e)
-                return
-            if mid is not None:
-                self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
-                                     res.notional, res.resting, False))
-            self.on_result(action, res)
-
         lat = self.latency
+        sched = self.model.sched
         if lat.data_us or lat.entry_us or lat.jitter_us:
-            self.model.sched.at(self.now + lat.sample(self.uniform()), arrive)
+            sched.push(sched.now + lat.sample(self.uniform()), self._deliver, action, fn, args, kw, sched.now, mid)
         else:
-            arrive(self.now)  # no latency (e.g. background flow whose arrival times already are the clock)
+            self._deliver(sched.now, action, fn, args, kw, sched.now, mid)
+
+    def _deliver(self, t: int, action: str, fn: Callable[..., Any], args: tuple, kw: dict, decided: int,
+                mid: Optional[float]) -> None:
+        """An action reaches the exchange (after latency); journal it when asked."""
+        self.model.order_events += 1
+        try:
+            res = fn(self.account, *args, **kw)
+        except AbmError as e:
+            self.rejects += 1
+            self.last_reject = e
+            if mid is not None:
+                self.journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
+            self.on_reject(action, e)
+            return
+        if mid is not None:
+            self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
+                                 res.notional, res.resting, False))
+        self.on_result(action, res)
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
         self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)

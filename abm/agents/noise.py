@@ -109,7 +109,10 @@ class NoiseTrader(Trader):
         elif n_open:
             k = int((buf.pop() if buf else self.uniform()) * n_open)
             self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
-        self._schedule_next(t)
+        rate = steady + p.delta * len(self._open)  # _schedule_next, inlined
+        if rate > 0 and self.active:
+            u = buf.pop() if buf else self.uniform()
+            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / rate) + 1, self._event)
 
     def on_reject(self, action: str, error: Any) -> None:
         pass  # races (an order filled before its cancel arrived) are normal for background flow

@@ -96,10 +96,13 @@ class PositionInfo:
         return self.size * price * multiplier - self.cost
 
 
+_new_result = tuple.__new__  # builds an OrderResult without the named tuple's Python-level __new__
+
+
 class Market:
     """A listed market's runtime state."""
 
-    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "margined", "holders")
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -108,6 +111,7 @@ class Market:
         self.open_interest = 0  # long lots (= short lots)
         self.last_price: Optional[int] = None
         self.volume = 0  # traded lots
+        self.taker_volume = [0, 0]  # traded lots by taker side (buy, sell)
         self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
         self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
 
@@ -312,7 +316,8 @@ class Exchange:
         filled = m.book.limit(oid, a.id, s, price, accepted, t, post_only, reduce_only)  # may raise PostOnlyWouldCross
         self._next_oid += 1
         result = self._finish(a, m, oid, accepted, filled, client_id, trimmed)
-        self.risk.process_dirty()
+        if self.risk.dirty:
+            self.risk.process_dirty()
         return result
 
     def market_order(
@@ -368,7 +373,8 @@ class Exchange:
             filled = m.book.market(oid, a.id, s, accepted, worst_price)
         self._next_oid += 1
         result = self._finish(a, m, oid, accepted, filled, None, trimmed)
-        self.risk.process_dirty()
+        if self.risk.dirty:
+            self.risk.process_dirty()
         return result
 
     def cancel(self, account_id: int, oid: Optional[int] = None, client_id: object = None) -> int:
@@ -564,7 +570,7 @@ class Exchange:
     def _finish(self, a: Account, m: Market, oid: int, qty: int, filled: int, client_id: object, trimmed: int) -> OrderResult:
         resting = 0
         if oid in m.book:
-            _, side, _, resting = m.book.order(oid)
+            side, resting = m.book.side_and_left(oid)
             a.open_orders[oid] = m.index
             self._order_owner[oid] = (a.id, m.index, client_id, side)
             r = a.resting.get(m.index)
@@ -573,7 +579,7 @@ class Exchange:
             r[side] += resting
             if client_id is not None:
                 a.client_ids[client_id] = oid
-        return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
+        return _new_result(OrderResult, (oid, qty, filled, self._last_fill_notional, resting, trimmed))
 
     def _drop(self, oid: int) -> int:
         """Cancel a registered resting order and update its owner's books; returns the size cancelled."""
@@ -645,6 +651,7 @@ class Exchange:
             maker.resting[idx][1 - tside] -= qty
             m.last_price = price
             m.volume += qty
+            m.taker_volume[tside] += qty
             self._last_fill_notional += price * qty
             if not mleft:
                 forget(mk)

@@ -73,10 +73,11 @@ def collect(model: MarketModel) -> dict[str, float]:
             _, bn, _, an = v.depth_within(b)
             row[f"depth_bid_{b / 100:g}pct"] = bn / USDC
             row[f"depth_ask_{b / 100:g}pct"] = an / USDC
-        buy, sell = model._taker_volume[i]
+        seen = model._taker_seen[i]
+        buy, sell = m.taker_volume[0] - seen[0], m.taker_volume[1] - seen[1]
         row["volume_taker_buy"] = buy * lot
         row["volume_taker_sell"] = sell * lot
-        model._taker_volume[i] = [0, 0]
+        model._taker_seen[i] = list(m.taker_volume)
         counts = {k: 0 for k in LIQ_KINDS}
         notional = {k: 0.0 for k in LIQ_KINDS}
         bad = 0

@@ -72,12 +72,11 @@ class MarketModel(mesa.Model):
         self.views: dict[str, Any] = {}
         self.triggers: dict[str, PriceTriggers] = {}
         self.funding_watchers: dict[str, list[Trader]] = {}
-        self._taker_volume = [[0, 0] for _ in cfg.markets]
+        self._taker_seen = [[0, 0] for _ in cfg.markets]  # markets' taker volume at the last collection
         self._correlated: Optional[list[IndexPath]] = None
         self.order_events = 0  # agents' actions that reached the exchange (orders, cancels, modifies)
         for i, mc in enumerate(cfg.markets):
             self._list_market(i, mc)
-        ex.subscribe_fills(self._count_volume)
         if cfg.insurance_usdc:
             ex.seed_ledger("insurance", int(Decimal(repr(cfg.insurance_usdc)) * USDC))
         if cfg.vault_usdc:
@@ -180,10 +179,6 @@ class MarketModel(mesa.Model):
         if mc.shocks:
             path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
         return path
-
-    def _count_volume(self, t: int, market: int, mk: int, mo: int, tk: int, to: int, price: int, qty: int,
-                      side: int, liq: bool) -> None:
-        self._taker_volume[market][side] += qty
 
     # ------------------------------------------------------------------ running
 
