@@ -27,7 +27,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from fractions import Fraction
 from math import ceil, floor
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from abm.errors import (
     DuplicateOrderId,
@@ -476,8 +476,13 @@ class OrderBook:
         left is what stress analysis needs to see). Notional is in tick·lots. Only levels inside the
         band are visited.
         """
-        if not isinstance(bps, (int, float)) or isinstance(bps, bool) or not 0 <= bps <= 10000:
-            raise InvalidInput("bps", bps, "must be a number in [0, 10000]")
+        return self.depth_bands((bps,), ref)[0]
+
+    def depth_bands(self, bands: Sequence[float], ref: Optional[float] = None) -> list[tuple[int, int, int, int]]:
+        """``depth_within`` for several bands at once, in one walk outwards from the best prices."""
+        for bps in bands:
+            if not isinstance(bps, (int, float)) or isinstance(bps, bool) or not 0 <= bps <= 10000:
+                raise InvalidInput("bps", bps, "must be a number in [0, 10000]")
         if ref is None:
             bk, ak = self._bid_keys, self._ask_keys
             if bk and ak:
@@ -487,29 +492,35 @@ class OrderBook:
             elif ak:
                 ref2 = Fraction(-2 * ak[-1])
             else:
-                return (0, 0, 0, 0)
+                return [(0, 0, 0, 0) for _ in bands]
         else:
             if not ref > 0:
                 raise InvalidInput("ref", ref, "must be a positive price in ticks")
             ref2 = 2 * exact_fraction(ref)
-        f = exact_fraction(bps) / 10000
-        lo = ceil(ref2 * (1 - f) / 2)
-        hi = floor(ref2 * (1 + f) / 2)
-        bk = self._bid_keys
-        bl = self._bid_lv
-        bsz = bnot = 0
-        for k in bk[bisect_left(bk, lo):]:
-            s = bl[k].size
-            bsz += s
-            bnot += s * k
-        ak = self._ask_keys
-        al = self._ask_lv
-        asz = anot = 0
-        for k in ak[bisect_left(ak, -hi):]:
-            s = al[k].size
-            asz += s
-            anot -= s * k
-        return (bsz, bnot, asz, anot)
+        fs = [exact_fraction(bps) / 10000 for bps in bands]
+        out: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * len(bands)
+        bk, bl = self._bid_keys, self._bid_lv
+        ak, al = self._ask_keys, self._ask_lv
+        i, j = len(bk) - 1, len(ak) - 1
+        bsz = bnot = asz = anot = 0
+        for n in sorted(range(len(bands)), key=fs.__getitem__):  # narrowest band first
+            f = fs[n]
+            lo = ceil(ref2 * (1 - f) / 2)
+            neg_hi = -floor(ref2 * (1 + f) / 2)
+            while i >= 0 and bk[i] >= lo:
+                k = bk[i]
+                sz = bl[k].size
+                bsz += sz
+                bnot += sz * k
+                i -= 1
+            while j >= 0 and ak[j] >= neg_hi:
+                k = ak[j]
+                sz = al[k].size
+                asz += sz
+                anot -= sz * k
+                j -= 1
+            out[n] = (bsz, bnot, asz, anot)
+        return out
 
     def impact_price(self, side: int, notional: int | Fraction) -> Optional[Fraction]:
         """Average price a taker on ``side`` would pay to trade ``notional`` tick·lots; None if the book is too thin.

@@ -7,7 +7,7 @@ tick·lots and knows no money, so the view applies the market's multiplier).
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Optional
+from typing import Optional, Sequence
 
 from abm.errors import InvalidInput
 from abm.market.book import OrderBook
@@ -45,6 +45,11 @@ class BookView:
         """(bid lots, bid notional, ask lots, ask notional) within ±bps of the mid (or ``ref``); notional in quote units."""
         b, bn, a, an = self._book.depth_within(bps, ref)
         return b, bn * self._mult, a, an * self._mult
+
+    def depth_bands(self, bands: Sequence[float], ref: Optional[float] = None) -> list[tuple[int, int, int, int]]:
+        """``depth_within`` for several bands in one walk of the book (the per-step metrics use three)."""
+        mult = self._mult
+        return [(b, bn * mult, a, an * mult) for b, bn, a, an in self._book.depth_bands(bands, ref)]
 
     def impact_price(self, side: int, notional: int) -> Optional[Fraction]:
         """Average price in ticks for a taker on ``side`` trading ``notional`` quote units; None if too thin."""

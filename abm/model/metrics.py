@@ -69,8 +69,7 @@ def collect(model: MarketModel) -> dict[str, float]:
             "last": (m.last_price or 0) * tick,
             "spread_bps": v.spread_bps() or 0.0,
         }
-        for b in DEPTH_BANDS_BPS:
-            _, bn, _, an = v.depth_within(b)
+        for b, (_, bn, _, an) in zip(DEPTH_BANDS_BPS, v.depth_bands(DEPTH_BANDS_BPS)):
             row[f"depth_bid_{b / 100:g}pct"] = bn / USDC
             row[f"depth_ask_{b / 100:g}pct"] = an / USDC
         seen = model._taker_seen[i]

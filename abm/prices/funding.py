@@ -277,6 +277,7 @@ class FundingSchedule:
         "last_rate",
         "last_capped",
         "last_settled_us",
+        "_predicted",
     )
 
     def __init__(self, config: FundingConfig, start_us: int = 0) -> None:
@@ -294,6 +295,7 @@ class FundingSchedule:
         self.last_rate: Optional[Fraction] = None  # rate paid at the last settlement
         self.last_capped = False  # whether that settlement reached the cap
         self.last_settled_us: Optional[int] = None
+        self._predicted: Optional[tuple[Fraction, bool]] = None  # _payment() until the next sample or settlement
 
     # -- clocks
 
@@ -340,6 +342,7 @@ class FundingSchedule:
         else:
             self._sum += p
             self._n += 1
+            self._predicted = None
 
     def premium_average(self) -> Optional[Fraction]:
         """Mean of this interval's samples so far; ``None`` before the first."""
@@ -381,12 +384,19 @@ class FundingSchedule:
         self._sum = Fraction(0)
         self._n = 0
         self._skipped = 0
+        self._predicted = None
         self.last_rate = rate
         self.last_capped = capped
         self.last_settled_us = t
         return rate
 
     def _payment(self) -> tuple[Fraction, bool]:
+        """(rate, capped) for the interval so far; agents ask on every wake, samples come every few seconds."""
+        if self._predicted is None:
+            self._predicted = self._compute_payment()
+        return self._predicted
+
+    def _compute_payment(self) -> tuple[Fraction, bool]:
         c = self.config
         raw = self.base_rate() * (self._due - self._period_start) / c.rate_period_us
         if raw >= c.cap:
