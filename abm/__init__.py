@@ -12,11 +12,19 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """``abm.run`` without importing Mesa for users of the exchange core alone."""
+    """``abm.run``, ``abm.sweep`` and ``abm.load_run`` without importing Mesa for users of the exchange core alone."""
     if name == "run":
         from abm.scenarios import run
 
         return run
+    if name == "sweep":
+        from abm.sweeps import sweep
+
+        return sweep
+    if name == "load_run":
+        from abm.results import load_run
+
+        return load_run
     raise AttributeError(f"module 'abm' has no attribute {name!r}")
 
 __all__ = ["AbmError", "Exchange", "OrderResult", "check_conservation", "MarketSpec", "OrderBook", "Tape", "BUY", "SELL"]

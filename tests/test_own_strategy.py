@@ -59,3 +59,28 @@ def test_protected_long_exits_before_liquidation_and_is_measured():
 def test_without_the_exit_the_same_position_is_liquidated():
     _, rep = run(0.0)
     assert not rep["survived"] and rep["first_liquidation_s"] >= 200
+
+
+class OneSidedBookBuyer(Trader):
+    """Rests one sell far away (so the book has no bid and no mid), then buys into it at market."""
+
+    kind = "one_sided"
+
+    def start(self) -> None:
+        self.wake_in(1_000_000)
+
+    def on_wake(self, t: int) -> None:
+        if not self.journal:
+            self.limit(1, 1, self.mark() + 100)
+        self.market(0, 1)
+
+
+def test_orders_sent_while_the_book_has_no_mid_are_journaled():
+    cfg = ModelConfig(seed=1, duration_s=5, agents=(AgentGroup(f"{__name__}:OneSidedBookBuyer", 1, {"journal": True}),))
+    model = MarketModel(cfg)
+    model.run()
+    (agent,) = model.agents_by_kind[f"{__name__}:OneSidedBookBuyer"]
+    assert [row[5] for row in agent.journal] == [None, None]  # no mid at either decision: journaled anyway
+    rep = agent_report(model, agent)
+    assert rep["orders"] == 2 and rep["rejected"] == 0
+    assert rep["slippage_bps"] is None  # no mid to measure against, rather than a made-up one

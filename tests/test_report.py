@@ -244,3 +244,9 @@ def test_a_saved_run_reports_and_other_markets_are_chosen_by_number(tmp_path):
         build_figure(loaded, market=2)
     with pytest.raises(InvalidInput, match="png"):
         render_report(loaded, tmp_path / "report.pdf")
+
+
+def test_title_names_the_venue_profile_of_a_saved_config(quiet):
+    saved = replace(quiet, config={"seed": 1, "venue": {"profile": "binance", "overrides": {"oracle.delay_s": 2}}})
+    title = build_figure(saved)._suptitle.get_text()
+    assert "venue binance (with overrides)" in title and "{" not in title

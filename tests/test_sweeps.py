@@ -163,3 +163,13 @@ def test_sweep_report_lines_and_heatmap(tmp_path):
     assert sweep_report(two).is_file()
     r = subprocess.run([ABM, "sweep-report", str(tmp_path / "empty")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "sweep_dir" in r.stderr
+
+
+def test_top_level_api_names_the_sweep_and_run_loader():
+    import abm
+    import abm.results
+    import abm.sweeps
+
+    assert abm.sweep is abm.sweeps.sweep and abm.load_run is abm.results.load_run
+    with pytest.raises(AttributeError, match="no attribute 'sweeps_'"):
+        abm.sweeps_  # noqa: B018

@@ -236,16 +236,18 @@ class Trader(mesa.Agent):
             if self._reports:
                 self.on_result(action, res)
             return
-        mid = self.view(args[0]).mid() if self.journal is not None and action in ("limit", "market") else None
+        record = self.journal is not None and action in ("limit", "market")
+        # the mid the decision saw; None when a side of the book is empty (the order is journaled all the same)
+        mid = self.view(args[0]).mid() if record else None
         lat = self.latency
         sched = self.model.sched
         if lat.data_us or lat.entry_us or lat.jitter_us:
-            sched.push(sched.now + lat.sample(self.uniform()), self._deliver, action, fn, args, kw, sched.now, mid)
+            sched.push(sched.now + lat.sample(self.uniform()), self._deliver, action, fn, args, kw, sched.now, mid, record)
         else:
-            self._deliver(sched.now, action, fn, args, kw, sched.now, mid)
+            self._deliver(sched.now, action, fn, args, kw, sched.now, mid, record)
 
     def _deliver(self, t: int, action: str, fn: Callable[..., Any], args: tuple, kw: dict, decided: int,
-                mid: Optional[float]) -> None:
+                 mid: Optional[float], record: bool) -> None:
         """An action reaches the exchange (after latency); journal it when asked."""
         self.model.order_events += 1
         try:
@@ -253,11 +255,11 @@ class Trader(mesa.Agent):
         except AbmError as e:
             self.rejects += 1
             self.last_reject = e
-            if mid is not None:
+            if record:
                 self.journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
             self.on_reject(action, e)
             return
-        if mid is not None:
+        if record:
             self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
                                  res.notional, res.resting, False))
         self.on_result(action, res)

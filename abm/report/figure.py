@@ -259,6 +259,8 @@ def _title(fig: Figure, d: _MarketData) -> None:
     depth2 = _finite(d.col("depth_bid_2pct") + d.col("depth_ask_2pct"))
     n_pay = len(d.funding)
     venue = r.config.get("venue") if isinstance(r.config, dict) else None
+    if isinstance(venue, dict):  # the saved config's table: {"profile": ..., "overrides": {...}}
+        venue = str(venue.get("profile", "")) + (" (with overrides)" if venue.get("overrides") else "")
     seed = r.config.get("seed") if isinstance(r.config, dict) else None
     head = f"Stress-test report: {r.scenario}  —  market {d.symbol}"
     extras = [f"venue {venue}" if venue else "", f"seed {seed}" if seed is not None else "",

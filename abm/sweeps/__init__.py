@@ -2,5 +2,6 @@
 
 from abm.sweeps.local import read_rows, sweep
 from abm.sweeps.plan import parse_grid, parse_random, plan
+from abm.sweeps.report import sweep_report
 
-__all__ = ["sweep", "read_rows", "plan", "parse_grid", "parse_random"]
+__all__ = ["sweep", "read_rows", "plan", "parse_grid", "parse_random", "sweep_report"]
