@@ -352,3 +352,19 @@ def test_integer_trigger_key_equals_floor_or_ceil_of_the_exact_price(a0, size, m
         assert key is None
     else:
         assert key == (floor(exact) if size > 0 else ceil(exact))
+
+
+def test_account_equity_is_cross_plus_isolated_equity_at_the_marks():
+    ex = venue("BTC", "ETH", vault=None)
+    t = ex.open_account(50 * USDC)
+    ex.set_margin_mode(t, "ETH", "isolated")
+    open_long(ex, t, "BTC", 100)
+    open_long(ex, t, "ETH", 200)
+    ex.set_mark("BTC", 10_300)
+    ex.set_mark("ETH", 9_900)
+    s = ex.margin_summary(t)
+    assert ex.equity(t) == s["cross_equity"] + s["ETH"]["equity"]
+    # by hand: 50 USDC deposit, zero fees; BTC +3.00 x 0.1, ETH -1.00 x 0.2 (1 lot at 1 tick = 10 units)
+    assert ex.equity(t) == 50 * USDC + 100 * 300 * 10 - 200 * 100 * 10
+    with pytest.raises(Exception, match="account"):
+        ex.equity(10**9)

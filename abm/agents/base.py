@@ -306,12 +306,7 @@ class Trader(mesa.Agent):
 
     def equity(self) -> int:
         """Cross equity at the mark plus isolated positions' equity: what the account is worth now."""
-        s = self.ex.margin_summary(self.account)
-        total = int(s["cross_equity"])  # type: ignore[call-overload]
-        for k, v in s.items():
-            if isinstance(v, dict):
-                total += int(v["equity"])
-        return total
+        return self.ex.equity(self.account)
 
     def liquidation_price(self, symbol: Optional[str] = None) -> Optional[Fraction]:
         return self.ex.liquidation_price(self.account, symbol or self.symbol)

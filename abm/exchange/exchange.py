@@ -455,6 +455,19 @@ class Exchange:
         a = self.account(account_id)
         return self.risk.liquidation_price(a.id, self.market(symbol).index)
 
+    def equity(self, account_id: int) -> int:
+        """What the account is worth at the marks (quote units): cross equity plus its isolated positions' equity.
+
+        The cheap question agents ask on every wake; ``margin_summary`` adds margins, with exact Fractions.
+        """
+        a = self.account(account_id)
+        r = self.risk
+        total = r.equity(a, (a.id, CROSS_UNIT))
+        for i, p in a.positions.items():
+            if p.mode != CROSS and i in r.params:
+                total += r.equity(a, (a.id, i))
+        return total
+
     def margin_summary(self, account_id: int) -> dict[str, object]:
         """Cross equity, maintenance margin and free collateral, plus each isolated position's equity and MM."""
         a = self.account(account_id)
