@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The modules setup.py compiles: editing one rebuilds, since a stale build refuses to import (abm/_native.py).
+COMPILED_SRC := $(shell sed -n 's/^ *"\(abm\/[a-z_\/]*\.py\)",$$/\1/p' setup.py)
 
 .PHONY: demo test bench venv clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(COMPILED_SRC)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -26,4 +28,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/lob_replay.py
 
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-* .pytest_cache .hypothesis build
+	find abm -name '*.so' -delete

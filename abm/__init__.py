@@ -4,9 +4,13 @@ Layers, bottom up: ``abm.market`` (order book, specs), ``abm.exchange`` (account
 order entry). The Mesa model, agents, scenarios and sweeps build on these.
 """
 
-from abm.errors import AbmError
-from abm.exchange import Exchange, OrderResult, check_conservation
-from abm.market import BUY, SELL, MarketSpec, OrderBook, Tape
+from abm import _native
+
+_native.install()  # before the first compiled module is imported: see abm/_native.py
+
+from abm.errors import AbmError  # noqa: E402
+from abm.exchange import Exchange, OrderResult, check_conservation  # noqa: E402
+from abm.market import BUY, SELL, MarketSpec, OrderBook, Tape  # noqa: E402
 
 __version__ = "0.1.0"
 

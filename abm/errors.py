@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# What callers pass to the public API is checked at run time and refused with one of the errors below.
+# Those parameters are typed as these aliases (Any) on purpose: the modules compiled with mypyc (setup.py)
+# would otherwise refuse, say, a float size with a bare TypeError before the check could name it.
+IntArg = Any  # an integer (Python or numpy) where valid
+StrArg = Any
+FloatArg = Any  # a real number where valid
+BoolArg = Any
+
 
 class AbmError(Exception):
     """Base class of every error this package raises on purpose."""

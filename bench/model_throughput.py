@@ -4,6 +4,9 @@ Prints order events (agents' orders, cancels and modifies reaching the exchange)
 second, total events processed by the scheduler, and wall time.
 
     python bench/model_throughput.py [--duration-s 3600] [--noise 900] [--makers 10] [--leveraged 80] ...
+    ABM_PURE_PYTHON=1 python bench/model_throughput.py    # the same run on the Python sources only
+
+The first line says which build ran: the compiled hot modules (setup.py) or pure Python.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from abm._native import compiled_modules
 from abm.agents import resolve
 from abm.model import AgentGroup, MarketModel, ModelConfig
 
@@ -43,6 +47,8 @@ def main() -> None:
     model.run()
     wall = time.perf_counter() - t1
     n_agents = sum(len(v) for v in model.agents_by_kind.values())
+    native = compiled_modules()
+    print(f"core: {f'compiled with mypyc ({len(native)} modules)' if native else 'pure Python'}")
     model.exchange.check_conservation()
     print(f"agents: {n_agents} ({', '.join(f'{k} {len(v)}' for k, v in sorted(model.agents_by_kind.items()))})")
     print(f"simulated {args.duration_s:,.0f} s in {wall:.1f} s wall (+{built:.1f} s setup)")

@@ -15,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil, floor
-from typing import Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from abm.errors import (
+    BoolArg,
+    FloatArg,
+    IntArg,
+    StrArg,
     DuplicateClientOrderId,
     DuplicateMarket,
     InsufficientFunds,
@@ -46,11 +50,11 @@ from abm.market.book import (
 )
 from abm.market.spec import MarketSpec, as_int, exact_fraction
 from abm.market.view import BookView
+from abm.margin.events import LiquidationLog
 from abm.margin.engine import CROSS_UNIT, MarginEngine
 from abm.margin.liquidation import Liquidator
 from abm.margin.params import RiskParams
 
-SideLike = Union[int, str]
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
 _TIFS = {"GTC": GTC, "IOC": IOC, "FOK": FOK, GTC: GTC, IOC: IOC, FOK: FOK}
 
@@ -164,18 +168,18 @@ class Exchange:
             self.risk.add_market(idx, risk)
         return idx
 
-    def market(self, symbol: str) -> Market:
+    def market(self, symbol: StrArg) -> Market:
         m = self._by_symbol.get(symbol) if isinstance(symbol, str) else None
         if m is None:
             raise UnknownMarket("market", symbol, f"must be one of {sorted(self._by_symbol)}")
         return m
 
-    def data(self, symbol: str) -> BookView:
+    def data(self, symbol: StrArg) -> BookView:
         """Read-only market data for one market."""
         m = self.market(symbol)
         return BookView(m.book, m.spec.multiplier)
 
-    def account(self, account_id: int) -> Account:
+    def account(self, account_id: IntArg) -> Account:
         a = self.accounts.get(account_id) if type(account_id) is int else None
         if a is None:
             raise UnknownAccount("account", account_id, "must be the id of an open account")
@@ -189,7 +193,7 @@ class Exchange:
 
     # ------------------------------------------------------------------ money in and out
 
-    def open_account(self, deposit: int = 0) -> int:
+    def open_account(self, deposit: IntArg = 0) -> int:
         if deposit != 0:
             _positive_amount(deposit)
         aid = self._next_account
@@ -199,7 +203,7 @@ class Exchange:
             self.deposit(aid, deposit)
         return aid
 
-    def deposit(self, account_id: int, amount: int) -> None:
+    def deposit(self, account_id: IntArg, amount: IntArg) -> None:
         a = self.account(account_id)
         _positive_amount(amount)
         a.balance += amount
@@ -208,7 +212,7 @@ class Exchange:
             self.risk.dirty.add((a.id, CROSS_UNIT))
             self.risk.process_dirty()
 
-    def withdraw(self, account_id: int, amount: int) -> None:
+    def withdraw(self, account_id: IntArg, amount: IntArg) -> None:
         """Withdraw cross collateral; with margined positions what stays must cover max(IM, 10% of notional)."""
         a = self.account(account_id)
         _positive_amount(amount)
@@ -220,10 +224,10 @@ class Exchange:
         self.risk.dirty.add((a.id, CROSS_UNIT))
         self.risk.process_dirty()
 
-    def seed_ledger(self, name: str, amount: int) -> None:
+    def seed_ledger(self, name: StrArg, amount: IntArg) -> None:
         self.ledgers.seed(name, amount)
 
-    def set_margin_mode(self, account_id: int, symbol: str, mode: str) -> None:
+    def set_margin_mode(self, account_id: IntArg, symbol: StrArg, mode: StrArg) -> None:
         """Choose cross, isolated or strict_isolated for one market; only while flat with no open orders there."""
         a = self.account(account_id)
         m = self.market(symbol)
@@ -240,7 +244,7 @@ class Exchange:
             self.risk.dirty.add((a.id, CROSS_UNIT))
             self.risk.process_dirty()
 
-    def transfer_isolated_margin(self, account_id: int, symbol: str, amount: int) -> None:
+    def transfer_isolated_margin(self, account_id: IntArg, symbol: StrArg, amount: IntArg) -> None:
         """Move collateral into (amount > 0) or out of (amount < 0) an isolated position's margin.
 
         The margin engine adds the rules on how much may be removed; here only that neither side goes negative.
@@ -272,14 +276,14 @@ class Exchange:
 
     def limit(
         self,
-        account_id: int,
-        symbol: str,
-        side: SideLike,
-        qty: int,
-        price: int,
-        tif: Union[str, int] = "GTC",
-        post_only: bool = False,
-        reduce_only: bool = False,
+        account_id: IntArg,
+        symbol: StrArg,
+        side: IntArg,
+        qty: IntArg,
+        price: IntArg,
+        tif: Union[StrArg, IntArg] = "GTC",
+        post_only: BoolArg = False,
+        reduce_only: BoolArg = False,
         client_id: object = None,
     ) -> OrderResult:
         """A limit order of ``qty`` lots at ``price`` ticks: GTC rests its remainder, IOC drops it, FOK all or nothing."""
@@ -322,13 +326,13 @@ class Exchange:
 
     def market_order(
         self,
-        account_id: int,
-        symbol: str,
-        side: SideLike,
-        qty: int,
-        worst_price: Optional[int] = None,
-        slippage_bps: Optional[float] = None,
-        reduce_only: bool = False,
+        account_id: IntArg,
+        symbol: StrArg,
+        side: IntArg,
+        qty: IntArg,
+        worst_price: Optional[IntArg] = None,
+        slippage_bps: Optional[FloatArg] = None,
+        reduce_only: BoolArg = False,
         client_id: object = None,
     ) -> OrderResult:
         """Immediate-or-cancel at any price, or bounded by ``worst_price`` ticks or ``slippage_bps`` from the mid.
@@ -377,7 +381,7 @@ class Exchange:
             self.risk.process_dirty()
         return result
 
-    def cancel(self, account_id: int, oid: Optional[int] = None, client_id: object = None) -> int:
+    def cancel(self, account_id: IntArg, oid: Optional[IntArg] = None, client_id: object = None) -> int:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
         a = self.accounts.get(account_id) if type(account_id) is int else None
         if a is None:
@@ -386,7 +390,7 @@ class Exchange:
             oid = self._owned_oid(a, oid, client_id)
         return self._drop(oid)
 
-    def cancel_all(self, account_id: int, symbol: Optional[str] = None) -> int:
+    def cancel_all(self, account_id: IntArg, symbol: Optional[StrArg] = None) -> int:
         """Cancel the account's resting orders (in one market, or all); returns how many were cancelled."""
         a = self.account(account_id)
         only = self.market(symbol).index if symbol is not None else None
@@ -397,10 +401,10 @@ class Exchange:
 
     def modify(
         self,
-        account_id: int,
-        oid: Optional[int] = None,
-        price: Optional[int] = None,
-        qty: Optional[int] = None,
+        account_id: IntArg,
+        oid: Optional[IntArg] = None,
+        price: Optional[IntArg] = None,
+        qty: Optional[IntArg] = None,
         client_id: object = None,
     ) -> int:
         """Change a resting order's price and/or remaining size (see ``OrderBook.modify`` for priority).
@@ -433,7 +437,7 @@ class Exchange:
 
     # ------------------------------------------------------------------ margin and liquidation
 
-    def set_mark(self, symbol: str, price: int) -> None:
+    def set_mark(self, symbol: StrArg, price: IntArg) -> None:
         """Publish a mark price (integer ticks); in a margined market this runs the liquidation check."""
         m = self.market(symbol)
         price = as_int("price", price, InvalidPrice)
@@ -443,19 +447,19 @@ class Exchange:
         if m.margined:
             self._liquidator.on_mark(m.index)
 
-    def set_leverage(self, account_id: int, symbol: str, leverage: int) -> None:
+    def set_leverage(self, account_id: IntArg, symbol: StrArg, leverage: IntArg) -> None:
         a = self.account(account_id)
         m = self.market(symbol)
         self.risk.set_leverage(a, m.index, leverage)
         self.risk.dirty.add((a.id, m.index))
         self.risk.process_dirty()
 
-    def liquidation_price(self, account_id: int, symbol: str) -> Optional[Fraction]:
+    def liquidation_price(self, account_id: IntArg, symbol: StrArg) -> Optional[Fraction]:
         """Exact liquidation price in ticks (cross: if the other markets' marks stayed put); None if none."""
         a = self.account(account_id)
         return self.risk.liquidation_price(a.id, self.market(symbol).index)
 
-    def equity(self, account_id: int) -> int:
+    def equity(self, account_id: IntArg) -> int:
         """What the account is worth at the marks (quote units): cross equity plus its isolated positions' equity.
 
         The cheap question agents ask on every wake; ``margin_summary`` adds margins, with exact Fractions.
@@ -468,7 +472,7 @@ class Exchange:
                 total += r.equity(a, (a.id, i))
         return total
 
-    def margin_summary(self, account_id: int) -> dict[str, object]:
+    def margin_summary(self, account_id: IntArg) -> dict[str, object]:
         """Cross equity, maintenance margin and free collateral, plus each isolated position's equity and MM."""
         a = self.account(account_id)
         r = self.risk
@@ -484,8 +488,8 @@ class Exchange:
                                                      "maintenance": r.maintenance(a, (a.id, i))}
         return out
 
-    def create_backstop_vault(self, deposit: int, min_equity: int = 0, unwind_interval_us: int = 30_000_000,
-                              unwind_slippage_bps: int = 100) -> int:
+    def create_backstop_vault(self, deposit: IntArg, min_equity: IntArg = 0, unwind_interval_us: IntArg = 30_000_000,
+                              unwind_slippage_bps: IntArg = 100) -> int:
         """Open the backstop vault account (funded from outside) that takes over positions the book cannot absorb."""
         if self.risk.vault is not None:
             raise InvalidInput("vault", self.risk.vault, "a backstop vault exists already")
@@ -504,7 +508,7 @@ class Exchange:
         return aid
 
     @property
-    def liquidations(self):  # type: ignore[no-untyped-def]
+    def liquidations(self) -> LiquidationLog:
         """The liquidation log (``abm.margin.events.LiquidationLog``)."""
         return self.risk.log
 
@@ -519,14 +523,14 @@ class Exchange:
 
     # ------------------------------------------------------------------ reads
 
-    def position(self, account_id: int, symbol: str) -> PositionInfo:
+    def position(self, account_id: IntArg, symbol: StrArg) -> PositionInfo:
         a = self.account(account_id)
         m = self.market(symbol)
         p = a.positions.get(m.index) or Position()
         entry = Fraction(p.cost, p.size * m.spec.multiplier) if p.size else None
         return PositionInfo(symbol, p.size, p.cost, p.realized, p.fees, p.funding, MODE_NAMES[p.mode], p.margin, entry)
 
-    def open_orders(self, account_id: int) -> dict[int, tuple[str, int, int, int]]:
+    def open_orders(self, account_id: IntArg) -> dict[int, tuple[str, int, int, int]]:
         """oid -> (symbol, side, price, remaining qty) of the account's resting orders."""
         a = self.account(account_id)
         out = {}
@@ -536,7 +540,7 @@ class Exchange:
             out[oid] = (m.spec.symbol, side, price, qty)
         return out
 
-    def pay_funding(self, symbol: str, rate: Fraction | int, price: int):  # type: ignore[no-untyped-def]
+    def pay_funding(self, symbol: StrArg, rate: Any, price: IntArg):  # type: ignore[no-untyped-def]
         """Settle one funding payment (see ``abm.exchange.funding.pay_funding``)."""
         from abm.exchange.funding import pay_funding
 
@@ -567,7 +571,7 @@ class Exchange:
             )
         return (qty, 0) if qty <= room else (room, qty - room)
 
-    def _owned_oid(self, a: Account, oid: Optional[int], client_id: object) -> int:
+    def _owned_oid(self, a: Account, oid: Optional[IntArg], client_id: object) -> int:
         if (oid is None) == (client_id is None):
             raise InvalidInput("oid", oid, "give exactly one of oid or client_id")
         if oid is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abm.errors import ConservationError, InvalidAmount, InvalidInput
+from abm.errors import ConservationError, IntArg, InvalidAmount, InvalidInput, StrArg
 
 if TYPE_CHECKING:
     from abm.exchange.exchange import Exchange
@@ -33,7 +33,7 @@ class Ledgers:
             raise InvalidInput("ledger", name, f"must be one of {sorted(self.balances)}")
         return name  # type: ignore[return-value]
 
-    def seed(self, name: str, amount: int) -> None:
+    def seed(self, name: StrArg, amount: IntArg) -> None:
         """Money from outside straight into a ledger (e.g. the insurance fund's starting capital)."""
         self.check_name(name)
         if type(amount) is not int or amount <= 0:

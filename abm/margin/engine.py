@@ -367,9 +367,9 @@ class MarginEngine:
         buffer = self.equity(a, unit) - self.maintenance(a, unit)
         weights = []
         for i, p in ps:
-            rate = abs(p.size) * markets[i].spec.multiplier
+            rate = Fraction(abs(p.size) * markets[i].spec.multiplier)
             if p.size < 0:
-                rate = rate * (1 + self.params[i].tiers.max_mmr)
+                rate *= 1 + self.params[i].tiers.max_mmr
             weights.append(rate * self.mark(i))  # type: ignore[operator]
         total = sum(weights)
         for i, p in ps:

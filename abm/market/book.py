@@ -27,9 +27,12 @@ from bisect import bisect_left, insort
 from collections import deque
 from fractions import Fraction
 from math import ceil, floor
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from abm.errors import (
+    BoolArg,
+    FloatArg,
+    IntArg,
     DuplicateOrderId,
     InvalidInput,
     InvalidOrderType,
@@ -120,7 +123,7 @@ class OrderBook:
 
     def __init__(
         self,
-        stp: int = STP_CANCEL_RESTING,
+        stp: IntArg = STP_CANCEL_RESTING,
         on_fill: Optional[FillListener] = None,
         on_cancel: Optional[CancelListener] = None,
         ro_cap: Optional[Callable[[object, int], int]] = None,
@@ -142,15 +145,15 @@ class OrderBook:
 
     def limit(
         self,
-        oid: int,
+        oid: IntArg,
         owner: object,
-        side: int,
-        price: int,
-        qty: int,
-        tif: int = GTC,
-        post_only: bool = False,
-        reduce_only: bool = False,
-        liq: bool = False,
+        side: IntArg,
+        price: IntArg,
+        qty: IntArg,
+        tif: IntArg = GTC,
+        post_only: BoolArg = False,
+        reduce_only: BoolArg = False,
+        liq: BoolArg = False,
     ) -> int:
         """Submit a limit order; returns the size filled at once. A GTC remainder rests."""
         if type(price) is not int or price <= 0:
@@ -213,12 +216,12 @@ class OrderBook:
 
     def market(
         self,
-        oid: int,
+        oid: IntArg,
         owner: object,
-        side: int,
-        qty: int,
-        worst_price: Optional[int] = None,
-        liq: bool = False,
+        side: IntArg,
+        qty: IntArg,
+        worst_price: Optional[IntArg] = None,
+        liq: BoolArg = False,
     ) -> int:
         """Immediate-or-cancel at any price, or no worse than ``worst_price``; returns the size filled."""
         if type(qty) is not int or qty <= 0:
@@ -235,14 +238,14 @@ class OrderBook:
         self._killed = False
         return qty - self._take(side, lim, qty, oid, owner, liq)
 
-    def cancel(self, oid: int) -> int:
+    def cancel(self, oid: IntArg) -> int:
         """Remove a resting order; returns the size that was still resting."""
         o = self._orders.pop(oid, None)
         if o is None:
             raise UnknownOrder("oid", oid, "must be the id of a resting order")
         return self._unlink(o)
 
-    def modify(self, oid: int, price: Optional[int] = None, qty: Optional[int] = None) -> int:
+    def modify(self, oid: IntArg, price: Optional[IntArg] = None, qty: Optional[IntArg] = None) -> int:
         """Change a resting order's price and/or remaining size.
 
         Size down at the same price keeps the order's place in the queue; a price change or a size up
@@ -417,14 +420,14 @@ class OrderBook:
         o = self._orders[oid]
         return o.side, o.qty
 
-    def order(self, oid: int) -> tuple[object, int, int, int]:
+    def order(self, oid: IntArg) -> tuple[object, int, int, int]:
         """(owner, side, price, remaining qty) of a resting order."""
         o = self._orders.get(oid)
         if o is None:
             raise UnknownOrder("oid", oid, "must be the id of a resting order")
         return (o.owner, o.side, o.price, o.qty)
 
-    def is_reduce_only(self, oid: int) -> bool:
+    def is_reduce_only(self, oid: IntArg) -> bool:
         o = self._orders.get(oid)
         if o is None:
             raise UnknownOrder("oid", oid, "must be the id of a resting order")
@@ -456,11 +459,11 @@ class OrderBook:
             return (a - b) * 20000 / (a + b)
         return None
 
-    def level_size(self, side: int, price: int) -> int:
+    def level_size(self, side: IntArg, price: IntArg) -> int:
         lvl = (self._bid_lv.get(price) if side == BUY else self._ask_lv.get(-price))
         return lvl.size if lvl is not None else 0
 
-    def l2(self, n: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def l2(self, n: IntArg = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Top ``n`` levels per side as (price, size), best first."""
         if type(n) is not int or n <= 0:
             raise InvalidInput("n", n, "must be a positive integer")
@@ -469,7 +472,7 @@ class OrderBook:
         asks = [(-k, al[k].size) for k in reversed(self._ask_keys[-n:])]
         return bids, asks
 
-    def depth_within(self, bps: float, ref: Optional[float] = None) -> tuple[int, int, int, int]:
+    def depth_within(self, bps: FloatArg, ref: Optional[FloatArg] = None) -> tuple[int, int, int, int]:
         """Resting (bid size, bid notional, ask size, ask notional) within ±``bps`` of ``ref``.
 
         ``ref`` defaults to the mid; with one side empty, to the other side's best (the side that is
@@ -478,7 +481,7 @@ class OrderBook:
         """
         return self.depth_bands((bps,), ref)[0]
 
-    def depth_bands(self, bands: Sequence[float], ref: Optional[float] = None) -> list[tuple[int, int, int, int]]:
+    def depth_bands(self, bands: Sequence[FloatArg], ref: Optional[FloatArg] = None) -> list[tuple[int, int, int, int]]:
         """``depth_within`` for several bands at once, in one walk outwards from the best prices."""
         for bps in bands:
             if not isinstance(bps, (int, float)) or isinstance(bps, bool) or not 0 <= bps <= 10000:
@@ -522,7 +525,7 @@ class OrderBook:
             out[n] = (bsz, bnot, asz, anot)
         return out
 
-    def impact_price(self, side: int, notional: int | Fraction) -> Optional[Fraction]:
+    def impact_price(self, side: IntArg, notional: Any) -> Optional[Fraction]:
         """Average price a taker on ``side`` would pay to trade ``notional`` tick·lots; None if the book is too thin.
 
         The last level is taken fractionally, as venues define impact prices. Exact (a Fraction).

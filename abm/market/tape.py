@@ -10,6 +10,8 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+from abm.errors import StrArg
+
 COLUMNS = (
     "time_us",
     "market",
@@ -49,7 +51,7 @@ class Tape:
     def __len__(self) -> int:
         return len(self._cols["qty"])
 
-    def column(self, name: str) -> array:
+    def column(self, name: StrArg) -> array:
         return self._cols[name]
 
     def to_arrow(self) -> Any:

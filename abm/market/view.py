@@ -9,7 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Optional, Sequence
 
-from abm.errors import InvalidInput
+from abm.errors import FloatArg, IntArg, InvalidInput
 from abm.market.book import OrderBook
 
 
@@ -35,23 +35,23 @@ class BookView:
     def spread_bps(self) -> Optional[float]:
         return self._book.spread_bps()
 
-    def l2(self, n: int = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    def l2(self, n: IntArg = 10) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         return self._book.l2(n)
 
-    def level_size(self, side: int, price: int) -> int:
+    def level_size(self, side: IntArg, price: IntArg) -> int:
         return self._book.level_size(side, price)
 
-    def depth_within(self, bps: float, ref: Optional[float] = None) -> tuple[int, int, int, int]:
+    def depth_within(self, bps: FloatArg, ref: Optional[FloatArg] = None) -> tuple[int, int, int, int]:
         """(bid lots, bid notional, ask lots, ask notional) within ±bps of the mid (or ``ref``); notional in quote units."""
         b, bn, a, an = self._book.depth_within(bps, ref)
         return b, bn * self._mult, a, an * self._mult
 
-    def depth_bands(self, bands: Sequence[float], ref: Optional[float] = None) -> list[tuple[int, int, int, int]]:
+    def depth_bands(self, bands: Sequence[FloatArg], ref: Optional[FloatArg] = None) -> list[tuple[int, int, int, int]]:
         """``depth_within`` for several bands in one walk of the book (the per-step metrics use three)."""
         mult = self._mult
         return [(b, bn * mult, a, an * mult) for b, bn, a, an in self._book.depth_bands(bands, ref)]
 
-    def impact_price(self, side: int, notional: int) -> Optional[Fraction]:
+    def impact_price(self, side: IntArg, notional: IntArg) -> Optional[Fraction]:
         """Average price in ticks for a taker on ``side`` trading ``notional`` quote units; None if too thin."""
         if type(notional) is not int or notional <= 0:
             raise InvalidInput("notional", notional, "must be a positive integer number of quote units")

@@ -44,10 +44,10 @@ def column_names(symbols: list[str]) -> list[str]:
     return out
 
 
-def collect(model: MarketModel) -> dict[str, float]:
+def collect(model: MarketModel) -> dict[str, float | int]:
     ex = model.exchange
     t = model.sched.now
-    out: dict[str, float] = {"time_s": t / 1e6}
+    out: dict[str, float | int] = {"time_s": t / 1e6}  # counts stay ints (compiled code would coerce them)
     log = model.exchange.liquidations
     start = model._liq_seen
     end = len(log)
@@ -61,7 +61,7 @@ def collect(model: MarketModel) -> dict[str, float]:
         first = i == 0
         feed = model.feeds[sym]
         v = model.views[sym]
-        row: dict[str, float] = {
+        row: dict[str, float | int] = {
             "index": model.paths[sym].value_at(min(t, model.paths[sym].end_us)),
             "oracle": (feed.oracle.price or 0) * tick,
             "mark": (ex.risk.mark(i) or 0) * tick,
