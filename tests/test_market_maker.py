@@ -4,6 +4,7 @@ stale oracle, its own liquidation, and parameter validation. Every run audits mo
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -265,7 +266,7 @@ def test_a_liquidated_maker_stops_quoting() -> None:
     ("pull_vol", 0), ("max_inventory", -1), ("max_oracle_age_s", 0), ("max_divergence_bps", True),
     ("max_margin_usage", -0.5), ("cooldown_s", 0), ("vol_halflife_s", 0), ("refresh_move_bps", 0),
     ("reference", "last"), ("pull_mode", "some"), ("leverage", 0), ("leverage", 2.0), ("stop_equity_frac", 1.0),
-    ("deposit_usdc", -5),
+    ("deposit_usdc", -5), ("max_skew_bps", 0), ("max_skew_bps", -3),
 ])
 def test_bad_params_are_rejected_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(InvalidInput) as e:
@@ -288,3 +289,28 @@ def test_bad_params_through_the_model() -> None:
     p = MarketMakerParams(pull_vol=None, max_inventory=None, max_oracle_age_s=None, max_divergence_bps=None,
                           max_margin_usage=None)
     assert p.pull_vol is None
+
+
+def test_gamma_and_kappa_for_another_price_scale_are_refused() -> None:
+    """BTC's kappa on a 2 USDC coin would quote it several USDC wide (no quotes at all): a clear error instead."""
+    coin = (MarketConfig(symbol="COIN-PERP", s0=2.0, tick_size="0.0001", lot_size="1", tier_class="small"),)
+    with pytest.raises(InvalidInput) as e:
+        MarketModel(ModelConfig(duration_s=10, markets=coin, agents=(AgentGroup("market_maker", 1, {}),)))
+    assert e.value.field == "agents.market_maker.kappa" and "kappa about 5e+03" in str(e.value)
+    model = MarketModel(ModelConfig(duration_s=30, markets=coin, agents=(AgentGroup("market_maker", 1, {"kappa": 5000}),)))
+    model.run()
+    (mm,) = model.agents_by_kind["market_maker"]
+    q = mm.last_quote
+    assert q is not None and q.bid is not None and q.ask is not None
+    assert (q.ask - q.bid) / q.s * 1e4 < 20  # quoted about the spread floor, not dollars wide
+
+
+def test_inventory_skew_is_capped_in_a_volatility_spike() -> None:
+    model = make_model(10)
+    mm = model.agents_by_kind["market_maker"][0]
+    s = 600_000.0
+    mm._var = (30.0 ** 2) / (365 * 24 * 3600)  # 3,000% annualised: q·gamma·sigma²·tau would be thousands of USDC
+    r, _ = mm.target(s, -5.0)
+    assert r == pytest.approx(s * (1 + mm.p.max_skew_bps / 1e4))
+    mm.p = replace(mm.p, max_skew_bps=None)  # the same maker without the cap
+    assert mm.target(s, -5.0)[0] > s * 1.5

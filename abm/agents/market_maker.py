@@ -67,6 +67,9 @@ PULL_REASONS = ("volatility", "oracle_stale", "divergence", "inventory", "margin
 
 # ---------------------------------------------------------------------- pricing (pure functions)
 
+MAX_START_HALF_SPREAD = 0.05  # of the price, at vol_init: above it gamma/kappa were meant for another price scale
+
+
 def reservation_price(s: float, q: float, gamma: float, sigma: float, tau: float) -> float:
     """Avellaneda–Stoikov reservation price r = s − q·γ·σ²·τ (a long inventory lowers it)."""
     return s - q * gamma * sigma * sigma * tau
@@ -116,6 +119,9 @@ class MarketMakerParams(TraderParams):
     gamma: float = 0.01  # risk aversion, per USDC
     kappa: float = 0.17  # order-arrival decay, per USDC of distance
     tau_s: float = 60.0  # horizon
+    # Cap on |reservation − reference|: q·γ·σ²·τ grows with the square of volatility, so in a vol spike a
+    # large inventory would otherwise put quotes at several times the price (seen on thin books).
+    max_skew_bps: Optional[float] = 100.0
     reference: str = "mid"  # "mid", "mark" or "oracle": the price s; the others are fallbacks
     # volatility estimate (EWMA of squared log returns of the mark, per second)
     vol_init: float = 0.5
@@ -144,7 +150,8 @@ class MarketMakerParams(TraderParams):
             _number(name, getattr(self, name), 0.0, strict=True)
         for name in ("size_growth", "level_spacing_bps", "min_spread_bps", "basis_halflife_s"):
             _number(name, getattr(self, name), 0.0, strict=False)
-        for name in ("pull_vol", "max_inventory", "max_oracle_age_s", "max_divergence_bps", "max_margin_usage"):
+        for name in ("pull_vol", "max_inventory", "max_oracle_age_s", "max_divergence_bps", "max_margin_usage",
+                     "max_skew_bps"):
             v = getattr(self, name)
             if v is not None:
                 _number(name, v, 0.0, strict=True)
@@ -192,6 +199,7 @@ class MarketMaker(Trader):
         self._sizes = [max(1, round(p.level_size * (1.0 + p.size_growth) ** i / self._lot)) for i in range(p.n_levels)]
         self._deposit = int(round(p.deposit_usdc * USDC))
         self._var = annual_to_var_per_s(p.vol_init)  # variance of log returns per second
+        self._check_scale()
         self._basis: Optional[float] = None  # EWMA of (mid − oracle) / oracle
         self._last_obs: Optional[tuple[int, float]] = None  # (time, mark ticks) of the last observation
         max_latency = self.latency.data_us + self.latency.entry_us + 2 * self.latency.jitter_us
@@ -206,6 +214,22 @@ class MarketMaker(Trader):
         self.pulled_sides: tuple[bool, bool] = (False, False)  # (bids pulled, asks pulled)
         self.last_quote: Optional[Quote] = None
         self.refreshes = 0
+
+    def _check_scale(self) -> None:
+        """Refuse gamma/kappa meant for another price scale: they are per USDC of price distance, so BTC's
+        defaults quote a 2 USDC coin several USDC wide, i.e. not at all (a silent, misleading thin book)."""
+        mark = self.mark()
+        if not mark:
+            return
+        s_px = mark * self._tick
+        d = half_spread(self.p.gamma, math.sqrt(self._var) * s_px, self.p.tau_s, self.p.kappa)
+        if d > MAX_START_HALF_SPREAD * s_px:
+            raise InvalidInput(
+                f"agents.{self.kind}.kappa", self.p.kappa,
+                f"with gamma {self.p.gamma} gives a half-spread of {d:.4g} USDC ({d / s_px * 1e4:,.0f} bps) at the "
+                f"starting price {s_px:g}; gamma and kappa are per USDC of price distance, so they scale with the "
+                f"price: kappa about {1e4 / s_px:.3g} quotes about 1 bp wide here (the half-spread must stay under "
+                f"{MAX_START_HALF_SPREAD:.0%} of the price)")
 
     # ------------------------------------------------------------------ schedule
 
@@ -292,6 +316,9 @@ class MarketMaker(Trader):
         s_px = s * self._tick
         sigma = math.sqrt(self._var) * s_px  # USDC per base unit per √s
         r = reservation_price(s_px, q, p.gamma, sigma, p.tau_s)
+        if p.max_skew_bps is not None:
+            cap = s_px * p.max_skew_bps / 1e4
+            r = min(max(r, s_px - cap), s_px + cap)
         d = half_spread(p.gamma, sigma, p.tau_s, p.kappa, s_px * p.min_spread_bps / 2e4)
         return r / self._tick, d / self._tick
 
