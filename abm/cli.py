@@ -51,15 +51,7 @@ def run_and_report(scenario: Any, sets: tuple[str, ...], seed: Optional[int], ou
 @run_options
 def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
     """Run SCENARIO (a catalogue name, a .toml file or a scenario script .py) and write its results and report."""
-    from abm.scenarios import catalogue
-    from abm.scenarios.scripts import scenario_from_script, scripts
-
-    if scenario.endswith(".py"):
-        run_and_report(scenario_from_script(scenario), sets, seed, out, no_progress)
-    elif scenario in scripts() and scenario not in catalogue():  # a catalogue script by name
-        run_and_report(scenario_from_script(scripts()[scenario]), sets, seed, out, no_progress)
-    else:
-        run_and_report(scenario, sets, seed, out, no_progress)
+    run_and_report(scenario, sets, seed, out, no_progress)
 
 
 def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:

@@ -192,3 +192,18 @@ def test_list_shows_replay_and_marks_scripts():
 def test_replay_round_trips_through_toml():
     scn = load_scenario("replay")
     assert parse_scenario(tomllib.loads(to_toml(scn)), "round trip") == scn
+
+
+def test_scripts_load_show_and_sweep_like_scenario_files():
+    by_path = load_scenario(SCRIPT, {"run.duration_s": 60}, seed=9)
+    by_name = load_scenario("staircase_shock", {"run.duration_s": 60}, seed=9)
+    assert by_path == by_name and by_path.run.duration_s == 60 and by_path.run.seed == 9
+    assert len(by_path.markets[0].shocks) == 4  # the script's computed staircase, not a file's
+    r = subprocess.run([str(BIN / "abm"), "show", str(SCRIPT), "--set", "run.duration_s=60"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and tomllib.loads(r.stdout)["run"]["duration_s"] == 60
+    from abm.sweeps import plan
+
+    assert len(plan("staircase_shock", {"run.duration_s": [60, 120]}, {}, samples=1, seeds=1, base_seed=0)) == 2
+    with pytest.raises(InvalidInput, match="run.duration_z"):
+        load_scenario(SCRIPT, {"run.duration_z": 1})

@@ -57,6 +57,15 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> Scenario:
+    """A catalogue scenario, a scenario file (.toml) or a scenario script (.py, or a script's name in scenarios/).
+
+    Overrides and the seed apply the same way to all three, validated like a scenario file.
+    """
+    from abm.scenarios.scripts import scenario_from_script, scripts
+
+    if str(name).endswith(".py") or (isinstance(name, str) and name in scripts() and name not in catalogue()):
+        path_py = Path(name) if str(name).endswith(".py") else scripts()[str(name)]
+        return with_overrides(scenario_from_script(path_py), overrides, seed)
     path = scenario_path(name)
     try:
         raw = tomllib.loads(path.read_text())
@@ -68,6 +77,17 @@ def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
     if overrides:
         raw = apply_overrides(raw, overrides, str(path), root=Scenario, error=InvalidScenario)
     return parse_scenario(raw, str(path), base_dir=path.resolve().parent)
+
+
+def with_overrides(scn: Scenario, overrides: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> Scenario:
+    """``scn`` with ``--set``-style overrides and a seed applied, validated again as a whole."""
+    if not overrides and seed is None:
+        return scn
+    ov = dict(overrides or {})
+    if seed is not None:
+        ov["run.seed"] = seed
+    raw = apply_overrides(scn.model_dump(mode="json"), ov, scn.name, root=Scenario, error=InvalidScenario)
+    return parse_scenario(raw, scn.name)
 
 
 def model_config(scn: Scenario) -> ModelConfig:

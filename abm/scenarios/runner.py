@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional
 
 from abm.model import MarketModel
 from abm.results import RunResult, save_run
-from abm.scenarios.catalogue import load_scenario, model_config, to_toml
+from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
 from abm.scenarios.schema import Scenario
 
 
@@ -27,16 +27,7 @@ def run(
     ``runs/<scenario>-<UTC timestamp>/``.
     """
     if isinstance(scenario, Scenario):
-        scn = scenario
-        if overrides or seed is not None:
-            from abm.scenarios.schema import InvalidScenario, parse_scenario
-            from abm.venues.schema import apply_overrides
-
-            raw = scn.model_dump(mode="json")
-            ov = dict(overrides or {})
-            if seed is not None:
-                ov["run.seed"] = seed
-            scn = parse_scenario(apply_overrides(raw, ov, scn.name, root=Scenario, error=InvalidScenario), scn.name)
+        scn = with_overrides(scenario, overrides, seed)
     else:
         scn = load_scenario(scenario, overrides, seed)
     cfg = model_config(scn)
