@@ -8,6 +8,7 @@ path. ``--set path=value`` overrides any field by dotted path (``agents.whale.si
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -17,7 +18,15 @@ from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
 from abm.scenarios.schema import InvalidScenario, Scenario, parse_scenario
 from abm.venues.schema import apply_overrides
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+def _scenario_dir() -> Path:
+    """The checkout's scenarios/ folder when running from one, else the copy an install puts in <prefix>/share."""
+    checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "abm" / "scenarios"
+
+
+SCENARIO_DIR = _scenario_dir()
 
 
 def catalogue() -> dict[str, Path]:
