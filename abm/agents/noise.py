@@ -67,9 +67,6 @@ class NoiseTrader(Trader):
         self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
         self._schedule_next(self.now)
 
-    def _rate(self) -> float:
-        return self._steady_rate + self.p.delta * len(self._open)
-
     def _schedule_next(self, t: int) -> None:
         rate = self._steady_rate + self.p.delta * len(self._open)
         if rate > 0 and self.active:  # the time to the next event of any kind, from the total rate
@@ -109,10 +106,7 @@ class NoiseTrader(Trader):
         elif n_open:
             k = int((buf.pop() if buf else self.uniform()) * n_open)
             self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
-        rate = steady + p.delta * len(self._open)  # _schedule_next, inlined
-        if rate > 0 and self.active:
-            u = buf.pop() if buf else self.uniform()
-            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / rate) + 1, self._event)
+        self._schedule_next(t)
 
     def on_reject(self, action: str, error: Any) -> None:
         pass  # races (an order filled before its cancel arrived) are normal for background flow
