@@ -49,10 +49,11 @@ def compiled_modules() -> list[str]:
 
 
 def _stale_builds() -> list[str]:
+    """Sources newer than this interpreter's build of them (builds for other Pythons may sit beside them)."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]  # e.g. .cpython-311-x86_64-linux-gnu.so
     stale = []
-    for ext in [*_PACKAGE.rglob("*.so"), *_PACKAGE.rglob("*.pyd")]:
-        stem = ext.name.split(".", 1)[0]
-        source = ext.with_name(stem + ".py")
+    for ext in _PACKAGE.rglob("*" + suffix):
+        source = ext.with_name(ext.name[: -len(suffix)] + ".py")
         if source.exists() and source.stat().st_mtime > ext.stat().st_mtime + _SLACK_S:
             stale.append(str(source.relative_to(_PACKAGE.parent)))
     return stale

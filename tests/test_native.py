@@ -5,6 +5,7 @@ Each check runs in a fresh interpreter, since which copy of a module is used is 
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import subprocess
 import sys
@@ -66,11 +67,14 @@ def test_a_source_edited_after_the_build_is_refused(tmp_path):
 
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    ext = pkg / "mod.cpython-311-x86_64-linux-gnu.so"
+    ext = pkg / ("mod" + importlib.machinery.EXTENSION_SUFFIXES[0])  # this interpreter's build
+    other = pkg / "mod.cpython-99-other.so"  # another Python's build of the same source: not ours to judge
     src = pkg / "mod.py"
-    ext.write_bytes(b"")
+    for f in (ext, other):
+        f.write_bytes(b"")
     src.write_text("")
     os.utime(ext, (1_000_000, 1_000_000))
+    os.utime(other, (1, 1))
     os.utime(src, (1_000_010, 1_000_010))
     orig = _native._PACKAGE
     try:

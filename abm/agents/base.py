@@ -225,16 +225,7 @@ class Trader(mesa.Agent):
 
     def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
         if self._inline:  # no latency and no journal: straight to the exchange (the background flow's path)
-            self.model.order_events += 1
-            try:
-                res = fn(self.account, *args, **kw)
-            except AbmError as e:
-                self.rejects += 1
-                self.last_reject = e
-                self.on_reject(action, e)
-                return
-            if self._reports:
-                self.on_result(action, res)
+            self._deliver(self.model.sched.now, action, fn, args, kw, 0, None, False)
             return
         record = self.journal is not None and action in ("limit", "market")
         # the mid the decision saw; None when a side of the book is empty (the order is journaled all the same)
@@ -262,7 +253,8 @@ class Trader(mesa.Agent):
         if record:
             self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
                                  res.notional, res.resting, False))
-        self.on_result(action, res)
+        if self._reports:
+            self.on_result(action, res)
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
         self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)

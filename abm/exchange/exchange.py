@@ -100,9 +100,6 @@ class PositionInfo:
         return self.size * price * multiplier - self.cost
 
 
-_new_result = tuple.__new__  # builds an OrderResult without the named tuple's Python-level __new__
-
-
 class Market:
     """A listed market's runtime state."""
 
@@ -287,13 +284,7 @@ class Exchange:
         client_id: object = None,
     ) -> OrderResult:
         """A limit order of ``qty`` lots at ``price`` ticks: GTC rests its remainder, IOC drops it, FOK all or nothing."""
-        a = self.accounts.get(account_id) if type(account_id) is int else None
-        if a is None:
-            a = self.account(account_id)  # raises
-        m = self._by_symbol.get(symbol) if type(symbol) is str else None
-        if m is None:
-            m = self.market(symbol)  # raises
-        s = side if side is BUY or side is SELL else _side(side)
+        a, m, s = self._order_target(account_id, symbol, side)
         if type(qty) is not int:
             qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
@@ -340,13 +331,7 @@ class Exchange:
         With ``slippage_bps`` the bound is taken from the mid, or from the best opposite price when one
         side is empty; with no opposite side nothing can fill and the whole order is cancelled.
         """
-        a = self.accounts.get(account_id) if type(account_id) is int else None
-        if a is None:
-            a = self.account(account_id)  # raises
-        m = self._by_symbol.get(symbol) if type(symbol) is str else None
-        if m is None:
-            m = self.market(symbol)  # raises
-        s = side if side is BUY or side is SELL else _side(side)
+        a, m, s = self._order_target(account_id, symbol, side)
         if type(qty) is not int:
             qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
@@ -383,9 +368,7 @@ class Exchange:
 
     def cancel(self, account_id: IntArg, oid: Optional[IntArg] = None, client_id: object = None) -> int:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
-        a = self.accounts.get(account_id) if type(account_id) is int else None
-        if a is None:
-            a = self.account(account_id)  # raises
+        a = self.account(account_id)
         if type(oid) is not int or client_id is not None or oid not in a.open_orders:
             oid = self._owned_oid(a, oid, client_id)
         return self._drop(oid)
@@ -551,6 +534,16 @@ class Exchange:
 
     # ------------------------------------------------------------------ internals
 
+    def _order_target(self, account_id: IntArg, symbol: StrArg, side: IntArg) -> tuple[Account, Market, int]:
+        """(account, market, side) of an order, each checked; the lookups every order starts with."""
+        a = self.accounts.get(account_id) if type(account_id) is int else None
+        if a is None:
+            a = self.account(account_id)  # raises
+        m = self._by_symbol.get(symbol) if type(symbol) is str else None
+        if m is None:
+            m = self.market(symbol)  # raises
+        return a, m, (side if side is BUY or side is SELL else _side(side))
+
     def _check_client_id(self, a: Account, client_id: object) -> None:
         if client_id is None:
             return
@@ -587,7 +580,7 @@ class Exchange:
     def _finish(self, a: Account, m: Market, oid: int, qty: int, filled: int, client_id: object, trimmed: int) -> OrderResult:
         resting = 0
         if oid in m.book:
-            side, resting = m.book.side_and_left(oid)
+            _, side, _, resting = m.book.order(oid)
             a.open_orders[oid] = m.index
             self._order_owner[oid] = (a.id, m.index, client_id, side)
             r = a.resting.get(m.index)
@@ -596,7 +589,7 @@ class Exchange:
             r[side] += resting
             if client_id is not None:
                 a.client_ids[client_id] = oid
-        return _new_result(OrderResult, (oid, qty, filled, self._last_fill_notional, resting, trimmed))
+        return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
 
     def _drop(self, oid: int) -> int:
         """Cancel a registered resting order and update its owner's books; returns the size cancelled."""

@@ -194,37 +194,6 @@ class MarginEngine:
         positions = a.positions
         resting = a.resting
         xi = extra[0] if extra is not None else None
-        if xi is not None and len(positions) <= 1 and len(resting) <= 1 and xi in params \
-                and (not positions or xi in positions) and (not resting or xi in resting):
-            # The common admission: everything the account has is in the order's market. Same sums as
-            # below, without the general loops (this runs on every order).
-            p = positions.get(xi)
-            r = resting.get(xi)
-            mark = self.marks.get(xi)
-            m = self.ex.markets[xi]
-            if mark is None:
-                mark = m.last_price
-                if mark is None:
-                    mark = extra[3]  # type: ignore[index]
-            s = p.size if p is not None else 0
-            buys, sells = (r[0], r[1]) if r is not None else (0, 0)
-            if extra[1] == 0:  # type: ignore[index]
-                buys += extra[2]  # type: ignore[index]
-            else:
-                sells += extra[2]  # type: ignore[index]
-            long_after = s + buys
-            short_after = s - sells
-            if long_after < 0:
-                long_after = -long_after
-            if short_after < 0:
-                short_after = -short_after
-            exposure = long_after if long_after > short_after else short_after
-            lev = self.leverage.get((a.id, xi)) or self._default_lev[xi]
-            mult = m.spec.multiplier
-            if p is None or p.mode == CROSS:
-                return a.balance + (s * mult * mark - p.cost if s else 0) + ((-exposure * mult * mark) // lev)  # type: ignore[union-attr]
-            opening = exposure - (s if s > 0 else -s)
-            return a.balance + ((-opening * mult * mark) // lev if opening > 0 else 0)
         im = self._market_im
         eq = a.balance
         req = 0
@@ -344,23 +313,14 @@ class MarginEngine:
             return
         a = self.ex.accounts[aid]
         markets = self.ex.markets
-        if len(a.positions) == 1:  # the common case, without building lists: a0 needs no mark
-            (i, p), = a.positions.items()
-            if not p.size or i not in self.params or unit[1] != (CROSS_UNIT if p.mode == CROSS else i):
-                return
-            a0 = (a.balance if p.mode == CROSS else p.margin) - p.cost
-            key = liquidation_key(a0, p.size, markets[i].spec.multiplier, self.params[i].tiers)
-            if key is not None:
-                self._push(i, p.size > 0, key, unit, v)
-            return
         ps = self.positions(a, unit)
         if not ps:
             return
         if len(ps) == 1:
+            # equity minus this position's mark-dependent part: the unit's collateral less its cost, no mark needed
             i, p = ps[0]
-            mult = markets[i].spec.multiplier
-            a0 = self.equity(a, unit) - p.size * mult * self.mark(i)  # type: ignore[operator]
-            key = liquidation_key(a0, p.size, mult, self.params[i].tiers)
+            a0 = (a.balance if p.mode == CROSS else p.margin) - p.cost
+            key = liquidation_key(a0, p.size, markets[i].spec.multiplier, self.params[i].tiers)
             if key is not None:
                 self._push(i, p.size > 0, key, unit, v)
             return

@@ -415,11 +415,6 @@ class OrderBook:
     def __contains__(self, oid: object) -> bool:
         return oid in self._orders
 
-    def side_and_left(self, oid: int) -> tuple[int, int]:
-        """(side, remaining qty) of a resting order: what the exchange needs after every submission."""
-        o = self._orders[oid]
-        return o.side, o.qty
-
     def order(self, oid: IntArg) -> tuple[object, int, int, int]:
         """(owner, side, price, remaining qty) of a resting order."""
         o = self._orders.get(oid)
