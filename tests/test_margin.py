@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from abm import Exchange, MarketSpec
-from abm.errors import InsufficientFunds, InvalidInput
+from abm.errors import InsufficientFunds, InvalidInput, UnknownAccount
 from abm.margin.engine import CROSS_UNIT
 from abm.margin.params import LiquidationConfig, RiskParams, binance_liquidation
 from abm.margin.tiers import bracket_tiers, hyperliquid_tiers
@@ -366,5 +366,6 @@ def test_account_equity_is_cross_plus_isolated_equity_at_the_marks():
     assert ex.equity(t) == s["cross_equity"] + s["ETH"]["equity"]
     # by hand: 50 USDC deposit, zero fees; BTC +3.00 x 0.1, ETH -1.00 x 0.2 (1 lot at 1 tick = 10 units)
     assert ex.equity(t) == 50 * USDC + 100 * 300 * 10 - 200 * 100 * 10
-    with pytest.raises(Exception, match="account"):
+    with pytest.raises(UnknownAccount) as e:
         ex.equity(10**9)
+    assert e.value.field == "account" and e.value.value == 10**9
