@@ -94,3 +94,7 @@ class NotOwner(InvalidInput):
 
 class ConservationError(AbmError, AssertionError):
     """Money appeared or vanished: always a bug in this package, never a user error."""
+
+
+class MoneyOverflow(InvalidInput):
+    """An amount left the range the 64-bit event tables hold (see ``abm.market.spec.MAX_MONEY``)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -75,27 +76,54 @@ def _ceil_div(n: int, d: int) -> int:
     return -((-n) // d)
 
 
-def replay_tape(tape: Tape, specs: dict) -> dict:
-    """(account, market) -> (size, cost, realized, fees), rebuilt from the fills alone (independent model)."""
-    out: dict = {}
+def replay_tape(tape: Tape, specs: dict, isolated: Optional[dict] = None) -> dict:
+    """(account, market) -> (size, cost, realized, fees), rebuilt from the fills alone (independent model).
+
+    ``isolated`` maps isolated (account, market) keys to the margin moved into them before trading; they
+    also get ``("margin", key)`` (the position's margin bucket) and ``("cash", account)`` (what isolated
+    positions released to the cross balance). The rule, lot by
+    lot, on a bare venue (no initial margin): closed lots leave with their share of the margin (truncated
+    toward zero), their realised PnL and their share of the fee; a negative result stays with the position.
+    """
+    isolated = isolated or {}
+    out: dict = {("margin", k): v for k, v in isolated.items()}
 
     def apply(key, dq, price, mult, fee):
         size, cost, realized, fees = out.get(key, (0, 0, 0, 0))
+        pnl = 0
         if size == 0 or (size > 0) == (dq > 0):
-            size, cost = size + dq, cost + dq * price * mult
+            closed = 0
+            size1, cost = size + dq, cost + dq * price * mult
         elif abs(dq) <= abs(size):
             # release cost * |dq| / |size|, truncated toward zero
+            closed = abs(dq)
             num = abs(cost) * abs(dq) // abs(size)
             released = num if cost >= 0 else -num
             value = abs(dq) * price * mult
-            realized += value - released if size > 0 else -released - value
-            size, cost = size + dq, cost - released
+            pnl = value - released if size > 0 else -released - value
+            size1, cost = size + dq, cost - released
         else:
+            closed = abs(size)
             close_value = abs(size) * price * mult
-            realized += close_value - cost if size > 0 else -cost - close_value
-            size = size + dq
-            cost = size * price * mult
-        out[key] = (size, cost, realized, fees + fee)
+            pnl = close_value - cost if size > 0 else -cost - close_value
+            size1 = size + dq
+            cost = size1 * price * mult
+        if key in isolated:
+            margin = out[("margin", key)]
+            opened = abs(dq) - closed
+            close_fee = fee if not opened else fee * closed // abs(dq)
+            if closed:
+                share = margin if closed == abs(size) else (margin * closed // abs(size) if margin >= 0
+                                                           else -((-margin) * closed // abs(size)))
+                margin -= share
+                released_money = share + pnl - close_fee
+                if released_money >= 0:
+                    out[("cash", key[0])] = out.get(("cash", key[0]), 0) + released_money
+                else:
+                    margin += released_money
+            margin -= fee - close_fee
+            out[("margin", key)] = margin
+        out[key] = (size1, cost, realized + pnl, fees + fee)
 
     cols = {n: tape.column(n) for n in COLUMNS}
     for i in range(len(tape)):
@@ -386,26 +414,26 @@ def test_isolated_margin_transfers_and_settlement():
     with pytest.raises(InvalidInput):  # not flat
         ex.set_margin_mode(a, BTC, "cross")
 
-    # sell 3 @ 110: pnl 330_000 - 300_000 = 30_000; fee 330_000 * 450e-6 = 148.5 -> 149
-    ex.limit(mk, BTC, "buy", 3, 110)
-    ex.limit(a, BTC, "sell", 3, 110)
-    # margin 299_865 + 30_000 - 149 = 329_716; fees 135 + 149 = 284
-    assert_pos(ex, a, BTC, 0, 0, 30_000, 284, None, mode="isolated", margin=329_716)
-    assert bal(ex, a) == 700_000
-    ex.check_conservation()
-    with pytest.raises(InvalidInput):  # flat but margin still in the bucket
-        ex.set_margin_mode(a, BTC, "cross")
+    # sell 2 @ 110: the closed lots take 2/3 of the margin (199_910), their pnl 2 * 10 * 1000 = 20_000 and their
+    # fee 220_000 * 450e-6 = 99 to the balance: 199_910 + 20_000 - 99 = 219_811; the last lot keeps 99_955
+    ex.limit(mk, BTC, "buy", 2, 110)
+    ex.limit(a, BTC, "sell", 2, 110)
+    assert_pos(ex, a, BTC, 1, 100_000, 20_000, 234, Fraction(100), mode="isolated", margin=99_955)
+    assert bal(ex, a) == 919_811  # 700_000 + 219_811
 
-    ex.transfer_isolated_margin(a, BTC, -329_716)
-    assert bal(ex, a) == 1_029_716  # 700_000 + 329_716 = 1_000_000 + 30_000 - 284
-    assert ex.position(a, BTC).margin == 0
+    # sell the last lot @ 110: pnl 10_000, fee 49.5 -> 50: everything the position held goes to the balance
+    ex.limit(mk, BTC, "buy", 1, 110)
+    ex.limit(a, BTC, "sell", 1, 110)
+    assert_pos(ex, a, BTC, 0, 0, 30_000, 284, None, mode="isolated", margin=0)
+    assert bal(ex, a) == 1_029_716  # 919_811 + 99_955 + 10_000 - 50 = 1_000_000 + 30_000 - 284
+    ex.check_conservation()
     ex.set_margin_mode(a, BTC, "cross")
     assert ex.position(a, BTC).mode == "cross"
     assert conservation_gap(ex) == 0
     ex.check_conservation()
 
 
-def test_isolated_maker_loss_lands_in_margin():
+def test_isolated_maker_loss_settles_from_margin():
     ex = make_ex(btc_spec(maker="-1", taker="3"))  # rebate 100 ppm, taker 300 ppm
     a, tk = ex.open_account(1_000_000), ex.open_account(FUND)
     ex.set_margin_mode(a, BTC, "isolated")
@@ -416,10 +444,10 @@ def test_isolated_maker_loss_lands_in_margin():
     assert_pos(ex, a, BTC, -5, -500_000, 0, -50, Fraction(100), mode="isolated", margin=500_050)
     ex.limit(a, BTC, "buy", 5, 120)
     ex.limit(tk, BTC, "sell", 5, 120)
-    # pnl = 500_000 - 600_000 = -100_000; rebate 600_000 * 100 / 1e6 = 60
-    # margin 500_050 - 100_000 + 60 = 400_110; fees -50 - 60 = -110
-    assert_pos(ex, a, BTC, 0, 0, -100_000, -110, None, mode="isolated", margin=400_110)
-    assert bal(ex, a) == 500_000
+    # pnl = 500_000 - 600_000 = -100_000; rebate 600_000 * 100 / 1e6 = 60; closing releases the whole bucket:
+    # 500_050 - 100_000 + 60 = 400_110 to the balance; fees -50 - 60 = -110
+    assert_pos(ex, a, BTC, 0, 0, -100_000, -110, None, mode="isolated", margin=0)
+    assert bal(ex, a) == 900_110
     # taker fees 150 + 180; ledger 330 - 110 = 220
     assert ex.ledgers["fees"] == 220
     ex.check_conservation()
@@ -446,14 +474,14 @@ def test_cross_in_one_market_isolated_in_another():
     # ETH close 3 @ 250_101: pnl 3 * 100 * 100 = 30_000; notional 75_030_300, fee 33_763.635 -> 33_764
     ex.limit(mk, ETH, "buy", 3, 250_101)
     ex.limit(a, ETH, "sell", 3, 250_101)
-    # margin 49_966_249 + 30_000 - 33_764 = 49_962_485
-    assert_pos(ex, a, ETH, 0, 0, 30_000, 67_515, None, mode="isolated", margin=49_962_485)  # 33_751 + 33_764
-    assert bal(ex, a) == 949_999_681
+    # the closed position leaves for the balance: 49_966_249 + 30_000 - 33_764 = 49_962_485
+    assert_pos(ex, a, ETH, 0, 0, 30_000, 67_515, None, mode="isolated", margin=0)  # 33_751 + 33_764
+    assert bal(ex, a) == 949_999_681 + 49_962_485
 
     # BTC close 7 @ 99: pnl 7 * (99 - 101) * 1000 = -14_000; notional 693_000, fee 311.85 -> 312
     ex.limit(mk, BTC, "buy", 7, 99)
     ex.limit(a, BTC, "sell", 7, 99)
-    assert bal(ex, a) == 949_985_369  # 949_999_681 - 14_000 - 312
+    assert bal(ex, a) == 949_985_369 + 49_962_485  # 949_999_681 - 14_000 - 312
     assert_pos(ex, a, BTC, 0, 0, -14_000, 631, None)  # fees 319 + 312
 
     # makers: BTC 707_000 * 150e-6 = 106.05 -> 107, 693_000 * 150e-6 = 103.95 -> 104
@@ -557,16 +585,17 @@ def test_conservation_many_trades_two_markets():
     # every fee charged or rebated is in the fees ledger
     assert ex.ledgers["fees"] == sum(ex.position(aid, s).fees for aid in accts for s in (BTC, ETH))
     assert ex.ledgers["insurance"] == 12_345
-    # each isolated bucket = what was moved in + realized - fees, each cross balance excludes it
-    for aid, moved in isolated_in.items():
+    # replay the tape through an independent model (average cost; isolated lots leave with their share of the
+    # margin) and compare every position, isolated bucket and balance
+    specs = {ex.market(BTC).index: btc_spec(), ex.market(ETH).index: eth_spec(maker="-0.5", taker="3.3")}
+    eth = ex.market(ETH).index
+    model = replay_tape(tape, specs, {(aid, eth): moved for aid, moved in isolated_in.items()})
+    for aid in isolated_in:
         p = ex.position(aid, ETH)
         assert p.mode == "isolated"
-        assert p.margin == moved + p.realized - p.fees
-    # replay the tape through an independent average-cost model and compare every position and balance
-    specs = {ex.market(BTC).index: btc_spec(), ex.market(ETH).index: eth_spec(maker="-0.5", taker="3.3")}
-    model = replay_tape(tape, specs)
+        assert p.margin == model[("margin", (aid, eth))]
     for aid in accts:
-        expected_balance = cash[aid]
+        expected_balance = cash[aid] + model.get(("cash", aid), 0)
         for sym in (BTC, ETH):
             p = ex.position(aid, sym)
             size, cost, realized, fees = model.get((aid, ex.market(sym).index), (0, 0, 0, 0))

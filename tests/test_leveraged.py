@@ -257,7 +257,9 @@ def test_reentry_none_retires_and_reenter_trades_after_cooldown() -> None:
         assert all(h[0] <= t_liq for h in events(a, "entry"))  # never traded again
         assert a.position().size == 0
     for a in ags[3:]:
-        (t_liq, _, _, _), = events(a, "liquidated")
+        liqs = events(a, "liquidated")  # the first position, whole or in pieces (a book slice, then the backstop)
+        assert -sum(h[2] for h in liqs) == events(a, "entry")[0][2]
+        t_liq = liqs[-1][0]
         assert a.active
         later = [h for h in events(a, "entry") if h[0] > t_liq]
         assert later, a.history

@@ -48,7 +48,7 @@ from abm.market.book import (
     STP_CANCEL_RESTING,
     OrderBook,
 )
-from abm.market.spec import MarketSpec, as_int, exact_fraction
+from abm.market.spec import MAX_MONEY, MarketSpec, as_int, exact_fraction
 from abm.market.view import BookView
 from abm.margin.events import LiquidationLog
 from abm.margin.engine import CROSS_UNIT, MarginEngine
@@ -103,12 +103,17 @@ class PositionInfo:
 class Market:
     """A listed market's runtime state."""
 
-    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders")
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
+                 "max_tick_lots", "band_ppm", "band_lo", "band_hi")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
         self.spec = spec
         self.book = book
+        self.max_tick_lots = spec.max_tick_lots  # price x size (ticks x lots) of the largest notional that fits
+        self.band_ppm = spec.band_ppm
+        self.band_lo = 1  # the prices an order may name: the venue's band around the mark, once there is one
+        self.band_hi = self.max_tick_lots
         self.open_interest = 0  # long lots (= short lots)
         self.last_price: Optional[int] = None
         self.volume = 0  # traded lots
@@ -203,11 +208,10 @@ class Exchange:
     def deposit(self, account_id: IntArg, amount: IntArg) -> None:
         a = self.account(account_id)
         _positive_amount(amount)
-        a.balance += amount
+        self.ledgers.check_room(amount)
+        self._credit(a, amount)
         self.ledgers.external += amount
-        if self.risk.params:
-            self.risk.dirty.add((a.id, CROSS_UNIT))
-            self.risk.process_dirty()
+        self.risk.process_dirty()
 
     def withdraw(self, account_id: IntArg, amount: IntArg) -> None:
         """Withdraw cross collateral; with margined positions what stays must cover max(IM, 10% of notional)."""
@@ -216,9 +220,8 @@ class Exchange:
         limit = self.risk.withdrawable(a) if self.risk.params else a.balance
         if amount > limit:
             raise InsufficientFunds("amount", amount, f"must be at most the withdrawable amount {limit}")
-        a.balance -= amount
+        self._credit(a, -amount)
         self.ledgers.external -= amount
-        self.risk.dirty.add((a.id, CROSS_UNIT))
         self.risk.process_dirty()
 
     def seed_ledger(self, name: StrArg, amount: IntArg) -> None:
@@ -262,12 +265,11 @@ class Exchange:
             limit = self.risk.removable_isolated(a, m.index) if m.margined else pos.margin
             if -amount > limit:
                 raise InsufficientFunds("amount", amount, f"must not remove more than {limit} (the rules keep margin >= max(IM, 10% of notional))")
-        a.balance -= amount
+        self._credit(a, -amount)
         pos.margin += amount
         if m.margined:
             self.risk.dirty.add((a.id, m.index))
-            self.risk.dirty.add((a.id, CROSS_UNIT))
-            self.risk.process_dirty()
+        self.risk.process_dirty()
 
     # ------------------------------------------------------------------ orders
 
@@ -291,8 +293,8 @@ class Exchange:
             raise InvalidSize("qty", qty, "must be a positive integer number of lots")
         if type(price) is not int:
             price = as_int("price", price, InvalidPrice)
-        if price <= 0:
-            raise InvalidPrice("price", price, "must be a positive integer number of ticks")
+        if price < m.band_lo or price > m.band_hi or price * qty > m.max_tick_lots:
+            self._check_price_size(m, "price", price, qty)
         t = _TIFS.get(tif) if isinstance(tif, str) or type(tif) is int else None
         if t is None:
             raise InvalidOrderType("tif", tif, "must be one of 'GTC', 'IOC', 'FOK'")
@@ -340,8 +342,10 @@ class Exchange:
             raise InvalidOrderType("slippage_bps", slippage_bps, "must not be given together with worst_price")
         if worst_price is not None:
             worst_price = as_int("worst_price", worst_price, InvalidPrice)
-            if worst_price <= 0:
-                raise InvalidPrice("worst_price", worst_price, "must be a positive integer number of ticks")
+            self._check_price_size(m, "worst_price", worst_price, qty)
+        elif qty > m.max_tick_lots:  # each fill is bounded by the resting order it meets, which passed this check
+            raise InvalidSize("qty", qty, f"must be at most {m.max_tick_lots} lots (a notional must fit {MAX_MONEY} "
+                                          "quote units)")
         if slippage_bps is not None:
             if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, (int, float)) or not 0 <= slippage_bps < 10000:
                 raise InvalidOrderType("slippage_bps", slippage_bps, "must be a number in [0, 10000)")
@@ -408,6 +412,9 @@ class Exchange:
         ro = m.book.is_reduce_only(oid)
         if qty is not None and qty > 0 and ro:
             qty = self._reduce_only_qty(a, m, side, qty)[0]
+        if price is not None or (qty is not None and qty > left):
+            self._check_price_size(m, "price", price if price is not None else m.book.order(oid)[2],
+                                   qty if qty is not None and qty > 0 else left)
         if m.margined and not ro and qty is not None and qty > left:
             self.risk.admit(a, m.index, side, qty - left, price or m.book.order(oid)[2])
         filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything
@@ -424,9 +431,14 @@ class Exchange:
         """Publish a mark price (integer ticks); in a margined market this runs the liquidation check."""
         m = self.market(symbol)
         price = as_int("price", price, InvalidPrice)
-        if price <= 0:
-            raise InvalidPrice("price", price, "must be a positive integer number of ticks")
+        if not 0 < price <= m.max_tick_lots:
+            raise InvalidPrice("price", price, f"must be a positive integer number of ticks whose one-lot value fits "
+                                               f"{MAX_MONEY} quote units (at most {m.max_tick_lots})")
         self.risk.marks[m.index] = price
+        if m.band_ppm:
+            w = price * m.band_ppm
+            m.band_lo = max(1, -((w - price * 1_000_000) // 1_000_000))  # ceil(mark * (1 - band))
+            m.band_hi = min(m.max_tick_lots, (price * 1_000_000 + w) // 1_000_000)  # floor(mark * (1 + band))
         if m.margined:
             self._liquidator.on_mark(m.index)
 
@@ -552,6 +564,21 @@ class Exchange:
         if client_id in a.client_ids:
             raise DuplicateClientOrderId("client_id", client_id, "must differ from the account's live orders' client ids")
 
+    def _check_price_size(self, m: Market, field: str, price: int, qty: int) -> None:
+        """Refuse a price outside the venue's band around the mark, or an order whose notional would not fit."""
+        if price <= 0:
+            raise InvalidPrice(field, price, "must be a positive integer number of ticks")
+        if price < m.band_lo or price > m.band_hi:
+            if m.spec.price_band is None or m.index not in self.risk.marks:
+                raise InvalidPrice(field, price, f"must be at most {m.band_hi} ticks (a lot's notional must fit "
+                                                 f"{MAX_MONEY} quote units)")
+            raise InvalidPrice(field, price, f"must be within the venue's price band of {m.spec.price_band * 100:g}% "
+                                             f"around the mark {self.risk.marks[m.index]} ticks: "
+                                             f"[{m.band_lo}, {m.band_hi}]")
+        if price * qty > m.max_tick_lots:
+            raise InvalidSize("qty", qty, f"must keep the order's notional within {MAX_MONEY} quote units "
+                                          f"(at most {m.max_tick_lots // price} lots at {price} ticks)")
+
     def _reduce_only_qty(self, a: Account, m: Market, side: int, qty: int) -> tuple[int, int]:
         pos = a.positions.get(m.index)
         size = pos.size if pos is not None else 0
@@ -609,10 +636,19 @@ class Exchange:
         if owner[2] is not None:
             a.client_ids.pop(owner[2], None)
 
-    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True) -> None:
+    def _credit(self, a: Account, amount: int) -> None:
+        """Change an account's cross balance; the cross unit is re-keyed, since its liquidation price moved."""
+        a.balance += amount
+        if self.risk.params:
+            self.risk.dirty.add((a.id, CROSS_UNIT))
+
+    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
+                liq: bool = False) -> None:
         """Book a change of ``dq`` lots at ``price`` to an account: PnL and fee into the right bucket.
 
-        ``release=False`` keeps a closing isolated position's margin in place (a takeover moves it on).
+        Cross: PnL and fee to the balance. Isolated: see ``_settle_isolated``. ``release=False`` keeps a
+        closing isolated position's money in its bucket (a takeover moves it on as a whole). ``liq``
+        marks the taker side of a liquidation fill.
         """
         idx = m.index
         pos = acct.positions.get(idx)
@@ -624,6 +660,10 @@ class Exchange:
         pos.fees += fee
         if pos.mode == CROSS:
             acct.balance += pnl - fee
+            if not m.margined and self.risk.params:
+                self.risk.dirty.add((acct.id, CROSS_UNIT))  # an unmargined market's PnL moves cross collateral too
+        elif release:
+            self._settle_isolated(acct, m, pos, s0, dq, price, pnl, fee, liq)
         else:
             pos.margin += pnl - fee
         s1 = pos.size
@@ -635,9 +675,59 @@ class Exchange:
             del m.holders[acct.id]
         m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
         if m.margined:
-            if pos.mode != CROSS and release:
-                self.risk.on_isolated_fill(acct, idx, pos, s0, price)
             self.risk.dirty.add((acct.id, idx))
+
+    def _settle_isolated(self, a: Account, m: Market, pos: Position, s0: int, dq: int, price: int, pnl: int,
+                         fee: int, liq: bool) -> None:
+        """An isolated fill, lot by lot: closed lots leave with their share of the margin, opened lots bring theirs.
+
+        Closing ``c`` of ``|s0|`` lots releases ``margin * c / |s0|`` (truncated toward zero, the rest stays
+        with the open lots) together with the closed lots' realised PnL and their part of the fee: that sum
+        is the closed lots' own equity and goes to the cross balance, so the remaining lots keep exactly
+        their share and their liquidation price. Closed lots with negative equity (a fill beyond their
+        bankruptcy price) are covered by the rest of the position first, isolation meaning the wallet never
+        pays for it; a liquidation fill's fee is waived where it alone would push them below zero.
+        Opening lots take their initial margin at the fill price from the balance; a flip does both.
+        """
+        s1 = pos.size
+        a0 = s0 if s0 > 0 else -s0
+        q = dq if dq > 0 else -dq
+        closed = 0
+        if s0 and (s0 > 0) != (dq > 0):
+            closed = q if q < a0 else a0
+        opened = q - closed
+        close_fee = fee if not opened else fee * closed // q
+        moved = 0
+        if closed:
+            mg = pos.margin
+            if closed == a0:
+                share = mg
+            else:
+                share = mg * closed // a0 if mg >= 0 else -((-mg) * closed // a0)
+            out = share + pnl - close_fee
+            if out < 0 and liq and close_fee > 0 and m.margined:
+                waived = min(-out, close_fee)
+                self.ledgers.balances["fees"] -= waived
+                pos.fees -= waived
+                out += waived
+            pos.margin = mg - share
+            if out >= 0:
+                moved = out
+            else:
+                # a partial close: the open lots cover it; a full close: bad debt, which process_dirty settles;
+                # a flip: bad debt settled now, before the new side's margin arrives
+                pos.margin += out
+                if opened and m.margined:
+                    self._liquidator.cover_bad_debt(a, (a.id, m.index))
+        if opened:
+            pos.margin -= fee - close_fee
+            if m.margined:
+                im = -((-opened * m.spec.multiplier * price) // self.risk.lev(a.id, m.index))
+                take = im if im <= a.balance else max(a.balance, 0)
+                moved -= take
+                pos.margin += take
+        if moved:
+            self._credit(a, moved)
 
     def _fill_handler(self, m: Market):  # type: ignore[no-untyped-def]
         accounts = self.accounts
@@ -655,7 +745,7 @@ class Exchange:
             tfee = -((-value * taker_ppm) // 1_000_000)
             mfee = _fee(value, maker_ppm)
             ledgers["fees"] += tfee + mfee
-            settle(accounts[town], m, qty if tside == BUY else -qty, price, tfee)
+            settle(accounts[town], m, qty if tside == BUY else -qty, price, tfee, True, liq)
             maker = accounts[mown]
             settle(maker, m, -qty if tside == BUY else qty, price, mfee)
             maker.resting[idx][1 - tside] -= qty

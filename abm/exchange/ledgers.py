@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abm.errors import ConservationError, IntArg, InvalidAmount, InvalidInput, StrArg
+from abm.market.spec import MAX_MONEY
 
 if TYPE_CHECKING:
     from abm.exchange.exchange import Exchange
@@ -38,8 +39,15 @@ class Ledgers:
         self.check_name(name)
         if type(amount) is not int or amount <= 0:
             raise InvalidAmount("amount", amount, "must be a positive integer number of quote units")
+        self.check_room(amount)
         self.balances[name] += amount
         self.external += amount
+
+    def check_room(self, amount: int) -> None:
+        """Refuse money from outside that would take the exchange past ``MAX_MONEY`` (tables hold 64-bit money)."""
+        if self.external + amount > MAX_MONEY:
+            raise InvalidAmount("amount", amount, f"must keep the exchange's money from outside within {MAX_MONEY} "
+                                                  f"quote units (it holds {self.external})")
 
     def total(self) -> int:
         return sum(self.balances.values())

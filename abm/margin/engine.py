@@ -134,7 +134,7 @@ class MarginEngine:
             return [(i, p) for i, p in sorted(a.positions.items())
                     if p.size and p.mode == CROSS and i in self.params]
         p = a.positions.get(unit[1])
-        return [(unit[1], p)] if p is not None and p.size else []
+        return [(unit[1], p)] if p is not None and p.size and unit[1] in self.params else []
 
     def equity(self, a: Account, unit: Unit) -> int:
         markets = self.ex.markets
@@ -282,26 +282,6 @@ class MarginEngine:
         notional = abs(pos.size) * mult * self.mark(idx)  # type: ignore[operator]
         need = max(-((-notional) // self.lev(a.id, idx)), -((-notional) // 10))
         return max(0, min(pos.margin, self.equity(a, (a.id, idx)) - need))
-
-    # ------------------------------------------------------------------ isolated margin on fills
-
-    def on_isolated_fill(self, a: Account, idx: int, pos: Position, s0: int, price: int) -> None:
-        """Move margin between the balance and an isolated position as it opens or closes."""
-        s1 = pos.size
-        flipped = s0 and s1 and (s0 > 0) != (s1 > 0)
-        a0, a1 = abs(s0), abs(s1)
-        closed = a0 if flipped else max(0, a0 - a1)
-        opened = a1 if flipped else max(0, a1 - a0)
-        if closed and pos.margin > 0:
-            release = pos.margin if (s1 == 0 or flipped) else pos.margin * closed // a0
-            pos.margin -= release
-            a.balance += release
-        if opened:
-            mult = self.ex.markets[idx].spec.multiplier
-            im = -((-opened * mult * price) // self.lev(a.id, idx))
-            take = min(im, max(a.balance, 0))
-            a.balance -= take
-            pos.margin += take
 
     # ------------------------------------------------------------------ the trigger index
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+from abm.errors import MoneyOverflow
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 KINDS = ("book", "backstop", "adl", "adl_counterparty", "bad_debt")
 KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 COLUMNS = (
@@ -44,6 +47,10 @@ class LiquidationLog:
     def record(self, **row: int) -> int:
         eid = len(self._cols["event_id"])
         row["event_id"] = eid
+        for c in COLUMNS:  # all checked before any is appended: a row is whole or absent
+            if not _INT64_MIN <= row[c] <= _INT64_MAX:
+                raise MoneyOverflow(c, row[c], "must fit the log's 64-bit integers: an account holds more than the "
+                                               "tables can record (use fewer quote_decimals)")
         for c in COLUMNS:
             self._cols[c].append(int(row[c]))
         return eid

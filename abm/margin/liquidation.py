@@ -20,7 +20,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING
 
-from abm.exchange.accounts import CROSS, Account
+from abm.exchange.accounts import CROSS, Account, Position
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
 
@@ -89,29 +89,34 @@ class Liquidator:
         if cfg.backstop and eq < cfg.backstop_ratio * eng.maintenance(a, unit):
             self.backstop(unit, trigger)
             return
-        ps = eng.positions(a, unit)
-        notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]  # type: ignore[operator]
-        total = sum(notionals)
         absorbed = True
         sliced = False
-        for (i, p), notional in zip(ps, notionals):
+        for i, p in self._legs(a, unit):
             c = eng.params[i].liquidation
+            mark = eng.mark(i)
             size = p.size
             qty = abs(size)
-            if c.slice_threshold is not None and notional > c.slice_threshold:
+            if c.slice_threshold is not None and qty * ex.markets[i].spec.multiplier * mark > c.slice_threshold:  # type: ignore[operator]
                 qty = max(1, ceil(qty * c.slice_fraction))
                 sliced = sliced or qty < abs(size)
-            pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
+            before = self._equity(a, unit)
+            # the leg may use up the unit's whole equity, never more: fills past this price would be bad debt
+            pb = eng.bankruptcy_price(a, unit, i, before, Fraction(1))
             side = SELL if size > 0 else BUY
             worst = max(1, ceil(pb)) if side == SELL else floor(pb)
-            before = self._equity(a, unit)
+            fees_before = p.fees
             filled, notional_ticks, oid = (0, 0, -1) if worst < 1 else ex._liquidation_order(a, i, side, qty, worst)
             if filled:
+                if unit[1] == CROSS_UNIT:
+                    self._waive_fee(a, p, p.fees - fees_before)
                 self._charge_fee(a, unit, i, notional_ticks, c.fee_ppm)
                 self._record("book", a, unit, i, -filled if size > 0 else filled, notional_ticks // filled,
                              trigger, before, oid=oid)
             if filled < qty:
+                # the book cannot take this leg within its bankruptcy price: the unit goes on as a whole (backstop
+                # or ADL) rather than shedding its other legs into the book and keeping the one that failed
                 absorbed = False
+                break
         if sliced and eng.positions(a, unit):
             eng.cooling[unit] = ex.now + cfg.cooldown_us
         if not absorbed and eng.liquidatable(a, unit):
@@ -122,6 +127,25 @@ class Liquidator:
                 self.adl(unit, trigger)
         else:
             self._settle_flat(a, unit)
+
+    def _legs(self, a: Account, unit: Unit) -> list[tuple[int, Position]]:
+        """The unit's positions in liquidation order: the most losing first (ties by market), so a failed book
+        liquidation never leaves an account holding its losers after selling its winners."""
+        eng, markets = self.eng, self.ex.markets
+        ps = eng.positions(a, unit)
+        if len(ps) > 1:
+            ps.sort(key=lambda ip: (ip[1].size * markets[ip[0]].spec.multiplier * eng.mark(ip[0]) - ip[1].cost, ip[0]))  # type: ignore[operator]
+        return ps
+
+    def _waive_fee(self, a: Account, p: Position, fee: int) -> None:
+        """A liquidation order's trading fee is paid only out of what the cross account has left: the venue
+        forgoes the part that would turn into bad debt (isolated fills are waived fill by fill on settlement)."""
+        eq = self.eng.equity(a, (a.id, CROSS_UNIT))
+        if eq < 0 and fee > 0:
+            w = min(-eq, fee)
+            self.ex.ledgers.balances["fees"] -= w
+            p.fees -= w
+            self.ex._credit(a, w)
 
     def _cancel_orders(self, a: Account, unit: Unit) -> None:
         ex = self.ex
@@ -140,10 +164,10 @@ class Liquidator:
 
     def _bucket_add(self, a: Account, unit: Unit, amount: int) -> None:
         if unit[1] == CROSS_UNIT:
-            a.balance += amount
+            self.ex._credit(a, amount)
         else:
             a.positions[unit[1]].margin += amount
-        self.eng.dirty.add(unit)
+            self.eng.dirty.add(unit)
 
     def _bucket(self, a: Account, unit: Unit) -> int:
         return a.balance if unit[1] == CROSS_UNIT else a.positions[unit[1]].margin
@@ -180,8 +204,7 @@ class Liquidator:
         left = self._bucket(a, unit)
         if left > 0:
             self._bucket_add(a, unit, -left)
-            vault.balance += left
-            eng.dirty.add((vault_id, CROSS_UNIT))
+            ex._credit(vault, left)
         elif left < 0:
             self.cover_bad_debt(a, unit)
 
@@ -265,7 +288,7 @@ class Liquidator:
                 ex.ledgers.balances["insurance"] += left_money
             elif left_money > 0 and unit[1] != CROSS_UNIT:
                 self._bucket_add(a, unit, -left_money)  # what is left stays with the trader
-                a.balance += left_money
+                ex._credit(a, left_money)
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 

@@ -8,6 +8,12 @@ The notional of ``q`` lots at ``p`` ticks is ``p * q * multiplier`` quote units,
 ``multiplier = tick_size * lot_size * 10**quote_decimals`` must be a whole number (the spec refuses a
 grid that would need rounding). Fee rates are held in parts per million (1 bp = 100 ppm), so a fee
 rate must be a multiple of 0.01 bp.
+
+Why money has a ceiling: event tables and Parquet hold 64-bit integers, so every amount that is
+recorded must fit. ``MAX_MONEY`` (2**62 quote units, half the int64 range, leaving headroom for sums)
+bounds what one order, one mark and the exchange's external money may reach, and ``quote_decimals``
+is at most ``MAX_QUOTE_DECIMALS`` (9: 2**62 units are 4.6 billion quote currency at 9 decimals, 4.6
+trillion at the usual 6), so a realistic run can never overflow a table after it changed the books.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from abm.errors import InvalidMarketSpec, InvalidPrice, InvalidSize
 Number = Union[int, str, Decimal]
 
 STP_MODES = ("cancel_resting", "cancel_incoming")
+MAX_MONEY = 2**62  # quote units: the ceiling of one order's notional, a mark's lot value and external money
+MAX_QUOTE_DECIMALS = 9
 
 
 def _decimal(field_name: str, value: object) -> Decimal:
@@ -71,6 +79,9 @@ class MarketSpec:
     maker_fee_bps: Decimal = Decimal("1.5")
     taker_fee_bps: Decimal = Decimal("4.5")
     stp: str = "cancel_resting"
+    # The venue's price band: a limit price (or a market order's bound) must be within this share of the
+    # mark, e.g. Decimal("0.8") for 80 %; None: no band (a bare venue).
+    price_band: Union[Decimal, None] = None
     multiplier: int = field(init=False)
     maker_ppm: int = field(init=False)
     taker_ppm: int = field(init=False)
@@ -86,8 +97,9 @@ class MarketSpec:
         if lot <= 0:
             raise InvalidMarketSpec("lot_size", self.lot_size, "must be > 0")
         qd = self.quote_decimals
-        if type(qd) is not int or not 0 <= qd <= 18:
-            raise InvalidMarketSpec("quote_decimals", qd, "must be an integer in [0, 18]")
+        if type(qd) is not int or not 0 <= qd <= MAX_QUOTE_DECIMALS:
+            raise InvalidMarketSpec("quote_decimals", qd, f"must be an integer in [0, {MAX_QUOTE_DECIMALS}] (money is "
+                                                          "recorded in 64-bit integers)")
         mult = tick * lot * (Decimal(10) ** qd)
         if mult != mult.to_integral_value():
             raise InvalidMarketSpec(
@@ -110,10 +122,17 @@ class MarketSpec:
             raise InvalidMarketSpec("taker_fee_bps", self.taker_fee_bps, "must be below 10000 bp")
         if self.stp not in STP_MODES:
             raise InvalidMarketSpec("stp", self.stp, f"must be one of {list(STP_MODES)}")
+        band = None
+        if self.price_band is not None:
+            band = _decimal("price_band", self.price_band)
+            if not 0 < band < 1 or band * 1_000_000 != (band * 1_000_000).to_integral_value():
+                raise InvalidMarketSpec("price_band", self.price_band,
+                                        "must be a share of the mark in (0, 1) with at most 6 decimals, or None")
         object.__setattr__(self, "tick_size", tick)
         object.__setattr__(self, "lot_size", lot)
         object.__setattr__(self, "maker_fee_bps", _decimal("maker_fee_bps", self.maker_fee_bps))
         object.__setattr__(self, "taker_fee_bps", _decimal("taker_fee_bps", self.taker_fee_bps))
+        object.__setattr__(self, "price_band", band)
         object.__setattr__(self, "multiplier", int(mult))
         object.__setattr__(self, "maker_ppm", maker)
         object.__setattr__(self, "taker_ppm", taker)
@@ -141,6 +160,16 @@ class MarketSpec:
         if q != q.to_integral_value() or q <= 0:
             raise InvalidSize("size", size, f"must be a positive multiple of the lot size {self.lot_size}")
         return int(q)
+
+    @property
+    def band_ppm(self) -> int:
+        """The price band in parts per million of the mark (0: none)."""
+        return int(self.price_band * 1_000_000) if self.price_band is not None else 0
+
+    @property
+    def max_tick_lots(self) -> int:
+        """The largest price x size (ticks x lots) whose notional fits ``MAX_MONEY``."""
+        return MAX_MONEY // self.multiplier
 
     def price(self, ticks: int) -> Decimal:
         return ticks * self.tick_size

@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from abm.errors import InvalidInput
+from abm.market.spec import MAX_QUOTE_DECIMALS  # money in a profile has at most as many decimals as a market
 
 __all__ = [
     "InvalidProfile",
@@ -61,7 +62,6 @@ __all__ = [
     "MAX_QUOTE_DECIMALS",
 ]
 
-MAX_QUOTE_DECIMALS = 18  # MarketSpec allows quote_decimals up to 18, so money needs at most 18 decimal places
 US = 1_000_000  # microseconds per second
 
 # ------------------------------------------------------------------------------------- problems and the error
@@ -255,6 +255,7 @@ if TYPE_CHECKING:  # to a type checker the field types are plain Fractions and i
     PositivePercent = Fraction
     SignedPercent = Fraction
     LiquidationFeePct = Fraction
+    BandPct = Fraction
     Share = Fraction
     ShareOrZero = Fraction
     NoiseBps = Fraction
@@ -271,6 +272,7 @@ else:
     PositivePercent = _number(gt=0)
     SignedPercent = _number(gt=-100, lt=100)
     LiquidationFeePct = _number(ge=0, lt=100, step=Fraction(1, 10_000), step_text="must be a multiple of 0.0001% (1 ppm)")
+    BandPct = _number(gt=0, lt=100, step=Fraction(1, 10_000), step_text="must be a multiple of 0.0001% (1 ppm)")
     Share = _number(gt=0, le=1)
     ShareOrZero = _number(ge=0, le=1)
     NoiseBps = _number(ge=0, lt=10_000)
@@ -303,6 +305,8 @@ class Orders(_Model):
     min_value: Money
     stp: Literal["cancel_resting", "cancel_incoming"]
     max_market_value: Optional[tuple[MaxMarketValue, ...]] = None
+    # how far from the mark an order's price may be, in percent of the mark (None: no band)
+    price_band_pct: Optional[BandPct] = None
 
 
 class Margin(_Model):

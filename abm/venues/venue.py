@@ -119,7 +119,12 @@ class Venue:
                           quote_decimals=_check_qd(quote_decimals),
                           maker_fee_bps=Decimal(str(dump_number(fees.maker_bps))),
                           taker_fee_bps=Decimal(str(dump_number(fees.taker_bps))),
-                          stp=self.profile.orders.stp)
+                          stp=self.profile.orders.stp, price_band=self.price_band())
+
+    def price_band(self) -> Optional[Decimal]:
+        """The orders' price band as a share of the mark (0.8 for 80 %), or None."""
+        pct = self.profile.orders.price_band_pct
+        return None if pct is None else Decimal(pct.numerator) / Decimal(pct.denominator) / 100
 
     def tier_table(self, tier_class: str, quote_decimals: int = 6) -> TierTable:
         """The class's bands in quote units with the venue's maintenance rule (half IM, or the stated rates)."""
