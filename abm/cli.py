@@ -128,28 +128,48 @@ def report(run_dir: Path) -> None:
     click.echo(f"report: {out}")
 
 
-@main.command()
+class _SweepCommand(click.Command):
+    """Bad option values of ``abm sweep`` get the package's one-line error, like every other sweep input."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.BadParameter as e:
+            name = e.param.opts[0] if e.param is not None and e.param.opts else (e.param_hint or "sweep")
+            raise SweepOptionError(f"{name}: {e.message}") from None
+
+
+class SweepOptionError(AbmError):
+    pass
+
+
+@main.command(cls=_SweepCommand)
 @click.argument("scenario")
 @click.option("--grid", "grids", multiple=True, metavar="PATH=V1,V2,...", help="Values to cross, e.g. agents.whale.size=40,80.")
 @click.option("--random", "randoms", multiple=True, metavar="PATH=LO:HI", help="Uniform draws, e.g. markets[0].sigma=0.2:0.9.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Draws per grid point with --random.")
 @click.option("--seeds", type=int, default=1, show_default=True, help="Replicates per combination.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local worker processes.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Local worker processes (or the size of --scheduler local).")
 @click.option("--base-seed", type=int, default=0, show_default=True, help="Seed every run's seed derives from.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Sweep folder (default sweeps/<scenario>).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Sweep folder (default sweeps/<scenario>); it holds one sweep, which re-running resumes or extends.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask cluster: its address (tcp://host:port) or 'local' to start one here.")
+@click.option("--retry-failed", is_flag=True, help="Run the folder's failed runs of this plan again.")
 @click.option("--no-progress", is_flag=True)
 def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
-          base_seed: int, out: Optional[Path], scheduler: Optional[str], no_progress: bool) -> None:
+          base_seed: int, out: Optional[Path], scheduler: Optional[str], retry_failed: bool, no_progress: bool) -> None:
     """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
     from abm.sweeps import sweep as run_sweep
 
     folder = out or Path("sweeps") / Path(scenario).stem
     df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
-                   progress=not no_progress, scheduler=scheduler)
+                   progress=not no_progress, scheduler=scheduler, retry_failed=retry_failed)
     failed = int((df["error"] != "").sum()) if len(df) else 0
-    click.echo(f"{len(df)} runs ({failed} failed): {folder / 'rows'}")
+    hint = " (--retry-failed runs them again)" if failed else ""
+    click.echo(f"{len(df)} runs ({failed} failed{hint}; {df.attrs['ran']} run now, {df.attrs['already_done']} "
+               f"already in the folder): {folder / 'rows'}")
 
 
 @main.command(name="sweep-report")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,29 +48,50 @@ def test_resumed_sweep_equals_uninterrupted(tmp_path):
     assert strip(read_rows(part)).equals(strip(full))
 
 
-def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+def test_a_failing_run_keeps_its_whole_error_and_retry_failed_runs_it_again(tmp_path, monkeypatch):
     mod = tmp_path / "boom_agent.py"
     mod.write_text(
+        "import os\n"
         "from abm.agents import Trader\n"
         "class Boom(Trader):\n"
         "    kind = 'boom'\n"
         "    def start(self):\n"
-        "        if self.model.config.seed % 2:\n"
+        "        if self.model.config.seed % 2 and os.environ.get('BOOM') == '1':\n"
         "            self.wake_in(1_000_000, self.explode)\n"
         "    def explode(self, t):\n"
-        "        raise RuntimeError('strategy bug')\n"
+        "        raise RuntimeError('strategy bug\\n' + 'detail ' * 120 + '\\nlast line')\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("BOOM", "1")
     base = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
     scn = tmp_path / "boom.toml"
     scn.write_text(base.read_text() + '\n[agents.b]\nkind = "boom_agent:Boom"\n')
-    grid = ["run.duration_s=20", "agents.noise.count=5,6,7,8"]
-    df = sweep(str(scn), grid, seeds=1, workers=2, out=tmp_path / "s")
-    assert len(df) == 4
+    grid = ["--grid", "run.duration_s=20", "--grid", "agents.noise.count=5,6,7,8"]
+    out = tmp_path / "s"
+    cmd = [ABM, "sweep", str(scn), *grid, "--workers", "2", "--out", str(out), "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    df = read_rows(out)
     failed = df[df["error"] != ""]
-    assert len(failed) >= 1 and failed["error"].str.contains("strategy bug").all()
+    assert len(df) == 4 and 1 <= len(failed) < 4
+    whole = "RuntimeError: strategy bug\n" + "detail " * 120 + "\nlast line"
+    assert (failed["error"] == whole).all()
+    assert failed["traceback"].str.contains("in explode").all() and failed["traceback"].str.endswith("last line\n").all()
+    assert (df.loc[df["error"] == "", "traceback"] == "").all()
     assert (df.loc[df["error"] == "", "liquidation_events"] >= 0).all()
+    assert f"4 runs ({len(failed)} failed (--retry-failed runs them again); 4 run now, 0 already" in r.stdout
+    ok_files = {f: f.read_bytes() for f in (out / "rows").glob("*.parquet") if f.stem not in set(failed["run_id"])}
+
+    monkeypatch.setenv("BOOM", "0")  # the bug fixed
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "4 runs (" + str(len(failed)) + " failed" in r.stdout  # resuming keeps failures
+    r = subprocess.run([*cmd, "--retry-failed"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"4 runs (0 failed; {len(failed)} run now, {4 - len(failed)} already in the folder)" in r.stdout
+    again = read_rows(out)
+    assert (again["error"] == "").all() and set(again["run_id"]) == set(df["run_id"])
+    assert all(f.read_bytes() == b for f, b in ok_files.items())  # finished runs were not run again
 
 
 @pytest.mark.parametrize("call, message", [
@@ -89,7 +113,7 @@ def test_command_line_sweep(tmp_path):
                         "--seeds", "1", "--workers", "2", "--out", str(tmp_path / "cli"), "--no-progress"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "2 runs (0 failed)" in r.stdout and len(read_rows(tmp_path / "cli")) == 2
+    assert "2 runs (0 failed; 2 run now, 0 already in the folder)" in r.stdout and len(read_rows(tmp_path / "cli")) == 2
     r = subprocess.run([ABM, "sweep", "baseline", "--grid", "nope=1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("abm: error:") and "Traceback" not in r.stderr
 
@@ -102,11 +126,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path):
-    import time
-
+def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path, monkeypatch):
     from distributed import Client
 
+    # A scenario named by a relative path, and a worker in another folder: the worker must not need the file.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "mine" / "calm.toml").write_text((Path(__file__).resolve().parent.parent / "scenarios" /
+                                                  "baseline.toml").read_text())
+    monkeypatch.chdir(tmp_path / "mine")
     bindir = Path(sys.executable).parent
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -114,7 +142,7 @@ def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path)
                                "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         procs.append(subprocess.Popen([str(bindir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                       "--host", "127.0.0.1", "--no-dashboard"],
+                                       "--host", "127.0.0.1", "--no-dashboard"], cwd=tmp_path / "elsewhere",
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.time() + 60
         while True:
@@ -126,8 +154,9 @@ def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path)
                 pass
             assert time.time() < deadline, "dask scheduler/worker did not come up"
             time.sleep(0.5)
-        on_dask = sweep("baseline", GRID, seeds=1, out=tmp_path / "dask", scheduler=address)
-        local = sweep("baseline", GRID, seeds=1, out=tmp_path / "local")
+        on_dask = sweep("calm.toml", GRID, seeds=1, out=tmp_path / "dask", scheduler=address)
+        local = sweep("calm.toml", GRID, seeds=1, out=tmp_path / "local")
+        assert (on_dask["error"] == "").all()
         assert strip(on_dask).equals(strip(local))
     finally:
         for p in reversed(procs):
@@ -173,3 +202,65 @@ def test_top_level_api_names_the_sweep_and_run_loader():
     assert abm.sweep is abm.sweeps.sweep and abm.load_run is abm.results.load_run
     with pytest.raises(AttributeError, match="no attribute 'sweeps_'"):
         abm.sweeps_  # noqa: B018
+
+
+DRIVER = """
+import sys
+from abm.sweeps import sweep
+
+if __name__ == "__main__":  # the pool's workers are spawned: they import this file
+    sweep("baseline", ["run.duration_s=3600", "agents.noise.count=5,6,7,8"], workers=2, out=sys.argv[1],
+          scheduler=sys.argv[2] or None)
+"""
+
+
+def _running(p) -> bool:
+    import psutil
+
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _spawned_children(pid: int) -> list:
+    import psutil
+
+    found = []
+    for c in psutil.Process(pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(c.cmdline()):
+                found.append(c)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("scheduler", ["", "local"], ids=["process-pool", "dask-local"])
+def test_a_sigkilled_driver_leaves_no_workers_running(tmp_path, scheduler):
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), scheduler],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list = []
+    try:
+        deadline = time.time() + 120
+        while len(workers) < 2:  # both workers up (their runs last an hour of market time)
+            assert driver.poll() is None, "the sweep driver ended early"
+            assert time.time() < deadline, "the sweep's workers did not start"
+            time.sleep(0.2)
+            workers = _spawned_children(driver.pid)
+        time.sleep(1.0)  # let them take their runs
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        deadline = time.time() + 30
+        while any(_running(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [w.pid for w in workers if _running(w)], "workers outlived their driver"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(timeout=30)
+        for w in workers:
+            if _running(w):
+                w.kill()

@@ -1,43 +1,96 @@
-"""Running a sweep on a local process pool, appending one summary row per run as runs finish.
+"""Running a sweep: every check first, then the runs on a local process pool (or Dask), one row per run.
 
 Memory stays bounded: a worker returns only its run's flat summary row, never time series, and each
 row is written at once to ``OUT/rows/<run_id>.parquet`` (written under a temporary name and renamed,
 so a row file is either complete or absent). Re-running the same sweep skips the run ids whose row
-exists, so an interrupted sweep resumes where it stopped. A run that raises is recorded with its
-error and does not stop the others.
+exists, so an interrupted sweep resumes where it stopped; ``retry_failed`` runs the failed ones
+again. A run that raises is recorded with its whole error and traceback and does not stop the others.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import pandas as pd
 
 from abm.errors import InvalidInput
-from abm.sweeps.plan import PlannedRun, flatten, parse_grid, parse_random, plan
+from abm.sweeps.folder import ROWS, check_folder, check_writable, plan_record, write_manifest
+from abm.sweeps.plan import PlannedRun, SweepPlan, flatten, parse_grid, parse_random, plan_sweep
+
+PARENT_POLL_S = 0.2  # how soon an orphaned pool worker notices
+ORPHAN_EXIT = 3
 
 
-def run_one(scenario: str, run: PlannedRun) -> dict[str, Any]:
+def _row_head(run: PlannedRun) -> dict[str, Any]:
+    row: dict[str, Any] = {"run_id": run.run_id, "replicate": run.replicate, "seed": run.seed}
+    row.update({f"param.{k}": v for k, v in run.params})
+    return row
+
+
+def failed_row(run: PlannedRun, e: BaseException, wall_s: float = float("nan")) -> dict[str, Any]:
+    """The row of a run that raised: the whole message and traceback, so the cause is in the folder."""
+    return {**_row_head(run), "error": f"{type(e).__name__}: {e}",
+            "traceback": "".join(traceback.format_exception(e)), "wall_s": wall_s}
+
+
+def run_one(run: PlannedRun) -> dict[str, Any]:
     """One run in a worker: its parameters, seed, flat summary metrics, wall time and error (if any)."""
     from abm.scenarios import run as run_scenario
 
-    row: dict[str, Any] = {"run_id": run.run_id, "replicate": run.replicate, "seed": run.seed}
-    row.update({f"param.{k}": v for k, v in run.params})
     t0 = time.perf_counter()
     try:
-        result = run_scenario(scenario, dict(run.params), run.seed)
-        row.update(flatten(result.summary))
-        row["error"] = ""
+        result = run_scenario(run.scenario, None, run.seed)
     except Exception as e:  # recorded, not raised: one bad run must not stop a sweep of thousands
-        row["error"] = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-        row["traceback"] = traceback.format_exc()[-2000:]
-    row["wall_s"] = time.perf_counter() - t0
-    return row
+        return failed_row(run, e, time.perf_counter() - t0)
+    return {**_row_head(run), **flatten(result.summary), "error": "", "traceback": "",
+            "wall_s": time.perf_counter() - t0}
+
+
+def _exit_with_driver(driver_pid: int) -> None:
+    """Pool worker initializer: exit when the driver is gone.
+
+    A SIGKILLed driver cannot stop its pool, and an idle worker blocks reading a task pipe that its
+    siblings keep open, so it would live on. A thread watches the parent instead: reparenting means
+    the parent died. Where the start method puts a process between (forkserver), the driver's pid is
+    watched as well.
+    """
+    parent = os.getppid()
+
+    def driver_alive() -> bool:
+        try:
+            os.kill(driver_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch() -> None:
+        while os.getppid() == parent and (parent == driver_pid or driver_alive()):
+            time.sleep(PARENT_POLL_S)
+        os._exit(ORPHAN_EXIT)
+
+    threading.Thread(target=watch, name="abm-exit-with-driver", daemon=True).start()
+
+
+def _run_on_pool(workers: int, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None]) -> None:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(runs)), initializer=_exit_with_driver,
+                               initargs=(os.getpid(),))
+    try:
+        pending = {pool.submit(run_one, r) for r in runs}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                finish(f.result())
+    finally:  # on an interrupt, queued runs are dropped instead of run to the end
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write_row(rows_dir: Path, row: dict[str, Any]) -> None:
@@ -48,7 +101,7 @@ def _write_row(rows_dir: Path, row: dict[str, Any]) -> None:
 
 def read_rows(out: str | Path) -> pd.DataFrame:
     """All finished runs of a sweep folder as one DataFrame, ordered by run id (independent of finish order)."""
-    rows_dir = Path(out) / "rows"
+    rows_dir = Path(out) / ROWS
     files = sorted(rows_dir.glob("*.parquet")) if rows_dir.is_dir() else []
     if not files:
         return pd.DataFrame()
@@ -56,8 +109,17 @@ def read_rows(out: str | Path) -> pd.DataFrame:
     return df.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
+def _failed(path: Path) -> bool:
+    return bool((pd.read_parquet(path, columns=["error"])["error"] != "").any())
+
+
+def _source(scenario: str | Path) -> str:
+    p = Path(scenario)
+    return str(p.resolve()) if p.suffix in (".toml", ".py") and p.is_file() else str(scenario)
+
+
 def sweep(
-    scenario: str,
+    scenario: str | Path,
     grid: Optional[Mapping[str, list[Any]] | list[str]] = None,
     random: Optional[Mapping[str, tuple[float, float]] | list[str]] = None,
     samples: int = 1,
@@ -67,55 +129,83 @@ def sweep(
     base_seed: int = 0,
     progress: bool = False,
     scheduler: Optional[str] = None,
+    retry_failed: bool = False,
 ) -> pd.DataFrame:
-    """Run every combination x seed (validated first); returns one summary row per run.
+    """Run every combination x seed (validated first); returns this plan's rows, one per run.
 
     ``scheduler``: None runs on a local process pool of ``workers``; a Dask scheduler address
     (``tcp://host:port``) runs on that cluster; ``"local"`` starts a Dask cluster of ``workers``
-    processes on loopback for the sweep and stops it afterwards.
+    processes on loopback for the sweep and stops it afterwards. ``out`` holds one sweep (its
+    ``manifest.json`` names the scenario hash and base seed); the same sweep resumes there, more
+    seeds or values extend it, another one is refused. ``retry_failed`` runs failed rows again.
+    The frame's ``attrs`` say how many runs ran now (``"ran"``) and how many were already there.
     """
-    if isinstance(grid, list):
-        grid = parse_grid(grid)
-    if isinstance(random, list):
-        random = parse_random(random)
+    from abm.sweeps.dask_runner import check_scheduler, dask_client
+
+    for name, spec in (("--grid", grid), ("--random", random)):
+        if spec is not None and not isinstance(spec, (list, Mapping)):
+            raise InvalidInput(name, spec, "must be a list of 'path=...' strings or a mapping of paths")
+    grid = parse_grid(grid) if isinstance(grid, list) else dict(grid or {})
+    random = parse_random(random) if isinstance(random, list) else dict(random or {})
     if type(workers) is not int or workers < 1:
         raise InvalidInput("--workers", workers, "must be an integer >= 1")
-    runs = plan(scenario, grid or {}, random or {}, samples, seeds, base_seed)
-    rows_dir = Path(out) / "rows"
-    rows_dir.mkdir(parents=True, exist_ok=True)
-    done = {p.stem for p in rows_dir.glob("*.parquet")}
-    todo = [r for r in runs if r.run_id not in done]
+    check_scheduler(scheduler, workers)
+    if type(retry_failed) is not bool:
+        raise InvalidInput("retry_failed", retry_failed, "must be True or False")
+    out = Path(out)
+    check_writable(out)  # before the plan, which may take a while to validate
+    sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed)
+    there = check_folder(out, sp)
+    rows_dir = out / ROWS
+    wanted = {r.run_id for r in sp.runs}
+    done = {p.stem for p in rows_dir.glob("*.parquet")} & wanted if rows_dir.is_dir() else set()
+    if retry_failed:
+        done = {rid for rid in done if not _failed(rows_dir / f"{rid}.parquet")}
+    todo = [r for r in sp.runs if r.run_id not in done]
+    backend: Any = nullcontext()
+    if todo and scheduler is not None:
+        backend = dask_client(scheduler, workers)  # connects now: a dead address fails before anything is written
+    with backend as client:
+        write_manifest(out, there, sp, plan_record(grid, random, samples, seeds), _source(scenario))
+        _execute(sp, todo, rows_dir, workers, client, progress)
+    df = read_rows(out)
+    df = df[df["run_id"].isin(wanted)].reset_index(drop=True)
+    df.attrs.update(ran=len(todo), already_done=len(sp.runs) - len(todo))
+    return df
+
+
+def _execute(sp: SweepPlan, todo: list[PlannedRun], rows_dir: Path, workers: int, client: Any,
+             progress: bool) -> None:
+    from abm.sweeps.dask_runner import run_on_dask
+
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="sweep", unit="run")
+        total = len(sp.runs)
+        bar = tqdm(total=total, initial=total - len(todo), desc="sweep", unit="run")
     failures = 0
+    identity = {"scenario": sp.scenario, "scenario_hash": sp.scenario_hash, "base_seed": sp.base_seed}
 
     def finish(row: dict[str, Any]) -> None:
         nonlocal failures
         failures += bool(row["error"])
-        _write_row(rows_dir, row)
+        run_id = row.pop("run_id")
+        _write_row(rows_dir, {"run_id": run_id, **identity, **row})
         if bar is not None:
             bar.update(1)
             bar.set_postfix(failures=failures)
 
-    if scheduler is not None:
-        from abm.sweeps.dask_runner import run_on_dask
-
-        run_on_dask(scheduler, workers, scenario, todo, finish)
-    elif workers == 1:
-        for r in todo:
-            finish(run_one(scenario, r))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {pool.submit(run_one, scenario, r) for r in todo}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    finish(f.result())
-    if bar is not None:
-        bar.close()
-    df = read_rows(out)
-    wanted = {r.run_id for r in runs}
-    return df[df["run_id"].isin(wanted)].reset_index(drop=True)
+    try:
+        if not todo:
+            return
+        if client is not None:
+            run_on_dask(client, todo, finish)
+        elif workers == 1:
+            for r in todo:
+                finish(run_one(r))
+        else:
+            _run_on_pool(workers, todo, finish)
+    finally:
+        if bar is not None:
+            bar.close()

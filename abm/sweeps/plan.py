@@ -2,7 +2,8 @@
 
 A run's seed is derived from the base seed, its parameters and its replicate number (a hash), never
 from its position in the plan, so its result does not depend on worker count, order or machine, and
-a resumed sweep reruns exactly the runs that are missing.
+a resumed sweep reruns exactly the runs that are missing. A run's id covers its whole identity
+(``abm.sweeps.identity``): the scenario's content hash, the base seed, its parameters and replicate.
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from abm.errors import InvalidInput
-from abm.scenarios import load_scenario
+from abm.scenarios import Scenario, load_scenario
+from abm.sweeps.identity import run_id, scenario_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,17 @@ class PlannedRun:
     params: tuple[tuple[str, Any], ...]
     replicate: int
     seed: int
+    # The combination's resolved scenario, shipped to the worker as it is: a worker (maybe on another
+    # machine, in another folder) never looks a scenario up by name or path, so it runs what was hashed.
+    scenario: Scenario = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPlan:
+    scenario: str  # the base scenario's name
+    scenario_hash: str
+    base_seed: int
+    runs: list[PlannedRun]
 
 
 def _value(text: str) -> Any:
@@ -35,6 +50,10 @@ def _value(text: str) -> Any:
         return text
 
 
+def _key(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """``["agents.whale.size=40,80,120"]`` -> ``{"agents.whale.size": [40, 80, 120]}``."""
     out: dict[str, list[Any]] = {}
@@ -42,10 +61,12 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         path, sep, values = item.partition("=")
         if not sep or not path.strip() or not values.strip():
             raise InvalidInput("--grid", item, "must look like path=v1,v2,... e.g. agents.whale.size=40,80")
-        vals = [_value(v.strip()) for v in values.split(",")]
-        if any(v == "" for v in vals):
-            raise InvalidInput("--grid", item, "must not have empty values")
-        out[path.strip()] = vals
+        texts = [v.strip() for v in values.split(",")]
+        if any(t == "" for t in texts):
+            raise InvalidInput("--grid", item, "must not have empty values (path=v1,v2,... with a value between commas)")
+        if path.strip() in out:
+            raise InvalidInput("--grid", item, f"must name each path once; {path.strip()} is given twice")
+        out[path.strip()] = [_value(t) for t in texts]
     return out
 
 
@@ -59,10 +80,40 @@ def parse_random(items: list[str]) -> dict[str, tuple[float, float]]:
             a, b = float(lo), float(hi)
         except ValueError:
             a = b = float("nan")
-        if not sep or not colon or not path.strip() or not a < b:
-            raise InvalidInput("--random", item, "must look like path=lo:hi with lo < hi, e.g. markets[0].sigma=0.2:0.9")
+        if not sep or not colon or not path.strip() or not (math.isfinite(a) and math.isfinite(b) and a < b):
+            raise InvalidInput("--random", item, "must look like path=lo:hi with finite numbers lo < hi, e.g. "
+                                                 "markets[0].sigma=0.2:0.9")
+        if path.strip() in out:
+            raise InvalidInput("--random", item, f"must name each path once; {path.strip()} is given twice")
         out[path.strip()] = (a, b)
     return out
+
+
+def _check_spec(grid: Mapping[str, Any], random: Mapping[str, Any], samples: Any, seeds: Any, base_seed: Any) -> None:
+    """The sweep's own options (not the scenario's values, which loading each combination checks)."""
+    if type(seeds) is not int or seeds < 1:
+        raise InvalidInput("--seeds", seeds, "must be an integer >= 1 (replicates per combination)")
+    if type(samples) is not int or samples < 1:
+        raise InvalidInput("--samples", samples, "must be an integer >= 1 (draws per grid point with --random)")
+    if samples != 1 and not random:
+        raise InvalidInput("--samples", samples, "needs --random (without it each grid point runs once per seed)")
+    if type(base_seed) is not int or base_seed < 0:
+        raise InvalidInput("--base-seed", base_seed, "must be an integer >= 0")
+    for path, values in grid.items():
+        if not isinstance(path, str) or not path.strip():
+            raise InvalidInput("--grid", path, "paths must be non-empty strings such as agents.whale.size")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise InvalidInput("--grid", {path: values}, "each path needs a non-empty list of values")
+        if len({_key(v) for v in values}) != len(values):
+            raise InvalidInput("--grid", {path: list(values)}, "values must be distinct (a repeat would be the same runs)")
+    for path, bounds in random.items():
+        ok = isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in bounds)
+        if not isinstance(path, str) or not path.strip() or not ok or not bounds[0] < bounds[1]:
+            raise InvalidInput("--random", {path: bounds}, "each path needs (lo, hi), finite numbers with lo < hi")
+    both = sorted(set(grid) & set(random))
+    if both:
+        raise InvalidInput("--random", both, "must not name a path that --grid sets too")
 
 
 def run_seed(base_seed: int, params: Mapping[str, Any], replicate: int) -> int:
@@ -71,15 +122,12 @@ def run_seed(base_seed: int, params: Mapping[str, Any], replicate: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-def plan(scenario: str, grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float, float]],
-         samples: int, seeds: int, base_seed: int = 0) -> list[PlannedRun]:
-    """Every run of the sweep, validated against the scenario before any of them starts."""
-    if type(seeds) is not int or seeds < 1:
-        raise InvalidInput("--seeds", seeds, "must be an integer >= 1")
-    if random and (type(samples) is not int or samples < 1):
-        raise InvalidInput("--samples", samples, "must be an integer >= 1 with --random")
-    if not random:
-        samples = 1
+def plan_sweep(scenario: str | Path, grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float, float]],
+               samples: int, seeds: int, base_seed: int = 0) -> SweepPlan:
+    """Every run of the sweep with the scenario's identity, validated before any of them starts."""
+    _check_spec(grid, random, samples, seeds, base_seed)
+    base = load_scenario(scenario)
+    sha = scenario_hash(base)
     keys = list(grid)
     draws = np.random.default_rng(base_seed).random((samples, len(random)))  # one stream, fixed order
     combos: list[dict[str, Any]] = []
@@ -90,17 +138,18 @@ def plan(scenario: str, grid: Mapping[str, list[Any]], random: Mapping[str, tupl
                 p[k] = round(lo + (hi - lo) * float(draws[s, j]), 12)
             combos.append(p)
     runs = []
-    checked: set[str] = set()
     for p in combos:
-        key = json.dumps(sorted(p.items()), default=str)
-        if key not in checked:  # one validation per combination: names the bad path or value before running
-            load_scenario(scenario, p)
-            checked.add(key)
+        scn = load_scenario(scenario, p)  # one validation per combination: names the bad path or value before running
+        params = tuple(sorted(p.items()))
         for rep in range(seeds):
-            seed = run_seed(base_seed, p, rep)
-            rid = hashlib.sha256(f"{key}|{rep}".encode()).hexdigest()[:16]
-            runs.append(PlannedRun(rid, tuple(sorted(p.items())), rep, seed))
-    return runs
+            runs.append(PlannedRun(run_id(sha, base_seed, params, rep), params, rep, run_seed(base_seed, p, rep), scn))
+    return SweepPlan(base.name, sha, base_seed, runs)
+
+
+def plan(scenario: str | Path, grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float, float]],
+         samples: int, seeds: int, base_seed: int = 0) -> list[PlannedRun]:
+    """Every run of the sweep (parameters, replicate, seed), validated against the scenario; nothing runs."""
+    return plan_sweep(scenario, grid, random, samples, seeds, base_seed).runs
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
