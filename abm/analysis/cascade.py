@@ -160,7 +160,6 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
     whale_set = _whale_oids(whale_orders)
     for oid in whale_set:
         G.add_node(f"whale:{oid}", type="whale", order_id=oid)
-    mult = (lambda m: int(multiplier[m])) if multiplier is not None else (lambda m: 1)
 
     # ---- liquidation nodes: the events of abm.analysis.liquidations, in log order
     liq = liquidations

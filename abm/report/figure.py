@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -37,7 +38,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
 from abm.analysis.liquidations import (EVENT_DEFINITION, EVENT_KINDS, MODE_NAMES, USDC, final_marks,
-                                       liquidated_positions, liquidation_totals, mode_outcomes, units_by_kind)
+                                       liquidated_positions, liquidation_totals, mode_outcomes)
 from abm.analysis.summary import RunAnalysis, analyse_run
 from abm.errors import InvalidInput
 from abm.results.run_result import RunResult
@@ -513,8 +514,6 @@ def _spread_basis(ax: Any, run: _Run, d: _MarketData) -> None:
     ax.plot(run.t, spread, color="tab:purple", lw=0.6, alpha=0.45, label="bid-ask spread (left, bps of mid)")
     win = max(1, round(60 / max(run.step_s, 1e-9)))
     if win > 2:
-        import pandas as pd
-
         med = pd.Series(spread).rolling(win, min_periods=1, center=True).median().to_numpy()
         ax.plot(run.t, med, color="indigo", lw=1.4, label="spread, 1-minute rolling median (left)")
     s = _finite(spread)
