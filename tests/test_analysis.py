@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from abm.analysis import cascade_graph, cascade_metrics, depth_metrics, run_summary, stylized_facts
-from abm.analysis.stylized import acf1, hill_alpha
+from abm.analysis.liquidations import (event_records, liquidated_positions, liquidation_events, liquidation_totals,
+                                       mode_outcomes)
+from abm.analysis.stylized import acf1, excess_kurtosis, hill_alpha
 from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
 
 S = 1_000_000
@@ -248,6 +250,13 @@ def test_stylized_garch_has_fat_tails_and_volatility_clustering():
     assert abs(f.loc[1.0, "acf_r_1"]) < 0.03  # clustering without linear predictability
 
 
+def test_excess_kurtosis_is_pandas_estimator_exactly_summed():
+    rng = np.random.default_rng(3)
+    for x in (rng.standard_normal(500), rng.standard_t(3, 400), np.array([1.0, 2.0, 2.0, 3.0, 10.0])):
+        assert excess_kurtosis(x) == pytest.approx(pd.Series(x).kurt(), rel=1e-9)
+    assert math.isnan(excess_kurtosis(np.array([1.0, 2.0, 3.0]))) and excess_kurtosis(np.ones(6)) == 0.0
+
+
 def test_hill_and_acf_by_hand():
     x = np.concatenate([np.ones(95), np.exp([2.0, 1.0, 1.0, 1.0, 0.5])])  # top 5% = 5 values over x_(6) = 1
     assert hill_alpha(x) == pytest.approx(1 / 1.1)
@@ -273,6 +282,59 @@ def test_stylized_drops_bad_prices_and_survives_short_series():
 
 
 # ---------------------------------------------------------------------------------------- summary
+
+
+def test_liquidation_events_by_hand():
+    liqs, _ = chain_tables()
+    ev = liquidation_events(liqs, MULT)
+    assert list(ev["event"]) == ["liq:1:10", "liq:6:11", "liq:2:11", "liq:3:12", "liq:5:12", "liq:4:13"]  # log order
+    assert list(ev["rows"]) == [1, 1, 2, 1, 1, 1]  # B's book slice and backstop are one event; no counterparty row
+    b = ev.set_index("event").loc["liq:2:11"]
+    assert b["kind"] == "backstop" and b["book_units"] == 495 * S and b["backstop_units"] == 490 * S
+    assert b["notional"] == 985 and b["markets"] == (0,)
+    assert ev.set_index("event").loc["liq:3:12", "bad_debt_units"] == 7.5 * S
+    tot = liquidation_totals(event_records(liqs, MULT))
+    assert tot["events"] == 6 and tot["rows"] == 7 and tot["accounts"] == 6
+    assert tot["by_last_resort"] == {"book": 4, "backstop": 1, "adl": 1}
+    assert tot["notional_units"] == 2996 * S and tot["notional_by_kind"]["adl"] == 194
+
+
+def test_money_is_summed_exactly_whatever_the_order():
+    """0.1 + 0.2 + 0.3 is 0.6000000000000001 in floats (Python 3.11's sum) but 0.6 exactly rounded (3.12's):
+    the summary sums integer quote units, so it says 0.6 on every version and in every node order."""
+    liqs = liq_table([(100, 1, 1, "book", -1, 100_000, 1), (101, 2, 2, "book", -1, 200_000, 2),
+                      (102, 3, 3, "book", -1, 300_000, 3)])
+    s = run_summary(depth_frame(), liqs, None, {0: 1}, ())
+    assert s["liquidated_notional"]["total"] == 0.6 and s["liquidated_notional"]["book"] == 0.6
+    assert s["cascade"]["notional"] == 0.6 and s["largest_cascade_notional"] in (0.6, 0.3)
+    assert math.fsum([0.1, 0.2, 0.3]) == 0.6  # the exactly rounded answer the integers give
+    shuffled = run_summary(depth_frame(), liqs.iloc[::-1].reset_index(drop=True), None, {0: 1}, ())
+    assert shuffled["liquidated_notional"] == s["liquidated_notional"]
+    assert shuffled["cascade"]["notional"] == s["cascade"]["notional"]
+
+
+def test_losses_of_liquidated_positions_by_hand():
+    """A trader buys 10 at 100 (tape), is taken over by the vault at 90 with 30 left in its unit; another
+    sells 4 at 100, buys 1 back at 95 and is liquidated into the book at 110 (3 lots) with a bad debt of 5."""
+    liqs = liq_table([(50, 7, 1, "backstop", -10, 90, -1), (60, 8, 2, "book", 3, 110, 900),
+                      (60, 8, 2, "bad_debt", 0, 0, -1, 5)])
+    liqs.loc[0, "equity_before"] = 30 * S
+    liqs.loc[0, "mode"] = 1  # the first trader's position was isolated
+    trades = trade_table([(10, 100, BUY, 10, 100, False), (20, 101, SELL, 4, 100, False),
+                          (30, 102, BUY, 1, 95, False), (60, 900, BUY, 3, 110, True)])
+    trades["taker_account"] = [1, 2, 2, 2]
+    pos = liquidated_positions(event_records(liqs, MULT), liqs, trades, MULT, {0: 1}).set_index("account")
+    assert pos.loc[1, "pnl_units"] == (90 - 100) * 10 * S and pos.loc[1, "forfeited_units"] == 30 * S
+    assert pos.loc[1, "loss_units"] == 130 * S  # 100 lost on the price and 30 left to the vault
+    assert pos.loc[2, "pnl_units"] == (400 - 95 - 330) * S and pos.loc[2, "bad_debt_units"] == 5 * S
+    assert pos.loc[2, "loss_units"] == 20 * S  # 25 lost on the price, 5 of it paid by the fund
+    assert list(pos["mode"]) == [1, 0] and pos.loc[2, "first_us"] == pos.loc[2, "last_us"] == 60 * S
+    modes = mode_outcomes(event_records(liqs, MULT), pos.reset_index())
+    assert modes[1]["loss"] == 130 and modes[0]["loss"] == 20 and modes[0]["bad_debt_units"] == 5 * S
+    assert modes[1]["notional"] == 900 and modes[0]["events"] == 1 and modes[0]["positions"] == 1
+    # a position still open at the end is valued at the last mark
+    still = liquidated_positions(event_records(liqs.iloc[1:], MULT), liqs.iloc[1:], trades.iloc[1:3], MULT, {0: 90})
+    assert still.loc[0, "pnl_units"] == (400 - 95 - 3 * 90) * S
 
 
 def test_run_summary_by_hand():
@@ -308,6 +370,23 @@ def test_run_summary_by_hand():
 
 
 # ---------------------------------------------------------------------------------------- a real run
+
+
+def test_missing_mid_and_spread_are_nan_and_left_out():
+    """A book with one side empty has no mid and no spread: NaN in the steps, never 0, and left out."""
+    model = MarketModel(ModelConfig(seed=1, duration_s=40, agents=(AgentGroup("noise", 3, {}),))).run()
+    steps = model.steps_frame()
+    mid, spread = steps["mid"], steps["spread_bps"]
+    assert mid.isna().any() and mid.notna().any()  # the thin book is one-sided at times
+    assert (mid.isna() == spread.isna()).all() and (mid.dropna() > 0).all() and (spread.dropna() > 0).all()
+    s = run_summary(steps, *(model.tables()[k] for k in ("liquidations", "funding")), {0: 1}, ())
+    assert s["max_spread_bps"] == spread.max() and s["max_abs_mid_basis_bps"] is not None
+    ix = steps["index"]
+    assert s["max_abs_mid_basis_bps"] == pytest.approx(((mid - ix).abs() / ix * 1e4).max())  # NaN rows skipped
+    facts = stylized_facts(steps, "mid", horizons_s=(1,))
+    ok = mid.notna().to_numpy()
+    assert facts.loc[1.0, "n"] == int((ok[1:] & ok[:-1]).sum())  # a return touching a missing mid is missing
+
 
 
 def test_real_run_cascade_summary_and_depth():

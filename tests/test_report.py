@@ -1,24 +1,26 @@
-"""The run report: a readable PNG from a real run, with and without liquidations and funding payments."""
+"""The run report: a readable PNG from a real run, with and without liquidations and funding payments;
+its numbers are the run summary's; every market, both margin modes and oracle outages are drawn."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from dataclasses import replace
 
 import matplotlib.image as mpimg
 import networkx as nx
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
+import abm
+from abm.analysis.liquidations import EVENT_DEFINITION
 from abm.errors import InvalidInput
 from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
-from abm.report import PANELS, build_figure, render_report
+from abm.report import PANELS, build_figure, figure, render_report
+from abm.report.figure import MODES_PANEL, PER_MARKET, SHARED, cascade_title, liquidation_bars, mode_split
 from abm.results import RunResult, load_run, save_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TIME_PANELS = PANELS[:-1]
+TIME_PANELS = [p for p in PANELS if p != "cascade"]
 
 
 def small_config() -> ModelConfig:
@@ -52,8 +54,11 @@ def result_of(cfg: ModelConfig, scenario: str) -> RunResult:
                 "multiplier": m.spec.multiplier} for m in model.exchange.markets]
     shocks = [{"symbol": mc.symbol, "start_s": s.start_s, "duration_s": s.duration_s, "pct": s.pct}
               for mc in cfg.markets for s in mc.shocks]
-    return RunResult(scenario=scenario, config={"seed": cfg.seed, "venue": cfg.venue}, steps=model.steps_frame(),
-                     markets=markets, shocks=shocks, summary={}, **model.tables())
+    config = {"seed": cfg.seed, "venue": cfg.venue,
+              "markets": [{"symbol": mc.symbol, "oracle_outages_s": [list(w) for w in mc.oracle_outages_s]}
+                          for mc in cfg.markets]}
+    return RunResult(scenario=scenario, config=config, steps=model.steps_frame(), markets=markets, shocks=shocks,
+                     summary={}, **model.tables())
 
 
 @pytest.fixture(scope="module")
@@ -83,126 +88,159 @@ def texts(ax) -> str:
     return " | ".join(t.get_text() for t in ax.texts)
 
 
-def check_png(path, size=(1800, 1400)) -> None:
+def legend_texts(ax) -> str:
+    return " | ".join(t.get_text() for t in ax.get_legend().get_texts())
+
+
+def check_png(path, min_height=1800) -> None:
     assert path.is_file()
     assert path.read_bytes()[:8] == PNG_MAGIC
     assert path.stat().st_size > 50_000
     img = mpimg.imread(path)
-    assert img.shape[:2] == size
+    assert img.shape[1] == 1400 and img.shape[0] >= min_height
     assert img[..., :3].std() > 0.05  # not a blank page
 
 
 def test_report_of_a_crash_is_a_full_size_png(crash, tmp_path):
     out = render_report(crash, tmp_path / "sub" / "report.png")
     assert out == tmp_path / "sub" / "report.png"
-    check_png(out)
+    check_png(out, min_height=2000)  # one more panel than a one-mode run: isolated and cross
 
 
-def test_figure_has_seven_titled_panels_and_two_twin_axes(crash):
-    fig = build_figure(crash)
-    assert len(fig.axes) == 9
+def test_figure_has_titled_panels_and_twin_axes(crash, quiet):
+    fig = build_figure(crash)  # mixed margin modes: the margin-mode panel is added
     titled = [a for a in fig.axes if a.get_title()]
-    assert [a.get_label() for a in titled] == list(PANELS)
-    assert {a.get_label() for a in fig.axes} - set(PANELS) == {"basis", "open_interest"}
+    assert [a.get_label() for a in titled] == [*PER_MARKET, MODES_PANEL, *SHARED]
+    assert {a.get_label() for a in fig.axes} - {a.get_label() for a in titled} == {"basis", "losses", "open_interest"}
     for a in titled:
         assert a.get_ylabel() and "(" in a.get_ylabel() or a.get_label() == "cascade"  # units in the label
     title = fig._suptitle.get_text()
-    assert "crash" in title and "BTC-PERP" in title and "liquidations:" in title and "insurance fund" in title
+    assert "crash" in title and "BTC-PERP" in title and "liquidation events:" in title and "insurance fund" in title
+    assert EVENT_DEFINITION in title  # the header says what a liquidation event is
     # one shared time axis in minutes, covering the run, with the shock shaded and labelled on every time panel
-    for name in TIME_PANELS:
+    for name in [*TIME_PANELS, MODES_PANEL]:
         ax = panel(fig, name)
         assert ax.get_xlim() == pytest.approx((0, 6.0))
         assert "shock -9% over 30s" in texts(ax)
-        assert ax.get_legend() is not None or name in ("spread_basis", "insurance_oi")
+        assert ax.get_legend() is not None or name in ("spread_basis", "insurance_oi", MODES_PANEL)
     assert panel(fig, "insurance_oi").get_xlabel().endswith("(minutes)")
     assert panel(fig, "basis").get_legend() is not None and panel(fig, "open_interest").get_legend() is not None
+    one_mode = build_figure(quiet)  # cross only: no margin-mode panel
+    assert [a.get_label() for a in one_mode.axes if a.get_title()] == list(PANELS)
 
 
-def test_title_carries_the_run_summary_when_there_is_one(crash):
-    summary = {"accounts_liquidated": 12, "worst_depth_drop": 0.8, "depth_drop_market": "BTC-PERP",
-               "depth_recover_50_s": 30.0, "max_abs_basis_bps": 450.0, "longest_chain": 7, "R_all": 0.97,
-               "cascade": {"nested": "ignored"}, "R": None}
-    title = build_figure(replace(crash, summary=summary))._suptitle.get_text()
-    assert "accounts liquidated 12" in title and "worst depth drop 80% (BTC-PERP), half back after 30 s" in title
-    assert "max |basis| 450 bps" in title and "R_all 0.97" in title
-    assert "run summary" not in build_figure(crash)._suptitle.get_text()  # an empty summary adds nothing
-
-
-def test_liquidation_bars_add_up_to_the_step_totals(crash):
+def test_liquidation_bars_add_up_to_the_summary(crash):
     fig = build_figure(crash)
     ax = panel(fig, "liquidations")
+    s = figure.report_numbers(crash).summary
     drawn = sum(p.get_height() for c in ax.containers for p in c)
-    steps = crash.steps
-    total = sum(steps[f"liq_{k}_notional"].sum() for k in ("book", "backstop", "adl"))
     unit = 1e6 if "million" in ax.get_ylabel() else 1e3 if "thousand" in ax.get_ylabel() else 1.0
-    assert drawn * unit == pytest.approx(total, rel=1e-9)
-    n = int(sum(steps[f"liq_{k}_count"].sum() for k in ("book", "backstop", "adl")))
-    assert sum(int(t.get_text()) for t in ax.texts if t.get_text().isdigit()) == n  # counts annotated
+    assert drawn * unit == pytest.approx(s["liquidated_notional"]["total"], rel=1e-12)
+    steps = crash.steps  # and what the model's own per-step metrics recorded
+    assert drawn * unit == pytest.approx(sum(steps[f"liq_{k}_notional"].sum() for k in ("book", "backstop", "adl")))
+    counted = sum(int(t.get_text()) for t in ax.texts if t.get_text().isdigit())
+    assert counted == s["liquidation_events"] < len(crash.liquidations)  # events, not log rows
+    assert f"{s['liquidation_events']} liquidation events" in legend_texts(ax)
     assert "none" not in texts(ax)
 
 
+@pytest.fixture(scope="module")
+def whale() -> abm.RunResult:
+    """whale_dump cut short (through the shock and its cascade), as abm.run makes it: with its summary."""
+    r = abm.run("whale_dump", overrides={"run.duration_s": 420})
+    assert r.summary["liquidation_events"] > 10 and r.summary["longest_chain"] > 2
+    return r
+
+
+def test_header_and_panels_show_the_summary_numbers(whale):
+    """One definition of a liquidation event, chain length and R, from the summary to every panel."""
+    s = whale.summary
+    assert figure.report_numbers(whale).summary == s  # the report computes what the run saved
+    fig = build_figure(whale)
+    title = fig._suptitle.get_text()
+    ln = s["liquidated_notional"]
+    assert f"liquidation events: {s['liquidation_events']}, {figure._money(ln['total'])}" in title
+    assert f"accounts liquidated {s['accounts_liquidated']}" in title
+    assert f"longest liquidation chain {s['longest_chain']}" in title
+    assert f"R {s['R']:.2f}, R_all {s['R_all']:.2f}" in title
+    bars = liquidation_bars(whale, 0)
+    assert bars["totals"]["events"] == int(bars["events"].sum()) == s["liquidation_events"]
+    assert bars["totals"]["accounts"] == s["accounts_liquidated"]
+    assert bars["totals"]["notional_by_kind"] == {k: ln[k] for k in ("book", "backstop", "adl")}
+    assert sum(bars["totals"]["by_last_resort"].values()) == s["liquidation_events"]
+    cascade = panel(fig, "cascade").get_title()
+    assert cascade == cascade_title(whale)
+    assert f"({s['liquidation_events']} liquidation events under 1 root)" in cascade
+    assert f"longest chain {s['longest_chain']}" in cascade and f"R {s['R']:.2f}, R_all {s['R_all']:.2f}" in cascade
+    assert f"largest cascade {s['largest_cascade_events']} events" in cascade
+    modes, _ = mode_split(whale)  # the margin-mode split adds up to the same events and notional
+    assert sum(o["events"] for o in modes.values()) == s["liquidation_events"]
+    assert sum(o["notional_units"] for o in modes.values()) / 10**6 == ln["total"]
+    assert f"{s['liquidation_events']} liquidation events" in legend_texts(panel(fig, "liquidations"))
+
+
+def test_shortfalls_show_in_the_header_when_the_summary_has_them(quiet):
+    unfilled = [{"group": "whale", "agent": 0, "kind": "whale", "what": "market sell", "requested": 100.0,
+                 "filled": 39.586, "time_s": 300.0},
+                {"group": "long_crowd", "agent": 3, "kind": "leveraged", "what": "entry buy", "requested": 0.5,
+                 "filled": 0.25, "time_s": 120.0}]
+    many = unfilled + [dict(unfilled[1], agent=i) for i in range(4, 9)]
+
+    def header(summary):
+        return build_figure(replace(quiet, summary=summary))._suptitle.get_text()
+
+    title = header({"unfilled": unfilled})
+    assert "could not fill: whale market sell: filled 39.586 of 100 BTC at 5.0 min" in title
+    assert "long_crowd entry buy: filled 0.25 of 0.5 BTC at 2.0 min" in title
+    title = header({"unfilled": many})
+    assert title.count("filled ") == figure.MAX_SHORTFALLS and f"and {len(many) - figure.MAX_SHORTFALLS} more" in title
+    for summary in ({}, {"unfilled": []}, {"liquidation_events": 3}):
+        assert "could not fill" not in header(summary)
+    parts = figure.shortfall_parts({"unfilled": [dict(unfilled[0], symbol="ETH-PERP")]})
+    assert parts == ["could not fill: whale market sell: filled 39.586 of 100 ETH at 5.0 min"]
+    assert figure.shortfall_parts({"unfilled": unfilled[:1]}) == [
+        "could not fill: whale market sell: filled 39.586 of 100 (base units) at 5.0 min"]
+
+
 def test_cascade_panel_draws_the_cascade_graph(crash):
-    fig = build_figure(crash)
-    ax = panel(fig, "cascade")
-    if importlib.util.find_spec("abm.analysis.cascade") is None:
-        assert "Liquidation events over time" in ax.get_title()
-    else:
-        assert ax.get_title().startswith("Liquidation cascade: who set off whom")
-        assert "shock -9% over 30s" in texts(ax)  # the shock root is labelled
-        assert ax.collections  # edges and nodes
-
-
-def fake_cascade_module(monkeypatch, fn) -> None:
-    mod = types.ModuleType("abm.analysis.cascade")
-    mod.cascade_graph = fn
-    monkeypatch.setitem(sys.modules, "abm.analysis.cascade", mod)
-
-
-def test_cascade_panel_lays_out_any_graph_by_time_and_tree(crash, monkeypatch):
-    seen = {}
-
-    def cascade_graph(liquidations, trades, shocks=(), whale_orders=None, lookback_s=30, multipliers=None):
-        seen.update(n=len(liquidations), shocks=list(shocks), multipliers=multipliers)
-        g = nx.DiGraph()
-        g.add_node("shock:0")
-        g.add_node("market")
-        for i, t in enumerate((250.0, 251.0, 253.0, 300.0)):
-            g.add_node(i, time=t, notional=1000.0 * (i + 1), kind=("book", "backstop", "adl", "book")[i], account=i)
-        g.add_edges_from([("shock:0", 0), (0, 1), (0, 2), ("market", 3)])
-        return g
-
-    fake_cascade_module(monkeypatch, cascade_graph)
     ax = panel(build_figure(crash), "cascade")
-    assert seen["n"] == len(crash.liquidations) and seen["multipliers"] == crash.multipliers
-    assert seen["shocks"] == crash.shocks
-    assert ax.get_title().startswith("Liquidation cascade")
+    assert ax.get_title().startswith("Liquidation cascade: who set off whom")
+    assert "shock -9% over 30s" in texts(ax)  # the shock root is labelled
+    assert ax.collections  # edges and nodes
+
+
+def test_cascade_panel_lays_out_any_graph_by_time_and_tree(crash):
+    g = nx.DiGraph()
+    g.add_node("shock:0", type="shock", start_s=240.0, duration_s=30.0, pct=-9.0, market=None)
+    g.add_node("market", type="market")
+    for i, t in enumerate((250.0, 251.0, 253.0, 300.0)):
+        g.add_node(f"liq:{i}:{i}", type="liquidation", time_s=t, notional=1000.0 * (i + 1), markets=(0,),
+                   kind=("book", "backstop", "adl", "book")[i])
+    g.add_edges_from([("shock:0", "liq:0:0"), ("liq:0:0", "liq:1:1"), ("liq:0:0", "liq:2:2"), ("market", "liq:3:3")])
+    run = figure._Run(crash, None)
+    ax = Figure(figsize=(14, 4)).add_subplot()
+    figure._draw_graph(ax, run, g)
     (edges,) = [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]
     assert len(edges.get_segments()) == 4
     segs = {tuple(map(tuple, s)) for s in edges.get_segments()}
     assert ((250 / 60, 1.0), (251 / 60, 2.0)) in segs  # x: time in minutes; y: pre-order row under the shock
-    assert "shock -9% over 30s → 3 liquidation(s)" in texts(ax)
-    assert "market (no single cause) → 1 liquidation(s)" in texts(ax)
+    assert "shock -9% over 30s → 3 liquidation event(s)" in texts(ax)
+    assert "market (no single cause) → 1 liquidation event(s)" in texts(ax)
     lo, hi = ax.get_xlim()
     assert lo <= 4.0 and hi >= 5.0 and hi < 6.0  # zoomed to the shock and the events
 
 
-def test_cascade_falls_back_to_a_scatter_without_the_analysis(crash, monkeypatch):
-    monkeypatch.setitem(sys.modules, "abm.analysis.cascade", None)  # import fails
-    ax = panel(build_figure(crash), "cascade")
-    assert "Liquidation events over time" in ax.get_title() and "not available" in ax.get_title()
-    points = sum(len(c.get_offsets()) for c in ax.collections)
-    assert points == len(crash.liquidations)
-    assert ax.get_yscale() == "log" and "USDC" in ax.get_ylabel()
-
-
-def test_a_failing_cascade_graph_costs_only_the_graph(crash, monkeypatch):
-    def cascade_graph(*a, **k):
+def test_a_graph_that_cannot_be_drawn_costs_only_the_graph(crash, monkeypatch):
+    def broken(*a, **k):
         raise RuntimeError("boom")
 
-    fake_cascade_module(monkeypatch, cascade_graph)
+    monkeypatch.setattr(figure, "_draw_graph", broken)
     with pytest.warns(UserWarning, match="boom"):
         ax = panel(build_figure(crash), "cascade")
-    assert "cascade graph failed: RuntimeError" in ax.get_title()
+    assert "Liquidation events over time" in ax.get_title() and "graph not drawable: RuntimeError" in ax.get_title()
+    points = sum(len(c.get_offsets()) for c in ax.collections)
+    assert points == figure.report_numbers(crash).summary["liquidation_events"]
+    assert ax.get_yscale() == "log" and "USDC" in ax.get_ylabel()
 
 
 def test_empty_liquidation_and_funding_tables_render(quiet, tmp_path):
@@ -216,6 +254,7 @@ def test_empty_liquidation_and_funding_tables_render(quiet, tmp_path):
     funding_legend = [t.get_text() for t in panel(fig, "funding").get_legend().get_texts()]
     assert any(t.startswith("payments made: none") for t in funding_legend)
     assert "shock -8% over 20s" in texts(panel(fig, "prices"))
+    assert "liquidation events: 0" in fig._suptitle.get_text()
 
 
 def test_funding_payments_are_marked(quiet):
@@ -227,23 +266,61 @@ def test_funding_payments_are_marked(quiet):
     assert any(t.get_text() == "payments made (1)" for t in ax.get_legend().get_texts())
 
 
-def test_a_saved_run_reports_and_other_markets_are_chosen_by_number(tmp_path):
+def two_market_config() -> ModelConfig:
     cfg = small_config()
-    cfg = replace(cfg, duration_s=120, markets=cfg.markets + (
+    return replace(cfg, duration_s=120, markets=cfg.markets + (
         MarketConfig(symbol="ETH-PERP", s0=3000, tick_size="0.01", lot_size="0.01", tier_class="eth",
-                     shocks=(Shock(60, 10, 5),)),))
-    run = save_run(result_of(cfg, "two markets"), tmp_path / "run", "seed = 2\n")
-    loaded = load_run(run)
-    fig = build_figure(loaded, market=1)
-    assert "ETH-PERP" in fig._suptitle.get_text() and "shock +5% over 10s" in fig._suptitle.get_text()
-    assert "shock +5% over 10s" in texts(panel(fig, "prices"))
-    assert "shock -8%" not in texts(panel(fig, "prices"))  # the other market's shock is not drawn
-    assert np.isfinite(panel(fig, "prices").lines[0].get_ydata()).all()
-    check_png(render_report(loaded, run / "report.png", market=0))
+                     shocks=(Shock(60, 10, 5),), oracle_outages_s=((50.0, 70.0),)),))
+
+
+def test_every_market_is_drawn_and_one_can_be_chosen(tmp_path):
+    config = ('seed = 2\n[[markets]]\nsymbol = "BTC-PERP"\n'
+              '[[markets]]\nsymbol = "ETH-PERP"\noracle_outages_s = [[50.0, 70.0]]\n')
+    run = save_run(result_of(two_market_config(), "two markets"), tmp_path / "run", config)
+    loaded = load_run(run)  # the outages come back from the saved config.toml
+    fig = build_figure(loaded)  # every market: its own prices, depth, spread and liquidations
+    labels = [a.get_label() for a in fig.axes if a.get_title()]
+    assert labels == [n for p in PER_MARKET for n in (p, f"{p}[ETH-PERP]")] + list(SHARED)
+    title = fig._suptitle.get_text()
+    assert "markets BTC-PERP, ETH-PERP" in title and "BTC-PERP: index" in title and "ETH-PERP: index" in title
+    assert "ETH-PERP shock +5% over 10s" in title and "ETH-PERP 0.83–1.17 min" in title  # the outage
+    eth, btc = panel(fig, "prices[ETH-PERP]"), panel(fig, "prices")
+    assert "ETH-PERP" in eth.get_title() and "shock +5% over 10s" in texts(eth) and "oracle outage 20s" in texts(eth)
+    assert "shock +5%" not in texts(btc) and "oracle outage" not in texts(btc)  # one market's events, its panels
+    assert "shock -8% over 20s" in texts(btc)
+    assert any(p.get_hatch() == "///" for p in eth.patches) and not any(p.get_hatch() for p in btc.patches)
+    assert np.isfinite(eth.lines[0].get_ydata()).all()
+    funding = panel(fig, "funding")  # shared panels carry every market
+    assert "BTC-PERP: last rate paid" in legend_texts(funding) and "ETH-PERP: last rate paid" in legend_texts(funding)
+    assert "ETH-PERP oracle outage 20s" in texts(funding)
+    oi = [t.get_text() for t in panel(fig, "open_interest").get_legend().get_texts()]
+    assert any("BTC-PERP" in t for t in oi) and any("ETH-PERP" in t for t in oi)
+    check_png(render_report(loaded, run / "report.png"), min_height=2600)
+    one = build_figure(loaded, market=1)
+    assert [a.get_label() for a in one.axes if a.get_title()] == list(PANELS)
+    assert "market ETH-PERP (of 2: BTC-PERP, ETH-PERP)" in one._suptitle.get_text()
+    assert "shock -8%" not in texts(panel(one, "prices"))  # the other market's shock is not drawn
     with pytest.raises(InvalidInput, match="market"):
         build_figure(loaded, market=2)
     with pytest.raises(InvalidInput, match="png"):
         render_report(loaded, tmp_path / "report.pdf")
+
+
+def test_losses_by_margin_mode(crash):
+    """Per mode, the panel's totals are the per-position rows'; cross owners lose more than isolated ones."""
+    modes, positions = mode_split(crash)
+    assert set(modes) == {0, 1} and set(positions["mode"]) == {0, 1}
+    for mode, o in modes.items():
+        mine = positions[positions["mode"] == mode]
+        assert o["loss_units"] == sum(mine["loss_units"].tolist()) and o["positions"] == len(mine)
+    loss = positions["loss_units"] / 10**6
+    assert (loss <= 10_000).all()  # before fees nobody loses more than the deposit (the kind's default)
+    by_mode = loss.groupby(positions["mode"]).median()
+    assert by_mode[0] > 9_000 and by_mode[1] < 5_000  # a cross account goes whole, an isolated one its margin
+    fig = build_figure(crash)
+    legend = legend_texts(panel(fig, "losses"))
+    for mode, name in ((0, "cross"), (1, "isolated")):
+        assert f"{name}: {modes[mode]['events']} events" in legend and f"{name}: owners lost" in legend
 
 
 def test_title_names_the_venue_profile_of_a_saved_config(quiet):

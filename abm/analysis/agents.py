@@ -4,10 +4,12 @@ Meant for users' own strategies: give the agent ``journal: true`` and every orde
 recorded with the mid it saw when it decided, so slippage is measured against what the strategy
 knew, including its latency. Time to fill runs from the decision to the order's last fill (a taker
 fills on arrival; a resting order when its last lot trades), so for a hedge it is the time to hedge.
+Averages are exactly rounded sums (``math.fsum``) in journal order, the same in every build.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,10 +67,10 @@ def agent_report(model: MarketModel, agent: Trader) -> dict[str, Any]:
         "rejected": rejected,
         "fills": int(mine.sum()),
         "filled_base": int(qty.sum()) * float(spec.lot_size),
-        "vwap": float((price * qty).sum() / qty.sum()) * float(spec.tick_size) if qty.sum() else None,
-        "slippage_bps": float(np.average(slips, weights=weights)) if slips else None,
-        "time_to_fill_s_mean": float(np.mean(to_fill)) if to_fill else None,
-        "time_to_fill_s_max": float(np.max(to_fill)) if to_fill else None,
+        "vwap": int((price * qty).sum()) / int(qty.sum()) * float(spec.tick_size) if qty.sum() else None,
+        "slippage_bps": math.fsum(s * w for s, w in zip(slips, weights)) / sum(weights) if slips else None,
+        "time_to_fill_s_mean": math.fsum(to_fill) / len(to_fill) if to_fill else None,
+        "time_to_fill_s_max": max(to_fill) if to_fill else None,
         "liquidation_steps": int(len(liq_times)),
         "first_liquidation_s": float(min(liq_times)) / 1e6 if len(liq_times) else None,
         "survived": len(liq_times) == 0,

@@ -9,13 +9,14 @@ functions take plain DataFrames (``model.tables()`` or the same tables loaded fr
 
 Nodes
 -----
-- One **liquidation node** per ``(account, trigger)``: all ``book``, ``backstop`` and ``adl`` rows
-  that one mark update (``trigger``) produced for one account, i.e. one liquidation step of a margin
-  unit (a book slice followed by a backstop takeover in the same step is one node). Name
-  ``"liq:<account>:<trigger>"``. Attributes: ``type="liquidation"``, ``account``, ``trigger``,
-  ``time_us`` / ``time_s`` (first row), ``markets``, ``kinds``, ``kind`` (the last resort reached:
-  adl > backstop > book), ``notional`` (USDC, ``sum |size| * price * multiplier[market] / 1e6``),
-  ``notional_by_kind``, ``bad_debt`` (USDC, from ``bad_debt`` rows of the same account and trigger).
+- One **liquidation node** per liquidation event (``abm.analysis.liquidations``): all ``book``,
+  ``backstop`` and ``adl`` rows that one mark update (``trigger``) produced for one account, i.e. one
+  liquidation step of a margin unit (a book slice followed by a backstop takeover in the same step is
+  one node). Name ``"liq:<account>:<trigger>"``. Attributes: ``type="liquidation"``, ``account``,
+  ``trigger``, ``time_us`` / ``time_s`` (first row), ``markets``, ``mode``, ``kinds``, ``kind`` (the
+  last resort reached: adl > backstop > book), ``notional_units`` (exact, quote units: ``sum |size| *
+  price * multiplier[market]``) and ``notional`` (the same in USDC), ``notional_by_kind``,
+  ``bad_debt_units`` / ``bad_debt`` (from ``bad_debt`` rows of the same account and trigger).
   ``adl_counterparty`` rows are not nodes (they are the other side of an ADL, not a liquidation) and
   ``bad_debt`` rows only add to their node's ``bad_debt``.
 - Root nodes: ``"shock:<i>"`` per exogenous shock (numbered in the order given), ``"whale:<oid>"``
@@ -71,9 +72,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-USDC = 10**6
-NODE_KINDS = ("book", "backstop", "adl")
-_SEVERITY = {k: i for i, k in enumerate(NODE_KINDS)}
+from abm.analysis.liquidations import EVENT_KINDS, USDC, event_records, units_by_kind
+
+NODE_KINDS = EVENT_KINDS
 SELL, BUY = 1, 0
 
 ShockLike = Any  # abm.model.Shock, a (start_s, duration_s[, pct]) tuple or a mapping with those keys
@@ -159,64 +160,36 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
     whale_set = _whale_oids(whale_orders)
     for oid in whale_set:
         G.add_node(f"whale:{oid}", type="whale", order_id=oid)
-    mult = (lambda m: int(multiplier[m])) if multiplier is not None else (lambda m: 1)
 
-    # ---- liquidation nodes
+    # ---- liquidation nodes: the events of abm.analysis.liquidations, in log order
     liq = liquidations
     if liq is None or len(liq) == 0:
         return G
-    kinds = liq["kind"].astype(str).to_numpy()
-    acc = liq["account"].to_numpy(np.int64)
-    trig = liq["trigger"].to_numpy(np.int64)
-    tus = liq["time_us"].to_numpy(np.int64)
-    mkt = liq["market"].to_numpy(np.int64)
-    size = liq["size"].to_numpy(np.int64)
-    price = liq["price"].to_numpy(np.int64)
+    nodes = event_records(liq, multiplier)
     oid_col = liq["order_id"].to_numpy(np.int64) if "order_id" in liq else np.full(len(liq), -1, np.int64)
-    debt = liq["bad_debt"].to_numpy(np.int64) if "bad_debt" in liq else np.zeros(len(liq), np.int64)
-    nodes: dict[tuple[int, int], dict[str, Any]] = {}
     liq_orders: set[int] = set()
     # price movers per (market, taker side): (time_us, order key, owner, trigger or None)
     moves: dict[tuple[int, int], list[tuple[int, tuple, str, Optional[int]]]] = defaultdict(list)
-    backstops: dict[tuple[int, int], list[tuple[int, str]]] = defaultdict(list)  # (market, side) -> [(t, node)]
-    for r in range(len(liq)):
-        k = kinds[r]
-        if k not in _SEVERITY:
-            continue
-        key = (int(acc[r]), int(trig[r]))
-        name = f"liq:{key[0]}:{key[1]}"
-        nd = nodes.get(key)
-        if nd is None:
-            nd = nodes[key] = {"name": name, "account": key[0], "trigger": key[1], "time_us": int(tus[r]),
-                               "markets": [], "dirs": {}, "kinds": [], "notional": 0.0,
-                               "notional_by_kind": {}, "bad_debt": 0.0}
-        m = int(mkt[r])
-        side = SELL if size[r] < 0 else BUY
-        if m not in nd["dirs"]:
-            nd["markets"].append(m)
-            nd["dirs"][m] = side
-        if k not in nd["kinds"]:
-            nd["kinds"].append(k)
-        v = abs(int(size[r])) * int(price[r]) * mult(m) / USDC
-        nd["notional"] += v
-        nd["notional_by_kind"][k] = nd["notional_by_kind"].get(k, 0.0) + v
-        if k == "book":
-            liq_orders.add(int(oid_col[r]))
-            moves[(m, side)].append((int(tus[r]), (0, key[1], r), name, key[1]))
-        elif k == "backstop":
-            lst = backstops[(m, side)]
-            if not lst or lst[-1][1] != name:
-                lst.append((int(tus[r]), name))
-    for r in range(len(liq)):
-        if kinds[r] == "bad_debt" and debt[r]:
-            nd = nodes.get((int(acc[r]), int(trig[r])))
-            if nd is not None:
-                nd["bad_debt"] += int(debt[r]) / USDC
+    backstops: dict[tuple[int, int], list[tuple[int, int, str]]] = defaultdict(list)  # (market, side) -> [(t, row, node)]
     for nd in nodes.values():
-        G.add_node(nd["name"], type="liquidation", account=nd["account"], trigger=nd["trigger"],
-                   time_us=nd["time_us"], time_s=nd["time_us"] / 1e6, markets=tuple(nd["markets"]),
-                   kinds=tuple(nd["kinds"]), kind=max(nd["kinds"], key=_SEVERITY.__getitem__),
-                   notional=nd["notional"], notional_by_kind=dict(nd["notional_by_kind"]), bad_debt=nd["bad_debt"])
+        name, trig_e = nd["name"], nd["trigger"]
+        seen_backstop: set[int] = set()
+        for r, m, k, t, _ in nd["rows"]:
+            side = nd["dirs"][m]  # every row of a unit's close in one market goes the same way
+            if k == "book":
+                liq_orders.add(int(oid_col[r]))
+                moves[(m, side)].append((t, (0, trig_e, r), name, trig_e))
+            elif k == "backstop" and m not in seen_backstop:
+                seen_backstop.add(m)
+                backstops[(m, side)].append((t, r, name))
+        units = units_by_kind(nd)
+        G.add_node(name, type="liquidation", account=nd["account"], trigger=trig_e, time_us=nd["time_us"],
+                   time_s=nd["time_us"] / 1e6, markets=tuple(nd["markets"]), mode=nd["mode"], kinds=tuple(nd["kinds"]),
+                   kind=nd["kind"], notional_units=nd["notional_units"], notional=nd["notional_units"] / USDC,
+                   notional_by_kind={k: units[k] / USDC for k in nd["kinds"]},
+                   bad_debt_units=nd["bad_debt_units"], bad_debt=nd["bad_debt_units"] / USDC)
+    for lst in backstops.values():
+        lst.sort(key=lambda e: (e[0], e[1]))
 
     # ---- the tape: the vault's unwind fills and the whale's fills (ordered after same-time liquidations)
     if trades is not None and len(trades):
@@ -226,7 +199,7 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
         t_side = trades["taker_side"].to_numpy(np.int64)
         t_liq = trades["liquidation"].to_numpy().astype(bool)
         whale_names = {oid: f"whale:{oid}" for oid in whale_set}
-        bs_times = {k: [t for t, _ in v] for k, v in backstops.items()}
+        bs_times = {k: [e[0] for e in v] for k, v in backstops.items()}
         for j in np.flatnonzero(t_liq | np.isin(t_oid, np.fromiter(whale_names, np.int64, len(whale_names)))):
             oid = int(t_oid[j])
             m, sd, t = int(t_mkt[j]), int(t_side[j]), int(t_time[j])
@@ -238,7 +211,7 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
                 if ts:  # the vault unwinding: credit the latest earlier takeover in this market and direction
                     p = bisect_left(ts, t) - 1
                     if p >= 0:
-                        owner = backstops[(m, sd)][p][1]
+                        owner = backstops[(m, sd)][p][2]
             elif oid in whale_names:
                 owner = whale_names[oid]
             if owner is not None:
@@ -268,7 +241,7 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
                 p -= 1
         if best is not None:
             rule = "liquidation" if best[3] is not None else ("whale" if best[2].startswith("whale:") else "unwind")
-            G.add_edge(best[2], name, rule=rule, lag_s=(te - best[0]) / 1e6, weight=nd["notional"])
+            G.add_edge(best[2], name, rule=rule, lag_s=(te - best[0]) / 1e6, weight=G.nodes[name]["notional"])
             continue
         t_s = te / 1e6
         chosen: Optional[int] = None
@@ -280,9 +253,9 @@ def cascade_graph(liquidations: pd.DataFrame, trades: Optional[pd.DataFrame] = N
                 chosen = i
         if chosen is not None:
             G.add_edge(f"shock:{chosen}", name, rule="shock", lag_s=t_s - shock_list[chosen]["start_s"],
-                       weight=nd["notional"])
+                       weight=G.nodes[name]["notional"])
         else:
-            G.add_edge("market", name, rule="market", lag_s=None, weight=nd["notional"])
+            G.add_edge("market", name, rule="market", lag_s=None, weight=G.nodes[name]["notional"])
     return G
 
 
@@ -314,15 +287,17 @@ def cascade_metrics(G: nx.DiGraph) -> dict[str, Any]:
 
     Also: totals, and the notional hanging directly off shocks, whales and the market root.
     """
+    # every sum is over exact integer quote units (node order is the graph's insertion order, but
+    # integers make it irrelevant); the only rounding is the final division
     liq_nodes = [n for n in G.nodes if _is_liq(G, n)]
-    notional = {n: float(G.nodes[n].get("notional", 0.0)) for n in liq_nodes}
-    total = sum(notional.values())
+    units = {n: int(G.nodes[n]["notional_units"]) for n in liq_nodes}
+    total = sum(units.values())
     liq_children = {n: [c for c in G.successors(n) if _is_liq(G, c)] for n in liq_nodes}
     parents = [n for n in liq_nodes if liq_children[n]]
-    triggered = sum(notional[c] for n in parents for c in liq_children[n])
-    parent_notional = sum(notional[n] for n in parents)
+    triggered = sum(units[c] for n in parents for c in liq_children[n])
+    parent_units = sum(units[n] for n in parents)
 
-    # cascades
+    # cascades (member sets: their order does not matter to integer sums)
     cascades: list[tuple[Any, set]] = []
     for r in G.nodes:
         typ = G.nodes[r].get("type")
@@ -336,7 +311,7 @@ def cascade_metrics(G: nx.DiGraph) -> dict[str, Any]:
                     cascades.append((c, {c} | {d for d in nx.descendants(G, c) if _is_liq(G, d)}))
     largest = None
     for root, members in cascades:
-        key = (sum(notional[m] for m in members), len(members))
+        key = (sum(units[m] for m in members), len(members))
         if largest is None or key > largest[0]:
             largest = (key, root, members)
 
@@ -349,29 +324,30 @@ def cascade_metrics(G: nx.DiGraph) -> dict[str, Any]:
             depth[n] = 1 + max((depth[p] for p in preds), default=0)
             longest = max(longest, depth[n])
 
-    by_root: dict[str, float] = {"shock": 0.0, "whale": 0.0, "market": 0.0}
+    by_root: dict[str, int] = {"shock": 0, "whale": 0, "market": 0}
     for u, v in G.edges:
         typ = G.nodes[u].get("type")
         if typ in by_root and _is_liq(G, v):
-            by_root[typ] += notional[v]
+            by_root[typ] += units[v]
 
+    edges = sum(len(liq_children[n]) for n in parents)
     return {
         "liquidations": len(liq_nodes),
-        "notional": total,
+        "notional": total / USDC,
         "cascades": len(cascades),
         "largest_cascade_events": len(largest[2]) if largest else 0,
-        "largest_cascade_notional": largest[0][0] if largest else 0.0,
+        "largest_cascade_notional": largest[0][0] / USDC if largest else 0.0,
         "largest_cascade_root": str(largest[1]) if largest else None,
         "longest_chain": longest,
-        "mean_branching": (sum(len(liq_children[n]) for n in parents) / len(parents)) if parents else None,
-        "liq_edges": sum(len(liq_children[n]) for n in parents),
-        "triggered_notional": triggered,
-        "parent_notional": parent_notional,
-        "R": (triggered / parent_notional) if parent_notional > 0 else None,
+        "mean_branching": (edges / len(parents)) if parents else None,
+        "liq_edges": edges,
+        "triggered_notional": triggered / USDC,
+        "parent_notional": parent_units / USDC,
+        "R": (triggered / parent_units) if parent_units > 0 else None,
         "R_all": (triggered / total) if total > 0 else None,
-        "notional_from_shocks": by_root["shock"],
-        "notional_from_whales": by_root["whale"],
-        "notional_from_market": by_root["market"],
+        "notional_from_shocks": by_root["shock"] / USDC,
+        "notional_from_whales": by_root["whale"] / USDC,
+        "notional_from_market": by_root["market"] / USDC,
     }
 
 

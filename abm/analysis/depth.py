@@ -18,11 +18,11 @@ Definitions (all on the step grid, ``time_s`` = end of each step):
   sum of the two sides' minima (they need not coincide).
 - recovery: seconds from the (first) minimum to the first row at or after it with depth >=
   50% / 90% of the baseline; 0 when the minimum already is that high; ``None`` if never within the run.
-- spread: ``max(spread_bps)`` over the whole run and after the shock. The metrics record a spread of 0
-  when one side of the book is empty, so a one-sided book shows as depth 0, not as a wide spread.
+- spread: ``max(spread_bps)`` over the whole run and after the shock, over the rows that have one.
+  The metrics write NaN (missing) for the spread and the mid while a side of the book is empty, so a
+  one-sided book shows as depth 0 and a gap in the spread, never as a spread of 0 or an endless one.
 - basis: ``(mark - index) / index`` and ``(mid - index) / index`` in bps, max absolute value and the
-  signed extremes over the run; rows with a missing or non-positive price (the metrics write 0 for
-  "no mid") are left out.
+  signed extremes over the run; rows with a missing (NaN) or non-positive price are left out.
 """
 
 from __future__ import annotations

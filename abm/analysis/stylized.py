@@ -8,8 +8,8 @@ or the same table loaded from Parquet) with no model object.
 
 Method, per horizon h:
 
-- prices: the column given (default the mid); zero, negative and NaN prices (the metrics write 0 for
-  "no mid" when a side of the book is empty) are treated as missing;
+- prices: the column given (default the mid); NaN (the metrics' "no mid" while a side of the book is
+  empty), zero and negative prices are treated as missing;
 - returns are non-overlapping log returns over k = round(h / step) rows, where step is the median
   spacing of ``time_s``: ``r_i = log p[(i+1)k] - log p[ik]``. Overlapping returns would manufacture
   autocorrelation ((k-1)/k at lag 1), so they are not used. A return that touches a missing price is
@@ -26,16 +26,47 @@ Method, per horizon h:
 
 Anything that cannot be computed (a horizon shorter than a step, too few returns) is NaN; the
 function does not raise on short or empty series.
+
+Reproducibility: logarithms are Python's ``math.log`` and every sum is ``math.fsum`` (exactly
+rounded), never numpy's vectorised log or its pairwise sums, whose last bits can depend on the numpy
+build and the CPU; the same steps give the same facts to the bit everywhere.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 COLUMNS = ("horizon_s", "lag_rows", "n", "std", "excess_kurtosis", "hill_alpha", "acf_r_1", "acf_abs_r_1")
+
+
+def _fsum(x: np.ndarray) -> float:
+    return math.fsum(x.tolist())
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    return np.array([math.log(v) for v in x.tolist()], dtype=float)
+
+
+def _mean(x: np.ndarray) -> float:
+    return _fsum(x) / x.size
+
+
+def excess_kurtosis(x: np.ndarray) -> float:
+    """The unbiased sample excess kurtosis (pandas' estimator, 0 for a Gaussian); NaN below 4 values."""
+    x = np.asarray(x, float)
+    n = x.size
+    if n < 4:
+        return float("nan")
+    d = x - _mean(x)
+    m2 = _fsum(d * d)
+    if m2 == 0:
+        return 0.0
+    m4 = _fsum((d * d) * (d * d))
+    return (n * (n + 1) * (n - 1) * m4) / ((n - 2) * (n - 3) * m2 * m2) - 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))
 
 
 def hill_alpha(x: np.ndarray, tail: float = 0.05) -> float:
@@ -50,7 +81,7 @@ def hill_alpha(x: np.ndarray, tail: float = 0.05) -> float:
     thr = xs[k]
     if not thr > 0:
         return float("nan")
-    h = float(np.mean(np.log(xs[:k] / thr)))
+    h = _mean(_log(xs[:k] / thr))
     return 1.0 / h if h > 0 else float("nan")
 
 
@@ -60,19 +91,20 @@ def acf1(x: np.ndarray) -> float:
     ok = np.isfinite(x)
     if ok.sum() < 4:
         return float("nan")
-    m = x[ok].mean()
+    m = _mean(x[ok])
     d = x - m
-    var = float(np.sum(d[ok] ** 2))
+    var = _fsum(d[ok] * d[ok])
     pair = ok[:-1] & ok[1:]
     if pair.sum() < 3 or var <= 0:
         return float("nan")
-    return float(np.sum(d[:-1][pair] * d[1:][pair]) / var)
+    return _fsum(d[:-1][pair] * d[1:][pair]) / var
 
 
 def _returns(price: np.ndarray, k: int) -> np.ndarray:
     p = price[::k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lp = np.where(np.isfinite(p) & (p > 0), np.log(np.where(p > 0, p, 1.0)), np.nan)
+    ok = np.isfinite(p) & (p > 0)
+    lp = np.full(p.size, np.nan)
+    lp[ok] = _log(p[ok])
     return np.diff(lp)
 
 
@@ -103,10 +135,9 @@ def stylized_facts(steps: pd.DataFrame, column: str = "mid", horizons_s: Sequenc
             present = r[np.isfinite(r)]
             row["n"] = int(present.size)
             if present.size >= 2:
-                row["std"] = float(np.std(present, ddof=1))
-            if present.size >= 4:
-                kurt = pd.Series(present).kurt()
-                row["excess_kurtosis"] = float(kurt) if kurt is not None else np.nan
+                d = present - _mean(present)
+                row["std"] = math.sqrt(_fsum(d * d) / (present.size - 1))
+            row["excess_kurtosis"] = excess_kurtosis(present)
             row["hill_alpha"] = hill_alpha(np.abs(present), tail)
             row["acf_r_1"] = acf1(r)
             row["acf_abs_r_1"] = acf1(np.abs(r))
@@ -116,4 +147,4 @@ def stylized_facts(steps: pd.DataFrame, column: str = "mid", horizons_s: Sequenc
     return out
 
 
-__all__ = ["stylized_facts", "hill_alpha", "acf1"]
+__all__ = ["stylized_facts", "hill_alpha", "acf1", "excess_kurtosis"]

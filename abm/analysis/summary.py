@@ -15,13 +15,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Optional
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
-from abm.analysis.cascade import NODE_KINDS, USDC, Shocks, cascade_graph, cascade_metrics, normalize_shocks
+from abm.analysis.cascade import Shocks, cascade_graph, cascade_metrics, normalize_shocks
 from abm.analysis.depth import depth_metrics
+from abm.analysis.liquidations import USDC, event_records, liquidation_totals
 
 
 def plain(x: Any) -> Any:
@@ -74,6 +77,17 @@ def _extreme(steps: pd.DataFrame, cols: list[str], fn: str) -> Optional[float]:
     return float(allv.min() if fn == "min" else allv.max())
 
 
+@dataclass(slots=True)
+class RunAnalysis:
+    """A run's summary with what it was computed from, so a report can draw exactly what it counts."""
+
+    summary: dict[str, Any]
+    graph: nx.DiGraph  # the cascade graph the summary measures
+    events: dict[tuple[int, int], dict[str, Any]]  # abm.analysis.liquidations.event_records
+    shocks: list[dict[str, Any]]  # normalize_shocks, resolved against the steps' markets
+    markets: list[Optional[str]]  # steps_markets
+
+
 def run_summary(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.DataFrame,
                 multipliers: Mapping[int, int], shocks: Optional[Shocks] = (),
                 trades: Optional[pd.DataFrame] = None, whale_orders: Any = None, lookback_s: float = 30,
@@ -88,7 +102,8 @@ def run_summary(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.Dat
     vault's unwind fills and ``whale_orders``; without it those two rules are skipped. Keys:
 
     - ``liquidated_notional``: USDC by kind (book, backstop, adl) and total; ``liquidation_rows``
-      (log rows of those kinds), ``liquidation_events`` (units liquidated per mark update, the cascade
+      (log rows of those kinds), ``liquidation_events`` (liquidation events as
+      ``abm.analysis.liquidations`` defines them: one margin unit at one mark update; the cascade
       graph's nodes), ``accounts_liquidated``;
     - ``cascades``, ``largest_cascade_events``, ``largest_cascade_notional``, ``longest_chain``, ``R``,
       ``R_all`` and the whole ``cascade`` metrics dict (``abm.analysis.cascade``);
@@ -96,36 +111,35 @@ def run_summary(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.Dat
       which, None = the first) with its ``depth_recover_50_s`` / ``depth_recover_90_s`` (measured from
       the market's first shock, or from the first minute without one);
     - ``max_abs_basis_bps`` (mark vs index) and ``max_abs_mid_basis_bps``, ``max_spread_bps`` (all
-      markets);
+      markets; a missing mid or spread, NaN, is left out);
     - ``funding_min`` / ``_max`` (rates paid, from the funding table; None if none was paid yet),
       ``funding_predicted_min`` / ``_max`` (from the steps);
     - ``insurance_fund_end``, ``vault_equity_end`` (USDC), ``bad_debt_total`` (USDC, every bad debt
       the insurance fund was charged), ``duration_s``.
+
+    Money is summed in integer quote units and divided once, so the summary is the same to the bit
+    in any process, worker and Python version.
     """
+    return analyse_run(steps, liquidations, funding, multipliers, shocks, trades, whale_orders, lookback_s,
+                       band).summary
+
+
+def analyse_run(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.DataFrame,
+                multipliers: Mapping[int, int], shocks: Optional[Shocks] = (),
+                trades: Optional[pd.DataFrame] = None, whale_orders: Any = None, lookback_s: float = 30,
+                band: str = "1pct") -> RunAnalysis:
+    """``run_summary`` (same arguments) together with its cascade graph and liquidation events."""
     out: dict[str, Any] = {}
     out["duration_s"] = float(steps["time_s"].iloc[-1]) if len(steps) and "time_s" in steps else 0.0
 
-    # ---- liquidations
+    # ---- liquidations (abm.analysis.liquidations: exact integer quote units)
     liq = liquidations if liquidations is not None else pd.DataFrame()
-    by_kind = {k: 0.0 for k in NODE_KINDS}
-    rows = 0
-    accounts: set[int] = set()
-    bad_debt = 0
-    if len(liq):
-        kinds = liq["kind"].astype(str).to_numpy()
-        mk = liq["market"].to_numpy(np.int64)
-        sz = np.abs(liq["size"].to_numpy(np.int64))
-        px = liq["price"].to_numpy(np.int64)
-        acc = liq["account"].to_numpy(np.int64)
-        for k in NODE_KINDS:
-            sel = np.flatnonzero(kinds == k)
-            rows += sel.size
-            accounts.update(int(a) for a in acc[sel])
-            by_kind[k] = float(sum(int(sz[j]) * int(px[j]) * int(multipliers[int(mk[j])]) for j in sel) / USDC)
-        bad_debt = int(liq["bad_debt"].to_numpy(np.int64).sum()) if "bad_debt" in liq else 0
-    out["liquidated_notional"] = {**by_kind, "total": sum(by_kind.values())}
-    out["liquidation_rows"] = int(rows)
-    out["accounts_liquidated"] = len(accounts)
+    events = event_records(liq, multipliers)
+    tot = liquidation_totals(events)
+    out["liquidated_notional"] = {**tot["notional_by_kind"], "total": tot["notional"]}
+    out["liquidation_rows"] = tot["rows"]
+    out["accounts_liquidated"] = tot["accounts"]
+    bad_debt = sum(liq["bad_debt"].to_numpy(np.int64).tolist()) if len(liq) and "bad_debt" in liq else 0
     out["bad_debt_total"] = bad_debt / USDC
 
     # ---- cascades
@@ -179,7 +193,8 @@ def run_summary(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.Dat
     # ---- fund and vault
     out["insurance_fund_end"] = float(steps["insurance_fund"].iloc[-1]) if len(steps) and "insurance_fund" in steps else None
     out["vault_equity_end"] = float(steps["vault_equity"].iloc[-1]) if len(steps) and "vault_equity" in steps else None
-    return plain(out)
+    return RunAnalysis(plain(out), G, events, shock_list, markets)
 
 
-__all__ = ["run_summary", "market_multipliers", "config_shocks", "steps_markets", "plain"]
+__all__ = ["run_summary", "analyse_run", "RunAnalysis", "market_multipliers", "config_shocks", "steps_markets",
+           "plain"]

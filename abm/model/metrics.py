@@ -2,7 +2,8 @@
 
 Columns without a suffix are the first market's; other markets' columns end in ``[SYMBOL]``. The
 volume and liquidation figures are per step (since the previous collection); the rest are levels at
-the end of the step. Each step costs O(new liquidation events + market makers' orders + open
+the end of the step. ``mid`` and ``spread_bps`` are NaN while a side of the book is empty (a missing
+price, never 0). Each step costs O(new liquidation events + market makers' orders + open
 positions), never a scan of idle agents' state beyond that.
 """
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 USDC = 10**6
 DEPTH_BANDS_BPS = (50, 100, 200)
 LIQ_KINDS = ("book", "backstop", "adl")
+NAN = float("nan")
 
 MARKET_METRICS = (
     "index", "oracle", "mark", "mid", "last", "spread_bps",
@@ -61,13 +63,15 @@ def collect(model: MarketModel) -> dict[str, float | int]:
         first = i == 0
         feed = model.feeds[sym]
         v = model.views[sym]
+        mid = v.mid()
+        spread = v.spread_bps()
         row: dict[str, float | int] = {
             "index": model.paths[sym].value_at(min(t, model.paths[sym].end_us)),
             "oracle": (feed.oracle.price or 0) * tick,
             "mark": (ex.risk.mark(i) or 0) * tick,
-            "mid": (v.mid() or 0.0) * tick,
+            "mid": mid * tick if mid is not None else NAN,  # a one-sided book has no mid: missing, not 0
             "last": (m.last_price or 0) * tick,
-            "spread_bps": v.spread_bps() or 0.0,
+            "spread_bps": spread if spread is not None else NAN,
         }
         for b, (_, bn, _, an) in zip(DEPTH_BANDS_BPS, v.depth_bands(DEPTH_BANDS_BPS)):
             row[f"depth_bid_{b / 100:g}pct"] = bn / USDC

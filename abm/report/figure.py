@@ -1,18 +1,25 @@
 """One-page picture of a finished run, readable without knowing the project.
 
 ``build_figure(result)`` returns a matplotlib ``Figure`` drawn on an Agg canvas without pyplot, so it
-works headless and leaves the caller's pyplot backend alone;
-``render_report(result, path)`` saves it as a PNG. Seven panels, the first six on a shared time axis
-in minutes since the start of the run, each with the scheduled index shocks shaded:
+works headless and leaves the caller's pyplot backend alone; ``render_report(result, path)`` saves it
+as a PNG. Every market of the run is drawn (or one, with ``market=i``). The panels share one time
+axis in minutes since the start of the run (except the cascade, which zooms), with the scheduled
+index shocks shaded red and the oracle's outages hatched grey:
 
-1. prices: index, oracle, mark and order-book mid (quote currency; greyed where the book had no mid);
-2. order-book depth: resting notional within 0.5 / 1 / 2 % of the mid, bids up and asks down (USDC);
-3. bid-ask spread (bps, left) and basis = mark − index (bps of the index, right);
-4. liquidated notional per time bin, stacked by kind (book / backstop / ADL), event counts annotated;
-5. funding rate per payment in bps: predicted for the running interval, last paid, and the payments;
-6. insurance fund (USDC, left) and open interest (base units, right);
-7. the liquidation cascade: ``abm.analysis.cascade.cascade_graph`` drawn with time on x and its trees
-   on y (node area by notional, colour by kind); without that module, a time/notional scatter.
+1. per market: prices (index, oracle, mark and book mid; greyed where the book had no mid);
+2. per market: order-book depth within 0.5 / 1 / 2 % of the mid, bids up and asks down (USDC);
+3. per market: bid-ask spread (bps, left) and basis = mark − index (bps of the index, right);
+4. per market: liquidated notional per time bin, stacked by kind, liquidation events annotated;
+5. when the run has positions in more than one margin mode: liquidated notional and the owners'
+   losses per mode (``abm.analysis.liquidations.liquidated_positions``);
+6. funding rate per payment in bps, every market;
+7. insurance fund (USDC, left) and open interest (right);
+8. the liquidation cascade of the run (``abm.analysis.cascade.cascade_graph``) with time on x and
+   its trees on y (node area by notional, colour by kind, shape by market).
+
+Every count and amount in the header and the panels comes from ``abm.analysis.summary.analyse_run``
+with the inputs the scenario runner gives ``run_summary``: they are the run summary's numbers, and a
+"liquidation event" is ``abm.analysis.liquidations``' one definition (said in the header).
 """
 
 from __future__ import annotations
@@ -20,23 +27,28 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
+from abm.analysis.liquidations import (EVENT_DEFINITION, EVENT_KINDS, MODE_NAMES, USDC, final_marks,
+                                       liquidated_positions, liquidation_totals, mode_outcomes)
+from abm.analysis.summary import RunAnalysis, analyse_run
 from abm.errors import InvalidInput
 from abm.results.run_result import RunResult
 
-USDC = 10**6
-FIGSIZE = (14.0, 18.0)
+WIDTH_IN = 14.0
+HEADER_IN = 2.0  # plus one inch per two header lines beyond the first six
+INCH_PER_RATIO = 2.0
 DPI = 100
 BANDS = ("0.5", "1", "2")  # depth bands, % of the mid
-LIQ_KINDS = ("book", "backstop", "adl")
+LIQ_KINDS = EVENT_KINDS
 KIND_COLOURS = {
     "book": "tab:blue",
     "backstop": "tab:orange",
@@ -51,49 +63,71 @@ KIND_LABELS = {
     "adl_counterparty": "ADL counterparty (closed in profit)",
     "bad_debt": "bad debt (covered by the fund)",
 }
-PANELS = ("prices", "depth", "spread_basis", "liquidations", "funding", "insurance_oi", "cascade")
+MODE_COLOURS = {0: "tab:orange", 1: "tab:blue", 2: "tab:cyan"}
+MARKET_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple", "tab:brown", "tab:olive")
+MARKET_MARKERS = ("o", "s", "^", "v", "P", "X")
+SEVERAL_MARKETS_MARKER = "h"
+PER_MARKET = ("prices", "depth", "spread_basis", "liquidations")
+SHARED = ("funding", "insurance_oi", "cascade")
+MODES_PANEL = "margin_modes"
+PANELS = PER_MARKET + SHARED  # the panels of a one-market run with one margin mode
+RATIOS = {"prices": 1.2, "depth": 1.1, "spread_basis": 1.0, "liquidations": 1.0, MODES_PANEL: 1.0,
+          "funding": 1.0, "insurance_oi": 1.0, "cascade": 1.7}
 MAX_BARS = 150  # liquidation bars: steps are grouped into at most this many bins
+MAX_SHORTFALLS = 3  # of summary["unfilled"] in the header
 NONE_STYLE = dict(ha="center", va="center", fontsize=12, color="0.35", style="italic",
                   bbox=dict(boxstyle="round", fc="white", ec="0.7"))
+OUTAGE_STYLE = dict(facecolor="none", edgecolor="0.45", hatch="///", lw=0, alpha=0.6, zorder=0)
 
 
 # ---------------------------------------------------------------------- public API
 
 
-def build_figure(result: RunResult, market: int = 0) -> Figure:
-    """The report figure of ``result`` for market number ``market`` (an index into ``result.markets``).
+def build_figure(result: RunResult, market: Optional[int] = None) -> Figure:
+    """The report figure of ``result``: every market (``market=None``) or market number ``market``.
 
-    The seven panel axes carry titles and labels named after ``PANELS`` (``ax.get_label()``); the
-    spread/basis and insurance/open-interest panels add one untitled twin axis each (9 axes in all).
+    Panel axes are labelled (``ax.get_label()``) after ``PER_MARKET``, ``MODES_PANEL`` and ``SHARED``;
+    the first market drawn has the plain names, the others ``name[SYMBOL]`` (as in the steps table).
+    The spread/basis, margin-mode and insurance/open-interest panels add an untitled twin axis each
+    (``basis``, ``losses``, ``open_interest``, suffixed the same way).
     """
-    data = _MarketData(result, market)
-    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    run = _Run(result, market)
+    names = run.panel_names()
+    ratios = [RATIOS[n.split("[")[0]] for n in names]
+    header = _header(run)
+    height = HEADER_IN + 0.5 * max(0, header.count("\n") + 1 - 6) + INCH_PER_RATIO * sum(ratios)
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(len(PANELS), 1, height_ratios=(1.2, 1.1, 1, 1, 1, 1, 1.7))
+    gs = fig.add_gridspec(len(names), 1, height_ratios=ratios)
     first = fig.add_subplot(gs[0])
-    axes = [first] + [fig.add_subplot(gs[i], sharex=first) for i in range(1, len(PANELS) - 1)]
-    axes.append(fig.add_subplot(gs[len(PANELS) - 1]))  # the cascade picks its own (zoomed) time range
-    for ax, name in zip(axes, PANELS):
+    axes = {names[0]: first}
+    for i, name in enumerate(names[1:], start=1):  # the cascade picks its own (zoomed) time range
+        axes[name] = fig.add_subplot(gs[i], sharex=None if name == "cascade" else first)
+    for name, ax in axes.items():
         ax.set_label(name)
-    _title(fig, data)
-    _prices(axes[0], data)
-    _depth(axes[1], data)
-    _spread_basis(axes[2], data)
-    _liquidations(axes[3], data)
-    _funding(axes[4], data)
-    _insurance_oi(axes[5], data)
-    _cascade(axes[6], data)
-    for ax in axes[:-1]:
-        ax.set_xlim(0, data.t_end)
+    fig.suptitle(header, fontsize=11, x=0.01, ha="left", linespacing=1.5)
+    for d in run.drawn:
+        _prices(axes[d.label("prices")], run, d)
+        _depth(axes[d.label("depth")], run, d)
+        _spread_basis(axes[d.label("spread_basis")], run, d)
+        _liquidations(axes[d.label("liquidations")], run, d)
+    if MODES_PANEL in axes:
+        _margin_modes(axes[MODES_PANEL], run)
+    _funding(axes["funding"], run)
+    _insurance_oi(axes["insurance_oi"], run)
+    _cascade(axes["cascade"], run)
+    timed = [a for n, a in axes.items() if n != "cascade"]
+    for ax in timed:
+        ax.set_xlim(0, run.t_end)
         ax.grid(True, alpha=0.3)
-        if ax is not axes[-2]:
+        if ax is not timed[-1]:
             ax.tick_params(labelbottom=False)
-    axes[-2].set_xlabel("time since start of run (minutes)")
+    timed[-1].set_xlabel("time since start of run (minutes)")
     return fig
 
 
-def render_report(result: RunResult, path: str | Path, market: int = 0) -> Path:
-    """Draw the report of ``result`` (market number ``market``) and save it as a PNG at ``path``."""
+def render_report(result: RunResult, path: str | Path, market: Optional[int] = None) -> Path:
+    """Draw the report of ``result`` (every market, or market number ``market``) as a PNG at ``path``."""
     p = Path(path)
     if p.suffix.lower() != ".png":
         raise InvalidInput("path", str(path), "must be a .png file name")
@@ -103,57 +137,99 @@ def render_report(result: RunResult, path: str | Path, market: int = 0) -> Path:
     return p
 
 
-# ---------------------------------------------------------------------- the data of one market
+def report_numbers(result: RunResult) -> RunAnalysis:
+    """The analysis the report draws: ``analyse_run`` with the scenario runner's inputs (no tape), so
+    its ``summary`` is the run's ``summary.json`` (``abm.scenarios.runner.collect_result``)."""
+    return analyse_run(result.steps.reset_index(drop=True), result.liquidations, result.funding,
+                       result.multipliers, result.shocks)
+
+
+# ---------------------------------------------------------------------- the data
 
 
 class _MarketData:
-    """The columns and event rows of one market, in report units (minutes, USDC, bps)."""
+    """One market's columns, shocks and oracle outages, in report units (minutes, USDC, bps)."""
 
-    def __init__(self, result: RunResult, market: int) -> None:
+    def __init__(self, run: "_Run", index: int, first_drawn: bool) -> None:
+        result = run.result
+        spec = result.markets[index]
+        self.index = index
+        self.first_drawn = first_drawn
+        self.symbol = str(spec.get("symbol", f"market {index}"))
+        self.base = self.symbol.split("-")[0] if "-" in self.symbol else "base units"
+        self.tick_size = float(spec.get("tick_size", 1.0))
+        self.lot_size = float(spec.get("lot_size", 1.0))
+        self.steps = run.steps
+        self.n = len(run.steps)
+        self.shocks = [s for s in (result.shocks or []) if s.get("symbol", self.symbol) == self.symbol]
+        cfg = result.config.get("markets") if isinstance(result.config, dict) else None
+        mc = cfg[index] if isinstance(cfg, list) and index < len(cfg) and isinstance(cfg[index], dict) else {}
+        self.outages = [(float(a), float(b)) for a, b in (mc.get("oracle_outages_s") or [])]
+
+    def label(self, panel: str) -> str:
+        return panel if self.first_drawn else f"{panel}[{self.symbol}]"
+
+    def col(self, name: str) -> np.ndarray:
+        """The market's column ``name`` (unsuffixed for the run's first market), NaN if absent."""
+        key = name if self.index == 0 else f"{name}[{self.symbol}]"
+        if key in self.steps:
+            return self.steps[key].to_numpy(dtype=float)
+        return np.full(self.n, np.nan)
+
+
+class _Run:
+    """The run-level data: steps on the time grid, the drawn markets and the run's analysis."""
+
+    def __init__(self, result: RunResult, market: Optional[int]) -> None:
         if not result.markets:
             raise InvalidInput("result.markets", result.markets, "must describe at least one market")
-        if isinstance(market, bool) or not isinstance(market, int) or not 0 <= market < len(result.markets):
+        if market is not None and (isinstance(market, bool) or not isinstance(market, int)
+                                   or not 0 <= market < len(result.markets)):
             raise InvalidInput("market", market, f"must be a market number from 0 to {len(result.markets) - 1}")
         steps = result.steps
         if steps is None or len(steps) == 0 or "time_s" not in steps:
             raise InvalidInput("result.steps", None if steps is None else len(steps),
                                "must hold at least one collected step with a time_s column")
         self.result = result
-        self.market = market
-        spec = result.markets[market]
-        self.symbol = str(spec.get("symbol", f"market {market}"))
-        self.base = self.symbol.split("-")[0] if "-" in self.symbol else "base units"
-        self.multiplier = int(spec.get("multiplier", 1))
         self.steps = steps.reset_index(drop=True)
         self.time_s = self.steps["time_s"].to_numpy(dtype=float)
         self.t = self.time_s / 60.0
         self.t_end = max(float(self.t.max()), 1e-9)
         dt = np.diff(self.time_s)
         self.step_s = float(np.median(dt)) if len(dt) else max(float(self.time_s[0]), 1.0)
-        self.shocks = [s for s in (result.shocks or []) if s.get("symbol", self.symbol) == self.symbol]
-        liq = result.liquidations
-        if liq is not None and len(liq):
-            own = (liq["market"] == market) | ((liq["market"] == -1) & (market == 0))
-            liq = liq[own].copy()
-            liq["kind"] = liq["kind"].astype(str)
-            liq["time_s"] = liq["time_us"].to_numpy(dtype=float) / 1e6
-            liq["notional"] = (liq["size"].abs().to_numpy(dtype=float) * liq["price"].to_numpy(dtype=float)
-                               * self.multiplier / USDC)
-        self.liq = liq if liq is not None else pd.DataFrame()
-        fund = result.funding
-        if fund is not None and len(fund):
-            fund = fund[fund["market"] == market].copy()
-        self.funding = fund if fund is not None else pd.DataFrame()
+        self.analysis = report_numbers(result)
+        self.summary = self.analysis.summary
+        self.events = self.analysis.events
+        self.n_markets = len(result.markets)
+        indices = range(self.n_markets) if market is None else [market]
+        self.drawn = [_MarketData(self, i, j == 0) for j, i in enumerate(indices)]
+        self.symbols = [str(m.get("symbol", f"market {i}")) for i, m in enumerate(result.markets)]
+        self.modes = self._modes()
 
-    def col(self, name: str) -> np.ndarray:
-        """The market's column ``name`` (unsuffixed for the first market), NaN if absent."""
-        key = name if self.market == 0 else f"{name}[{self.symbol}]"
-        if key in self.steps:
-            return self.steps[key].to_numpy(dtype=float)
-        return np.full(len(self.steps), np.nan)
+    @property
+    def multi(self) -> bool:
+        return len(self.drawn) > 1
 
-    def glob(self, name: str) -> np.ndarray:
-        return self.steps[name].to_numpy(dtype=float) if name in self.steps else np.full(len(self.steps), np.nan)
+    def _modes(self) -> list[int]:
+        """Margin modes with positions or liquidations in the run (metrics lump strict isolated in with isolated)."""
+        modes = {int(e["mode"]) for e in self.events.values()}
+        for d in self.drawn:
+            for m, name in ((0, "cross"), (1, "isolated")):
+                if np.nansum(d.col(f"lev_long_{name}")) + np.nansum(d.col(f"lev_short_{name}")) > 0:
+                    modes.add(m)
+        return sorted(modes)
+
+    def panel_names(self) -> list[str]:
+        names = [d.label(p) for p in PER_MARKET for d in self.drawn]
+        if len(self.modes) > 1:
+            names.append(MODES_PANEL)
+        return names + list(SHARED)
+
+    def shocks(self) -> list[tuple[Optional[str], dict[str, Any]]]:
+        return [(d.symbol if self.multi else None, s) for d in self.drawn for s in d.shocks]
+
+    def outages(self) -> list[tuple[Optional[str], tuple[float, float]]]:
+        return [(d.symbol if self.multi else None, w) for d in self.drawn for w in d.outages]
 
 
 # ---------------------------------------------------------------------- formatting helpers
@@ -181,25 +257,49 @@ def _money(x: float) -> str:
     return f"{x:,.0f} USDC"
 
 
+def _qty(x: Any) -> str:
+    return f"{float(x):,.9g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
+
+
 def _finite(a: np.ndarray) -> np.ndarray:
     return a[np.isfinite(a)]
 
 
-def _shock_label(s: dict[str, Any]) -> str:
-    return f"shock {float(s.get('pct', 0)):+g}% over {float(s.get('duration_s', 0)):g}s"
+def _shock_label(s: dict[str, Any], symbol: Optional[str] = None) -> str:
+    return (f"{symbol} " if symbol else "") + f"shock {float(s.get('pct', 0)):+g}% over {float(s.get('duration_s', 0)):g}s"
 
 
-def _shade_shocks(ax: Any, data: _MarketData, label: bool = True) -> None:
-    """Shaded span per scheduled shock (at least visible on the axis) with a label at the top."""
-    for i, s in enumerate(data.shocks):
+def _shade(ax: Any, shocks: list[tuple[Optional[str], dict[str, Any]]],
+           outages: list[tuple[Optional[str], tuple[float, float]]], label: bool = True) -> None:
+    """Shaded span per scheduled shock, hatched span per oracle outage, each labelled at the top."""
+    for sym, s in shocks:
         a = float(s.get("start_s", 0)) / 60.0
         b = a + float(s.get("duration_s", 0)) / 60.0
         ax.axvspan(a, b, color="tab:red", alpha=0.15, lw=0, zorder=0)
         ax.axvline(a, color="tab:red", lw=1, ls="--", alpha=0.7, zorder=0.5)
         if label:
-            ax.text(a, 0.98, " " + _shock_label(s), transform=ax.get_xaxis_transform(), ha="left", va="top",
+            ax.text(a, 0.98, " " + _shock_label(s, sym), transform=ax.get_xaxis_transform(), ha="left", va="top",
                     fontsize=8, color="darkred", clip_on=True, zorder=5,
                     bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+    for sym, (a, b) in outages:
+        ax.axvspan(a / 60.0, b / 60.0, **OUTAGE_STYLE)
+        if label:  # below the shock labels, so an outage starting with a shock does not cover its label
+            ax.text(a / 60.0, 0.84, " " + (f"{sym} " if sym else "") + f"oracle outage {b - a:g}s",
+                    transform=ax.get_xaxis_transform(), ha="left", va="top", fontsize=8, color="0.25",
+                    clip_on=True, zorder=5, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+
+
+def _shade_market(ax: Any, run: _Run, d: _MarketData, label: bool = True) -> None:
+    _shade(ax, [(None, s) for s in d.shocks], [(None, w) for w in d.outages], label)
+
+
+def _shade_run(ax: Any, run: _Run, label: bool = True) -> None:
+    _shade(ax, run.shocks(), run.outages(), label)
+
+
+def _outage_handle(run: _Run) -> list:
+    return [Patch(**{k: v for k, v in OUTAGE_STYLE.items() if k != "zorder"}, label="oracle outage\n(no publication)")] \
+        if run.outages() else []
 
 
 def _none(ax: Any, text: str) -> None:
@@ -211,9 +311,8 @@ def _legend(ax: Any, handles: list | None = None, twin: bool = False) -> None:
     kw: dict[str, Any] = dict(loc="upper left", bbox_to_anchor=(1.075 if twin else 1.005, 1.0), fontsize=8,
                               framealpha=0.9, borderaxespad=0.0)
     if handles is None:
-        ax.legend(**kw)
-    else:
-        ax.legend(handles=handles, **kw)
+        handles = ax.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, **kw)
 
 
 def _handles(*axes: Any) -> list:
@@ -240,55 +339,6 @@ def _pad_flat(ax: Any, values: np.ndarray, rel: float = 0.05) -> None:
         ax.set_ylim(lo - pad, hi + pad)
 
 
-# ---------------------------------------------------------------------- title
-
-
-def _title(fig: Figure, d: _MarketData) -> None:
-    r = d.result
-    index = d.col("index")
-    idx = _finite(index)
-    first_i, last_i = (float(idx[0]), float(idx[-1])) if len(idx) else (math.nan, math.nan)
-    low_i = float(idx.min()) if len(idx) else math.nan
-    counts = {k: int(np.nansum(d.col(f"liq_{k}_count"))) for k in LIQ_KINDS}
-    notional = float(sum(np.nansum(d.col(f"liq_{k}_notional")) for k in LIQ_KINDS))
-    bad_debt = float(np.nansum(d.col("bad_debt")))
-    ins = _finite(d.glob("insurance_fund"))
-    oi = _finite(d.col("open_interest"))
-    spread = _finite(np.where(d.col("mid") > 0, d.col("spread_bps"), np.nan))
-    spread = spread[spread > 0]
-    depth2 = _finite(d.col("depth_bid_2pct") + d.col("depth_ask_2pct"))
-    n_pay = len(d.funding)
-    venue = r.config.get("venue") if isinstance(r.config, dict) else None
-    if isinstance(venue, dict):  # the saved config's table: {"profile": ..., "overrides": {...}}
-        venue = str(venue.get("profile", "")) + (" (with overrides)" if venue.get("overrides") else "")
-    seed = r.config.get("seed") if isinstance(r.config, dict) else None
-    head = f"Stress-test report: {r.scenario}  —  market {d.symbol}"
-    extras = [f"venue {venue}" if venue else "", f"seed {seed}" if seed is not None else "",
-              f"{d.time_s[-1] / 60:.1f} min simulated"]
-    if d.shocks:
-        extras.append("shocks: " + ", ".join(f"{_shock_label(s)} at {float(s.get('start_s', 0)) / 60:.1f} min"
-                                             for s in d.shocks))
-    move = (last_i / first_i - 1) * 100 if first_i else math.nan
-    low = (low_i / first_i - 1) * 100 if first_i else math.nan
-    lines = [
-        [f"index {first_i:,.2f} → {last_i:,.2f} USDC ({move:+.1f}%, lowest {low:+.1f}%)",
-         f"max spread {spread.max():,.1f} bps" if len(spread) else "",
-         f"depth within 2% of mid (both sides) {_money(depth2[0])} at start, lowest {_money(depth2.min())}"
-         if len(depth2) else ""],
-        [(f"liquidations: {sum(counts.values())} events, {_money(notional)} "
-          f"(book {counts['book']}, backstop {counts['backstop']}, ADL {counts['adl']})"),
-         f"bad debt {_money(bad_debt)}",
-         f"insurance fund {_money(ins[0])} → {_money(ins[-1])} ({ins[-1] - ins[0]:+,.0f} USDC)" if len(ins) else ""],
-        [f"open interest {oi[0]:,.3f} → {oi[-1]:,.3f} {d.base} (peak {oi.max():,.3f})" if len(oi) else "",
-         f"funding payments: {n_pay}"],
-    ]
-    summary = _summary_parts(r.summary)
-    if summary:
-        lines.append(summary)
-    body = "\n".join(_pack([p for p in ps if p]) for ps in [extras, *lines])
-    fig.suptitle(f"{head}\n{body}", fontsize=11, x=0.01, ha="left", linespacing=1.5)
-
-
 def _pack(parts: list[str], width: int = 170) -> str:
     """``parts`` joined by " · " on as few lines of at most ``width`` characters as they fit."""
     lines: list[str] = []
@@ -304,62 +354,144 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def _summary_parts(summary: Any) -> list[str]:
-    """A few figures of the run summary (``abm.analysis.summary.run_summary``; every market), if present."""
-    if not isinstance(summary, dict) or not summary:
-        return []
-    g = {k: _num(summary.get(k)) for k in ("accounts_liquidated", "worst_depth_drop", "depth_recover_50_s",
-                                          "max_abs_basis_bps", "longest_chain", "R_all")}
-    parts = []
-    if g["accounts_liquidated"] is not None:
-        parts.append(f"accounts liquidated {g['accounts_liquidated']:.0f}")
+# ---------------------------------------------------------------------- header
+
+
+def _header(run: _Run) -> str:
+    r = run.result
+    venue = r.config.get("venue") if isinstance(r.config, dict) else None
+    if isinstance(venue, dict):  # the saved config's table: {"profile": ..., "overrides": {...}}
+        venue = str(venue.get("profile", "")) + (" (with overrides)" if venue.get("overrides") else "")
+    seed = r.config.get("seed") if isinstance(r.config, dict) else None
+    if seed is None and isinstance(r.config, dict) and isinstance(r.config.get("run"), dict):
+        seed = r.config["run"].get("seed")
+    what = "market" if len(run.drawn) == 1 else "markets"
+    head = f"Stress-test report: {r.scenario}  —  {what} " + ", ".join(d.symbol for d in run.drawn)
+    if len(run.drawn) < run.n_markets:
+        head += f" (of {run.n_markets}: " + ", ".join(run.symbols) + ")"
+    extras = [f"venue {venue}" if venue else "", f"seed {seed}" if seed is not None else "",
+              f"{run.time_s[-1] / 60:.1f} min simulated"]
+    if run.shocks():
+        extras.append("shocks: " + ", ".join(f"{_shock_label(s, sym)} at {float(s.get('start_s', 0)) / 60:.1f} min"
+                                             for sym, s in run.shocks()))
+    if run.outages():
+        extras.append("oracle outages: " + ", ".join((f"{sym} " if sym else "") + f"{a / 60:.2f}–{b / 60:.2f} min"
+                                                     for sym, (a, b) in run.outages()))
+    lines = [extras] + [_market_line(run, d) for d in run.drawn] + _run_lines(run)
+    return f"{head}\n" + "\n".join(_pack([p for p in ps if p]) for ps in lines if any(ps))
+
+
+def _market_line(run: _Run, d: _MarketData) -> list[str]:
+    idx = _finite(d.col("index"))
+    first_i, last_i = (float(idx[0]), float(idx[-1])) if len(idx) else (math.nan, math.nan)
+    low_i = float(idx.min()) if len(idx) else math.nan
+    move = (last_i / first_i - 1) * 100 if first_i else math.nan
+    low = (low_i / first_i - 1) * 100 if first_i else math.nan
+    spread = _finite(d.col("spread_bps"))
+    depth2 = _finite(d.col("depth_bid_2pct") + d.col("depth_ask_2pct"))
+    oi = _finite(d.col("open_interest"))
+    who = f"{d.symbol}: " if run.multi else ""
+    return [f"{who}index {first_i:,.2f} → {last_i:,.2f} USDC ({move:+.1f}%, lowest {low:+.1f}%)",
+            f"max spread {spread.max():,.1f} bps" if len(spread) else "",
+            f"depth within 2% of mid (both sides) {_money(depth2[0])} at start, lowest {_money(depth2.min())}"
+            if len(depth2) else "",
+            f"open interest {oi[0]:,.3f} → {oi[-1]:,.3f} {d.base} (peak {oi.max():,.3f})" if len(oi) else ""]
+
+
+def _run_lines(run: _Run) -> list[list[str]]:
+    """The run summary's figures (every market): liquidations, cascade, book, fund, shortfalls."""
+    s = run.summary
+    tot = liquidation_totals(run.events)
+    ln = s["liquidated_notional"]
+    every = " (all markets)" if run.n_markets > 1 else ""
+    liq = [f"liquidation events{every}: {s['liquidation_events']}, {_money(ln['total'])} "
+           f"(book {_money(ln['book'])}, backstop {_money(ln['backstop'])}, ADL {_money(ln['adl'])})",
+           "last resort reached: " + ", ".join(f"{k if k != 'adl' else 'ADL'} {tot['by_last_resort'][k]}"
+                                               for k in LIQ_KINDS),
+           f"accounts liquidated {s['accounts_liquidated']}", f"bad debt {_money(s['bad_debt_total'])}"]
+    ins = _finite(run.steps["insurance_fund"].to_numpy(float)) if "insurance_fund" in run.steps else np.zeros(0)
+    if len(ins):
+        liq.append(f"insurance fund {_money(ins[0])} → {_money(ins[-1])} ({ins[-1] - ins[0]:+,.0f} USDC)")
+    lines = [liq, [f"({EVENT_DEFINITION})"]]
+    cascade = []
+    if s["liquidation_events"]:
+        cascade.append(f"longest liquidation chain {s['longest_chain']}")
+        cascade.append(f"largest cascade {s['largest_cascade_events']} events, {_money(s['largest_cascade_notional'])}")
+        r, r_all = _num(s.get("R")), _num(s.get("R_all"))
+        cascade.append("amplification " + (f"R {r:.2f}" if r is not None else "R n/a (no liquidation set off another)")
+                       + (f", R_all {r_all:.2f}" if r_all is not None else ""))
+    g = {k: _num(s.get(k)) for k in ("worst_depth_drop", "depth_recover_50_s", "max_abs_basis_bps")}
     if g["worst_depth_drop"] is not None:
-        where = summary.get("depth_drop_market")
+        where = s.get("depth_drop_market")
         rec = g["depth_recover_50_s"]
-        parts.append(f"worst depth drop {g['worst_depth_drop']:.0%}" + (f" ({where})" if where else "")
-                     + (f", half back after {rec:.0f} s" if rec is not None else ""))
+        cascade.append(f"worst depth drop {g['worst_depth_drop']:.0%}" + (f" ({where})" if where else "")
+                       + (f", half back after {rec:.0f} s" if rec is not None else ""))
     if g["max_abs_basis_bps"] is not None:
-        parts.append(f"max |basis| {g['max_abs_basis_bps']:.0f} bps")
-    if g["longest_chain"] is not None:
-        parts.append(f"longest liquidation chain {g['longest_chain']:.0f}")
-    if g["R_all"] is not None:
-        parts.append(f"cascade amplification R_all {g['R_all']:.2f}")
-    return ["run summary (all markets): " + parts[0], *parts[1:]] if parts else []
+        cascade.append(f"max |basis| {g['max_abs_basis_bps']:.0f} bps")
+    cascade.append(f"funding payments: {len(run.result.funding) if run.result.funding is not None else 0}")
+    lines.append(cascade)
+    short = shortfall_parts(run.result.summary, run.drawn[0].base if run.n_markets == 1 else None)
+    if short:
+        lines.append(short)
+    return lines
 
 
-# ---------------------------------------------------------------------- panels
+def shortfall_parts(summary: Any, unit: Optional[str] = None) -> list[str]:
+    """Up to ``MAX_SHORTFALLS`` of ``summary["unfilled"]`` as "group what: filled X of Y unit"; [] without any.
+
+    Sizes are in base units: ``unit`` names them (a one-market run's base), or an entry's ``symbol``.
+    """
+    unfilled = summary.get("unfilled") if isinstance(summary, dict) else None
+    if not isinstance(unfilled, list) or not unfilled:
+        return []
+    parts = []
+    for u in unfilled[:MAX_SHORTFALLS]:
+        if not isinstance(u, dict):
+            continue
+        who = " ".join(str(u[k]) for k in ("group", "what") if u.get(k) not in (None, ""))
+        sym = u.get("symbol")
+        base = str(sym).split("-")[0] if sym else unit
+        when = f" at {float(u['time_s']) / 60:.1f} min" if _num(u.get("time_s")) is not None else ""
+        parts.append(f"{who or 'an agent'}: filled {_qty(u.get('filled'))} of {_qty(u.get('requested'))}"
+                     + (f" {base}" if base else " (base units)") + when)
+    if len(unfilled) > MAX_SHORTFALLS:
+        parts.append(f"and {len(unfilled) - MAX_SHORTFALLS} more")
+    return [f"could not fill: {parts[0]}", *parts[1:]] if parts else []
 
 
-def _prices(ax: Any, d: _MarketData) -> None:
+# ---------------------------------------------------------------------- per-market panels
+
+
+def _prices(ax: Any, run: _Run, d: _MarketData) -> None:
     mid = d.col("mid")
-    no_mid = ~(mid > 0)
+    no_mid = ~(mid > 0)  # NaN: the book had no mid
     mid = np.where(no_mid, np.nan, mid)
-    ax.plot(d.t, d.col("index"), color="black", lw=1.6, label="index (spot reference)")
-    ax.plot(d.t, np.where(d.col("oracle") > 0, d.col("oracle"), np.nan), color="tab:green", lw=1.1,
+    ax.plot(run.t, d.col("index"), color="black", lw=1.6, label="index (spot reference)")
+    ax.plot(run.t, np.where(d.col("oracle") > 0, d.col("oracle"), np.nan), color="tab:green", lw=1.1,
             label="oracle (published index, delayed)")
-    ax.plot(d.t, np.where(d.col("mark") > 0, d.col("mark"), np.nan), color="tab:orange", lw=1.3,
+    ax.plot(run.t, np.where(d.col("mark") > 0, d.col("mark"), np.nan), color="tab:orange", lw=1.3,
             label="mark (used for margin)")
-    ax.plot(d.t, mid, color="tab:blue", lw=0.9, alpha=0.85, label="order-book mid")
+    ax.plot(run.t, mid, color="tab:blue", lw=0.9, alpha=0.85, label="order-book mid")
     if no_mid.any():
-        ax.fill_between(d.t, 0, 1, where=no_mid, transform=ax.get_xaxis_transform(), step="mid",
+        ax.fill_between(run.t, 0, 1, where=no_mid, transform=ax.get_xaxis_transform(), step="mid",
                         color="0.6", alpha=0.25, lw=0, label="book one-sided or\nempty (no mid)")
     _plain_y(ax)
-    _shade_shocks(ax, d)
+    _shade_market(ax, run, d)
     ax.set_title(f"Prices of {d.symbol}")
     ax.set_ylabel("price (USDC)")
-    _legend(ax)
+    _legend(ax, _handles(ax) + (_outage_handle(run) if d.outages else []))
 
 
-def _depth(ax: Any, d: _MarketData) -> None:
+def _depth(ax: Any, run: _Run, d: _MarketData) -> None:
     bids = [d.col(f"depth_bid_{b}pct") for b in BANDS]
     asks = [d.col(f"depth_ask_{b}pct") for b in BANDS]
     top = max([float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 0.0 for a in bids + asks] + [0.0])
     div, word = _scale(top)
     alphas = {"2": 0.3, "1": 0.55, "0.5": 0.9}
     for b, bid, ask in sorted(zip(BANDS, bids, asks), key=lambda x: -float(x[0])):
-        ax.fill_between(d.t, 0, bid / div, step="post", color="tab:green", alpha=alphas[b], lw=0,
+        ax.fill_between(run.t, 0, bid / div, step="post", color="tab:green", alpha=alphas[b], lw=0,
                         label=f"bids within {b}% of mid")
-        ax.fill_between(d.t, 0, -ask / div, step="post", color="tab:red", alpha=alphas[b], lw=0,
+        ax.fill_between(run.t, 0, -ask / div, step="post", color="tab:red", alpha=alphas[b], lw=0,
                         label=f"asks within {b}% of mid")
     ax.axhline(0, color="black", lw=0.6)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{abs(v):g}"))
@@ -367,130 +499,242 @@ def _depth(ax: Any, d: _MarketData) -> None:
         ax.set_ylim(-top / div * 1.15, top / div * 1.15)
     ax.text(0.005, 0.96, "bids ↑", transform=ax.transAxes, va="top", fontsize=9, color="darkgreen", weight="bold")
     ax.text(0.005, 0.04, "asks ↓", transform=ax.transAxes, va="bottom", fontsize=9, color="darkred", weight="bold")
-    _shade_shocks(ax, d)
-    ax.set_title("Order-book depth: resting notional near the mid (bids above zero, asks below)")
+    _shade_market(ax, run, d)
+    ax.set_title(f"Order-book depth of {d.symbol}: resting notional near the mid (bids above zero, asks below)")
     ax.set_ylabel(f"notional ({word}USDC)")
     if top == 0:
         _none(ax, "none — the book was empty throughout")
     _legend(ax)
 
 
-def _spread_basis(ax: Any, d: _MarketData) -> None:
-    spread = d.col("spread_bps")
-    spread = np.where((spread > 0) & (d.col("mid") > 0), spread, np.nan)
+def _spread_basis(ax: Any, run: _Run, d: _MarketData) -> None:
+    spread = d.col("spread_bps")  # NaN while a side of the book is empty: a gap, not a zero
     index, mark = d.col("index"), d.col("mark")
     basis = np.where((index > 0) & (mark > 0), (mark - index) / np.where(index > 0, index, 1) * 1e4, np.nan)
-    ax.plot(d.t, spread, color="tab:purple", lw=0.6, alpha=0.45, label="bid-ask spread (left, bps of mid)")
-    win = max(1, round(60 / max(d.step_s, 1e-9)))
+    ax.plot(run.t, spread, color="tab:purple", lw=0.6, alpha=0.45, label="bid-ask spread (left, bps of mid)")
+    win = max(1, round(60 / max(run.step_s, 1e-9)))
     if win > 2:
         med = pd.Series(spread).rolling(win, min_periods=1, center=True).median().to_numpy()
-        ax.plot(d.t, med, color="indigo", lw=1.4, label="spread, 1-minute rolling median (left)")
+        ax.plot(run.t, med, color="indigo", lw=1.4, label="spread, 1-minute rolling median (left)")
     s = _finite(spread)
-    if len(s) and s.max() / max(s.min(), 1e-12) > 100:
+    s = s[s > 0]
+    if len(s) and s.max() / s.min() > 100:
         ax.set_yscale("log")
         ax.set_ylabel("spread (bps, log scale)", color="tab:purple")
     else:
         ax.set_ylabel("spread (bps)", color="tab:purple")
     ax.tick_params(axis="y", colors="tab:purple")
     tw = ax.twinx()
-    tw.set_label("basis")
-    tw.plot(d.t, basis, color="tab:brown", lw=1.2, label="basis = mark − index\n(right, bps of index)")
+    tw.set_label(d.label("basis"))
+    tw.plot(run.t, basis, color="tab:brown", lw=1.2, label="basis = mark − index\n(right, bps of index)")
     tw.axhline(0, color="tab:brown", lw=0.6, ls=":")
     tw.set_ylabel("basis (bps)", color="tab:brown")
     tw.tick_params(axis="y", colors="tab:brown")
-    _shade_shocks(ax, d)
-    ax.set_title("Bid-ask spread and basis (how far the mark sits from the index)")
+    _shade_market(ax, run, d)
+    ax.set_title(f"Bid-ask spread and basis of {d.symbol} (how far the mark sits from the index)")
     if not len(s):
         _none(ax, "none — no two-sided book, no spread")
     _legend(tw, _handles(ax, tw), twin=True)
 
 
-def _bins(d: _MarketData) -> tuple[np.ndarray, float]:
-    """Bin number of each step and the bin width (s): at most ``MAX_BARS`` bins over the run."""
-    per = max(1, math.ceil(len(d.time_s) / MAX_BARS))
-    width = d.step_s * per
-    return np.floor((d.time_s - 1e-9) / width).astype(int), width
+def _bin_width_us(run: _Run) -> int:
+    """Liquidation bar width: whole steps, at most ``MAX_BARS`` bars over the run."""
+    per = max(1, math.ceil(len(run.time_s) / MAX_BARS))
+    return max(1, round(run.step_s * 1e6)) * per
 
 
-def _liquidations(ax: Any, d: _MarketData) -> None:
-    b, width = _bins(d)
-    frame = pd.DataFrame({"bin": b})
-    for k in LIQ_KINDS:
-        frame[f"{k}_n"] = np.nan_to_num(d.col(f"liq_{k}_notional"))
-        frame[f"{k}_c"] = np.nan_to_num(d.col(f"liq_{k}_count"))
-    g = frame.groupby("bin").sum()
-    centers = (g.index.to_numpy() + 0.5) * width / 60.0
-    tot_n = sum(g[f"{k}_n"] for k in LIQ_KINDS).to_numpy()
-    tot_c = sum(g[f"{k}_c"] for k in LIQ_KINDS).to_numpy().astype(int)
+def _bin_of(time_us: int, width_us: int) -> int:
+    """The bar of an event: the one of the step that recorded it (a step ends at its ``time_s``, inclusive)."""
+    return max(0, (int(time_us) - 1) // width_us)
+
+
+def liquidation_bars(run_or_result: Any, market: int) -> dict[str, Any]:
+    """What the liquidations panel of ``market`` draws: per bar, notional (USDC) by kind and events.
+
+    Exact: notional is summed in quote units per bar and converted once. ``events`` counts the run's
+    liquidation events that touched the market, each in the bar of its time; ``totals`` is
+    ``liquidation_totals`` of the market.
+    """
+    run = run_or_result if isinstance(run_or_result, _Run) else _Run(run_or_result, None)
+    width = _bin_width_us(run)
+    units: dict[int, dict[str, int]] = {}
+    events: dict[int, int] = {}
+    for e in run.events.values():
+        if market not in e["dirs"]:
+            continue
+        b = _bin_of(e["time_us"], width)
+        events[b] = events.get(b, 0) + 1
+        for _, m, k, t, v in e["rows"]:
+            if m == market:
+                per = units.setdefault(_bin_of(t, width), {k2: 0 for k2 in LIQ_KINDS})
+                per[k] += v
+    bins = sorted(set(units) | set(events))
+    return {"width_s": width / 1e6, "bins": bins,
+            "notional": {k: np.array([units.get(b, {}).get(k, 0) / USDC for b in bins]) for k in LIQ_KINDS},
+            "events": np.array([events.get(b, 0) for b in bins], dtype=int),
+            "totals": liquidation_totals(run.events, market)}
+
+
+def _liquidations(ax: Any, run: _Run, d: _MarketData) -> None:
+    bars = liquidation_bars(run, d.index)
+    tot = bars["totals"]
+    width = bars["width_s"]
+    centers = (np.array(bars["bins"], dtype=float) + 0.5) * width / 60.0
+    tot_n = sum(bars["notional"][k] for k in LIQ_KINDS) if bars["bins"] else np.zeros(0)
     div, word = _scale(float(tot_n.max()) if len(tot_n) else 0.0)
-    bottom = np.zeros(len(g))
+    bottom = np.zeros(len(centers))
     for k in LIQ_KINDS:
-        vals = g[f"{k}_n"].to_numpy() / div
-        n, c = float(g[f"{k}_n"].sum()), int(g[f"{k}_c"].sum())
+        vals = bars["notional"][k] / div
         ax.bar(centers, vals, width=width / 60.0 * 0.9, bottom=bottom, color=KIND_COLOURS[k],
-               label=f"{KIND_LABELS[k]}:\n{c} events, {_money(n)}")
+               label=f"{KIND_LABELS[k]}:\n{_money(tot['notional_by_kind'][k])}")
         bottom += vals
-    _shade_shocks(ax, d)
-    bar_w = "one step" if width == d.step_s else f"{width:g} s"
-    ax.set_title(f"Liquidations: notional closed per {bar_w} bar, by kind (numbers: events in the bar)")
+    _shade_market(ax, run, d)
+    bar_w = "one step" if abs(width - run.step_s) < 1e-9 else f"{width:g} s"
+    ax.set_title(f"Liquidations in {d.symbol}: notional closed per {bar_w} bar, by kind "
+                 f"(numbers: liquidation events in the bar)")
     ax.set_ylabel(f"notional ({word}USDC)")
-    if tot_c.sum() == 0:
+    last = ", ".join(f"{k if k != 'adl' else 'ADL'} {tot['by_last_resort'][k]}" for k in LIQ_KINDS)
+    note = f"{tot['events']} liquidation events\n({tot['accounts']} accounts;\nlast resort: {last})"
+    if tot["shared"] and run.n_markets > 1:
+        note += f"\n{tot['shared']} of them also in\nanother market"
+    handles = _handles(ax) + [Line2D([], [], ls="", label=note)]
+    if tot["events"] == 0:
         ax.set_ylim(0, 1)
-        _none(ax, "none — no liquidations in this run")
+        _none(ax, f"none — no liquidations in {d.symbol}")
     else:
-        nz = np.flatnonzero(tot_c)
-        show = nz if len(nz) <= 30 else nz[np.argsort(tot_n[nz])[-15:]]
+        counts = bars["events"]
+        nz = np.flatnonzero(counts)
+        show = nz if len(nz) <= 30 else nz[np.argsort(tot_n[nz], kind="stable")[-15:]]
         for i in show:
-            ax.annotate(str(tot_c[i]), (centers[i], tot_n[i] / div), xytext=(0, 2), textcoords="offset points",
+            ax.annotate(str(counts[i]), (centers[i], tot_n[i] / div), xytext=(0, 2), textcoords="offset points",
                         ha="center", va="bottom", fontsize=7)
-        ax.set_ylim(0, float(tot_n.max()) / div * 1.2)
-    _legend(ax)
+        room = 1.45 if d.outages else 1.2  # the bars' numbers stay below the shock and outage labels
+        ax.set_ylim(0, max(float(tot_n.max()) / div, 1e-12) * room)
+    _legend(ax, handles)
 
 
-def _funding(ax: Any, d: _MarketData) -> None:
-    pred = d.col("funding_predicted") * 1e4
-    last = d.col("funding_last") * 1e4
-    ax.plot(d.t, pred, color="tab:cyan", lw=1.2, label="predicted rate for the\ncurrent interval")
-    ax.plot(d.t, last, color="tab:blue", lw=1.2, drawstyle="steps-post", label="last rate paid")
-    ax.axhline(0, color="black", lw=0.6)
-    f = d.funding
-    if len(f):
-        tp = f["time_us"].to_numpy(dtype=float) / 6e7
-        rp = f["rate"].to_numpy(dtype=float) * 1e4
-        ax.scatter(tp, rp, marker="D", s=40, color="navy", zorder=4, label=f"payments made ({len(f)})")
-        for x, y in list(zip(tp, rp))[:20]:
-            right = x > 0.85 * d.t_end
-            ax.annotate(f"{y:+.2f} bps", (x, y), xytext=(-5 if right else 5, 5), textcoords="offset points",
-                        ha="right" if right else "left", fontsize=8, color="navy")
-    else:  # the rates are still drawn, so the note goes in the legend rather than over the lines
+# ---------------------------------------------------------------------- run-wide panels
+
+
+def mode_split(run_or_result: Any) -> tuple[dict[int, dict[str, Any]], Any]:
+    """What the margin-mode panel draws: ``mode_outcomes`` and the ``liquidated_positions`` behind it."""
+    run = run_or_result if isinstance(run_or_result, _Run) else _Run(run_or_result, None)
+    r = run.result
+    ticks = {i: float(m.get("tick_size", 1.0)) for i, m in enumerate(r.markets)}
+    marks = final_marks(run.steps, ticks, run.analysis.markets)
+    positions = liquidated_positions(run.events, r.liquidations, r.trades, r.multipliers, marks)
+    return mode_outcomes(run.events, positions), positions
+
+
+def _margin_modes(ax: Any, run: _Run) -> None:
+    outcomes, positions = mode_split(run)
+    tw = ax.twinx()
+    tw.set_label("losses")
+    top_n = top_l = low_l = 0.0
+    for mode in run.modes:
+        o = outcomes.get(mode)
+        c = MODE_COLOURS.get(mode, "tab:gray")
+        name = MODE_NAMES.get(mode, str(mode))
+        evs = sorted((e["time_us"], e["notional_units"]) for e in run.events.values() if e["mode"] == mode)
+        t = np.array([0.0] + [a / 6e7 for a, _ in evs] + [run.t_end])
+        cum = np.cumsum([0] + [u for _, u in evs]).tolist()  # integer units: exact running totals
+        y = np.array(cum + [cum[-1]], dtype=float) / USDC
+        top_n = max(top_n, float(y[-1]))
+        label = (f"{name}: {o['events']} events ({o['accounts']} accounts),\n{_money(o['notional'])} liquidated"
+                 if o else f"{name}: no liquidations")
+        ax.plot(t, y, drawstyle="steps-post", color=c, lw=2, label=label)
+        if o and "loss" in o:
+            mine = positions[positions["mode"] == mode].sort_values(["last_us", "account", "market"], kind="stable")
+            lt = np.array([0.0] + (mine["last_us"].to_numpy(float) / 6e7).tolist() + [run.t_end])
+            lc = np.cumsum([0] + mine["loss_units"].tolist()).tolist()
+            ly = np.array(lc + [lc[-1]], dtype=float) / USDC
+            top_l = max(top_l, float(np.nanmax(np.abs(ly))))
+            low_l = min(low_l, float(np.nanmin(ly)))
+            per = o["loss"] / o["positions"] if o["positions"] else math.nan
+            tw.plot(lt, ly, drawstyle="steps-post", color=c, lw=1.4, ls="--",
+                    label=f"{name}: owners lost {_money(o['loss'])}\n({_money(per)} per position liquidated)")
+    div, word = _scale(top_n)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / div:g}"))
+    ax.set_ylabel(f"liquidated, cumulative\n({word}USDC)")
+    ldiv, lword = _scale(top_l)
+    tw.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / ldiv:g}"))
+    tw.set_ylabel(f"owners' losses ({lword}USDC)")
+    ax.set_ylim(bottom=0)
+    tw.set_ylim(bottom=low_l * 1.05)  # zero on both axes at the bottom, unless someone gained
+    _shade_run(ax, run)
+    ax.set_title("Liquidations and losses by margin mode (solid, left: notional liquidated; "
+                 "dashed, right: owners' losses)")
+    note = Line2D([], [], ls="", label="loss: trading result + equity the\nvault kept − bad debt covered\n"
+                                        "(before fees and funding)")
+    _legend(tw, _handles(ax, tw) + [note], twin=True)
+
+
+def _funding(ax: Any, run: _Run) -> None:
+    f = run.result.funding
+    paid_total = 0
+    for j, d in enumerate(run.drawn):
+        c = MARKET_COLOURS[j % len(MARKET_COLOURS)] if run.multi else None
+        who = f"{d.symbol}: " if run.multi else ""
+        pred = d.col("funding_predicted") * 1e4
+        last = d.col("funding_last") * 1e4
+        ax.plot(run.t, pred, color=c or "tab:cyan", lw=1.2, alpha=0.7 if run.multi else 1.0,
+                label=f"{who}predicted rate for the\ncurrent interval")
+        ax.plot(run.t, last, color=c or "tab:blue", lw=1.2, ls="--" if run.multi else "-", drawstyle="steps-post",
+                label=f"{who}last rate paid")
+        mine = f[f["market"] == d.index] if f is not None and len(f) else None
+        if mine is not None and len(mine):
+            paid_total += len(mine)
+            tp = mine["time_us"].to_numpy(dtype=float) / 6e7
+            rp = mine["rate"].to_numpy(dtype=float) * 1e4
+            ax.scatter(tp, rp, marker="D", s=40, color=c or "navy", edgecolors="black" if run.multi else "none",
+                       zorder=4, label=f"{who}payments made ({len(mine)})")
+            if not run.multi:  # one market: the rates are written on the points
+                for x, y in list(zip(tp, rp))[:20]:
+                    right = x > 0.85 * run.t_end
+                    ax.annotate(f"{y:+.2f} bps", (x, y), xytext=(-5 if right else 5, 5), textcoords="offset points",
+                                ha="right" if right else "left", fontsize=8, color="navy")
+        _pad_flat(ax, np.concatenate([pred, last]), rel=0.0)
+    if not paid_total:  # the rates are still drawn, so the note goes in the legend rather than over the lines
         ax.scatter([], [], marker="D", s=40, color="navy", label="payments made: none\n(no payment time fell\ninside the run)")
-    _shade_shocks(ax, d)
-    ax.set_title("Funding rate per payment (positive: longs pay shorts)")
+    ax.axhline(0, color="black", lw=0.6)
+    _shade_run(ax, run)
+    ax.set_title("Funding rate per payment (positive: longs pay shorts)" + (", every market" if run.multi else ""))
     ax.set_ylabel("rate (bps per payment)")
-    _pad_flat(ax, np.concatenate([pred, last]), rel=0.0)
     _legend(ax)
 
 
-def _insurance_oi(ax: Any, d: _MarketData) -> None:
-    ins = d.glob("insurance_fund")
-    ax.plot(d.t, ins, color="tab:green", lw=1.6, label="insurance fund (left)")
+def _insurance_oi(ax: Any, run: _Run) -> None:
+    ins = run.steps["insurance_fund"].to_numpy(float) if "insurance_fund" in run.steps else np.full(len(run.t), np.nan)
+    ax.plot(run.t, ins, color="tab:green", lw=1.6, label="insurance fund (left)")
     ax.set_ylabel("insurance fund (USDC)", color="tab:green")
     ax.tick_params(axis="y", colors="tab:green")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     _pad_flat(ax, ins)
     tw = ax.twinx()
     tw.set_label("open_interest")
-    oi = d.col("open_interest")
-    tw.plot(d.t, oi, color="tab:gray", lw=1.3, label=f"open interest\n(right, {d.base}, one side)")
-    lev = d.col("lev_long_cross") + d.col("lev_long_isolated")
-    levs = d.col("lev_short_cross") + d.col("lev_short_isolated")
-    if np.nansum(lev) > 0:
-        tw.plot(d.t, lev, color="tab:olive", lw=1, ls="--", label=f"of which leveraged\nlongs (right, {d.base})")
-    if np.nansum(levs) > 0:
-        tw.plot(d.t, levs, color="tab:pink", lw=1, ls="--", label=f"of which leveraged\nshorts (right, {d.base})")
-    tw.set_ylabel(f"open interest ({d.base})", color="tab:gray")
+    if run.multi:  # base units differ between markets: open interest as notional at the mark
+        series = [(d, d.col("open_interest") * d.col("mark"),
+                   (d.col("lev_long_cross") + d.col("lev_long_isolated")) * d.col("mark")) for d in run.drawn]
+        top = max([float(np.nanmax(s)) for _, s, _ in series if np.isfinite(s).any()] + [0.0])
+        div, word = _scale(top)
+        for j, (d, s, lev) in enumerate(series):
+            c = MARKET_COLOURS[j % len(MARKET_COLOURS)]
+            tw.plot(run.t, s / div, color=c, lw=1.3, label=f"open interest {d.symbol}\n(right, at the mark)")
+            if np.nansum(lev) > 0:
+                tw.plot(run.t, lev / div, color=c, lw=1, ls="--", label=f"of which leveraged\nlongs {d.symbol}")
+        tw.set_ylabel(f"open interest, one side\n({word}USDC at the mark)", color="tab:gray")
+    else:
+        d = run.drawn[0]
+        tw.plot(run.t, d.col("open_interest"), color="tab:gray", lw=1.3, label=f"open interest\n(right, {d.base}, one side)")
+        lev = d.col("lev_long_cross") + d.col("lev_long_isolated")
+        levs = d.col("lev_short_cross") + d.col("lev_short_isolated")
+        if np.nansum(lev) > 0:
+            tw.plot(run.t, lev, color="tab:olive", lw=1, ls="--", label=f"of which leveraged\nlongs (right, {d.base})")
+        if np.nansum(levs) > 0:
+            tw.plot(run.t, levs, color="tab:pink", lw=1, ls="--", label=f"of which leveraged\nshorts (right, {d.base})")
+        tw.set_ylabel(f"open interest ({d.base})", color="tab:gray")
     tw.set_ylim(bottom=0)
-    _shade_shocks(ax, d)
+    _shade_run(ax, run)
     ax.set_title("Insurance fund and open interest")
     _legend(tw, _handles(ax, tw), twin=True)
 
@@ -498,73 +742,50 @@ def _insurance_oi(ax: Any, d: _MarketData) -> None:
 # ---------------------------------------------------------------------- cascade
 
 
-def _cascade(ax: Any, d: _MarketData) -> None:
-    liq = d.liq
-    if not len(liq):
-        ax.set_xlim(0, d.t_end)
-        _shade_shocks(ax, d)
+def _cascade(ax: Any, run: _Run) -> None:
+    if not run.events:
+        ax.set_xlim(0, run.t_end)
+        _shade_run(ax, run)
         ax.set_title("Liquidation cascade")
         ax.set_xlabel("time since start of run (minutes)")
         ax.set_yticks([])
         _none(ax, "none — no liquidation events, so no cascade")
         return
-    graph, why = _cascade_graph(d)
-    if graph is not None:
-        try:
-            _draw_graph(ax, d, graph)
-            return
-        except Exception as e:  # noqa: BLE001 - a graph of an unexpected shape must not cost the whole report
-            warnings.warn(f"cascade graph could not be drawn, showing the event scatter: {e!r}", stacklevel=2)
-            why = f"graph not drawable: {type(e).__name__}"
-            ax.cla()
-    _draw_scatter(ax, d, why)
-
-
-def _cascade_graph(d: _MarketData) -> tuple[Any, str]:
-    """``cascade_graph`` of this market's liquidations, or None and why not."""
     try:
-        from abm.analysis.cascade import cascade_graph
-    except ImportError:
-        return None, "cascade analysis not available"
-    import inspect
-
-    kw: dict[str, Any] = {"shocks": d.shocks, "whale_orders": None}
-    params = inspect.signature(cascade_graph).parameters
-    for name in ("multiplier", "multipliers"):
-        if name in params:
-            kw[name] = d.result.multipliers
-    try:
-        return cascade_graph(d.liq.drop(columns=["time_s", "notional"]), d.result.trades, **kw), ""
-    except Exception as e:  # noqa: BLE001 - reported on the panel and as a warning
-        warnings.warn(f"cascade_graph failed, showing the event scatter: {e!r}", stacklevel=2)
-        return None, f"cascade graph failed: {type(e).__name__}"
+        _draw_graph(ax, run, run.analysis.graph)
+    except Exception as e:  # noqa: BLE001 - a drawing failure must not cost the whole report
+        warnings.warn(f"cascade graph could not be drawn, showing the event scatter: {e!r}", stacklevel=2)
+        ax.cla()
+        _draw_scatter(ax, run, f"graph not drawable: {type(e).__name__}")
 
 
-def _cascade_stats(graph: Any) -> str:
-    """A few numbers of ``cascade_metrics`` for the panel title, if that function is there."""
-    try:
-        from abm.analysis.cascade import cascade_metrics
+def cascade_title(run_or_result: Any) -> str:
+    """The cascade panel's title: its counts are the run summary's."""
+    run = run_or_result if isinstance(run_or_result, _Run) else _Run(run_or_result, None)
+    s = run.summary
+    g = run.analysis.graph
+    roots = sum(1 for n, a in g.nodes(data=True) if a.get("type") in ROOT_TYPES and g.out_degree(n) > 0)
+    every = ", all markets" if run.n_markets > 1 else ""
+    head = (f"Liquidation cascade: who set off whom ({s['liquidation_events']} liquidation events{every} "
+            f"under {roots} root{'s' if roots != 1 else ''})")
+    parts = [f"longest chain {s['longest_chain']}"]
+    if s["largest_cascade_events"]:
+        parts.append(f"largest cascade {s['largest_cascade_events']} events, {_money(s['largest_cascade_notional'])}")
+    r, r_all = _num(s.get("R")), _num(s.get("R_all"))
+    amp = ", ".join(p for p in (f"R {r:.2f}" if r is not None else "", f"R_all {r_all:.2f}" if r_all is not None else "")
+                    if p)
+    if amp:
+        parts.append(f"amplification {amp} (notional a liquidation set off per unit of the liquidations that set "
+                     f"some off / of all)")
+    return head + "\n" + _pack(parts, width=150)
 
-        m = cascade_metrics(graph)
-    except Exception:  # noqa: BLE001 - the numbers are optional
-        return ""
-    parts = []
-    if m.get("longest_chain") is not None:
-        parts.append(f"longest chain {m['longest_chain']}")
-    if m.get("largest_cascade_events"):
-        parts.append(f"largest cascade {m['largest_cascade_events']} events, "
-                     f"{_money(float(m.get('largest_cascade_notional') or 0))}")
-    if m.get("R_all") is not None:
-        parts.append(f"amplification R_all {float(m['R_all']):.2f} (notional a liquidation set off per unit liquidated)")
-    return "  ·  ".join(parts)
 
-
-def _zoom(ax: Any, d: _MarketData, times_min: np.ndarray) -> None:
-    starts = [float(s.get("start_s", 0)) / 60 for s in d.shocks]
+def _zoom(ax: Any, run: _Run, times_min: np.ndarray) -> None:
+    starts = [float(s.get("start_s", 0)) / 60 for _, s in run.shocks()]
     lo = min([float(times_min.min())] + [s for s in starts if s <= times_min.min()])
     hi = float(times_min.max())
     pad = max((hi - lo) * 0.05, 0.25)
-    ax.set_xlim(max(lo - pad, 0.0), min(hi + pad, d.t_end + pad))
+    ax.set_xlim(max(lo - pad, 0.0), min(hi + pad, run.t_end + pad))
 
 
 def _kind_handles(kinds: list[str], biggest: float) -> list:
@@ -582,95 +803,59 @@ def _sizes(notional: np.ndarray, largest: float = 360.0) -> tuple[np.ndarray, fl
     return 12 + (largest - 12) * (n / top if top > 0 else n), top
 
 
-def _draw_scatter(ax: Any, d: _MarketData, why: str) -> None:
-    liq = d.liq
-    x = liq["time_s"].to_numpy() / 60
-    kinds = liq["kind"].to_numpy()
-    y = liq["notional"].to_numpy()
-    if "bad_debt" in liq:  # a bad-debt row has no size: show the debt the fund covered instead
-        y = np.where(kinds == "bad_debt", liq["bad_debt"].to_numpy(dtype=float) / USDC, y)
+def _draw_scatter(ax: Any, run: _Run, why: str) -> None:
+    evs = list(run.events.values())
+    x = np.array([e["time_us"] / 6e7 for e in evs])
+    kinds = np.array([e["kind"] for e in evs])
+    y = np.array([e["notional_units"] / USDC for e in evs])
     s, top = _sizes(y)
     y_plot = np.where(y > 0, y, np.nan)
-    for k in sorted(set(kinds), key=lambda k: list(KIND_COLOURS).index(k) if k in KIND_COLOURS else 99):
+    for k in LIQ_KINDS:
         m = kinds == k
-        ax.scatter(x[m], y_plot[m], s=s[m], color=KIND_COLOURS.get(k, "tab:gray"), alpha=0.7, edgecolors="white",
-                   lw=0.5)
+        if m.any():
+            ax.scatter(x[m], y_plot[m], s=s[m], color=KIND_COLOURS[k], alpha=0.7, edgecolors="white", lw=0.5)
     if np.isfinite(y_plot).any():
         ax.set_yscale("log")
         ax.set_ylim(np.nanmin(y_plot) / 2, np.nanmax(y_plot) * 3)  # room for the largest markers
-    _zoom(ax, d, x)
-    _shade_shocks(ax, d)
+    _zoom(ax, run, x)
+    _shade_run(ax, run)
     ax.set_title(f"Liquidation events over time, zoomed to the cascade ({why}; showing each event's notional)")
-    ax.set_ylabel("notional per event\n(bad debt: amount covered)\n(USDC, log scale)")
+    ax.set_ylabel("notional per event\n(USDC, log scale)")
     ax.set_xlabel("time since start of run (minutes, zoomed)")
     ax.grid(True, alpha=0.3)
-    present = [k for k in KIND_COLOURS if k in set(kinds)] + sorted(set(kinds) - set(KIND_COLOURS))
-    _legend(ax, _kind_handles(present, top))
+    _legend(ax, _kind_handles([k for k in LIQ_KINDS if k in set(kinds.tolist())], top))
 
 
 ROOT_TYPES = ("shock", "whale", "market")
 
 
-def _node_time_s(graph: Any, d: _MarketData) -> dict[Any, float]:
-    """Each timed node's time in seconds: ``time_s``, ``time_us``, or ``time`` (seconds, or µs if too large)."""
-    raw: dict[Any, float] = {}
-    for n, a in graph.nodes(data=True):
-        if a.get("time_s") is not None:
-            raw[n] = float(a["time_s"])
-        elif a.get("time_us") is not None:
-            raw[n] = float(a["time_us"]) / 1e6
-        elif a.get("time") is not None:
-            raw[n] = float(a["time"])
-    end = float(d.time_s[-1])
-    if raw and max(raw.values()) > 10 * end + 10:  # microseconds after all
-        raw = {n: v / 1e6 for n, v in raw.items()}
-    return raw
-
-
-def _is_root(g: Any, n: Any) -> bool:
-    typ = g.nodes[n].get("type")
-    if typ is not None:
-        return typ in ROOT_TYPES
-    s = str(n)
-    return s == "market" or s.startswith(("shock:", "whale:")) or (g.in_degree(n) == 0 and "kind" not in g.nodes[n])
-
-
-def _root_label(g: Any, n: Any, d: _MarketData) -> str:
+def _root_label(g: Any, n: Any, run: _Run) -> str:
     a = g.nodes[n]
-    s = str(n)
-    if a.get("type") == "shock" or s.startswith("shock:"):
-        if a.get("start_s") is not None:
-            return _shock_label(a)
-        i = s.split(":", 1)[-1]
-        return _shock_label(d.shocks[int(i)]) if i.isdigit() and int(i) < len(d.shocks) else s
-    if a.get("type") == "market" or s == "market":
+    if a.get("type") == "shock":
+        m = a.get("market")
+        sym = run.symbols[m] if run.n_markets > 1 and m is not None and m < run.n_markets else None
+        return _shock_label(a, sym)
+    if a.get("type") == "market":
         return "market (no single cause)"
-    if a.get("type") == "whale" or s.startswith("whale:"):
-        return f"whale order {s.split(':', 1)[-1]}"
-    return s
+    if a.get("type") == "whale":
+        return f"whale order {a.get('order_id', str(n).split(':', 1)[-1])}"
+    return str(n)
 
 
-def _draw_graph(ax: Any, d: _MarketData, g: Any) -> None:
+def _draw_graph(ax: Any, run: _Run, g: Any) -> None:
     from matplotlib.collections import LineCollection
 
-    times = _node_time_s(g, d)
-    roots = [n for n in g.nodes if _is_root(g, n) and g.out_degree(n) > 0]
-    events = [n for n in g.nodes if not _is_root(g, n)]
+    times = {n: float(a["time_s"]) for n, a in g.nodes(data=True) if a.get("type") == "liquidation"}
+    roots = [n for n in g.nodes if g.nodes[n].get("type") in ROOT_TYPES and g.out_degree(n) > 0]
+    events = [n for n in g.nodes if g.nodes[n].get("type") == "liquidation"]
     if not events:
         raise ValueError("the cascade graph has no liquidation node")
-
-    def first_desc_time(n: Any) -> float:
-        ts = [times[c] for c in g.successors(n) if c in times]
-        return min(ts) if ts else 0.0
-
     for n in roots:  # shocks at their start, other roots at their first consequence
         a = g.nodes[n]
-        if a.get("start_s") is not None:
-            times[n] = float(a["start_s"])
-        elif n not in times:
-            times[n] = first_desc_time(n)
+        kids = [times[c] for c in g.successors(n) if c in times]
+        times[n] = float(a["start_s"]) if a.get("start_s") is not None else (min(kids) if kids else 0.0)
     order = {"shock": 0, "whale": 1, "market": 2}
-    roots.sort(key=lambda n: (order.get(g.nodes[n].get("type"), 3), times.get(n, 0.0), str(n)))
+    roots.sort(key=lambda n: (order[g.nodes[n]["type"]], times[n], str(n)))
     row: dict[Any, int] = {}
     trees: list[tuple[Any, int, int]] = []  # (root, first row, last row)
     for r in roots:  # pre-order walk, children by time: each tree is a contiguous band of rows
@@ -684,11 +869,8 @@ def _draw_graph(ax: Any, d: _MarketData, g: Any) -> None:
             kids = sorted((c for c in g.successors(n) if c not in row), key=lambda c: (times.get(c, math.inf), str(c)))
             stack.extend(reversed(kids))
         trees.append((r, first, len(row) - 1))
-    for n in sorted((n for n in events if n not in row), key=lambda n: times.get(n, 0.0)):  # not under a root
+    for n in sorted((n for n in events if n not in row), key=lambda n: (times[n], str(n))):  # not under a root
         row[n] = len(row)
-    for n in g.nodes:
-        times.setdefault(n, 0.0)
-    drawn = [n for n in g.nodes if n in row]
     segs = [((times[u] / 60, row[u]), (times[v] / 60, row[v])) for u, v in g.edges if u in row and v in row]
     if segs:
         ax.add_collection(LineCollection(segs, colors="0.4", linewidths=0.8, alpha=0.6, zorder=1))
@@ -696,31 +878,56 @@ def _draw_graph(ax: Any, d: _MarketData, g: Any) -> None:
     row_pt = ax.get_position().height * ax.figure.get_figheight() * 72 / max(len(row), 1)
     sizes, top = _sizes(notional, float(np.clip(3 * row_pt, 8, 19)) ** 2)  # big nodes without burying the rows
     kinds = [str(g.nodes[n].get("kind", "?")) for n in events]
-    ax.scatter([times[n] / 60 for n in events], [row[n] for n in events], s=sizes,
-               c=[KIND_COLOURS.get(k, "tab:gray") for k in kinds], alpha=0.85, edgecolors="white", linewidths=0.5,
-               zorder=3)
+    shapes = [_marker(run, g.nodes[n].get("markets", ())) for n in events]
+    for shape in dict.fromkeys(shapes):
+        sel = [i for i, s in enumerate(shapes) if s == shape]
+        ax.scatter([times[events[i]] / 60 for i in sel], [row[events[i]] for i in sel], s=sizes[sel], marker=shape,
+                   c=[KIND_COLOURS.get(kinds[i], "tab:gray") for i in sel], alpha=0.85, edgecolors="white",
+                   linewidths=0.5, zorder=3)
     if roots:
         ax.scatter([times[n] / 60 for n in roots], [row[n] for n in roots], marker="D", s=60, color="tab:red",
                    edgecolors="black", zorder=4)
+    _zoom(ax, run, np.array([times[n] / 60 for n in row]))
+    lo, hi = ax.get_xlim()
+    label_pt = -math.inf
     for i, (r, a, b) in enumerate(trees):
-        ax.annotate(f"{_root_label(g, r, d)} → {b - a} liquidation(s)", (times[r] / 60, row[r]), xytext=(8, 0),
-                    textcoords="offset points", ha="left", va="center", fontsize=8, color="darkred", zorder=5,
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+        # a root drawn at its first consequence has its tree to the right: label on the left, if it fits
+        left = g.nodes[r]["type"] != "shock" and times[r] / 60 - lo > 0.3 * (hi - lo)
+        at_pt = row[r] * row_pt
+        label_pt = max(at_pt, label_pt + 11)  # one text line below the previous root's label at least
+        ax.annotate(f"{_root_label(g, r, run)} → {b - a} liquidation event(s)", (times[r] / 60, row[r]),
+                    xytext=(-8 if left else 8, at_pt - label_pt), textcoords="offset points",
+                    ha="right" if left else "left", va="center", fontsize=8, color="darkred", zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                    arrowprops=dict(arrowstyle="-", color="darkred", lw=0.6) if label_pt > at_pt + 1 else None)
         if i % 2 == 0:
             ax.axhspan(a - 0.5, b + 0.5, color="0.5", alpha=0.07, lw=0, zorder=0)
     ax.set_ylim(len(row) - 0.5, -0.5 - max(1.0, len(row) * 0.03))  # first tree at the top
     ax.set_yticks([])
-    _zoom(ax, d, np.array([times[n] / 60 for n in drawn]))
-    _shade_shocks(ax, d, label=False)
-    stats = _cascade_stats(g)
-    ax.set_title(f"Liquidation cascade: who set off whom ({len(events)} liquidation steps under {len(trees)} "
-                 f"root{'s' if len(trees) != 1 else ''})" + (f"\n{stats}" if stats else ""))
-    ax.set_ylabel("cascade trees\n(one row per liquidation)")
+    _shade_run(ax, run, label=False)
+    ax.set_title(cascade_title(run))
+    ax.set_ylabel("cascade trees\n(one row per\nliquidation event)")
     ax.set_xlabel("time since start of run (minutes, zoomed to the cascade)")
     ax.grid(True, axis="x", alpha=0.3)
-    present = [k for k in KIND_COLOURS if k in set(kinds)] + sorted(set(kinds) - set(KIND_COLOURS))
+    present = [k for k in KIND_COLOURS if k in set(kinds)]
     hs = _kind_handles(present, top)
     hs.insert(0, Line2D([], [], ls="", marker="D", ms=7, color="tab:red", mec="black",
                         label="root: shock / whale /\nmarket"))
+    if run.n_markets > 1:
+        used = dict.fromkeys(shapes)
+        for i, sym in enumerate(run.symbols):
+            mk = MARKET_MARKERS[i % len(MARKET_MARKERS)]
+            if mk in used:
+                hs.append(Line2D([], [], ls="", marker=mk, ms=8, color="0.5", label=f"in {sym} only"))
+        if SEVERAL_MARKETS_MARKER in used:
+            hs.append(Line2D([], [], ls="", marker=SEVERAL_MARKETS_MARKER, ms=9, color="0.5",
+                             label="in several markets\n(a cross account)"))
     hs.append(Line2D([], [], color="0.4", lw=1, label="edge: parent's price impact\n→ liquidation"))
     _legend(ax, hs)
+
+
+def _marker(run: _Run, markets: Any) -> str:
+    ms = tuple(markets)
+    if run.n_markets <= 1 or not ms:
+        return "o"
+    return MARKET_MARKERS[ms[0] % len(MARKET_MARKERS)] if len(ms) == 1 else SEVERAL_MARKETS_MARKER

@@ -2,11 +2,13 @@
 
 One varying parameter: a line of the mean over seeds with a band from the lowest to the highest seed.
 Two: a heatmap of the mean. More than two: lines against the first, the others averaged over (the
-figure says so). Failed runs are left out and counted in the title.
+figure says so). Failed runs are left out and counted in the title. Means over seeds are exactly
+rounded sums (``math.fsum``), so the picture does not depend on the order rows finished in.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,6 +20,12 @@ from abm.sweeps.local import read_rows
 
 DEFAULT_METRICS = ("liquidated_notional.total", "liquidation_events", "worst_depth_drop", "max_abs_basis_bps",
                    "largest_cascade_notional", "bad_debt_total")
+
+
+def _mean(v: pd.Series) -> float:
+    """The mean of the values present (NaN: the metric was undefined in that run), exactly rounded."""
+    x = v.dropna().tolist()
+    return math.fsum(x) / len(x) if x else math.nan
 
 
 def sweep_report(folder: str | Path, metrics: Optional[Sequence[str]] = None, path: Optional[str | Path] = None) -> Path:
@@ -46,7 +54,7 @@ def sweep_report(folder: str | Path, metrics: Optional[Sequence[str]] = None, pa
         if not values.notna().any():
             ax.text(0.5, 0.5, "no data (metric undefined in every run)", ha="center", va="center", transform=ax.transAxes)
         elif len(params) == 2:
-            table = ok.assign(_v=values).pivot_table(index=params[1], columns=p0, values="_v", aggfunc="mean")
+            table = ok.assign(_v=values).pivot_table(index=params[1], columns=p0, values="_v", aggfunc=_mean)
             im = ax.imshow(table.to_numpy(float), aspect="auto", origin="lower", cmap="viridis")
             ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
             ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
@@ -55,11 +63,12 @@ def sweep_report(folder: str | Path, metrics: Optional[Sequence[str]] = None, pa
             fig.colorbar(im, ax=ax, label=f"mean {metric}")
         else:
             g = ok.assign(_v=values).groupby(p0)["_v"]
-            x = np.arange(len(g.mean())) if g.mean().index.dtype == object else g.mean().index.to_numpy(float)
-            ax.plot(x, g.mean().to_numpy(float), marker="o", label="mean over seeds")
+            mean = g.agg(_mean)
+            x = np.arange(len(mean)) if mean.index.dtype == object else mean.index.to_numpy(float)
+            ax.plot(x, mean.to_numpy(float), marker="o", label="mean over seeds")
             ax.fill_between(x, g.min().to_numpy(float), g.max().to_numpy(float), alpha=0.25, label="seed range")
-            if g.mean().index.dtype == object:
-                ax.set_xticks(x, [str(i) for i in g.mean().index])
+            if mean.index.dtype == object:
+                ax.set_xticks(x, [str(i) for i in mean.index])
             ax.set_xlabel(p0.removeprefix("param.") + (" (other parameters averaged)" if len(params) > 2 else ""))
             ax.set_ylabel(metric)
             ax.legend(fontsize=8)
