@@ -133,17 +133,18 @@ def test_agents_leverage_follows_distribution_with_tier_cap() -> None:
     assert all(a.leverage == 40 for a in ags2 if a.leverage_raw >= 40)
     assert all(a.leverage == round(a.leverage_raw) for a in ags2 if a.leverage_raw < 39.5)
     # a fixed leverage above the cap is capped too; uniform draws stay in bounds
-    m3 = build_only((AgentGroup("leveraged", 3, {"leverage": 100}),
-                     AgentGroup("leveraged", 50, {"leverage_dist": "uniform", "leverage_min": 3, "leverage_max": 7})))
+    m3 = build_only((AgentGroup("leveraged", 3, {"leverage": 100}, name="fixed"),
+                     AgentGroup("leveraged", 50, {"leverage_dist": "uniform", "leverage_min": 3, "leverage_max": 7},
+                                name="uniform")))
     levs = [a.leverage for a in lev_agents(m3)]
     assert levs[:3] == [40, 40, 40]
     assert set(levs[3:]) <= {3, 4, 5, 6, 7} and len(set(levs[3:])) >= 4
 
 
 def test_margin_modes_set_on_exchange() -> None:
-    m = build_only((AgentGroup("leveraged", 5, {"margin_mode": "isolated"}),
-                    AgentGroup("leveraged", 5, {"margin_mode": "cross"}),
-                    AgentGroup("leveraged", 300, {"margin_mode": "mixed", "isolated_prob": 0.3})))
+    m = build_only((AgentGroup("leveraged", 5, {"margin_mode": "isolated"}, name="isolated"),
+                    AgentGroup("leveraged", 5, {"margin_mode": "cross"}, name="cross"),
+                    AgentGroup("leveraged", 300, {"margin_mode": "mixed", "isolated_prob": 0.3}, name="mixed")))
     ags = lev_agents(m)
     for a in ags:
         assert m.exchange.position(a.account, "BTC-PERP").mode == a.margin_mode
@@ -157,10 +158,11 @@ def test_trend_contrarian_signals_exit_on_reversal_and_hold_limit() -> None:
     """+3% then -3%: trend followers buy the rise and reverse on the fall, contrarians the opposite; with
     ``exit_on_signal`` off they keep the first position; ``hold_s`` closes after that long."""
     p = {"threshold_bps": 20.0, "ema_s": 60.0, "wake_every_s": 5.0, "leverage": 3}
-    m = run((AgentGroup("leveraged", 3, {**p, "signal": "trend"}),
-             AgentGroup("leveraged", 3, {**p, "signal": "contrarian"}),
-             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False}),
-             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False, "hold_s": 40.0})),
+    m = run((AgentGroup("leveraged", 3, {**p, "signal": "trend"}, name="trend"),
+             AgentGroup("leveraged", 3, {**p, "signal": "contrarian"}, name="contrarian"),
+             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False}, name="trend_keep"),
+             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False, "hold_s": 40.0},
+                        name="trend_hold")),
             shocks=(Shock(100, 30, 3), Shock(180, 30, -3)), duration_s=260, sigma=0.0)
     ags = lev_agents(m)
     for a in ags:
@@ -185,8 +187,8 @@ def test_trend_contrarian_signals_exit_on_reversal_and_hold_limit() -> None:
 
 def test_20x_isolated_crowd_liquidated_2x_crowd_survives() -> None:
     crowd = {"signal": "long", "margin_mode": "isolated", "entry_delay_s": 30.0, "wake": "none"}
-    m = run((AgentGroup("leveraged", 6, {**crowd, "leverage": 20}),
-             AgentGroup("leveraged", 6, {**crowd, "leverage": 2})),
+    m = run((AgentGroup("leveraged", 6, {**crowd, "leverage": 20}, name="high"),
+             AgentGroup("leveraged", 6, {**crowd, "leverage": 2}, name="low")),
             shocks=(Shock(200, 60, -10),))
     ags = lev_agents(m)
     high, low = ags[:6], ags[6:]
@@ -245,8 +247,8 @@ def test_take_profit_fires() -> None:
 
 def test_reentry_none_retires_and_reenter_trades_after_cooldown() -> None:
     base = {"signal": "long", "margin_mode": "isolated", "leverage": 25, "entry_delay_s": 10.0, "wake_every_s": 5.0}
-    m = run((AgentGroup("leveraged", 3, {**base, "reentry": "none"}),
-             AgentGroup("leveraged", 3, {**base, "reentry": "reenter", "reentry_cooldown_s": 60.0})),
+    m = run((AgentGroup("leveraged", 3, {**base, "reentry": "none"}, name="retire"),
+             AgentGroup("leveraged", 3, {**base, "reentry": "reenter", "reentry_cooldown_s": 60.0}, name="reenter")),
             shocks=(Shock(60, 20, -8),), duration_s=240, sigma=0.0)
     ags = lev_agents(m)
     liq = m.tables()["liquidations"]
@@ -297,7 +299,8 @@ def test_funding_aware_exit_when_book_is_rich() -> None:
     """From 30 s the book trades 1% above the oracle: predicted funding turns against longs by ~10 bp per hour
     (Hyperliquid pays hourly), beyond the 3 bp per hour threshold."""
     p = {"margin_mode": "cross", "leverage": 5, "entry_delay_s": 5.0, "funding_exit_bps": 3.0, "wake_every_s": 5.0}
-    m = run((AgentGroup("leveraged", 3, {**p, "signal": "long"}), AgentGroup("leveraged", 3, {**p, "signal": "short"})),
+    m = run((AgentGroup("leveraged", 3, {**p, "signal": "long"}, name="longs"),
+             AgentGroup("leveraged", 3, {**p, "signal": "short"}, name="shorts")),
             duration_s=200, process="flat", quoter={"skew_bps": 100.0, "skew_from_s": 30.0})
     feed = m.feeds["BTC-PERP"]
     assert feed.predicted_rate() * 10_000 > 3  # the rate is indeed against longs beyond the threshold
@@ -319,8 +322,8 @@ def test_funding_aware_exit_when_book_is_rich() -> None:
 
 def test_same_seed_same_trades() -> None:
     groups = (AgentGroup("leveraged", 8, {"signal": "random", "margin_mode": "mixed", "stop_loss_pct": 1.0,
-                                          "take_profit_pct": 1.0, "wake_every_s": 20.0}),
-              AgentGroup("leveraged", 4, {"signal": "trend", "threshold_bps": 5.0, "ema_s": 60.0}))
+                                          "take_profit_pct": 1.0, "wake_every_s": 20.0}, name="random"),
+              AgentGroup("leveraged", 4, {"signal": "trend", "threshold_bps": 5.0, "ema_s": 60.0}, name="trend"))
     a = run(groups, shocks=(Shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
     b = run(groups, shocks=(Shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
     ta, tb = a.tables()["trades"], b.tables()["trades"]

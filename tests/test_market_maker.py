@@ -240,7 +240,7 @@ def test_inventory_limit_pulls_only_the_adding_side() -> None:
 
 def test_a_liquidated_maker_stops_quoting() -> None:
     small = AgentGroup("market_maker", 1, {"deposit_usdc": 20_000.0, "leverage": 20, "level_size": 0.01,
-                                           "n_levels": 1, "max_inventory": None})
+                                           "n_levels": 1, "max_inventory": None}, name="small_maker")
     model = make_model(300, shocks=(Shock(120, 30, -20),), extra=(small,))
     mm = model.agents_by_kind["market_maker"][-1]
     while model.time_us < 100_000_000:

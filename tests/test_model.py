@@ -26,14 +26,15 @@ def test_same_seed_same_tables_different_seed_differs():
     assert not ta["trades"].equals(tc["trades"])
 
 
-def test_each_agent_has_its_own_stream_unchanged_by_other_kinds():
+def test_each_agent_has_its_own_stream_unchanged_by_other_groups():
     base = MarketModel(ModelConfig(duration_s=5, agents=(NOISE,)))
-    more = MarketModel(ModelConfig(duration_s=5, agents=(AgentGroup("noise", 3, {"mu": 0.5}), NOISE,
-                                                         AgentGroup("noise", 0, {}))))
-    # the first 15 noise agents of both models draw the same numbers, whatever else exists
-    s1 = [a.rng.bit_generator.state for a in base.agents_by_kind["noise"]]
-    s2 = [a.rng.bit_generator.state for a in more.agents_by_kind["noise"][:15]]
-    assert s1 == s2
+    more = MarketModel(ModelConfig(duration_s=5, agents=(AgentGroup("noise", 3, {"mu": 0.5}, name="fast"), NOISE,
+                                                         AgentGroup("noise", 0, {}, name="none"))))
+    # the 15 agents of group "noise" draw the same numbers in both models, whatever other groups exist
+    s1 = [a.rng.bit_generator.state for a in base.agents_by_group["noise"]]
+    s2 = [a.rng.bit_generator.state for a in more.agents_by_group["noise"]]
+    assert s1 == s2 and len(s2) == 15
+    assert more.agents_by_kind["noise"][:3] == more.agents_by_group["fast"]
     assert stream(1, "agent", "noise", 0).random() != stream(1, "agent", "whale", 0).random()
 
 
@@ -51,7 +52,7 @@ def test_conservation_and_metrics_every_step():
 
 
 def test_idle_agents_cost_no_events():
-    idle = AgentGroup("noise", 500, {"mu": 0, "alpha": 0, "delta": 0})
+    idle = AgentGroup("noise", 500, {"mu": 0, "alpha": 0, "delta": 0}, name="idle")
     a = small(4, duration=30).run()
     b = small(4, duration=30, agents=(NOISE, idle)).run()
     assert b.sched.processed == a.sched.processed  # 500 agents that never act add no events

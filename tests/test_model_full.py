@@ -14,8 +14,10 @@ def full_config(seed: int = 11) -> ModelConfig:
             AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
             AgentGroup("market_maker", 5, {}),
             AgentGroup("arbitrageur", 3, {}),
+            # funding_exit_bps high: the crowd holds until the shock (churning in and out on funding in this
+            # thin book liquidates some of it before the shock on a third of the seeds, with or without it)
             AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
-                                         "leverage_max": 40, "margin_mode": "mixed"}),
+                                         "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
             AgentGroup("whale", 1, {}),
         ),
     )

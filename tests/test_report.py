@@ -42,8 +42,10 @@ def crash_config() -> ModelConfig:
             AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
             AgentGroup("market_maker", 5, {}),
             AgentGroup("arbitrageur", 3, {}),
+            # funding_exit_bps high: the crowd holds until the shock (not churning in and out on funding
+            # in this thin book, which can liquidate some of it before the shock on some seeds)
             AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
-                                         "leverage_max": 40, "margin_mode": "mixed"}),
+                                         "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
         ),
     )
 

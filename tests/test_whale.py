@@ -20,12 +20,13 @@ BUY, SELL = 0, 1
 
 
 def make(whale: Optional[dict], duration_s: float = 200, seed: int = 2, mm: int = 3, noise: dict = NOISE,
-         shocks: tuple[Shock, ...] = ()) -> MarketModel:
+         shocks: tuple[Shock, ...] = (), extra: tuple[AgentGroup, ...] = ()) -> MarketModel:
     agents = [AgentGroup("noise", 20, noise)]
     if mm:
         agents.append(AgentGroup("market_maker", mm, {}))
     if whale is not None:
         agents.append(AgentGroup("whale", 1, whale))
+    agents.extend(extra)
     cfg = ModelConfig(seed=seed, duration_s=duration_s,
                       markets=(MarketConfig(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), agents=tuple(agents))
     return MarketModel(cfg, audit=True)
@@ -238,6 +239,7 @@ def test_hunt_sells_toward_the_densest_liquidation_cluster_and_triggers_book_liq
     assert t_first <= w.done_us <= t_first + 2 * 5_000_000
     assert not [o for o in w.orders if o["sent_us"] > w.done_us]
     assert -w.position().size < w.lots
+    assert w.hunt_reached and not w.shortfalls  # its job was the target, not the budget: nothing is short
 
 
 def test_without_the_whale_the_crowd_survives() -> None:

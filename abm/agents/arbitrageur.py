@@ -15,7 +15,8 @@ The two legs:
   ``model.paths[symbol].value_at(now)`` plus (buy) or minus (sell) half of ``spot_spread_bps``, and pay
   ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
   filled size, and every wake re-hedges the spot leg to minus the perp position (e.g. after a
-  liquidation took the perp leg away). Buying spot needs spot cash (no spot margin). Selling spot
+  liquidation took the perp leg away); a hedge the spot leg cannot follow is recorded as a
+  shortfall. Buying spot needs spot cash (no spot margin). Selling spot
   beyond the inventory is a borrow: allowed with ``allow_borrow`` (the default) at ``borrow_bps_per_day``
   on the borrowed value, charged to spot cash; without it the agent sells only what it holds, so it
   cannot lean against a cheap perp unless it is already long spot.
@@ -399,7 +400,11 @@ class Arbitrageur(Trader):
                 dq = res.filled if side == BUY else -res.filled
                 if purpose == "carry":
                     self.carry_lots += dq
-                self.spot_trade(-dq)
+                hedged = self.spot_trade(-dq)
+                if hedged != -dq:  # the spot leg could not follow: the gap stays open until a later re-hedge
+                    buy = dq < 0
+                    self.record_shortfall(f"spot {'buy' if buy else 'sell'} (hedge of a {purpose} fill)", abs(dq),
+                                          abs(hedged), "not enough spot cash" if buy else "no spot to sell (allow_borrow = false)")
                 if res.filled == qty:  # the clip was used up: there may be more to take
                     self.wake_in(1, self.on_wake)
             return res

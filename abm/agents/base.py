@@ -5,8 +5,16 @@ Why it looks like this:
   latency as an event in the model's scheduler. An agent observes the market when it wakes and its
   orders arrive ``data_us + entry_us`` (plus jitter) later, so what it acted on is that old when it
   lands: the market-data and order-entry latencies of the issue, without keeping book history.
-- Each agent draws from its own ``numpy`` generator spawned from the master seed by (kind, index), so
-  adding agents of one kind never changes another agent's draws.
+- An agent's link is FIFO: an action never lands before one sent earlier (a cancel cannot overtake
+  its order), so arrival = max(send + delay, the previous arrival); equal times keep send order
+  through the scheduler's sequence.
+- Each agent draws its decisions from its own ``numpy`` generator spawned from the master seed by
+  (group name, index in the group), so resizing one group never changes another group's draws; its
+  latency jitter comes from a second, network stream, so turning latency on or off never changes
+  what it decides.
+- A parent order that stops short (a block the book could not absorb, slices whose remainder was
+  dropped, an execution that gave up) is recorded with ``record_shortfall``: nothing is dropped
+  without a record (``MarketModel.unfilled_frame``).
 - Agents only cost time when something happens to them: a scheduled wake (Poisson or periodic), a
   price trigger they asked for (mark crossing a level), or a funding payment they subscribed to.
 - A rejected action (e.g. not enough margin, an order that was already filled) is counted and handed
@@ -19,7 +27,7 @@ import difflib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional
 
 import mesa
 import numpy as np
@@ -49,6 +57,18 @@ class Latency:
     def sample(self, u: float) -> int:
         """Total delay for one action, from a uniform draw ``u`` in [0, 1)."""
         return self.data_us + self.entry_us + int(u * 2 * self.jitter_us)
+
+
+class Shortfall(NamedTuple):
+    """A parent order that ended with less filled than asked: what, how much (lots), when and why."""
+
+    time_us: int
+    symbol: str
+    what: str  # e.g. "market sell", "twap sell", "market buy (entry)"
+    requested: int  # lots
+    filled: int  # lots
+    reason: str  # why it stopped
+    orders: int = 1  # orders the record covers (a flow's counters cover many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +142,7 @@ class Trader(mesa.Agent):
 
     kind: ClassVar[str] = "trader"
     Params: ClassVar[type] = TraderParams
+    flow: ClassVar[bool] = False  # background flow: the run summary sums its shortfalls per group
 
     @classmethod
     def build(cls, model: MarketModel, rng: np.random.Generator, params: dict[str, Any]) -> "Trader":
@@ -145,6 +166,13 @@ class Trader(mesa.Agent):
         self.active = True
         self._cid = 0
         self._ubuf: list[float] = []
+        # where the model put it (``_place``); an agent built by hand is a group of its own kind
+        self.group = self.kind
+        self.group_index = 0
+        self._net: Optional[np.random.Generator] = None  # the network stream, for latency jitter only
+        self._nbuf: list[float] = []
+        self._link_us = 0  # arrival time of the latest action sent: the FIFO link's tail
+        self.shortfalls: list[Shortfall] = []
         # one row per order when params.journal: (decided_us, arrived_us, symbol, side, qty, decision mid in ticks,
         # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
         self.journal: Optional[list[tuple]] = [] if params.journal else None
@@ -162,6 +190,22 @@ class Trader(mesa.Agent):
         buf = self._ubuf
         if not buf:
             buf.extend(self._rng.random(256)[::-1].tolist())
+        return buf.pop()
+
+    def _place(self, group: str, index: int, network: np.random.Generator) -> None:
+        """The model's placement: the agent's group, its index in it and its network stream."""
+        self.group = group
+        self.group_index = index
+        self._net = network
+        self._nbuf.clear()
+
+    def _network_uniform(self) -> float:
+        """A uniform draw for the network (jitter), never from the decision stream."""
+        buf = self._nbuf
+        if not buf:
+            if self._net is None:  # built outside a model: a child of the decision stream's seed, not its draws
+                self._net = np.random.default_rng(self._rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+            buf.extend(self._net.random(256)[::-1].tolist())
         return buf.pop()
 
     # ------------------------------------------------------------------ life cycle
@@ -232,10 +276,15 @@ class Trader(mesa.Agent):
         mid = self.view(args[0]).mid() if record else None
         lat = self.latency
         sched = self.model.sched
+        now = sched.now
         if lat.data_us or lat.entry_us or lat.jitter_us:
-            sched.push(sched.now + lat.sample(self.uniform()), self._deliver, action, fn, args, kw, sched.now, mid, record)
+            arrive = now + lat.sample(self._network_uniform() if lat.jitter_us else 0.0)
+            if arrive < self._link_us:  # FIFO: never before an action sent earlier (same time: send order)
+                arrive = self._link_us
+            self._link_us = arrive
+            sched.push(arrive, self._deliver, action, fn, args, kw, now, mid, record)
         else:
-            self._deliver(sched.now, action, fn, args, kw, sched.now, mid, record)
+            self._deliver(now, action, fn, args, kw, now, mid, record)
 
     def _deliver(self, t: int, action: str, fn: Callable[..., Any], args: tuple, kw: dict, decided: int,
                  mid: Optional[float], record: bool) -> None:
@@ -255,6 +304,14 @@ class Trader(mesa.Agent):
                                  res.notional, res.resting, False))
         if self._reports:
             self.on_result(action, res)
+
+    def record_shortfall(self, what: str, requested: int, filled: int, reason: str, symbol: Optional[str] = None) -> None:
+        """Record a parent order that ends here with ``filled`` < ``requested`` lots (nothing is dropped unrecorded)."""
+        self.shortfalls.append(Shortfall(self.now, symbol or self.symbol, what, requested, filled, reason))
+
+    def shortfall_records(self) -> list[Shortfall]:
+        """This agent's shortfalls, oldest first (a kind with a cheaper bookkeeping overrides it)."""
+        return self.shortfalls
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
         self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)
@@ -315,4 +372,4 @@ class Trader(mesa.Agent):
         return self.ex.market(symbol or self.symbol).spec.multiplier
 
 
-__all__ = ["Latency", "Wake", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]
+__all__ = ["Latency", "Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]

@@ -4,11 +4,13 @@ Why it exists: contagion across markets runs through cross margin. A loss in one
 collateral that backs the positions in the others, and the liquidation of the whole cross unit then
 sells into every market's book, including markets whose own price never moved. This agent opens
 the same direction in each of its markets (equal notional, ``size_fraction`` of its equity times
-``leverage`` in total) at one moment and holds; it has no exits of its own.
+``leverage`` in total) at one moment and holds; it has no exits of its own. It does not retry, so an
+entry the book fills only in part (or the venue refuses) is recorded as a shortfall.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -65,6 +67,7 @@ class BasketTrader(Trader):
                 raise InvalidInput("agents.basket.symbols", s, f"must be one of {model.symbols}")
             top = self.ex.risk.params[self.ex.market(s).index].tiers.max_leverage(0)
             self.ex.set_leverage(self.account, s, min(params.leverage, top))
+        self._sent: deque[tuple[str, int, int]] = deque()  # (symbol, side, lots) of entries on their way, in send order
 
     def start(self) -> None:
         self.wake_in(1 + int(self.uniform() * self.p.entry_delay_s * 1_000_000), self._enter)
@@ -79,4 +82,19 @@ class BasketTrader(Trader):
                 continue
             lots = int(Decimal(budget) / (mark * spec.multiplier))
             if lots > 0:
+                self._sent.append((s, side, lots))
                 self.market(side, lots, symbol=s, slippage_bps=self.p.slippage_bps)
+
+    def on_result(self, action: str, result: Any) -> None:
+        symbol, side, lots = self._sent.popleft()  # the link is FIFO: results come back in send order
+        if result.filled < lots:
+            self.record_shortfall(self._what(side), lots, result.filled,
+                                  f"no more liquidity within slippage_bps={self.p.slippage_bps:g} of the mid", symbol)
+
+    def on_reject(self, action: str, error: Any) -> None:
+        symbol, side, lots = self._sent.popleft()
+        self.record_shortfall(self._what(side), lots, 0, f"refused: {error}", symbol)
+
+    @staticmethod
+    def _what(side: int) -> str:
+        return f"market {'buy' if side == 0 else 'sell'} (entry)"

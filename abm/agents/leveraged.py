@@ -19,7 +19,10 @@ reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on
 funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
 just paid at each payment; it does not enter against such a rate either), the signal reversing
 (``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. An entry that fills nothing is
-retried ``entry_retries`` times ``retry_s`` apart; an exit that does not complete is retried until flat.
+retried ``entry_retries`` times ``retry_s`` apart; an exit that does not complete (or is refused) is
+retried until flat. Nothing it gives up goes unrecorded (``shortfalls``): an entry that filled only
+part of its size (it does not top up), an entry still unfilled after its retries, and an exit whose
+rest the venue took away (a liquidation or an ADL close came first).
 
 It cannot see the liquidation engine, so it infers a liquidation the way a trader does: its position
 shrank or vanished without an order of its own (the only orders it sends are immediate market
@@ -205,7 +208,9 @@ class LeveragedTrader(Trader):
             self._first_delay_us = max(1, int(round((lo + (hi - lo) * self.rng.random()) * S)))
         # state
         self._held = 0  # signed lots its own fills account for; the exchange's size differs only if forced
-        self._pending: Optional[tuple[int, str]] = None  # (side, reason) of the order in flight
+        self._pending: Optional[tuple[int, str, int]] = None  # (side, reason, lots) of the order in flight
+        self._exit_run: Optional[list[Any]] = None  # the exit being worked: [what, lots to close, lots its orders closed]
+        self._forced_why = ""  # what the venue did to the position last (for an exit it cut short)
         self._entry_price: Optional[Fraction] = None  # ticks
         self._entry_t = 0
         self._entry_equity = 0
@@ -361,7 +366,7 @@ class LeveragedTrader(Trader):
         qty = floor(notional / (ref * self._mult))
         if qty < 1:
             return
-        self._pending = (side, "entry")
+        self._pending = (side, "entry", qty)
         self.market(side, qty, slippage_bps=self.p.slippage_bps)
 
     def _exit(self, reason: str) -> None:
@@ -369,7 +374,9 @@ class LeveragedTrader(Trader):
         if not size:
             return
         side = SELL if size > 0 else BUY
-        self._pending = (side, reason)
+        if self._exit_run is None:
+            self._exit_run = [f"market {'sell' if side == SELL else 'buy'} (exit: {reason})", abs(size), 0]
+        self._pending = (side, reason, abs(size))
         self.market(side, abs(size), slippage_bps=self.p.exit_slippage_bps, reduce_only=True)
 
     # ------------------------------------------------------------------ what came back
@@ -377,14 +384,21 @@ class LeveragedTrader(Trader):
     def on_result(self, action: str, result: Any) -> None:
         if self._pending is None or action != "market":
             return
-        side, reason = self._pending
+        side, reason, qty = self._pending
         self._pending = None
         filled = result.filled
         if reason == "entry":
             if filled:
                 self._fails = 0
-            else:
-                self._entry_failed()
+                if filled < qty:  # it does not top up: the rest is given up here
+                    self.record_shortfall(self._entry_what(side), qty, filled,
+                                          f"no more liquidity within slippage_bps={self.p.slippage_bps:g} of the mid")
+            elif not self._entry_failed():
+                self.record_shortfall(self._entry_what(side), qty, 0,
+                                      f"nothing filled within slippage_bps={self.p.slippage_bps:g} in "
+                                      f"{self.p.entry_retries + 1} attempts")
+        elif self._exit_run is not None:
+            self._exit_run[2] += filled
         if filled:
             dq = filled if side == BUY else -filled
             self._held += dq
@@ -405,15 +419,34 @@ class LeveragedTrader(Trader):
 
     def on_reject(self, action: str, error: AbmError) -> None:
         """Refusals (not enough margin, a reduce-only order after a liquidation) end the attempt; it retries later."""
-        if self._pending is not None and self._pending[1] == "entry":
-            self._entry_failed()
-        self._pending = None
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        side, reason, qty = pending
+        if reason != "entry":
+            self._exiting = reason  # an exit is kept at until flat (the next look reconciles a forced close first)
+            self.wake_in(int(round(self.p.retry_s * S)))
+        elif not self._entry_failed():
+            self.record_shortfall(self._entry_what(side), qty, 0,
+                                  f"refused in {self.p.entry_retries + 1} attempts (last: {error})")
 
-    def _entry_failed(self) -> None:
-        """An entry that got nothing (an empty book side, refused margin) is tried again a few times."""
+    def _entry_failed(self) -> bool:
+        """An entry that got nothing (an empty book side, refused margin) is tried again a few times; False: given up."""
         self._fails += 1
         if self._fails <= self.p.entry_retries:
             self.wake_in(int(round(self.p.retry_s * S)))
+            return True
+        return False
+
+    @staticmethod
+    def _entry_what(side: int) -> str:
+        return f"market {'buy' if side == BUY else 'sell'} (entry)"
+
+    def _end_exit_run(self) -> None:
+        """The exit being worked is over: what its own orders did not close was taken by the venue."""
+        run, self._exit_run = self._exit_run, None
+        if run is not None and run[2] < run[1]:
+            self.record_shortfall(run[0], run[1], run[2], self._forced_why or "the position was closed by the venue")
 
     def _on_entry_fill(self) -> None:
         pos = self.position()
@@ -441,6 +474,8 @@ class LeveragedTrader(Trader):
         return self._take
 
     def _clear_position(self) -> None:
+        self._end_exit_run()
+        self._forced_why = ""
         self._entry_price = None
         self._exiting = None
         self._liquidating = False
@@ -465,11 +500,13 @@ class LeveragedTrader(Trader):
             if not self._liquidating:
                 self.liquidations += 1
                 self._liquidating = True
+            self._forced_why = "liquidated before the exit completed"
             self.history.append((t, "liquidated", forced, 0))
             if not actual:
                 self._clear_position()
             self._after_liquidation(t)
         else:
+            self._forced_why = "closed by the venue (auto-deleveraging) before the exit completed"
             self.history.append((t, "forced_close", forced, 0))
             if not actual:
                 self._clear_position()
@@ -490,6 +527,7 @@ class LeveragedTrader(Trader):
         self.wake_in(self._cooldown_until - t + 1)
 
     def _retire(self, t: int, why: str) -> None:
+        self._end_exit_run()
         self.active = False
         self.history.append((t, why, 0, 0))
 

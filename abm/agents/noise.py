@@ -2,9 +2,19 @@
 
 Market orders arrive at rate ``mu``, limit orders at rate ``alpha`` per price level of a placement
 window of ``window_levels`` levels (``level_ticks`` apart) behind the opposite best quote, and each
-resting order is cancelled at rate ``delta``. The agent draws the time to its next event from the
-total rate (exact, Gillespie-style), so its cost is one event per action. Sides are 50/50. It is the
-background liquidity and the control population: no strategy, no information.
+resting order is cancelled at rate ``delta``. Sides are 50/50. It is the background liquidity and
+the control population: no strategy, no information.
+
+The clock is exact by thinning: other traders' fills remove its resting orders between its events,
+so its total rate can only fall until its next event, and the total rate at its last event bounds
+it. The next event is drawn at that bound and is a market order, a limit order or a cancel with
+probability rate / bound each, or nothing (the part of the bound fills took away). The flow thus
+sends exactly ``mu`` market and ``alpha x window_levels`` limit orders per second, however many agents
+it is split over. With latency, limit orders still on their way count toward the bound.
+
+A market order the book cannot fill in full (an empty side) is the flow itself, not a strategy's
+parent order: the agent only counts those (``short_orders``, lots asked and filled) and reports them
+as one shortfall row.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from abm.agents.base import Trader, TraderParams
+from abm.agents.base import Shortfall, Trader, TraderParams
 from abm.errors import InvalidInput
 
 BUY, SELL = 0, 1
@@ -53,7 +63,17 @@ class NoiseParams(TraderParams):
 class NoiseTrader(Trader):
     kind = "noise"
     Params = NoiseParams
+    flow = True
     p: NoiseParams
+
+    def __init__(self, model: Any, rng: Any, params: NoiseParams) -> None:
+        super().__init__(model, rng, params)
+        self._in_flight = 0  # limit orders sent, not landed yet (latency only)
+        self._bound = 0.0  # total rate at the last event: an upper bound of the rate until the next one
+        self.market_orders = self.limit_orders = self.cancels = 0  # orders and cancels sent
+        self.short_orders = 0  # market orders that found the book side empty before they were filled
+        self.short_requested = self.short_filled = 0  # their lots
+        self._first_short_us = 0
 
     def start(self) -> None:
         p = self.p
@@ -61,18 +81,35 @@ class NoiseTrader(Trader):
         self._steady_rate = p.mu + p.alpha * p.window_levels
         self._open = self.ex.accounts[self.account].open_orders  # the exchange's live dict: read only
         self._book = self.view()
-        self._ex_limit = self.ex.limit
-        self._ex_market = self.ex.market_order
+        lat = self.latency
+        self._lagged = bool(lat.data_us or lat.entry_us or lat.jitter_us)
+        self._ex_limit = self._limit_lands if self._lagged else self.ex.limit
+        self._ex_market = self._market_order
         self._ex_cancel = self.ex.cancel
         self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
         self._schedule_next(self.now)
 
     def _schedule_next(self, t: int) -> None:
-        rate = self._steady_rate + self.p.delta * len(self._open)
-        if rate > 0 and self.active:  # the time to the next event of any kind, from the total rate
+        bound = self._steady_rate + self.p.delta * (len(self._open) + self._in_flight)
+        self._bound = bound
+        if bound > 0 and self.active:  # the time to the next candidate event, at the bound
             buf = self._ubuf
             u = buf.pop() if buf else self.uniform()
-            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / rate) + 1, self._event)
+            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / bound) + 1, self._event)
+
+    def _market_order(self, account: int, symbol: str, side: int, qty: int) -> Any:
+        res = self.ex.market_order(account, symbol, side, qty)
+        if res.filled < qty:
+            if not self.short_orders:
+                self._first_short_us = self.now
+            self.short_orders += 1
+            self.short_requested += qty
+            self.short_filled += res.filled
+        return res
+
+    def _limit_lands(self, account: int, symbol: str, side: int, qty: int, price: int) -> Any:
+        self._in_flight -= 1
+        return self.ex.limit(account, symbol, side, qty, price)
 
     def _size(self) -> int:
         if not self._size_log:
@@ -86,27 +123,40 @@ class NoiseTrader(Trader):
         if not self.active:
             return
         p = self.p
-        n_open = len(self._open)
         buf = self._ubuf
         steady = self._steady_rate
-        u = (buf.pop() if buf else self.uniform()) * (steady + p.delta * n_open)
-        side = BUY if (buf.pop() if buf else self.uniform()) < 0.5 else SELL
-        if u < p.mu:
-            self._act("market", self._ex_market, self.symbol, side, self._size())
-        elif u < steady:
-            book = self._book
-            ref = book.best_ask() if side == BUY else book.best_bid()
-            if ref is None:
-                ref = self.mark()  # that side of the book is empty: place around the mark
-            if ref is not None:
-                k = 1 + int((buf.pop() if buf else self.uniform()) * p.window_levels)
-                price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks
-                if price > 0:
-                    self._act("limit", self._ex_limit, self.symbol, side, self._size(), price)
-        elif n_open:
-            k = int((buf.pop() if buf else self.uniform()) * n_open)
-            self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
+        u = (buf.pop() if buf else self.uniform()) * self._bound  # where on [0, bound) this event falls
+        if u < steady:
+            side = BUY if (buf.pop() if buf else self.uniform()) < 0.5 else SELL
+            if u < p.mu:
+                self.market_orders += 1
+                self._act("market", self._ex_market, self.symbol, side, self._size())
+            else:
+                book = self._book
+                ref = book.best_ask() if side == BUY else book.best_bid()
+                if ref is None:
+                    ref = self.mark()  # that side of the book is empty: place around the mark
+                if ref is not None:
+                    k = 1 + int((buf.pop() if buf else self.uniform()) * p.window_levels)
+                    price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks
+                    if price > 0:
+                        self.limit_orders += 1
+                        self._in_flight += self._lagged
+                        self._act("limit", self._ex_limit, self.symbol, side, self._size(), price)
+        else:
+            n_open = len(self._open)
+            if u < steady + p.delta * n_open:  # a cancel; beyond it the rate fills took away: nothing happens
+                k = min(int((u - steady) / p.delta), n_open - 1)  # u is uniform on the cancel band: it picks the order
+                self.cancels += 1
+                self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
         self._schedule_next(t)
+
+    def shortfall_records(self) -> list[Shortfall]:
+        """One row for all market orders that came up short (the flow's bookkeeping is counters, not records)."""
+        if not self.short_orders:
+            return []
+        return [Shortfall(self._first_short_us, self.symbol, "market (flow)", self.short_requested, self.short_filled,
+                          "the opposite side of the book ran out", self.short_orders)]
 
     def on_reject(self, action: str, error: Any) -> None:
         pass  # races (an order filled before its cancel arrived) are normal for background flow

@@ -4,7 +4,10 @@ Why it exists: cascades start with a large order that the book cannot absorb. Th
 order, executed in one of four ways, so a study can compare how the same flow moves the market
 depending on how it is worked:
 
-- ``market``: one market order at ``start_s`` (optionally bounded by ``slippage_bps`` from the mid);
+- ``market``: one market order at ``start_s`` (optionally bounded by ``slippage_bps`` from the mid).
+  What the book cannot absorb is cancelled and recorded (``remainder="report"``, the default: the
+  block sale the scenario describes), or worked: with ``remainder="work"`` the whale sends another
+  market order for what is left every ``slice_s`` until it is filled or ``duration_s`` has passed;
 - ``twap``: equal slices every ``slice_s`` over ``duration_s``, each a market order bounded by
   ``max_slippage_bps`` from the mid at arrival (3 % like Hyperliquid's TWAP); what a slice cannot fill
   within its bound is dropped, as on the venue;
@@ -26,6 +29,11 @@ depending on how it is worked:
   to the oracle), so the book must be pushed somewhat beyond the cluster, but a book swept far past it
   would leave the liquidation orders nothing to trade with and hand the positions to the backstop. The
   target is fixed when found; it is not chased further.
+
+Nothing is dropped silently: when an execution ends with less filled than ``size`` (a block the book
+could not absorb, twap slices cut at their bound, an iceberg or hunt that gave up) the shortfall is
+recorded once its last order has landed (``shortfalls``; the run's ``summary["unfilled"]``). A hunt
+that reached its target has done its job, whatever is left of its budget.
 
 The whale trades on a cross-margin account (``deposit_usdc`` large enough for the flow). Afterwards it
 holds (``exit="hold"``), closes when the mark has moved ``take_profit_bps`` in its favour from its
@@ -50,6 +58,7 @@ from abm.errors import AbmError, InvalidInput
 BUY, SELL = 0, 1
 EXECUTIONS = ("market", "twap", "iceberg", "hunt")
 EXITS = ("hold", "take_profit", "close_after")
+REMAINDERS = ("report", "work")
 S = 1_000_000
 
 
@@ -62,6 +71,7 @@ class WhaleParams(TraderParams):
     size: float = 10.0  # base units; for hunt the budget
     start_s: float = 60.0
     slippage_bps: Optional[float] = None  # market: bound from the mid (None: none)
+    remainder: str = "report"  # market: "report" what the book could not absorb, or "work" it every slice_s
     slice_s: float = 30.0  # twap slice period; hunt and close step period
     duration_s: float = 300.0  # twap length; iceberg and hunt give up after it
     max_slippage_bps: float = 300.0  # per twap / hunt / close slice (3 %)
@@ -89,6 +99,8 @@ class WhaleParams(TraderParams):
         check_number("start_s", self.start_s, 0, allowed="must be a number >= 0 (seconds)")
         if self.slippage_bps is not None:
             check_number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
+        if self.remainder not in REMAINDERS:
+            raise InvalidInput("remainder", self.remainder, f"must be one of {list(REMAINDERS)}")
         check_number("slice_s", self.slice_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
         check_number("duration_s", self.duration_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
         if self.execution == "twap" and self.duration_s < self.slice_s:
@@ -140,6 +152,8 @@ class Whale(Trader):
         self.state = "waiting"  # waiting, working, done, closing, closed
         self.size0 = 0  # position when the flow started
         self.sent_lots = 0  # lots filled plus lots in orders still on their way (market, twap, hunt)
+        self.filled_lots = 0  # lots the flow's own market orders filled (market, twap, hunt)
+        self.short_orders = 0  # of those orders, how many filled less than they asked
         self.in_flight = 0  # orders sent that have not reached the exchange yet
         self.orders: list[dict[str, Any]] = []  # one record per order that reached the exchange
         self.slices_planned: list[int] = []  # twap: slice sizes
@@ -149,7 +163,12 @@ class Whale(Trader):
         self.hunt_target: Optional[int] = None  # ticks: the cluster's farthest liquidation price
         self.hunt_cluster: Optional[dict[str, Any]] = None
         self.hunt_scans = 0
+        self.hunt_reached = False
         self.done_us: Optional[int] = None
+        self._stop_why = ""  # why an iceberg or a hunt stopped before its size was filled
+        self._settled = False  # the flow's outcome (and any shortfall) is recorded
+        self.flow_refusals = 0  # the flow's orders the exchange refused (e.g. margin)
+        self._flow_refused: Optional[AbmError] = None
         self.closed_us: Optional[int] = None
 
     def _to_lots(self, name: str, base: float) -> int:
@@ -171,8 +190,7 @@ class Whale(Trader):
         self.state = "working"
         self.size0 = self.position().size
         if p.execution == "market":
-            self._send(self.side, self.lots, slippage_bps=p.slippage_bps, tag="market")  # type: ignore[arg-type]
-            self._finish(t)
+            self._market_step(t)
         elif p.execution == "twap":
             n = max(1, int(p.duration_s // p.slice_s))
             base, extra = divmod(self.lots, n)
@@ -211,7 +229,7 @@ class Whale(Trader):
         self.sent_lots += 0 if reduce_only else qty
         sent = self.now
 
-        def go(account: int) -> Any:
+        def go(account: int, symbol: str, side: int, qty: int) -> Any:  # the order's fields: what a journal records
             v = self.view()
             mid = v.mid()
             worst: Optional[int] = None
@@ -227,35 +245,94 @@ class Whale(Trader):
                     worst = min(worst, sb) if side == BUY else max(worst, sb)
                 slip = None
             try:
-                res = self.ex.market_order(account, self.symbol, side, qty, worst_price=worst, slippage_bps=slip,
+                res = self.ex.market_order(account, symbol, side, qty, worst_price=worst, slippage_bps=slip,
                                            reduce_only=reduce_only)
+            except AbmError as e:
+                if not reduce_only:  # a refused flow order spent nothing
+                    self.sent_lots -= qty
+                    self.flow_refusals += 1
+                    self._flow_refused = e
+                raise
             finally:
                 self.in_flight -= 1
             if not reduce_only:
                 self.sent_lots -= qty - res.filled  # what did not fill is not spent
+                self.filled_lots += res.filled
+                self.short_orders += res.filled < qty
             self.orders.append({"tag": tag, "sent_us": sent, "arrived_us": self.now, "side": side, "qty": qty,
                                 "filled": res.filled, "oid": res.oid, "avg_price": res.avg_price, "mid": mid,
                                 "slippage_bps": slippage_bps})
             return res
 
-        self._act(tag, go)
+        self._act("market", go, self.symbol, side, qty)
 
-    def _finish(self, t: int) -> None:
-        """The flow is complete (or given up): arrange the exit."""
+    def _finish(self, t: int, why: str = "") -> None:
+        """The flow is complete (or given up, ``why``): arrange the exit; the outcome is settled once all has landed."""
         if self.state != "working":
             return
         self.state = "done"
         self.done_us = t
+        self._stop_why = why
+        self._settle()
         p = self.p
         if p.exit == "close_after":
             self.wake_in(max(1, int(round(p.close_after_s * S))) + self._latency_pad(), self._close_step)
         elif p.exit == "take_profit":
             self.wake_in(self._latency_pad(), self._arm_take_profit)
 
+    def _settle(self) -> None:
+        """Once the flow has stopped and its last order has landed: record what it did not fill."""
+        if self._settled or self.state == "working" or self.in_flight:
+            return
+        self._settled = True
+        p = self.p
+        filled = self.executed_lots() if p.execution == "iceberg" else self.filled_lots
+        if filled >= self.lots or self.hunt_reached:
+            return
+        side = p.side if self.side is None else ("buy" if self.side == BUY else "sell")
+        why = self._shortfall_why()
+        if self._flow_refused is not None:
+            why += f"; {self.flow_refusals} of its orders were refused (last: {self._flow_refused})"
+        self.record_shortfall(f"{p.execution} {side}", self.lots, filled, why)
+
+    def _shortfall_why(self) -> str:
+        p = self.p
+        if p.execution == "market":
+            why = (f"no more liquidity within slippage_bps={p.slippage_bps:g} of the mid" if p.slippage_bps is not None
+                   else "the book's opposite side ran out")
+            if p.remainder == "work":
+                return f"{why} at each of {len(self.orders)} orders, {p.slice_s:g} s apart over duration_s={p.duration_s:g}"
+            return f"{why}; the rest was cancelled (remainder='report')"
+        if p.execution == "twap":
+            return (f"{self.short_orders} of {len(self.slices_planned)} slices came up short at "
+                    f"max_slippage_bps={p.max_slippage_bps:g}; their remainders were dropped")
+        return self._stop_why
+
+    def on_result(self, action: str, result: Any) -> None:
+        self._settle()
+
     def _latency_pad(self) -> int:
         """Enough time for orders already sent to have landed."""
         lat = self.latency
         return lat.data_us + lat.entry_us + 2 * lat.jitter_us + 1
+
+    # ------------------------------------------------------------------ market
+
+    def _market_step(self, t: int) -> None:
+        """A market order for what is left; with remainder="work" another every slice_s until filled or duration_s."""
+        if not self.active or self.state != "working":
+            return
+        p = self.p
+        if not self.in_flight:
+            left = self.lots - self.filled_lots
+            if left <= 0 or t >= self.end_us:
+                self._finish(t)
+                return
+            self._send(self.side, left, slippage_bps=p.slippage_bps, tag="market")  # type: ignore[arg-type]
+            if p.remainder == "report":
+                self._finish(t)  # what the one order leaves is recorded when it lands
+                return
+        self.wake_in(self.slice_us, self._market_step)
 
     # ------------------------------------------------------------------ twap
 
@@ -274,8 +351,8 @@ class Whale(Trader):
         if not self.active or self.state != "working":
             return
         if t >= self.end_us:
-            self.cancel_all()
-            self._finish(t)
+            self._pull(reshow=False)  # counted in flight: the outcome is settled once the cancel has landed
+            self._finish(t, f"gave up after duration_s={self.p.duration_s:g} s with the rest not filled")
             return
         visible = self.n_open_orders()
         if not self.in_flight:
@@ -301,10 +378,10 @@ class Whale(Trader):
         price = mid * (1 + f) if self.side == SELL else mid * (1 - f)
         return max(1, math.ceil(price) if self.side == SELL else math.floor(price))
 
-    def _pull(self) -> None:
+    def _pull(self, reshow: bool = True) -> None:
         """Cancel the visible part; nothing new is shown until the cancel has landed."""
         self.in_flight += 1
-        self.iceberg_pulls += 1
+        self.iceberg_pulls += reshow
 
         def go(account: int) -> Any:
             try:
@@ -320,13 +397,13 @@ class Whale(Trader):
         self.in_flight += 1
         self.iceberg_shown += 1
 
-        def go(account: int) -> Any:
+        def go(account: int, symbol: str, side: int, qty: int, price: int) -> Any:
             try:
-                return self.ex.limit(account, self.symbol, side, qty, price)
+                return self.ex.limit(account, symbol, side, qty, price)
             finally:
                 self.in_flight -= 1
 
-        self._act("iceberg", go)
+        self._act("limit", go, self.symbol, side, qty, price)
 
     # ------------------------------------------------------------------ hunt
 
@@ -384,7 +461,9 @@ class Whale(Trader):
         if not self.active or self.state != "working":
             return
         if t >= self.end_us:
-            self._finish(t)
+            self._finish(t, f"gave up after duration_s={self.p.duration_s:g} s: "
+                         + ("no liquidation cluster within max_distance_pct" if self.hunt_target is None
+                            else f"the mark had not reached the target {self.hunt_target} ticks"))
             return
         if self.hunt_target is None:
             self.hunt_scans += 1
@@ -399,7 +478,8 @@ class Whale(Trader):
         reached = mark is not None and (mark <= self.hunt_target if self.side == SELL else mark >= self.hunt_target)
         left = self.lots - self.sent_lots
         if reached or left <= 0:
-            self._finish(t)
+            self.hunt_reached = reached
+            self._finish(t, "" if reached else "the budget was sent but its last slices came up short at their bounds")
             return
         side = self.side
         assert side is not None  # set with the target
@@ -443,6 +523,7 @@ class Whale(Trader):
 
     def on_reject(self, action: str, error: AbmError) -> None:
         """Refused orders (e.g. nothing left to reduce, a margin shortfall) are counted; the flow goes on."""
+        self._settle()
 
 
 __all__ = ["Whale", "WhaleParams"]

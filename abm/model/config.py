@@ -87,13 +87,21 @@ class MarketConfig:
 
 @dataclass(frozen=True, slots=True)
 class AgentGroup:
+    """``count`` agents of one kind. ``name`` (a scenario's ``[agents.NAME]`` key; the kind by default) keys
+    the group's random streams, so it must be unique in a model."""
+
     kind: str
     count: int = 1
     params: Mapping[str, Any] = field(default_factory=dict)
+    name: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.name is None:
+            object.__setattr__(self, "name", self.kind)
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidInput(f"agents.{self.kind}.name", self.name, "must be a non-empty string")
         if type(self.count) is not int or self.count < 0:
-            raise InvalidInput(f"agents.{self.kind}.count", self.count, "must be a non-negative integer")
+            raise InvalidInput(f"agents.{self.name}.count", self.count, "must be a non-negative integer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,13 @@ class ModelConfig:
         symbols = [m.symbol for m in self.markets]
         if len(set(symbols)) != len(symbols):
             raise InvalidInput("markets", symbols, "symbols must be unique")
+        first: dict[str, int] = {}
+        for i, g in enumerate(self.agents):
+            j = first.setdefault(g.name, i)  # type: ignore[arg-type]  # set by AgentGroup
+            if j != i:
+                raise InvalidInput(f"agents[{i}].name", g.name,
+                                   f"must be unique: agents[{j}] (kind {self.agents[j].kind!r}) and agents[{i}] "
+                                   f"(kind {g.kind!r}) are both named {g.name!r}; give each AgentGroup its own name")
         if self.correlation is not None:
             from abm.prices import check_correlation
 

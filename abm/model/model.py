@@ -8,8 +8,10 @@ the metrics of ``abm.model.metrics``; trades, liquidations and funding payments 
 event tables (``model.tables()``).
 
 Seeding: one master seed; the index paths, oracle noise and every agent draw from their own
-``numpy`` streams spawned from it by name, so one seed gives identical results in any process, and
-adding agents of one kind leaves every other stream unchanged.
+``numpy`` streams spawned from it by name, so one seed gives identical results in any process. An
+agent's streams are keyed by its group's name and its index in the group (decisions), plus
+"network" (latency jitter): resizing one group leaves every other group's streams unchanged, and
+latency never changes what an agent decides.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import mesa
 import numpy as np
 
 from abm.agents import resolve
-from abm.agents.base import Trader
+from abm.agents.base import Shortfall, Trader
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
@@ -36,6 +38,8 @@ from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.venues import load_venue
 
 S = 1_000_000
+UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
+                    "orders", "time_s", "reason")
 
 
 def stream(seed: int, *key: object) -> np.random.Generator:
@@ -82,11 +86,17 @@ class MarketModel(mesa.Model):
         if cfg.vault_usdc:
             ex.create_backstop_vault(int(Decimal(repr(cfg.vault_usdc)) * USDC))
         self.agents_by_kind: dict[str, list[Trader]] = {}
+        self.agents_by_group: dict[str, list[Trader]] = {}  # in the configuration's order
         for g in cfg.agents:
             cls = resolve(g.kind)
-            made = self.agents_by_kind.setdefault(g.kind, [])
-            for _ in range(g.count):
-                made.append(cls.build(self, stream(cfg.seed, "agent", g.kind, len(made)), dict(g.params)))
+            name = str(g.name)
+            group = self.agents_by_group[name] = []
+            for i in range(g.count):
+                # keyed by (group, index in group): resizing one group leaves every other group's draws alone
+                agent = cls.build(self, stream(cfg.seed, "agent", name, i), dict(g.params))
+                agent._place(name, i, stream(cfg.seed, "agent", name, i, "network"))
+                group.append(agent)
+            self.agents_by_kind.setdefault(g.kind, []).extend(group)
         self.leveraged_accounts = {a.account for a in self.agents_by_kind.get("leveraged", ())}
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
@@ -209,6 +219,48 @@ class MarketModel(mesa.Model):
 
     def steps_frame(self) -> Any:
         return self.datacollector.get_model_vars_dataframe()
+
+    def unfilled_records(self, flows_by_group: bool = False) -> list[dict[str, Any]]:
+        """Every parent order that ended with less filled than asked, one dict each (``UNFILLED_COLUMNS``).
+
+        Sizes in base units and lots; sorted by time, group name, index in the group, then record order.
+        ``flows_by_group`` sums a background flow's rows (``Trader.flow``) into one per group and market,
+        with ``agent`` None and the time of the first: what a run summary shows.
+        """
+        lot = {m.spec.symbol: m.spec.lot_size for m in self.exchange.markets}
+        kinds = {str(g.name): g.kind for g in self.config.agents}
+        keyed: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
+        for name, group in self.agents_by_group.items():
+            merged: dict[tuple[str, str], list[Any]] = {}  # (symbol, what) -> [first time, lots asked, filled, orders]
+            for a in group:
+                for n, r in enumerate(a.shortfall_records()):
+                    if flows_by_group and a.flow:
+                        m = merged.setdefault((r.symbol, r.what), [r.time_us, 0, 0, 0, r.reason])
+                        m[0] = min(m[0], r.time_us)
+                        m[1] += r.requested
+                        m[2] += r.filled
+                        m[3] += r.orders
+                        continue
+                    keyed.append(((r.time_us, name, a.group_index, n),
+                                  self._unfilled_row(name, a.group_index, kinds[name], lot, r)))
+            for (symbol, what), (t, req, filled, orders, reason) in merged.items():
+                r = Shortfall(t, symbol, what, req, filled, reason, orders)
+                keyed.append(((t, name, -1, 0), self._unfilled_row(name, None, kinds[name], lot, r)))
+        keyed.sort(key=lambda kr: kr[0])
+        return [row for _, row in keyed]
+
+    @staticmethod
+    def _unfilled_row(group: str, index: Optional[int], kind: str, lot: dict[str, Any], r: Shortfall) -> dict[str, Any]:
+        return {"group": group, "agent": index, "kind": kind, "symbol": r.symbol, "what": r.what,
+                "requested": float(r.requested * lot[r.symbol]), "filled": float(r.filled * lot[r.symbol]),
+                "requested_lots": r.requested, "filled_lots": r.filled, "orders": r.orders, "time_s": r.time_us / S,
+                "reason": r.reason}
+
+    def unfilled_frame(self) -> Any:
+        """``unfilled_records`` as a DataFrame (empty, with its columns, when every order did what it said)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.unfilled_records(), columns=list(UNFILLED_COLUMNS))
 
 
 __all__ = ["MarketModel", "ModelConfig", "MarketConfig", "AgentGroup", "stream"]

@@ -114,7 +114,7 @@ def model_config(scn: Scenario) -> ModelConfig:
         params = dict(table)
         kind = params.pop("kind", name)
         count = params.pop("count", 1)
-        agents.append(AgentGroup(kind, count, params))
+        agents.append(AgentGroup(kind, count, params, name=name))
     return ModelConfig(seed=scn.run.seed, duration_s=scn.run.duration_s, step_s=scn.run.step_s,
                        venue=scn.venue.profile, venue_overrides=dict(scn.venue.overrides), markets=markets,
                        agents=tuple(agents), insurance_usdc=scn.funds.insurance_usdc, vault_usdc=scn.funds.vault_usdc,

@@ -12,6 +12,9 @@ from abm.results import RunResult, save_run
 from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
 from abm.scenarios.schema import Scenario
 
+# "agent" is the index in the group, None for a background flow's row (its shortfalls summed over the group)
+UNFILLED_SUMMARY_KEYS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "orders", "time_s", "reason")
+
 
 def run(
     scenario: str | Path | Scenario,
@@ -74,6 +77,8 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
               for m in scn.markets for s in m.shocks]
     multipliers = {i: m["multiplier"] for i, m in enumerate(markets)}
     summary = run_summary(steps, tables["liquidations"], tables["funding"], multipliers, shocks)
+    # orders that did not do what they said: what was asked, what filled, when and why (base units)
+    summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
     return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=tables["trades"],
                      liquidations=tables["liquidations"], funding=tables["funding"], markets=markets, shocks=shocks,
                      summary=summary)
