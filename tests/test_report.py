@@ -157,7 +157,8 @@ def whale() -> abm.RunResult:
 def test_header_and_panels_show_the_summary_numbers(whale):
     """One definition of a liquidation event, chain length and R, from the summary to every panel."""
     s = whale.summary
-    assert figure.report_numbers(whale).summary == s  # the report computes what the run saved
+    # the report computes what the run saved from the tables (the agents' shortfalls come from the summary itself)
+    assert figure.report_numbers(whale).summary == {k: v for k, v in s.items() if k != "unfilled"}
     fig = build_figure(whale)
     title = fig._suptitle.get_text()
     ln = s["liquidated_notional"]
