@@ -1,7 +1,8 @@
 """abm: an agent-based simulator of perpetual-futures market stress.
 
-Layers, bottom up: ``abm.market`` (order book, specs), ``abm.exchange`` (accounts, fees, ledgers,
-order entry). The Mesa model, agents, scenarios and sweeps build on these.
+Layers, bottom up: ``abm.market`` (order book, specs), ``abm.accounts`` (accounts, positions, ledgers),
+``abm.margin`` (margin engine, liquidation), ``abm.exchange`` (order entry and settlement). Prices, the
+Mesa model, agents, scenarios and sweeps build on these.
 """
 
 from abm import _native

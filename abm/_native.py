@@ -56,6 +56,8 @@ def _stale_builds() -> list[str]:
         source = ext.with_name(ext.name[: -len(suffix)] + ".py")
         if source.exists() and source.stat().st_mtime > ext.stat().st_mtime + _SLACK_S:
             stale.append(str(source.relative_to(_PACKAGE.parent)))
+        elif not source.exists() and "__mypyc" not in ext.name:  # a module that moved away: its build would still import
+            stale.append(f"{source.relative_to(_PACKAGE.parent)} (removed)")
     return stale
 
 

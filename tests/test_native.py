@@ -84,3 +84,19 @@ def test_a_source_edited_after_the_build_is_refused(tmp_path):
         assert _native._stale_builds() == []
     finally:
         _native._PACKAGE = orig
+
+
+def test_a_build_whose_source_moved_away_is_refused(tmp_path):
+    """A module moved to another package leaves its old build importable under the old name: refused too."""
+    from abm import _native
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / ("gone" + importlib.machinery.EXTENSION_SUFFIXES[0])).write_bytes(b"")
+    (pkg / ("_compiled__mypyc" + importlib.machinery.EXTENSION_SUFFIXES[0])).write_bytes(b"")  # the shared library
+    orig = _native._PACKAGE
+    try:
+        _native._PACKAGE = pkg
+        assert _native._stale_builds() == [f"{(pkg / 'gone.py').relative_to(tmp_path)} (removed)"]
+    finally:
+        _native._PACKAGE = orig

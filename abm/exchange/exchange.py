@@ -35,8 +35,9 @@ from abm.errors import (
     UnknownMarket,
     UnknownOrder,
 )
-from abm.exchange.accounts import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLATED, Account, Position
-from abm.exchange.ledgers import Ledgers, check_conservation
+from abm.accounts.account import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLATED, Account, Position
+from abm.accounts.ledgers import Ledgers, check_conservation
+from abm.accounts.market_state import Market
 from abm.market.book import (
     BUY,
     CANCEL_STP_INCOMING,
@@ -100,28 +101,6 @@ class PositionInfo:
         return self.size * price * multiplier - self.cost
 
 
-class Market:
-    """A listed market's runtime state."""
-
-    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
-                 "max_tick_lots", "band_ppm", "band_lo", "band_hi")
-
-    def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
-        self.index = index
-        self.spec = spec
-        self.book = book
-        self.max_tick_lots = spec.max_tick_lots  # price x size (ticks x lots) of the largest notional that fits
-        self.band_ppm = spec.band_ppm
-        self.band_lo = 1  # the prices an order may name: the venue's band around the mark, once there is one
-        self.band_hi = self.max_tick_lots
-        self.open_interest = 0  # long lots (= short lots)
-        self.last_price: Optional[int] = None
-        self.volume = 0  # traded lots
-        self.taker_volume = [0, 0]  # traded lots by taker side (buy, sell)
-        self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
-        self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
-
-
 def _fee(value: int, ppm: int) -> int:
     """Fee on ``value`` quote units, rounded in the venue's favour (rebates are negative fees)."""
     if ppm >= 0:
@@ -142,8 +121,9 @@ class Exchange:
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
         self._position_seq = 0
-        self.risk = MarginEngine(self)
+        self.risk = MarginEngine(self.accounts, self.markets)
         self._liquidator = Liquidator(self, self.risk)
+        self.risk.on_bad_debt = self._liquidator.cover_bad_debt
 
     # ------------------------------------------------------------------ listing and lookup
 
@@ -637,7 +617,8 @@ class Exchange:
             a.client_ids.pop(owner[2], None)
 
     def _credit(self, a: Account, amount: int) -> None:
-        """Change an account's cross balance; the cross unit is re-keyed, since its liquidation price moved."""
+        """The one way a cross balance changes (fills, funding, transfers, liquidation leftovers): the cross
+        unit is re-keyed, since its liquidation price moved."""
         a.balance += amount
         if self.risk.params:
             self.risk.dirty.add((a.id, CROSS_UNIT))
@@ -659,9 +640,7 @@ class Exchange:
         pos.realized += pnl
         pos.fees += fee
         if pos.mode == CROSS:
-            acct.balance += pnl - fee
-            if not m.margined and self.risk.params:
-                self.risk.dirty.add((acct.id, CROSS_UNIT))  # an unmargined market's PnL moves cross collateral too
+            self._credit(acct, pnl - fee)  # re-keys the cross unit, also for PnL in a market without margin rules
         elif release:
             self._settle_isolated(acct, m, pos, s0, dq, price, pnl, fee, liq)
         else:
@@ -674,7 +653,7 @@ class Exchange:
         elif s0 and not s1:
             del m.holders[acct.id]
         m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
-        if m.margined:
+        if m.margined and pos.mode != CROSS:
             self.risk.dirty.add((acct.id, idx))
 
     def _settle_isolated(self, a: Account, m: Market, pos: Position, s0: int, dq: int, price: int, pnl: int,

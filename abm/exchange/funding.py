@@ -22,7 +22,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
 from abm.errors import InvalidInput, InvalidPrice
-from abm.exchange.accounts import CROSS
+from abm.accounts.account import CROSS
 
 if TYPE_CHECKING:
     from abm.exchange.exchange import Exchange
@@ -86,7 +86,7 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
             plan.append((acct, pos, delta))
     for acct, pos, delta in plan:
         if pos.mode == CROSS:
-            acct.balance += delta
+            ex._credit(acct, delta)
         else:
             pos.margin += delta
         pos.funding += delta
@@ -96,5 +96,5 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
     if m.margined:
         for acct, _, _ in plan:
             ex.risk.dirty.add((acct.id, idx))
-        ex.risk.process_dirty()
+    ex.risk.process_dirty()
     return FundingResult(paid, received, rounding, len(touched), touched)

@@ -24,16 +24,14 @@ from __future__ import annotations
 import heapq
 from fractions import Fraction
 from math import ceil, floor
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional
 
+from abm.accounts.account import CROSS, Account, Position
+from abm.accounts.market_state import Market
 from abm.errors import InsufficientFunds, InvalidInput
-from abm.exchange.accounts import CROSS, Account, Position
 from abm.margin.events import LiquidationLog
 from abm.margin.params import RiskParams
 from abm.margin.tiers import TierTable
-
-if TYPE_CHECKING:
-    from abm.exchange.exchange import Exchange
 
 CROSS_UNIT = -1
 Unit = tuple[int, int]
@@ -87,9 +85,18 @@ def liquidation_key(a0: int, size: int, mult: int, table: TierTable) -> Optional
     return 0 if size < 0 else None
 
 
+def _no_bad_debt_handler(a: Account, unit: tuple[int, int]) -> None:
+    raise RuntimeError("MarginEngine.on_bad_debt is not set: the exchange wires it to its liquidator")
+
+
 class MarginEngine:
-    def __init__(self, ex: Exchange) -> None:
-        self.ex = ex
+    """Reads the venue's accounts and markets (it is given them, it never changes positions or books); the
+    exchange tells it which units changed (``dirty``) and gives it ``on_bad_debt`` for units left negative."""
+
+    def __init__(self, accounts: dict[int, Account], markets: list[Market]) -> None:
+        self.accounts = accounts
+        self.markets = markets
+        self.on_bad_debt: Callable[[Account, tuple[int, int]], None] = _no_bad_debt_handler
         self.params: dict[int, RiskParams] = {}
         self.marks: dict[int, int] = {}
         self.leverage: dict[Unit, int] = {}
@@ -121,12 +128,12 @@ class MarginEngine:
 
     def mark(self, idx: int) -> Optional[int]:
         p = self.marks.get(idx)
-        return p if p is not None else self.ex.markets[idx].last_price
+        return p if p is not None else self.markets[idx].last_price
 
     # ------------------------------------------------------------------ valuation
 
     def unit_of(self, aid: int, idx: int) -> Unit:
-        pos = self.ex.accounts[aid].positions.get(idx)
+        pos = self.accounts[aid].positions.get(idx)
         return (aid, CROSS_UNIT) if pos is None or pos.mode == CROSS else (aid, idx)
 
     def positions(self, a: Account, unit: Unit) -> list[tuple[int, Position]]:
@@ -137,7 +144,7 @@ class MarginEngine:
         return [(unit[1], p)] if p is not None and p.size and unit[1] in self.params else []
 
     def equity(self, a: Account, unit: Unit) -> int:
-        markets = self.ex.markets
+        markets = self.markets
         if unit[1] == CROSS_UNIT:
             e = a.balance
             for i, p in a.positions.items():
@@ -152,7 +159,7 @@ class MarginEngine:
     def maintenance(self, a: Account, unit: Unit) -> Fraction:
         mm = Fraction(0)
         for i, p in self.positions(a, unit):
-            mm += self.params[i].tiers.maintenance(abs(p.size) * self.ex.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+            mm += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
         return mm
 
     def liquidatable(self, a: Account, unit: Unit) -> bool:
@@ -160,25 +167,25 @@ class MarginEngine:
 
     def liquidation_price(self, aid: int, idx: int) -> Optional[Fraction]:
         """Exact liquidation price (ticks) of the account's position in this market; cross: other marks fixed."""
-        a = self.ex.accounts[aid]
+        a = self.accounts[aid]
         pos = a.positions.get(idx)
         if pos is None or not pos.size or idx not in self.params:
             return None
         unit = self.unit_of(aid, idx)
-        mult = self.ex.markets[idx].spec.multiplier
+        mult = self.markets[idx].spec.multiplier
         mark = self.mark(idx)
         a0 = self.equity(a, unit) - pos.size * mult * mark  # type: ignore[operator]
         mm_others = Fraction(0)
         if unit[1] == CROSS_UNIT:
             for i, p in self.positions(a, unit):
                 if i != idx:
-                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.ex.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
         return solve_liquidation_price(a0, mm_others, pos.size, mult, self.params[idx].tiers)
 
     def bankruptcy_price(self, a: Account, unit: Unit, idx: int, equity: int, weight: Fraction) -> Fraction:
         """Price in market ``idx`` at which this position alone would use up ``weight`` of the unit's equity."""
         pos = a.positions[idx]
-        mult = self.ex.markets[idx].spec.multiplier
+        mult = self.markets[idx].spec.multiplier
         return self.mark(idx) - weight * equity / (pos.size * mult)  # type: ignore[operator]
 
     # ------------------------------------------------------------------ initial margin
@@ -204,7 +211,7 @@ class MarginEngine:
             req += im(a, xi, positions.get(xi), 0, 0, extra)
         if positions:
             marks = self.marks
-            markets = self.ex.markets
+            markets = self.markets
             for i, p in positions.items():
                 if p.size and i in params:
                     if p.mode == CROSS:
@@ -220,7 +227,7 @@ class MarginEngine:
                    extra: Optional[tuple[int, int, int, int]]) -> int:
         mark = self.marks.get(i)
         if mark is None:
-            mark = self.ex.markets[i].last_price
+            mark = self.markets[i].last_price
         if extra is not None:
             if extra[1] == 0:
                 buys += extra[2]
@@ -239,7 +246,7 @@ class MarginEngine:
             short_after = -short_after
         exposure = long_after if long_after > short_after else short_after
         lev = self.leverage.get((a.id, i)) or self._default_lev[i]
-        mult = self.ex.markets[i].spec.multiplier
+        mult = self.markets[i].spec.multiplier
         if p is None or p.mode == CROSS:
             return -((-exposure * mult * mark) // lev)
         opening = exposure - (s if s > 0 else -s)
@@ -267,7 +274,7 @@ class MarginEngine:
         extra = 0
         for i, p in a.positions.items():
             if p.size and p.mode == CROSS and i in self.params:
-                mult = self.ex.markets[i].spec.multiplier
+                mult = self.markets[i].spec.multiplier
                 notional = abs(p.size) * mult * self.mark(i)  # type: ignore[operator]
                 im = -((-notional) // self.lev(a.id, i))
                 extra += max(0, -((-notional) // 10) - im)
@@ -278,7 +285,7 @@ class MarginEngine:
         pos = a.positions[idx]
         if not pos.size:
             return max(pos.margin, 0)
-        mult = self.ex.markets[idx].spec.multiplier
+        mult = self.markets[idx].spec.multiplier
         notional = abs(pos.size) * mult * self.mark(idx)  # type: ignore[operator]
         need = max(-((-notional) // self.lev(a.id, idx)), -((-notional) // 10))
         return max(0, min(pos.margin, self.equity(a, (a.id, idx)) - need))
@@ -291,8 +298,8 @@ class MarginEngine:
         aid = unit[0]
         if aid == self.vault or unit in self.cooling:
             return
-        a = self.ex.accounts[aid]
-        markets = self.ex.markets
+        a = self.accounts[aid]
+        markets = self.markets
         ps = self.positions(a, unit)
         if not ps:
             return
@@ -349,7 +356,7 @@ class MarginEngine:
         dirty = sorted(self.dirty)
         self.dirty.clear()
         cross: set[int] = set()
-        accounts = self.ex.accounts
+        accounts = self.accounts
         for aid, idx in dirty:
             if idx == CROSS_UNIT:
                 cross.add(aid)
@@ -359,21 +366,21 @@ class MarginEngine:
                 cross.add(aid)
             else:
                 if not pos.size and pos.margin < 0:
-                    self.ex._liquidator.cover_bad_debt(accounts[aid], (aid, idx))
+                    self.on_bad_debt(accounts[aid], (aid, idx))
                 self.reindex((aid, idx))
         for aid in sorted(cross):
             a = accounts[aid]
             unit = (aid, CROSS_UNIT)
             if a.balance < 0 and aid != self.vault and not self.positions(a, unit):
-                self.ex._liquidator.cover_bad_debt(a, unit)
+                self.on_bad_debt(a, unit)
             self.reindex(unit)
 
     def set_leverage(self, a: Account, idx: int, leverage: int) -> None:
         p = self.params.get(idx)
         if p is None:
-            raise InvalidInput("market", self.ex.markets[idx].spec.symbol, "has no margin rules: list it with risk params")
+            raise InvalidInput("market", self.markets[idx].spec.symbol, "has no margin rules: list it with risk params")
         pos = a.positions.get(idx)
-        mult = self.ex.markets[idx].spec.multiplier
+        mult = self.markets[idx].spec.multiplier
         mark = self.mark(idx) or 0
         notional = abs(pos.size) * mult * mark if pos is not None else 0
         top = p.tiers.max_leverage(notional)

@@ -9,7 +9,9 @@ Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.m
 4. the backstop takes the positions at the mark and keeps the unit's remaining equity; negative
    equity is bad debt paid by the insurance fund; when the fund cannot pay it, or the vault is at its
    loss limit, auto-deleveraging closes the unit against ranked opposite positions instead.
-Money moves only through ``Exchange._settle`` and ledger transfers, so conservation holds throughout.
+The liquidator acts on the venue only through ``LiquidationVenue`` (the exchange): liquidation orders,
+position transfers, balance credits and order cancels. Money moves only through the venue's
+settlement and ledger transfers, so conservation holds throughout.
 If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
 uncovered bad debt is visible in the log and in the fund rather than silently spread.
 """
@@ -18,21 +20,42 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil, floor
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from abm.exchange.accounts import CROSS, Account, Position
+from abm.accounts.account import CROSS, Account, Position
+from abm.accounts.ledgers import Ledgers
+from abm.accounts.market_state import Market
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
-
-if TYPE_CHECKING:
-    from abm.exchange.exchange import Exchange
 
 BUY, SELL = 0, 1
 _MAX_ROUNDS = 100_000
 
 
+class LiquidationVenue(Protocol):
+    """What the liquidator may do to the venue it serves (the exchange, the only mutator of its books)."""
+
+    now: int
+    accounts: dict[int, Account]
+    markets: list[Market]
+    ledgers: Ledgers
+
+    def _liquidation_order(self, a: Account, idx: int, side: int, qty: int, worst: int) -> tuple[int, int, int]:
+        """A liquidation-flagged market order; returns (filled lots, filled tick·lots, order id)."""
+
+    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
+                liq: bool = False) -> None:
+        """Book ``dq`` lots at ``price`` to an account, off the book."""
+
+    def _credit(self, a: Account, amount: int) -> None:
+        """Change an account's cross balance."""
+
+    def _drop(self, oid: int) -> int:
+        """Cancel a resting order."""
+
+
 class Liquidator:
-    def __init__(self, ex: Exchange, engine: MarginEngine) -> None:
+    def __init__(self, ex: LiquidationVenue, engine: MarginEngine) -> None:
         self.ex = ex
         self.eng = engine
         self._ranking: dict[tuple, list] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from abm.exchange.accounts import CROSS
+from abm.accounts.account import CROSS
 from abm.margin.engine import CROSS_UNIT
 from abm.margin.events import KIND_CODE
 

@@ -2,19 +2,18 @@
 
 The venue's own buckets are named ledgers (fees, insurance fund, funding rounding, ...). Money only
 enters or leaves the system through recorded external flows (deposits, withdrawals, seeding a fund),
-so the check is a single exact equation; see ``abm.exchange.accounts`` for why positions' cost
+so the check is a single exact equation; see ``abm.accounts.account`` for why positions' cost
 basis appears in it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from abm.accounts.account import Account
+from abm.accounts.market_state import Market
 from abm.errors import ConservationError, IntArg, InvalidAmount, InvalidInput, StrArg
 from abm.market.spec import MAX_MONEY
-
-if TYPE_CHECKING:
-    from abm.exchange.exchange import Exchange
 
 LEDGER_NAMES = ("fees", "insurance", "funding_rounding")
 
@@ -53,7 +52,15 @@ class Ledgers:
         return sum(self.balances.values())
 
 
-def conservation_gap(ex: Exchange) -> int:
+class Holdings(Protocol):
+    """What the conservation check reads: a venue's accounts, ledgers and markets (the Exchange)."""
+
+    accounts: dict[int, Account]
+    ledgers: "Ledgers"
+    markets: list[Market]
+
+
+def conservation_gap(ex: Holdings) -> int:
     """Units created (>0) or destroyed (<0) relative to recorded external flows. Always 0 unless there is a bug."""
     held = ex.ledgers.total()
     for acct in ex.accounts.values():
@@ -63,7 +70,7 @@ def conservation_gap(ex: Exchange) -> int:
     return held - ex.ledgers.external
 
 
-def check_conservation(ex: Exchange) -> None:
+def check_conservation(ex: Holdings) -> None:
     """Raise ConservationError unless money is conserved to the unit and longs equal shorts in every market.
 
     O(accounts + positions): for tests and end-of-step audits, not for the matching loop.

@@ -1,0 +1,34 @@
+"""A listed market's runtime state: its book, its rules, its open interest and who holds positions in it.
+
+It sits below the margin engine and the exchange, which both read it; only the exchange changes it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from abm.accounts.account import Position
+from abm.market.book import OrderBook
+from abm.market.spec import MarketSpec
+
+
+class Market:
+    """A listed market's runtime state."""
+
+    __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
+                 "max_tick_lots", "band_ppm", "band_lo", "band_hi")
+
+    def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
+        self.index = index
+        self.spec = spec
+        self.book = book
+        self.max_tick_lots = spec.max_tick_lots  # price x size (ticks x lots) of the largest notional that fits
+        self.band_ppm = spec.band_ppm
+        self.band_lo = 1  # the prices an order may name: the venue's band around the mark, once there is one
+        self.band_hi = self.max_tick_lots
+        self.open_interest = 0  # long lots (= short lots)
+        self.last_price: Optional[int] = None
+        self.volume = 0  # traded lots
+        self.taker_volume = [0, 0]  # traded lots by taker side (buy, sell)
+        self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
+        self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
