@@ -12,6 +12,7 @@ from setuptools import setup
 
 # The order path end to end: book, exchange, accounts, margin, scheduler, market data, per-step metrics.
 COMPILED = [
+    "abm/units.py",
     "abm/market/book.py",
     "abm/market/tape.py",
     "abm/market/view.py",

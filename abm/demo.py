@@ -15,8 +15,8 @@ import numpy as np
 
 from abm.exchange import Exchange
 from abm.market import BUY, SELL, MarketSpec, Tape
+from abm.units import USDC
 
-USDC = 10**6  # quote units per USDC
 
 
 def _fmt_usd(units: int) -> str:

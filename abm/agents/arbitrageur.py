@@ -63,12 +63,10 @@ from typing import Any, Optional
 
 from abm.agents.base import Trader, TraderParams, check_number
 from abm.errors import AbmError, InvalidInput
+from abm.units import BUY, SELL, USDC, US_PER_S
 
-BUY, SELL = 0, 1
-S = 1_000_000
-HOUR_US = 3600 * S
+HOUR_US = 3600 * US_PER_S
 DAY_US = 24 * HOUR_US
-USDC = 10**6
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +151,7 @@ class Arbitrageur(Trader):
         self._in_transit = 0  # quote units on their way between venues
         self._transfers_open = 0
         self.transfers: list[dict[str, Any]] = []
-        self.transfer_us = int(round(p.transfer_s * S))
+        self.transfer_us = int(round(p.transfer_s * US_PER_S))
         self._borrow_t = 0
         self.borrow_paid = 0  # quote units
         self.spot_fees = 0  # quote units

@@ -35,11 +35,11 @@ import numpy as np
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
 from abm.market.view import BookView
+from abm.units import USDC
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
-USDC = 10**6
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,14 +43,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from abm.agents.base import USDC, Trader, TraderParams
+from abm.agents.base import Trader, TraderParams
 from abm.errors import AbmError, InvalidInput
+from abm.units import BUY, SELL, USDC, US_PER_S
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
-BUY, SELL = 0, 1
-S = 1_000_000
 
 MARGIN_MODES = ("cross", "isolated", "mixed")
 LEVERAGE_DISTS = ("pareto", "uniform")
@@ -205,7 +204,7 @@ class LeveragedTrader(Trader):
         self._first_delay_us: Optional[int] = None
         if p.entry_delay_s is not None:
             lo, hi = p.entry_delay_min_s, p.entry_delay_s
-            self._first_delay_us = max(1, int(round((lo + (hi - lo) * self.rng.random()) * S)))
+            self._first_delay_us = max(1, int(round((lo + (hi - lo) * self.rng.random()) * US_PER_S)))
         # state
         self._held = 0  # signed lots its own fills account for; the exchange's size differs only if forced
         self._pending: Optional[tuple[int, str, int]] = None  # (side, reason, lots) of the order in flight
@@ -290,7 +289,7 @@ class LeveragedTrader(Trader):
         if self._ema is None:
             self._ema = float(mark)
         else:
-            w = 1.0 - exp(-(t - self._ema_t) / (self.p.ema_s * S))
+            w = 1.0 - exp(-(t - self._ema_t) / (self.p.ema_s * US_PER_S))
             self._ema += w * (mark - self._ema)
         self._ema_t = t
 
@@ -324,7 +323,7 @@ class LeveragedTrader(Trader):
         if thr is None or interval_us <= 0:
             return False
         against = rate if long else -rate
-        return against * 10_000 * 3_600 * S / interval_us > Fraction(repr(float(thr)))
+        return against * 10_000 * 3_600 * US_PER_S / interval_us > Fraction(repr(float(thr)))
 
     def _predicted_against(self, long: bool) -> bool:
         if self.p.funding_exit_bps is None:
@@ -339,7 +338,7 @@ class LeveragedTrader(Trader):
             return "take_profit"
         if self._predicted_against(long):
             return "funding"
-        if self.p.hold_s is not None and t - self._entry_t >= self.p.hold_s * S:
+        if self.p.hold_s is not None and t - self._entry_t >= self.p.hold_s * US_PER_S:
             return "hold"
         if self.p.exit_on_signal and self.p.signal in ("trend", "contrarian"):
             s = self._signal(mark)
@@ -412,7 +411,7 @@ class LeveragedTrader(Trader):
         if self._held:
             if reason != "entry":
                 self._exiting = reason
-                self.wake_in(int(round(self.p.retry_s * S)))  # the exit did not complete (thin book): try again
+                self.wake_in(int(round(self.p.retry_s * US_PER_S)))  # the exit did not complete (thin book): try again
             self._arm()
         else:
             self._clear_position()
@@ -425,7 +424,7 @@ class LeveragedTrader(Trader):
         side, reason, qty = pending
         if reason != "entry":
             self._exiting = reason  # an exit is kept at until flat (the next look reconciles a forced close first)
-            self.wake_in(int(round(self.p.retry_s * S)))
+            self.wake_in(int(round(self.p.retry_s * US_PER_S)))
         elif not self._entry_failed():
             self.record_shortfall(self._entry_what(side), qty, 0,
                                   f"refused in {self.p.entry_retries + 1} attempts (last: {error})")
@@ -434,7 +433,7 @@ class LeveragedTrader(Trader):
         """An entry that got nothing (an empty book side, refused margin) is tried again a few times; False: given up."""
         self._fails += 1
         if self._fails <= self.p.entry_retries:
-            self.wake_in(int(round(self.p.retry_s * S)))
+            self.wake_in(int(round(self.p.retry_s * US_PER_S)))
             return True
         return False
 
@@ -520,7 +519,7 @@ class LeveragedTrader(Trader):
         if self._held:
             self._arm()  # still partly open (a sliced book liquidation): watch the rest go
             return
-        self._cooldown_until = t + int(round(self.p.reentry_cooldown_s * S))
+        self._cooldown_until = t + int(round(self.p.reentry_cooldown_s * US_PER_S))
         if self.equity() < self.p.reentry_min_usdc * USDC:
             self._retire(t, "broke")
             return

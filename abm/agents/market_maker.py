@@ -53,14 +53,13 @@ from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import numpy as np
 
-from abm.agents.base import USDC, Trader, TraderParams
+from abm.agents.base import Trader, TraderParams
 from abm.errors import AbmError, InvalidInput
+from abm.units import BUY, SELL, USDC, SECONDS_PER_YEAR
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
-BUY, SELL = 0, 1
-SECONDS_PER_YEAR = 365 * 24 * 3600
 LN2 = math.log(2.0)
 PULL_REASONS = ("volatility", "oracle_stale", "divergence", "inventory", "margin")
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from abm.agents.base import Shortfall, Trader, TraderParams
 from abm.errors import InvalidInput
+from abm.units import BUY, SELL
 
-BUY, SELL = 0, 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,12 +54,11 @@ from typing import Any, Optional
 
 from abm.agents.base import Trader, TraderParams, check_number
 from abm.errors import AbmError, InvalidInput
+from abm.units import BUY, SELL, US_PER_S
 
-BUY, SELL = 0, 1
 EXECUTIONS = ("market", "twap", "iceberg", "hunt")
 EXITS = ("hold", "take_profit", "close_after")
 REMAINDERS = ("report", "work")
-S = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +145,9 @@ class Whale(Trader):
             except InvalidInput as e:
                 raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
         self.side: Optional[int] = None if p.side == "auto" else (BUY if p.side == "buy" else SELL)
-        self.start_us = int(round(p.start_s * S))
-        self.end_us = self.start_us + int(round(p.duration_s * S))
-        self.slice_us = max(1, int(round(p.slice_s * S)))
+        self.start_us = int(round(p.start_s * US_PER_S))
+        self.end_us = self.start_us + int(round(p.duration_s * US_PER_S))
+        self.slice_us = max(1, int(round(p.slice_s * US_PER_S)))
         self.state = "waiting"  # waiting, working, done, closing, closed
         self.size0 = 0  # position when the flow started
         self.sent_lots = 0  # lots filled plus lots in orders still on their way (market, twap, hunt)
@@ -276,7 +275,7 @@ class Whale(Trader):
         self._settle()
         p = self.p
         if p.exit == "close_after":
-            self.wake_in(max(1, int(round(p.close_after_s * S))) + self._latency_pad(), self._close_step)
+            self.wake_in(max(1, int(round(p.close_after_s * US_PER_S))) + self._latency_pad(), self._close_step)
         elif p.exit == "take_profit":
             self.wake_in(self._latency_pad(), self._arm_take_profit)
 
@@ -368,7 +367,7 @@ class Whale(Trader):
             elif (self.p.reprice_bps is not None and price is not None and self.iceberg_price is not None
                   and abs(price - self.iceberg_price) > self.iceberg_price * self.p.reprice_bps / 10_000):
                 self._pull()  # the market left the visible part behind: re-show it at the new level
-        self.wake_in(int(round(self.p.refill_check_s * S)), self._iceberg_check)
+        self.wake_in(int(round(self.p.refill_check_s * US_PER_S)), self._iceberg_check)
 
     def _iceberg_level(self) -> Optional[int]:
         mid = self._mid()

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abm.errors import InvalidInput
+from abm.units import USDC
 
 if TYPE_CHECKING:
     from abm.agents.base import Trader
     from abm.model.model import MarketModel
 
-USDC = 10**6
 
 
 def agent_report(model: MarketModel, agent: Trader) -> dict[str, Any]:

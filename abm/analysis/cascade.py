@@ -72,10 +72,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from abm.analysis.liquidations import EVENT_KINDS, USDC, event_records, units_by_kind
+from abm.analysis.liquidations import EVENT_KINDS, event_records, units_by_kind
+from abm.units import USDC
 
 NODE_KINDS = EVENT_KINDS
-SELL, BUY = 1, 0
 
 ShockLike = Any  # abm.model.Shock, a (start_s, duration_s[, pct]) tuple or a mapping with those keys
 Shocks = Union[Sequence[ShockLike], Mapping[int, Sequence[ShockLike]]]

@@ -18,13 +18,14 @@ every total is exact and independent of summation order, process and Python vers
 
 from __future__ import annotations
 
+from abm.units import USDC
+
 from collections.abc import Mapping
 from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 
-USDC = 10**6
 EVENT_KINDS = ("book", "backstop", "adl")
 SEVERITY = {k: i for i, k in enumerate(EVENT_KINDS)}
 MODE_NAMES = {0: "cross", 1: "isolated", 2: "strict isolated"}

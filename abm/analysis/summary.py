@@ -24,7 +24,8 @@ import pandas as pd
 
 from abm.analysis.cascade import Shocks, cascade_graph, cascade_metrics, normalize_shocks
 from abm.analysis.depth import depth_metrics
-from abm.analysis.liquidations import USDC, event_records, liquidation_totals
+from abm.analysis.liquidations import event_records, liquidation_totals
+from abm.units import USDC
 
 
 def plain(x: Any) -> Any:

@@ -668,7 +668,6 @@ class Exchange:
         pays for it; a liquidation fill's fee is waived where it alone would push them below zero.
         Opening lots take their initial margin at the fill price from the balance; a flip does both.
         """
-        s1 = pos.size
         a0 = s0 if s0 > 0 else -s0
         q = dq if dq > 0 else -dq
         closed = 0

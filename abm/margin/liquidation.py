@@ -27,8 +27,8 @@ from abm.accounts.ledgers import Ledgers
 from abm.accounts.market_state import Market
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
+from abm.units import BUY, SELL
 
-BUY, SELL = 0, 1
 _MAX_ROUNDS = 100_000
 
 

@@ -42,9 +42,8 @@ from abm.errors import (
     UnknownOrder,
 )
 from abm.market.spec import exact_fraction
+from abm.units import BUY, SELL
 
-BUY = 0
-SELL = 1
 
 # time in force
 GTC = 0

@@ -11,8 +11,6 @@ from typing import Any, Mapping, Optional
 
 from abm.errors import InvalidInput
 
-USDC = 10**6
-
 
 def _positive(path: str, v: object) -> None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:

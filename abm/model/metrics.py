@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 from abm.accounts.account import CROSS
 from abm.margin.engine import CROSS_UNIT
 from abm.margin.events import KIND_CODE
+from abm.units import USDC
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
-USDC = 10**6
 DEPTH_BANDS_BPS = (50, 100, 200)
 LIQ_KINDS = ("book", "backstop", "adl")
 NAN = float("nan")

@@ -29,15 +29,15 @@ from abm.agents.base import Shortfall, Trader
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
-from abm.model.config import USDC, AgentGroup, MarketConfig, ModelConfig
+from abm.model.config import AgentGroup, MarketConfig, ModelConfig
 from abm.model.metrics import column_names, collect
 from abm.model.triggers import PriceTriggers
 from abm.prices import (DEFAULT_DT_US, GARCH, GBM, correlated_paths, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Replay,
                         Scripted)
 from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.venues import load_venue
+from abm.units import USDC, US_PER_S
 
-S = 1_000_000
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
 
@@ -62,8 +62,8 @@ class MarketModel(mesa.Model):
         super().__init__(rng=cfg.seed)
         self.config = cfg
         self.audit = audit
-        self.step_us = int(round(cfg.step_s * S))
-        self.end_us = int(round(cfg.duration_s * S))
+        self.step_us = int(round(cfg.step_s * US_PER_S))
+        self.end_us = int(round(cfg.duration_s * US_PER_S))
         self.venue = load_venue(cfg.venue, dict(cfg.venue_overrides))
         self.exchange = ex = Exchange()
         self.sched = Scheduler(ex)
@@ -119,13 +119,13 @@ class MarketModel(mesa.Model):
         self.paths[mc.symbol] = path
         okw = dict(venue.oracle_kwargs())
         if mc.oracle_interval_s is not None:
-            okw["interval_us"] = int(round(mc.oracle_interval_s * S))
+            okw["interval_us"] = int(round(mc.oracle_interval_s * US_PER_S))
         if mc.oracle_delay_s is not None:
-            okw["delay_us"] = int(round(mc.oracle_delay_s * S))
+            okw["delay_us"] = int(round(mc.oracle_delay_s * US_PER_S))
         if mc.oracle_noise_bps is not None:
             okw["noise_bps"] = mc.oracle_noise_bps
         if mc.oracle_outages_s:
-            okw["outages"] = [(int(a * S), int(b * S)) for a, b in mc.oracle_outages_s]
+            okw["outages"] = [(int(a * US_PER_S), int(b * US_PER_S)) for a, b in mc.oracle_outages_s]
         oracle = Oracle(path, spec.tick_size, rng=stream(cfg.seed, "oracle", mc.symbol), **okw)
         if mc.impact_notional_usdc is None:
             impact = venue.impact_notional(mc.tier_class)
@@ -133,7 +133,7 @@ class MarketModel(mesa.Model):
             impact = int(Decimal(repr(mc.impact_notional_usdc)) * USDC)
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
-                          mark_cadence_us=int(round(cfg.mark_cadence_s * S)), log=self.funding_log)
+                          mark_cadence_us=int(round(cfg.mark_cadence_s * US_PER_S)), log=self.funding_log)
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
         triggers = PriceTriggers(mc.symbol, self.sched)
@@ -159,7 +159,7 @@ class MarketModel(mesa.Model):
         return Scripted([], s0=mc.s0)
 
     def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
-        duration = self.end_us + 60 * S  # a margin so every oracle read in the run has a value
+        duration = self.end_us + 60 * US_PER_S  # a margin so every oracle read in the run has a value
         if mc.process == "replay":
             return self._replay_path(mc, duration)
         if self.config.correlation is not None:
@@ -179,7 +179,7 @@ class MarketModel(mesa.Model):
         rep = Replay(mc.replay_file)  # type: ignore[arg-type]  # checked by MarketConfig
         if self.end_us > rep.span_us:
             raise InvalidInput("duration_s", self.config.duration_s,
-                               f"must be <= {rep.span_us / S:g} s, the span of markets.replay_file {mc.replay_file}")
+                               f"must be <= {rep.span_us / US_PER_S:g} s, the span of markets.replay_file {mc.replay_file}")
         path = rep.path(self.end_us, None)
         pad = -(-(duration_us - path.end_us) // path.dt_us)
         values = np.concatenate((path.values, np.full(max(pad, 0), path.values[-1])))
@@ -253,7 +253,7 @@ class MarketModel(mesa.Model):
     def _unfilled_row(group: str, index: Optional[int], kind: str, lot: dict[str, Any], r: Shortfall) -> dict[str, Any]:
         return {"group": group, "agent": index, "kind": kind, "symbol": r.symbol, "what": r.what,
                 "requested": float(r.requested * lot[r.symbol]), "filled": float(r.filled * lot[r.symbol]),
-                "requested_lots": r.requested, "filled_lots": r.filled, "orders": r.orders, "time_s": r.time_us / S,
+                "requested_lots": r.requested, "filled_lots": r.filled, "orders": r.orders, "time_s": r.time_us / US_PER_S,
                 "reason": r.reason}
 
     def unfilled_frame(self) -> Any:

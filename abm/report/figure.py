@@ -37,11 +37,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, ScalarFormatter
 
-from abm.analysis.liquidations import (EVENT_DEFINITION, EVENT_KINDS, MODE_NAMES, USDC, final_marks,
+from abm.analysis.liquidations import (EVENT_DEFINITION, EVENT_KINDS, MODE_NAMES, final_marks,
                                        liquidated_positions, liquidation_totals, mode_outcomes)
 from abm.analysis.summary import RunAnalysis, analyse_run
 from abm.errors import InvalidInput
 from abm.results.run_result import RunResult
+from abm.units import USDC
 
 WIDTH_IN = 14.0
 HEADER_IN = 2.0  # plus one inch per two header lines beyond the first six
