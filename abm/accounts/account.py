@@ -71,11 +71,12 @@ class Position:
 
 
 class Account:
-    __slots__ = ("id", "balance", "positions", "open_orders", "client_ids", "resting")
+    __slots__ = ("id", "balance", "external", "positions", "open_orders", "client_ids", "resting")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
         self.balance = 0  # cross collateral, quote units
+        self.external = 0  # money deposited less money withdrawn: what the account's profit is measured from
         self.positions: dict[int, Position] = {}  # market index -> position
         self.open_orders: dict[int, int] = {}  # resting oid -> market index
         self.client_ids: dict[object, int] = {}  # live client order id -> oid

@@ -161,6 +161,7 @@ class Trader(mesa.Agent):
         self.symbol = params.symbol if params.symbol is not None else model.symbols[0]
         if self.symbol not in model.symbols:
             raise InvalidInput(f"agents.{self.kind}.symbol", self.symbol, f"must be one of {model.symbols}")
+        self.actions = 0  # orders, cancels and modifies that reached the exchange
         self.rejects = 0
         self.last_reject: Optional[AbmError] = None
         self.active = True
@@ -290,6 +291,7 @@ class Trader(mesa.Agent):
                  mid: Optional[float], record: bool) -> None:
         """An action reaches the exchange (after latency); journal it when asked."""
         self.model.order_events += 1
+        self.actions += 1
         try:
             res = fn(self.account, *args, **kw)
         except AbmError as e:

@@ -190,6 +190,7 @@ class Exchange:
         _positive_amount(amount)
         self.ledgers.check_room(amount)
         self._credit(a, amount)
+        a.external += amount
         self.ledgers.external += amount
         self.risk.process_dirty()
 
@@ -201,6 +202,7 @@ class Exchange:
         if amount > limit:
             raise InsufficientFunds("amount", amount, f"must be at most the withdrawable amount {limit}")
         self._credit(a, -amount)
+        a.external -= amount
         self.ledgers.external -= amount
         self.risk.process_dirty()
 
