@@ -224,12 +224,14 @@ def _running(p) -> bool:
 
 
 def _spawned_children(pid: int) -> list:
+    """The driver's worker processes, however started: spawned (``spawn_main``) or forked (the driver's
+    own command line; Python 3.12 forks here). The resource tracker is not a worker: it exits by itself."""
     import psutil
 
     found = []
     for c in psutil.Process(pid).children(recursive=True):
         try:
-            if "spawn_main" in " ".join(c.cmdline()):
+            if "resource_tracker" not in " ".join(c.cmdline()):
                 found.append(c)
         except psutil.Error:
             pass
