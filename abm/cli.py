@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,8 +12,22 @@ import click
 from abm.errors import AbmError
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Our warnings (a legal but absurd value) as one line like our errors; others as Python shows them."""
+    from abm.scenarios.checks import AbsurdValue
+
+    if issubclass(category, AbsurdValue):
+        click.echo(f"abm: warning: {message}", err=True)
+    else:
+        _default_show(message, category, filename, lineno, file, line)
+
+
+_default_show = warnings.showwarning
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except AbmError as e:

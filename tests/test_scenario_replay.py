@@ -131,19 +131,19 @@ def _assert_complete(r: subprocess.CompletedProcess, out: Path) -> None:
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     cfg = tomllib.loads((out / "config.toml").read_text())
-    assert cfg["run"]["duration_s"] == 120 and len(cfg["markets"][0]["shocks"]) == 4
+    assert cfg["run"]["duration_s"] == 700 and len(cfg["markets"][0]["shocks"]) == 4
 
 
 def test_script_runs_directly_with_the_command_line_options(tmp_path):
     out = tmp_path / "direct"
-    r = subprocess.run([sys.executable, str(SCRIPT), "--set", "run.duration_s=120", "--out", str(out), "--no-progress"],
+    r = subprocess.run([sys.executable, str(SCRIPT), "--set", "run.duration_s=700", "--out", str(out), "--no-progress"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     _assert_complete(r, out)
 
 
 def test_abm_run_accepts_a_script(tmp_path):
     out = tmp_path / "cli"
-    r = subprocess.run([str(BIN / "abm"), "run", str(SCRIPT), "--set", "run.duration_s=120", "--seed", "3",
+    r = subprocess.run([str(BIN / "abm"), "run", str(SCRIPT), "--set", "run.duration_s=700", "--seed", "3",
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     _assert_complete(r, out)
     assert tomllib.loads((out / "config.toml").read_text())["run"]["seed"] == 3
@@ -195,15 +195,15 @@ def test_replay_round_trips_through_toml():
 
 
 def test_scripts_load_show_and_sweep_like_scenario_files():
-    by_path = load_scenario(SCRIPT, {"run.duration_s": 60}, seed=9)
-    by_name = load_scenario("staircase_shock", {"run.duration_s": 60}, seed=9)
-    assert by_path == by_name and by_path.run.duration_s == 60 and by_path.run.seed == 9
+    by_path = load_scenario(SCRIPT, {"run.duration_s": 700}, seed=9)
+    by_name = load_scenario("staircase_shock", {"run.duration_s": 700}, seed=9)
+    assert by_path == by_name and by_path.run.duration_s == 700 and by_path.run.seed == 9
     assert len(by_path.markets[0].shocks) == 4  # the script's computed staircase, not a file's
-    r = subprocess.run([str(BIN / "abm"), "show", str(SCRIPT), "--set", "run.duration_s=60"], capture_output=True,
+    r = subprocess.run([str(BIN / "abm"), "show", str(SCRIPT), "--set", "run.duration_s=700"], capture_output=True,
                        text=True, timeout=120)
-    assert r.returncode == 0 and tomllib.loads(r.stdout)["run"]["duration_s"] == 60
+    assert r.returncode == 0 and tomllib.loads(r.stdout)["run"]["duration_s"] == 700
     from abm.sweeps import plan
 
-    assert len(plan("staircase_shock", {"run.duration_s": [60, 120]}, {}, samples=1, seeds=1, base_seed=0)) == 2
+    assert len(plan("staircase_shock", {"run.duration_s": [700, 800]}, {}, samples=1, seeds=1, base_seed=0)) == 2
     with pytest.raises(InvalidInput, match="run.duration_z"):
         load_scenario(SCRIPT, {"run.duration_z": 1})

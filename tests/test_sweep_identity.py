@@ -99,11 +99,12 @@ def test_rows_and_manifest_carry_the_sweep_identity(tmp_path):
 
 def test_another_sweep_into_the_folder_is_refused_naming_what_differs(tmp_path):
     out = tmp_path / "whale"
-    r = subprocess.run([ABM, "sweep", "whale_dump", "--grid", "run.duration_s=20", "--seeds", "2", "--out", str(out),
+    # whale_dump's whale and shock start at 300 s: a shorter run would be refused (they would never happen)
+    r = subprocess.run([ABM, "sweep", "whale_dump", "--grid", "run.duration_s=320", "--seeds", "2", "--out", str(out),
                         "--no-progress"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     before = files_state(out)
-    r = subprocess.run([ABM, "sweep", "oracle_lag", "--grid", "run.duration_s=20", "--seeds", "2", "--base-seed", "99",
+    r = subprocess.run([ABM, "sweep", "oracle_lag", "--grid", "run.duration_s=320", "--seeds", "2", "--base-seed", "99",
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
     msg = r.stderr.strip()
@@ -112,7 +113,7 @@ def test_another_sweep_into_the_folder_is_refused_naming_what_differs(tmp_path):
     assert files_state(out) == before  # nothing ran, nothing was rewritten
     # Only the base seed differs: named alone.
     with pytest.raises(InvalidInput, match=r"differs in base seed: 0 there, 1 here: use another --out") as e:
-        sweep("whale_dump", ["run.duration_s=20"], seeds=2, out=out, base_seed=1)
+        sweep("whale_dump", ["run.duration_s=320"], seeds=2, out=out, base_seed=1)
     assert "sha256" not in str(e.value)
     assert files_state(out) == before
 

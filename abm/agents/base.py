@@ -131,6 +131,9 @@ def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
             close = difflib.get_close_matches(str(k), allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"allowed: {sorted(allowed)}"
             raise InvalidInput(f"{prefix}.{k}", params[k], f"unknown parameter; {hint}")
+    for k, v in params.items():  # inf and nan are never a parameter (they overflow deep inside otherwise)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InvalidInput(f"{prefix}.{k}", v, "must be a finite number")
     try:
         return cls(**params)
     except InvalidInput as e:

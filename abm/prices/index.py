@@ -475,7 +475,7 @@ class Replay:
         df, where, line0 = _read_frame(source)
         for arg, col in (("time_col", time_col), ("price_col", price_col)):
             if col not in df.columns:
-                raise InvalidReplayData(arg, col, f"must name a column of {where}; it has {[str(c) for c in df.columns]}")
+                raise InvalidReplayData(arg, col, f"must name a column of {where}; it has {_columns(df.columns)}")
         if len(df) == 0:
             raise InvalidReplayData("file", where, "has no data rows")
         self.source, self.time_col, self.price_col = where, time_col, price_col
@@ -526,6 +526,12 @@ def _read_frame(source: Any) -> tuple[Any, str, Optional[int]]:
 def _plain(v: Any) -> Any:
     """A numpy scalar as the Python value it holds, so messages read 2.0 rather than np.float64(2.0)."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _columns(cols: Any) -> str:
+    """A file's column names for a message: a few, each short (a file's content is never echoed at length)."""
+    names = [str(c) if len(str(c)) <= 40 else str(c)[:37] + "..." for c in list(cols)[:8]]
+    return str(names) + (f" and {len(cols) - 8} more" if len(cols) > 8 else "")
 
 
 def _at(row: int, line0: Optional[int]) -> str:

@@ -40,6 +40,9 @@ def scenario_path(name: str | Path) -> Path:
     p = Path(name)
     if p.suffix == ".toml" and p.is_file():
         return p
+    if p.suffix in (".toml", ".py") or len(p.parts) > 1:
+        raise InvalidInput("scenario", str(name), "file does not exist" if not p.exists() else
+                           "must be a .toml scenario file or a .py scenario script")
     cat = catalogue()
     if str(name) in cat:
         return cat[str(name)]
@@ -48,6 +51,32 @@ def scenario_path(name: str | Path) -> Path:
     close = difflib.get_close_matches(str(name), list(cat), n=1)
     hint = f"did you mean '{close[0]}'?" if close else f"must be one of {sorted(cat)} or a .toml file"
     raise InvalidInput("scenario", str(name), hint)
+
+
+MAX_TOML_DEPTH = 20  # tables and lists inside each other; deeper is never a scenario (and overflows the parser)
+
+
+def toml_loads(text: str, source: str) -> dict[str, Any]:
+    """TOML text as data, or InvalidInput naming ``source``: invalid, or nested deeper than MAX_TOML_DEPTH."""
+    field = "--set" if source == "--set" else "scenario"
+    try:
+        data = tomllib.loads(text)
+        depth = _depth(data)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(field, source, f"is not valid TOML ({e})") from None
+    except RecursionError:
+        raise InvalidInput(field, source, f"nests tables and lists too deep; at most {MAX_TOML_DEPTH}") from None
+    if depth > MAX_TOML_DEPTH:
+        raise InvalidInput(field, source, f"nests tables and lists {depth} deep; at most {MAX_TOML_DEPTH}")
+    return data
+
+
+def _depth(v: Any) -> int:
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    return 0
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -61,6 +90,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             value = tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:
             value = text
+        except RecursionError:
+            value = None
+        if value is None or _depth(value) > MAX_TOML_DEPTH:
+            raise InvalidInput("--set", item if len(item) <= 80 else item[:77] + "...",
+                               f"nests tables and lists deeper than {MAX_TOML_DEPTH}")
         out[path.strip()] = value
     return out
 
@@ -77,9 +111,10 @@ def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
         return with_overrides(scenario_from_script(path_py), overrides, seed)
     path = scenario_path(name)
     try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidInput("scenario", str(path), f"is not valid TOML ({e})") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput("scenario", str(path), f"must be a readable UTF-8 file ({type(e).__name__})") from None
+    raw = toml_loads(text, str(path))
     overrides = dict(overrides or {})
     if seed is not None:
         overrides["run.seed"] = seed

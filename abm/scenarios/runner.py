@@ -9,8 +9,9 @@ from typing import Any, Mapping, Optional
 
 from abm.model import MarketModel
 from abm.results import RunResult, save_run
+from abm.results.out_check import check_out
 from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
-from abm.scenarios.schema import Scenario
+from abm.scenarios.schema import Scenario, revalidate
 
 # "agent" is the index in the group, None for a background flow's row (its shortfalls summed over the group)
 UNFILLED_SUMMARY_KEYS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "orders", "time_s", "reason")
@@ -29,10 +30,13 @@ def run(
     With ``out`` the run is written there (atomically) with its report; ``out="auto"`` means
     ``runs/<scenario>-<UTC timestamp>/``.
     """
-    if isinstance(scenario, Scenario):
-        scn = with_overrides(scenario, overrides, seed)
+    if isinstance(scenario, Scenario):  # built in Python: checked like a file (the schema alone is not enough)
+        scn = with_overrides(scenario, overrides, seed) if overrides or seed is not None else revalidate(scenario)
     else:
         scn = load_scenario(scenario, overrides, seed)
+    folder = None
+    if out is not None:  # before the simulation, not after it
+        folder = check_out(default_out(scn.name) if str(out) == "auto" else out)
     cfg = model_config(scn)
     model = MarketModel(cfg)
     n_steps = math.ceil(cfg.duration_s / cfg.step_s)
@@ -50,8 +54,7 @@ def run(
     if bar is not None:
         bar.close()
     result = collect_result(scn, model)
-    if out is not None:
-        folder = default_out(scn.name) if str(out) == "auto" else Path(out)
+    if folder is not None:
         save_run(result, folder, to_toml(scn))
         if report:
             from abm.report import render_report

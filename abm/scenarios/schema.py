@@ -10,12 +10,13 @@ would ignore. No code runs from a scenario file, except an agent class it names 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+import re
+from typing import Annotated, Any, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from abm.errors import InvalidInput
-from abm.venues.schema import MISSING, InvalidConfig, Problem, problem_of
+from abm.venues.schema import MISSING, InvalidConfig, Problem, problem_of, show
 
 
 class InvalidScenario(InvalidConfig):
@@ -23,11 +24,17 @@ class InvalidScenario(InvalidConfig):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `duration_s = true`, `sigma = "0.5"` and `seed = 3.0` are refused, not coerced (an integer
+    # is still a number where a float is asked); no inf or nan anywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+# a name picks the default output folder (runs/<name>-<time>/), so it is an identifier, never a path
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class RunSection(_Model):
-    seed: int = 1
+    seed: int = Field(1, ge=0)
     duration_s: float = Field(900.0, gt=0)
     step_s: float = Field(1.0, gt=0)
     mark_cadence_s: float = Field(1.0, gt=0)
@@ -64,7 +71,7 @@ class MarketSection(_Model):
     oracle_interval_s: Optional[float] = Field(None, gt=0)
     oracle_delay_s: Optional[float] = Field(None, ge=0)
     oracle_noise_bps: Optional[float] = Field(None, ge=0)
-    oracle_outages_s: list[tuple[float, float]] = Field(default_factory=list)
+    oracle_outages_s: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     impact_notional_usdc: Optional[float] = Field(None, gt=0)
     # process = "replay": the index is this price file (columns time, price), relative to the scenario
     # file's folder when relative. Without replay_rescale the prices are used as they are and s0 is
@@ -82,6 +89,14 @@ class Scenario(_Model):
     markets: list[MarketSection] = Field(default_factory=lambda: [MarketSection()], min_length=1)
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
     correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, v: str) -> str:
+        if not NAME_PATTERN.fullmatch(v) or ".." in v:
+            raise ValueError("must be a name of at most 100 letters, digits, '_', '-' and '.', starting with a letter "
+                             "or digit (it names the output folder runs/<name>-<time>/; use --out for another place)")
+        return v
 
 
 def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path] = None) -> Scenario:
@@ -111,11 +126,20 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     markets = []
     for i, m in enumerate(scn.markets):
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)
-    if problems:
-        raise InvalidScenario(source, problems)
     if markets != list(scn.markets):
         scn = scn.model_copy(update={"markets": markets})
+    if not any(p.path.startswith("markets") for p in problems):
+        from abm.scenarios.checks import check_scenario
+
+        problems.extend(check_scenario(scn))
+    if problems:
+        raise InvalidScenario(source, problems)
     return scn
+
+
+def revalidate(scn: Scenario) -> Scenario:
+    """A Scenario built in Python (``Scenario(...)``, ``model_copy``) checked as a file would be."""
+    return parse_scenario(scn.model_dump(mode="python"), scn.name)
 
 
 def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optional[Path],
@@ -141,7 +165,8 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
         rep = Replay(p)
     except InvalidReplayData as e:
         what = f"column '{e.field}' " if e.field not in ("file", "source", "time_col", "price_col") else ""
-        problems.append(Problem(field, str(p), f"must be a valid price file: {what}{e.allowed} (found {_plain(e.value)!r})"))
+        # the file's content is shown only as far as the offending value, and that shortened
+        problems.append(Problem(field, str(p), f"must be a valid price file: {what}{e.allowed} (found {show(_plain(e.value))})"))
         return m
     span_s = rep.span_us / 1e6
     if duration_s > span_s:
@@ -167,6 +192,9 @@ def _check_agents(scn: Scenario):  # type: ignore[no-untyped-def]
         count = params.pop("count", 1)
         if type(count) is not int or count < 0:
             yield Problem(f"agents.{name}.count", count, "must be a non-negative integer")
+        if not isinstance(kind, str):
+            yield Problem(f"agents.{name}.kind", kind, "must be a string: a built-in kind or 'module:Class'")
+            continue
         try:
             cls = resolve(kind)
         except InvalidInput as e:

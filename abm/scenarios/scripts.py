@@ -31,7 +31,7 @@ def scenario_from_script(path: str | Path) -> Scenario:
     """Import the script at ``path`` (not as __main__, so its run block stays quiet) and call its scenario()."""
     p = Path(path)
     if not p.is_file():
-        raise InvalidInput("scenario", str(p), "must be an existing scenario script (.py), a .toml file or a catalogue name")
+        raise InvalidInput("scenario", str(p), "file does not exist" if not p.exists() else "must be a scenario script file (.py)")
     module_name = f"abm_scenario_script_{p.stem}"
     spec = importlib.util.spec_from_file_location(module_name, p)
     if spec is None or spec.loader is None:  # pragma: no cover - only for unloadable paths

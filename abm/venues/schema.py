@@ -535,6 +535,12 @@ def problem_of(err: Mapping[str, Any], root: Any = None) -> Problem:
         return Problem(path, value, "must be a string")
     if kind == "string_pattern_mismatch":
         return Problem(path, value, "must use only letters, digits, '_' and '-'")
+    if kind in ("float_type", "float_parsing"):
+        return Problem(path, value, "must be a number")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return Problem(path, value, "must be an integer")
+    if kind == "finite_number":
+        return Problem(path, value, "must be a finite number")
     if kind in ("dict_type", "model_type", "model_attributes_type", "mapping_type"):
         return Problem(path, value, "must be a table")
     if kind in ("list_type", "tuple_type", "iterable_type"):
@@ -762,6 +768,10 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Mapping[str, object], sou
                     error: type[InvalidConfig] = InvalidProfile) -> dict[str, Any]:
     """A copy of ``raw`` with each dotted path set to its value (``None`` removes an optional key).
 
+    A table value merges into the table already there (``run = {seed = 3}`` changes the seed and keeps
+    the duration), unless it names another variant (``formula`` or ``kind``): then it replaces it. A list
+    or a single value replaces what was there.
+
     Paths are checked against the schema before anything is set: an unknown one is reported with the
     closest valid path. Values are not checked here; the caller validates the result like a file.
     """
@@ -814,6 +824,8 @@ def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any, root
                 if isinstance(node, list):
                     return Problem(path, None, "list entries cannot be removed one by one; override the whole list")
                 node.pop(seg, None)
+            elif isinstance(value, Mapping) and isinstance(node, dict) and isinstance(node.get(seg), dict):
+                node[seg] = _merged(node[seg], _plain(value))  # a table merges; it never drops its siblings
             else:
                 node[seg] = _plain(value)
             return None
@@ -824,6 +836,18 @@ def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any, root
         node = node[seg]
         tp = child
     return None  # unreachable: the loop returns at the last segment
+
+
+TAGS = ("formula", "kind")  # a table that names another variant replaces the table instead of merging
+
+
+def _merged(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    if any(t in update and update[t] != base.get(t) for t in TAGS):
+        return dict(update)
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merged(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
 
 
 # ------------------------------------------------------------------------------------- writing TOML
