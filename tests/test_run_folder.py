@@ -20,7 +20,7 @@ from abm.results import load_run, save_run
 from abm.results.fingerprint import fingerprint, table_digest
 from abm.results.run_result import _host, remove_stale_partials
 from abm.scenarios import load_scenario
-from abm.sweeps.identity import scenario_hash
+from abm.scenarios.identity import scenario_hash
 
 ABM = str(Path(sys.executable).with_name("abm"))
 WHALE = {"run.duration_s": 400}  # the whale sells at 5 min into the shock; the crowd is liquidated by 400 s

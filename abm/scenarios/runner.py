@@ -87,7 +87,7 @@ def frozen_config(scn: Scenario) -> str:
 def run_provenance(scn: Scenario) -> dict[str, Any]:
     """provenance.json: what the run ran with (versions, build, commit) and what it was (seed, scenario hash)."""
     from abm.results.provenance import provenance
-    from abm.sweeps.identity import FORMAT, scenario_hash
+    from abm.scenarios.identity import FORMAT, scenario_hash
 
     return {**provenance(), "scenario": scn.name, "seed": scn.run.seed,
             "scenario_sha256": scenario_hash(scn), "scenario_hash_format": FORMAT,
