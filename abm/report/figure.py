@@ -362,7 +362,7 @@ def _header(run: _Run) -> str:
     r = run.result
     venue = r.config.get("venue") if isinstance(r.config, dict) else None
     if isinstance(venue, dict):  # the saved config's table: {"profile": ..., "overrides": {...}}
-        venue = str(venue.get("profile", "")) + (" (with overrides)" if venue.get("overrides") else "")
+        venue = _profile_label(r, str(venue.get("profile", ""))) + (" (with overrides)" if venue.get("overrides") else "")
     seed = r.config.get("seed") if isinstance(r.config, dict) else None
     if seed is None and isinstance(r.config, dict) and isinstance(r.config.get("run"), dict):
         seed = r.config["run"].get("seed")
@@ -380,6 +380,22 @@ def _header(run: _Run) -> str:
                                                      for sym, (a, b) in run.outages()))
     lines = [extras] + [_market_line(run, d) for d in run.drawn] + _run_lines(run)
     return f"{head}\n" + "\n".join(_pack([p for p in ps if p]) for ps in lines if any(ps))
+
+
+def _profile_label(r: RunResult, profile: str) -> str:
+    """A profile file by the venue name inside it (a run folder's frozen ``venue.toml``), else as written."""
+    if not profile.endswith(".toml"):
+        return profile
+    path = Path(profile)
+    if not path.is_absolute() and r.path is not None:
+        path = Path(r.path) / path
+    try:
+        import tomllib
+
+        name = tomllib.loads(path.read_text(encoding="utf-8")).get("name")
+    except (OSError, UnicodeDecodeError, ValueError):
+        name = None
+    return f"{name} ({path.name})" if isinstance(name, str) and name else path.name
 
 
 def _market_line(run: _Run, d: _MarketData) -> list[str]:

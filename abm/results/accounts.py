@@ -63,6 +63,8 @@ def accounts_table(model: Any) -> pd.DataFrame:
             "rejects": agent.rejects if agent is not None else 0,
         })
     df = pd.DataFrame(rows)
+    # a timedelta even when nobody was liquidated (a column of NaT alone would be read as datetimes)
+    df["first_liquidation"] = pd.Series(list(df["first_liquidation"]), dtype="timedelta64[us]")
     for c in ("group", "kind", "symbol", "margin_mode"):
         df[c] = df[c].astype("category")
     return df

@@ -11,7 +11,9 @@ from abm.model import MarketModel
 from abm.results import RunResult, save_run
 from abm.results.out_check import check_out
 from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
-from abm.scenarios.schema import Scenario, revalidate
+from abm.scenarios.schema import Scenario, VenueSection, revalidate
+
+FROZEN_VENUE = "venue.toml"  # in the run folder, beside config.toml which names it
 
 # "agent" is the index in the group, None for a background flow's row (its shortfalls summed over the group)
 UNFILLED_SUMMARY_KEYS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "orders", "time_s", "reason")
@@ -55,12 +57,44 @@ def run(
         bar.close()
     result = collect_result(scn, model)
     if folder is not None:
-        save_run(result, folder, to_toml(scn))
+        draw = None
         if report:
             from abm.report import render_report
 
-            render_report(result, folder / "report.png")
+            draw = render_report
+        save_run(result, folder, frozen_config(scn), venue_toml=model.venue.to_toml(),
+                 provenance=run_provenance(scn), report=draw)
     return result
+
+
+def frozen_scenario(scn: Scenario) -> Scenario:
+    """``scn`` naming the run folder's ``venue.toml`` (the profile it ran with, overrides applied) as its venue.
+
+    Why: a shipped profile may change in a later version; the folder's copy keeps ``abm run
+    RUN/config.toml`` repeating this run. The profile name and overrides asked for are in provenance.json.
+    """
+    return scn.model_copy(update={"venue": VenueSection(profile=FROZEN_VENUE, overrides={})})
+
+
+def frozen_config(scn: Scenario) -> str:
+    """config.toml: the resolved scenario with the frozen venue, and a comment saying what was asked for."""
+    import json
+
+    asked = f"venue profile {json.dumps(scn.venue.profile)}"
+    if scn.venue.overrides:
+        asked += f" with overrides {json.dumps(dict(scn.venue.overrides), sort_keys=True, default=str)}"
+    return (f"# The resolved scenario of this run: `abm run` of this file repeats it exactly.\n"
+            f"# {FROZEN_VENUE} (beside it) is the {asked}, as it ran.\n" + to_toml(frozen_scenario(scn)))
+
+
+def run_provenance(scn: Scenario) -> dict[str, Any]:
+    """provenance.json: what the run ran with (versions, build, commit) and what it was (seed, scenario hash)."""
+    from abm.results.provenance import provenance
+    from abm.scenarios.identity import FORMAT, scenario_hash
+
+    return {**provenance(), "scenario": scn.name, "seed": scn.run.seed,
+            "scenario_sha256": scenario_hash(scn), "scenario_hash_format": FORMAT,
+            "venue": {"profile": scn.venue.profile, "overrides": dict(scn.venue.overrides), "frozen": FROZEN_VENUE}}
 
 
 def default_out(name: str) -> Path:
@@ -70,6 +104,8 @@ def default_out(name: str) -> Path:
 
 def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     from abm.analysis.summary import run_summary
+    from abm.results.accounts import accounts_table
+    from abm.results.decode import decode_tables
 
     ex = model.exchange
     tables = model.tables()
@@ -82,6 +118,9 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     summary = run_summary(steps, tables["liquidations"], tables["funding"], multipliers, shocks)
     # orders that did not do what they said: what was asked, what filled, when and why (base units)
     summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
-    return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=tables["trades"],
-                     liquidations=tables["liquidations"], funding=tables["funding"], markets=markets, shocks=shocks,
-                     summary=summary)
+    quote = model.venue.profile.quote_currency
+    qd = ex.markets[0].spec.quote_decimals if ex.markets else 6
+    decoded = decode_tables(tables, markets, quote, qd)  # after the summary: it reads the integer columns only
+    return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
+                     liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
+                     summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd)

@@ -1,53 +1,18 @@
 """What a sweep run *is*: its scenario's content hash, the base seed, its parameters and its replicate.
 
-The hash is sha256 over canonical JSON (the standard library's, key order as the schema defines it)
-of the resolved scenario with the resolved venue profile in place of the venue's name, so it is the
-same in any process, Python version or machine, and it changes exactly when something a run reads
-changes. Left out: the free-text ``description`` and the file's ``run.seed`` (each run's seed
-replaces it), since neither reaches a sweep's runs. A replay market's price file enters by the
-sha256 of its bytes, not its path, so a checkout moved to another folder or machine keeps its hash.
+The scenario's hash lives with the scenarios (``abm.scenarios.identity``: a run folder's provenance
+names it too); it is re-exported here, where the sweeps use it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Iterable
 
-from abm.scenarios import Scenario
-from abm.venues import load_venue
+from abm.scenarios.identity import FORMAT, canonical, file_sha256, scenario_document, scenario_hash
 
-FORMAT = "abm-scenario-identity/1"  # bump when the canonical document changes: old hashes then differ on purpose
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def scenario_document(scn: Scenario) -> dict[str, Any]:
-    """The resolved content a sweep's runs read, as plain JSON data."""
-    data = scn.model_dump(mode="json")
-    data.pop("description", None)
-    data["run"].pop("seed", None)
-    for m in data["markets"]:
-        if m.get("replay_file") is not None:
-            m["replay_file"] = {"sha256": file_sha256(m["replay_file"])}
-    data["venue"] = load_venue(scn.venue.profile, dict(scn.venue.overrides)).to_dict()
-    return data
-
-
-def canonical(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
-
-
-def scenario_hash(scn: Scenario) -> str:
-    """sha256 (hex) of the scenario's canonical content, venue profile included."""
-    return hashlib.sha256(f"{FORMAT}\n{canonical(scenario_document(scn))}".encode()).hexdigest()
+__all__ = ["FORMAT", "canonical", "file_sha256", "scenario_document", "scenario_hash", "run_id"]
 
 
 def run_id(scenario_sha: str, base_seed: int, params: Iterable[tuple[str, Any]], replicate: int) -> str:
