@@ -120,25 +120,7 @@ def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
         overrides["run.seed"] = seed
     if overrides:
         raw = apply_overrides(raw, overrides, str(path), root=Scenario, error=InvalidScenario)
-    return _venue_beside(parse_scenario(raw, str(path), base_dir=path.resolve().parent), path.resolve().parent)
-
-
-def _venue_beside(scn: Scenario, base_dir: Path) -> Scenario:
-    """A relative venue profile path that names a file in the scenario's folder, made absolute.
-
-    Why: a run folder's config.toml names its frozen ``venue.toml`` beside it, and must repeat the run
-    from any working directory. A relative path with no such file stays as written (taken from the
-    working directory, as before).
-    """
-    from abm.venues import PROFILES
-
-    profile = scn.venue.profile
-    if profile in PROFILES or Path(profile).is_absolute():
-        return scn
-    beside = base_dir / profile
-    if not beside.is_file():
-        return scn
-    return scn.model_copy(update={"venue": scn.venue.model_copy(update={"profile": str(beside)})})
+    return parse_scenario(raw, str(path), base_dir=path.resolve().parent)
 
 
 def with_overrides(scn: Scenario, overrides: Optional[Mapping[str, Any]] = None, seed: Optional[int] = None) -> Scenario:

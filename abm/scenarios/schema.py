@@ -128,6 +128,8 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)
     if markets != list(scn.markets):
         scn = scn.model_copy(update={"markets": markets})
+    if base_dir is not None:
+        scn = _venue_beside(scn, base_dir)
     if not any(p.path.startswith("markets") for p in problems):
         from abm.scenarios.checks import check_scenario
 
@@ -135,6 +137,24 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     if problems:
         raise InvalidScenario(source, problems)
     return scn
+
+
+def _venue_beside(scn: Scenario, base_dir: Path) -> Scenario:
+    """A relative venue profile path that names a file in the scenario's folder, made absolute.
+
+    Why: a run folder's config.toml names its frozen ``venue.toml`` beside it, and must repeat the run
+    from any working directory. A relative path with no such file stays as written (taken from the
+    working directory, as before).
+    """
+    from abm.venues import PROFILES
+
+    profile = scn.venue.profile
+    if profile in PROFILES or Path(profile).is_absolute():
+        return scn
+    beside = base_dir / profile
+    if not beside.is_file():
+        return scn
+    return scn.model_copy(update={"venue": scn.venue.model_copy(update={"profile": str(beside)})})
 
 
 def revalidate(scn: Scenario) -> Scenario:
