@@ -223,3 +223,17 @@ def test_report_of_a_damaged_parquet_file_is_one_line_naming_it(whale, tmp_path,
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("abm: error: run_dir: ") and "trades.parquet" in lines[0]
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_a_start_time_gives_utc_timestamps_that_survive_the_folder(tmp_path):
+    r = abm.run("whale_dump", {"run.duration_s": 320, "run.start_time": "2025-10-10T23:00:00+02:00"},
+                out=tmp_path / "r", report=False)
+    assert r.config["run"]["start_time"] == "2025-10-10T21:00:00Z"
+    start = pd.Timestamp("2025-10-10T21:00:00Z")
+    for t in ("trades", "liquidations"):
+        df = r.__dict__[t]
+        assert len(df) and (df["timestamp"] == start + pd.to_timedelta(df["time_us"], unit="us")).all()
+    back = abm.load_run(tmp_path / "r")
+    assert back.trades["timestamp"].equals(r.trades["timestamp"])
+    with pytest.raises(InvalidInput, match="run.start_time: must be an ISO-8601 time"):
+        abm.run("whale_dump", {"run.start_time": "yesterday"})

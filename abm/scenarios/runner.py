@@ -120,7 +120,7 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
     quote = model.venue.profile.quote_currency
     qd = ex.markets[0].spec.quote_decimals if ex.markets else 6
-    decoded = decode_tables(tables, markets, quote, qd)  # after the summary: it reads the integer columns only
+    decoded = decode_tables(tables, markets, quote, qd, start_time=scn.run.start_time)  # after the summary: it reads the integer columns only
     return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
                      liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
                      summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd)

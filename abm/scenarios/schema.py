@@ -38,6 +38,22 @@ class RunSection(_Model):
     duration_s: float = Field(900.0, gt=0)
     step_s: float = Field(1.0, gt=0)
     mark_cadence_s: float = Field(1.0, gt=0)
+    # when the run starts in the world (ISO-8601; no offset means UTC): event tables get a UTC timestamp
+    start_time: Optional[str] = None
+
+    @field_validator("start_time")
+    @classmethod
+    def _iso_time(cls, v: Optional[str]) -> Optional[str]:
+        if v is None:
+            return v
+        from datetime import datetime, timezone
+
+        try:
+            t = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError("must be an ISO-8601 time such as '2025-10-10T21:00:00Z' (no offset: UTC)") from None
+        t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
 
 
 class VenueSection(_Model):
