@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The modules setup.py compiles: editing one rebuilds, since a stale build refuses to import (abm/_native.py).
 COMPILED_SRC := $(shell sed -n 's/^ *"\(abm\/[a-z_\/]*\.py\)",$$/\1/p' setup.py)
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test validate bench venv clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the long validation runs (pytest -m slow): published results and randomized drivers at full size
+validate: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP)
 	$(BIN)/python bench/lob_replay.py
