@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import re
 import types
 from types import MappingProxyType
@@ -852,47 +851,21 @@ def _merged(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------- writing TOML
 
-_BARE = re.compile(r"[A-Za-z0-9_\-]+")
-
-
-def _toml_key(k: str) -> str:
-    return k if _BARE.fullmatch(k) else _toml_str(k)
-
-
-def _toml_str(s: str) -> str:
-    return json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
-
-
-def _toml_value(v: Any, indent: str = "") -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, Mapping):
-        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None)
-        return "{ " + inner + " }" if inner else "{}"
-    if isinstance(v, (list, tuple)):
-        if any(isinstance(x, Mapping) for x in v):
-            return "[\n" + "".join(f"{indent}  {_toml_value(x)},\n" for x in v) + indent + "]"
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")  # to_dict only yields the types above
-
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """TOML text for plain data as ``VenueProfile.to_dict`` makes it (None values are left out)."""
-    lines: list[str] = []
+    """TOML text for plain data as ``VenueProfile.to_dict`` makes it (None values are left out).
 
-    def table(prefix: str, tbl: Mapping[str, Any]) -> None:
-        scalars = [(k, v) for k, v in tbl.items() if v is not None and not isinstance(v, Mapping)]
-        subs = [(k, v) for k, v in tbl.items() if isinstance(v, Mapping)]
-        if prefix and (scalars or not subs):
-            lines.append(f"\n[{prefix}]")
-        for k, v in scalars:
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for k, v in subs:
-            table(f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k), v)
+    Written by tomli_w (the writer that pairs with the standard library's reader) rather than by hand;
+    exact numbers are strings in the data already (``dump_number``), so nothing is lost to floats.
+    """
+    import tomli_w
 
-    table("", data)
-    return "\n".join(lines).lstrip("\n") + "\n"
+    return tomli_w.dumps(_without_none(data))
+
+
+def _without_none(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {k: _without_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, (list, tuple)):
+        return [_without_none(x) for x in v]
+    return v
