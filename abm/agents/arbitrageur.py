@@ -12,8 +12,8 @@ The two legs:
   pays (the index plus or minus the costs), so the arbitrageur only takes liquidity that is profitable.
 - Spot leg on an external venue that is NOT part of the exchange: the agent keeps ``spot_position``
   (base units) and ``spot_cash`` (USDC) itself. Spot trades execute at the external price
-  ``model.paths[symbol].value_at(now)`` plus (buy) or minus (sell) half of ``spot_spread_bps``, and pay
-  ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
+  (``AgentContext.index_price``: the model's index path now) plus (buy) or minus (sell) half of
+  ``spot_spread_bps``, and pay ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
   filled size, and every wake re-hedges the spot leg to minus the perp position (e.g. after a
   liquidation took the perp leg away); a hedge the spot leg cannot follow is recorded as a
   shortfall. Buying spot needs spot cash (no spot margin). Selling spot
@@ -131,8 +131,8 @@ class Arbitrageur(Trader):
     Params = ArbitrageurParams
     p: ArbitrageurParams
 
-    def __init__(self, model: Any, rng: Any, params: ArbitrageurParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: ArbitrageurParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
         ctx = self.ctx
         spec = ctx.spec(self.symbol)

@@ -59,8 +59,8 @@ class BasketTrader(Trader):
             params = {**params, "symbols": tuple(params["symbols"])}
         return super().build(model, rng, params)  # type: ignore[return-value]
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: BasketParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: BasketParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         ctx = self.ctx
         self.markets = list(params.symbols) or list(ctx.symbols)
         for s in self.markets:

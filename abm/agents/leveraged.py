@@ -182,8 +182,8 @@ class LeveragedTrader(Trader):
     Params = LeveragedParams
     p: LeveragedParams
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: LeveragedParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: LeveragedParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
         ctx = self.ctx
         self._mult = ctx.multiplier(self.symbol)

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -183,9 +183,9 @@ class MarketMaker(Trader):
     Params = MarketMakerParams
     p: MarketMakerParams
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: MarketMakerParams) -> None:
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: MarketMakerParams, ctx: Any = None) -> None:
         """Set up the cross-margin account at ``leverage`` (a setup-time account setting, like a real desk's)."""
-        super().__init__(model, rng, params)
+        super().__init__(model, rng, params, ctx)
         ctx = self.ctx
         spec = ctx.spec(self.symbol)
         self._tick = float(spec.tick_size)

@@ -66,8 +66,8 @@ class NoiseTrader(Trader):
     flow = True
     p: NoiseParams
 
-    def __init__(self, model: Any, rng: Any, params: NoiseParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: NoiseParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         self._in_flight = 0  # limit orders sent, not landed yet (latency only)
         self._bound = 0.0  # total rate at the last event: an upper bound of the rate until the next one
         self.market_orders = self.limit_orders = self.cancels = 0  # orders and cancels sent

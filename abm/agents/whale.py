@@ -128,8 +128,8 @@ class Whale(Trader):
     Params = WhaleParams
     p: WhaleParams
 
-    def __init__(self, model: Any, rng: Any, params: WhaleParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: WhaleParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
         ctx = self.ctx
         spec = ctx.spec(self.symbol)
