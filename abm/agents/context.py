@@ -68,6 +68,7 @@ class AgentContext:
         self._nbuf: list[float] = []
         self._link_us = 0  # arrival time of the latest action sent: the FIFO link's tail
         # bound once: the hot path calls these hundreds of thousands of times an hour
+        self.push_wake: Callable[..., None] = model.sched.push  # push_wake(t_us, fn): t_us >= now, unchecked
         self._ex_limit = ex.limit
         self._ex_market = ex.market_order
         self._ex_cancel = ex.cancel

@@ -3,7 +3,7 @@
 Each trader picks, once at construction, a margin mode (cross, isolated, or a per-agent draw between
 them) and a leverage drawn from a heavy-tailed distribution (a Pareto law truncated to
 ``[leverage_min, leverage_max]``, 2x to 50x by default), rounded to an integer and capped at the
-market's tier maximum: surveys of retail derivatives flow show most accounts at modest leverage
+market's tier maximum (a fixed ``leverage`` above that maximum is refused, not capped): surveys of retail derivatives flow show most accounts at modest leverage
 and a thin tail at the venue's limit, and it is that tail that is liquidated first.
 
 When flat, it enters on a signal: ``trend`` (the mark above / below its own EMA of the mark by

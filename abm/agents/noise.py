@@ -87,18 +87,18 @@ class NoiseTrader(Trader):
         self._submit_limit = ctx.submit_limit
         self._submit_market = ctx.submit_market
         self._cancel = ctx.cancel
-        self._wake_in = ctx.wake_in
+        self._push_wake = ctx.push_wake
         self._limit_done = self._limit_lands if self._lagged else None
         self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
-        self._schedule_next()
+        self._schedule_next(self.now)
 
-    def _schedule_next(self) -> None:
+    def _schedule_next(self, t: int) -> None:
         bound = self._steady_rate + self.p.delta * (len(self._open) + self._in_flight)
         self._bound = bound
         if bound > 0 and self.active:  # the time to the next candidate event, at the bound
             buf = self._ubuf
             u = buf.pop() if buf else self.uniform()
-            self._wake_in(int(-math.log(1.0 - u) * 1e6 / bound) + 1, self._event)
+            self._push_wake(t + int(-math.log(1.0 - u) * 1e6 / bound) + 1, self._event)
 
     def _market_done(self, res: Any, error: Any) -> None:
         """A market order landed: count it when the book could not fill it (refused ones filled nothing either)."""
@@ -151,7 +151,7 @@ class NoiseTrader(Trader):
                 k = min(int((u - steady) / p.delta), n_open - 1)  # u is uniform on the cancel band: it picks the order
                 self.cancels += 1
                 self._cancel(next(islice(self._open, k, None)))
-        self._schedule_next()
+        self._schedule_next(t)
 
     def shortfall_records(self) -> list[Shortfall]:
         """One row for all market orders that came up short (the flow's bookkeeping is counters, not records)."""

@@ -358,6 +358,9 @@ class FakeContext:
         self._seq += 1
         self.wakes.append((t_us, self._seq, fn))
 
+    def push_wake(self, t_us: int, fn: Callable[[int], None]) -> None:
+        self.wake_at(t_us, fn)
+
     def wake_in(self, gap_us: int, fn: Callable[[int], None]) -> None:
         self.wake_at(self.now + max(1, int(gap_us)), fn)
 
