@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 from abm.agents.base import Latency, Trader, TraderParams, Wake
+from abm.agents.context import AgentContext
 from abm.errors import InvalidInput
 
 _BUILTIN = {
@@ -35,4 +36,4 @@ def resolve(kind: str) -> type[Trader]:
 
 BUILTIN_KINDS = tuple(sorted(_BUILTIN))
 
-__all__ = ["Trader", "TraderParams", "Latency", "Wake", "resolve", "BUILTIN_KINDS"]
+__all__ = ["Trader", "TraderParams", "Latency", "Wake", "AgentContext", "resolve", "BUILTIN_KINDS"]
