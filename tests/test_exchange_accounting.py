@@ -988,6 +988,33 @@ def test_market_order_slippage_one_sided_and_empty():
     assert (r.filled, r.cancelled, r.notional) == (5, 4, 503)  # 2 @ 100 + 3 @ 101
 
 
+def test_market_order_worst_price_and_slippage_together_take_the_tighter_bound():
+    ex = make_ex(btc_spec(maker="0", taker="0"))
+    mk, a = ex.open_account(FUND), ex.open_account(FUND)
+    _ladder(ex, mk)  # asks 2 @ 100, 3 @ 101, 4 @ 103
+    ex.limit(mk, BTC, "buy", 2, 99)
+    ex.limit(mk, BTC, "buy", 3, 97)
+    # mid (99 + 100) / 2 = 99.5; slippage bound floor(99.5 * 1.03) = floor(102.485) = 102; worst 100 is tighter
+    r = ex.market_order(a, BTC, "buy", 8, worst_price=100, slippage_bps=300)
+    assert (r.filled, r.cancelled, r.notional) == (2, 6, 200)
+    # best ask 101, mid 100; slippage bound floor(100 * 1.01) = 101 is tighter than worst 103 -> 3 @ 101 only
+    r = ex.market_order(a, BTC, "buy", 8, worst_price=103, slippage_bps=100)
+    assert (r.filled, r.cancelled, r.notional) == (3, 5, 303)
+    # sell: mid (99 + 103) / 2 = 101; slippage bound ceil(101 * 0.95) = ceil(95.95) = 96, worst 98 is tighter -> 2 @ 99
+    r = ex.market_order(a, BTC, "sell", 8, worst_price=98, slippage_bps=500)
+    assert (r.filled, r.cancelled, r.notional) == (2, 6, 198)
+    # no bids left above 97: mid (97 + 103) / 2 = 100, bound ceil(100 * 0.99) = 99 beats worst 90: nothing fills
+    r = ex.market_order(a, BTC, "sell", 3, worst_price=90, slippage_bps=100)
+    assert (r.filled, r.cancelled) == (0, 3)
+    # no opposite side at all: only worst_price is left, nothing fills; the bound must still be a valid price
+    ex2 = make_ex(btc_spec(maker="0", taker="0"))
+    b = ex2.open_account(FUND)
+    r = ex2.market_order(b, BTC, "buy", 3, worst_price=100, slippage_bps=100)
+    assert (r.filled, r.cancelled) == (0, 3)
+    with pytest.raises(InvalidInput, match="worst_price"):
+        ex2.market_order(b, BTC, "buy", 3, worst_price=0, slippage_bps=100)
+
+
 def test_market_order_slippage_float_bps_is_its_decimal_value():
     # 0.3 bp of 100_000 ticks is exactly 3 ticks: the buy bound is 100_003 (the spec reads floats by their
     # repr, "0.1 means 0.1, not its binary neighbour"; the same must hold here)

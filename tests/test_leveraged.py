@@ -132,13 +132,21 @@ def test_agents_leverage_follows_distribution_with_tier_cap() -> None:
     assert max(a.leverage for a in ags2) == 40
     assert all(a.leverage == 40 for a in ags2 if a.leverage_raw >= 40)
     assert all(a.leverage == round(a.leverage_raw) for a in ags2 if a.leverage_raw < 39.5)
-    # a fixed leverage above the cap is capped too; uniform draws stay in bounds
-    m3 = build_only((AgentGroup("leveraged", 3, {"leverage": 100}, name="fixed"),
+    # a fixed leverage at the cap is taken as it is; uniform draws stay in bounds
+    m3 = build_only((AgentGroup("leveraged", 3, {"leverage": 40}, name="fixed"),
                      AgentGroup("leveraged", 50, {"leverage_dist": "uniform", "leverage_min": 3, "leverage_max": 7},
                                 name="uniform")))
     levs = [a.leverage for a in lev_agents(m3)]
     assert levs[:3] == [40, 40, 40]
     assert set(levs[3:]) <= {3, 4, 5, 6, 7} and len(set(levs[3:])) >= 4
+
+
+def test_a_fixed_leverage_above_the_venue_maximum_is_refused_naming_the_group() -> None:
+    with pytest.raises(InvalidInput, match=r"^agents\.fixed\.leverage: must be <= 40 \(the venue's maximum for "
+                                           r"BTC-PERP\), got 100$"):
+        build_only((AgentGroup("leveraged", 3, {"leverage": 100}, name="fixed"),))
+    with pytest.raises(InvalidInput, match=r"^agents\.leveraged\.leverage: must be <= 40"):
+        build_only((AgentGroup("leveraged", 1, {"leverage": 41}),))
 
 
 def test_margin_modes_set_on_exchange() -> None:

@@ -70,7 +70,7 @@ def test_arrival_times_on_a_link_never_decrease():
 
     def send_burst(t: int, first: int) -> None:
         for k in range(first, first + 20):  # 20 actions at one instant, then the next burst 50 ms later
-            a._act("probe", lambda account, k=k: landed.append((k, m.sched.now)))
+            a.ctx.cancel_all(on_done=lambda res, err, k=k: landed.append((k, m.sched.now)))  # nothing to cancel: lands
 
     for b in range(50):
         m.sched.at(b * 50_000, send_burst, b * 20)
@@ -110,8 +110,8 @@ def test_resizing_one_group_leaves_another_groups_draws_and_decisions_alone():
     assert {d[0] for d in decided[0]} == {"isolated", "cross"} and len({d[1] for d in decided[0]}) == 100  # drawn
     # and the numbers they will draw from here on, decisions and network alike
     assert [x.rng.random(4).tolist() for x in a] == [x.rng.random(4).tolist() for x in b]
-    assert [x._network_uniform() for x in a] == [x._network_uniform() for x in b]
-    assert a[0].rng.random() != a[0]._network_uniform()  # two streams, not one
+    assert [x.ctx.network_uniform() for x in a] == [x.ctx.network_uniform() for x in b]
+    assert a[0].rng.random() != a[0].ctx.network_uniform()  # two streams, not one
     # the group that grew keeps its first 100 agents' draws too
     assert ([x._first_delay_us for x in base.agents_by_group["isolated_crowd"]]  # type: ignore[attr-defined]
             == [x._first_delay_us for x in more.agents_by_group["isolated_crowd"][:100]])  # type: ignore[attr-defined]

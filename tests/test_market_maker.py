@@ -15,6 +15,7 @@ from abm.agents.market_maker import (
     half_spread,
     reservation_price,
 )
+from abm.agents.testing import FakeContext, build_agent
 from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
@@ -66,8 +67,7 @@ def test_pricing_formulas_by_hand() -> None:
 
 
 def test_agent_target_long_quotes_below_flat() -> None:
-    model = make_model(10)
-    mm = model.agents_by_kind["market_maker"][0]
+    mm = build_agent(MarketMaker, {}, FakeContext(mark=600_000))  # no model run, no exchange
     s = 600_000.0  # ticks: 60,000 USDC
     r_flat, d_flat = mm.target(s, 0.0)
     r_long, d_long = mm.target(s, 3.0)

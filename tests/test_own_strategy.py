@@ -15,14 +15,14 @@ class ProtectedLong(Trader):
     kind = "protected_long"
 
     def start(self) -> None:
-        self.ex.set_leverage(self.account, self.symbol, 10)
+        self.ctx.set_leverage(self.symbol, 10)  # before the run: applies at once
         self.entry = None
         self.wake_in(30_000_000)
 
     def on_wake(self, t: int) -> None:
         if self.entry is None:
             self.entry = self.mark()
-            lots = int(Decimal(1) / self.ex.market(self.symbol).spec.lot_size)
+            lots = int(Decimal(1) / self.ctx.spec(self.symbol).lot_size)
             self.market(0, lots, slippage_bps=100)
             exit_pct = getattr(self.model, "exit_pct", 0.02)
             if exit_pct:

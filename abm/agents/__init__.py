@@ -9,6 +9,7 @@ import re
 import sys
 
 from abm.agents.base import Latency, Trader, TraderParams, Wake
+from abm.agents.context import AgentContext
 from abm.errors import InvalidInput
 
 _BUILTIN = {
@@ -90,4 +91,4 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 BUILTIN_KINDS = tuple(sorted(_BUILTIN))
 
-__all__ = ["Trader", "TraderParams", "Latency", "Wake", "resolve", "BUILTIN_KINDS"]
+__all__ = ["Trader", "TraderParams", "Latency", "Wake", "AgentContext", "resolve", "BUILTIN_KINDS"]

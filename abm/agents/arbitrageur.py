@@ -12,8 +12,8 @@ The two legs:
   pays (the index plus or minus the costs), so the arbitrageur only takes liquidity that is profitable.
 - Spot leg on an external venue that is NOT part of the exchange: the agent keeps ``spot_position``
   (base units) and ``spot_cash`` (USDC) itself. Spot trades execute at the external price
-  ``model.paths[symbol].value_at(now)`` plus (buy) or minus (sell) half of ``spot_spread_bps``, and pay
-  ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
+  (``AgentContext.index_price``: the model's index path now) plus (buy) or minus (sell) half of
+  ``spot_spread_bps``, and pay ``spot_fee_bps`` on their value. The hedge trades at the moment the perp order lands, for exactly the
   filled size, and every wake re-hedges the spot leg to minus the perp position (e.g. after a
   liquidation took the perp leg away); a hedge the spot leg cannot follow is recorded as a
   shortfall. Buying spot needs spot cash (no spot margin). Selling spot
@@ -131,19 +131,20 @@ class Arbitrageur(Trader):
     Params = ArbitrageurParams
     p: ArbitrageurParams
 
-    def __init__(self, model: Any, rng: Any, params: ArbitrageurParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: ArbitrageurParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
-        m = self.ex.market(self.symbol)
-        self.mult = m.spec.multiplier
-        self.tick = float(m.spec.tick_size)
-        self.lot = float(m.spec.lot_size)
-        self.taker_bps = m.spec.taker_ppm / 100
+        ctx = self.ctx
+        spec = ctx.spec(self.symbol)
+        self.mult = spec.multiplier
+        self.tick = float(spec.tick_size)
+        self.lot = float(spec.lot_size)
+        self.taker_bps = spec.taker_ppm / 100
         self.trade_cost_bps = self.taker_bps + p.spot_fee_bps + p.spot_spread_bps / 2  # one leg of both venues
         self.cost_bps = self.trade_cost_bps + p.threshold_bps  # the basis it needs before opening
-        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        ctx.set_margin_mode(self.symbol, "cross")
         try:
-            self.ex.set_leverage(self.account, self.symbol, p.leverage)
+            ctx.set_leverage(self.symbol, p.leverage)
         except InvalidInput as e:
             raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
         self._spot_lots = 0  # spot inventory in the perp's lots (negative: borrowed and sold)
@@ -187,7 +188,7 @@ class Arbitrageur(Trader):
 
     def index_price(self) -> float:
         """The external price (quote currency per base unit) now."""
-        return self.model.paths[self.symbol].value_at(self.now)
+        return self.ctx.index_price(self.symbol)
 
     def spot_value(self) -> float:
         """Spot cash plus inventory at the index, USDC."""
@@ -199,13 +200,12 @@ class Arbitrageur(Trader):
 
     def funding_per_hour(self) -> float:
         """The predicted funding rate scaled from the payment interval to one hour."""
-        feed = self.model.feeds[self.symbol]
-        iv = feed.funding.interval_us
+        iv = self.funding_interval_us()
         return float(self.predicted_funding()) * HOUR_US / iv if iv else 0.0
 
     def margin_usage(self) -> float:
         """Initial margin in use (positions and orders) over cross equity."""
-        s = self.ex.margin_summary(self.account)
+        s = self.ctx.margin_summary()
         e = int(s["cross_equity"])  # type: ignore[call-overload]
         used = e - int(s["free_collateral"])  # type: ignore[call-overload]
         if e <= 0:
@@ -284,8 +284,8 @@ class Arbitrageur(Trader):
         if amount <= 0:
             return False
         if to == "spot":
-            try:
-                self.ex.withdraw(self.account, amount)
+            try:  # at decision time: the transfer's own time is transfer_s (see AgentContext, set-up calls)
+                self.ctx.withdraw(amount, immediate=True)
             except AbmError as e:
                 self.rejects += 1
                 self.last_reject = e
@@ -303,13 +303,13 @@ class Arbitrageur(Trader):
         self._transfers_open += 1
         rec = {"to": to, "amount": amount, "sent_us": self.now, "arrived_us": None, "usage": self.margin_usage()}
         self.transfers.append(rec)
-        self.model.sched.at(self.now + self.transfer_us, lambda t: self._arrive(rec))
+        self.wake_at(self.now + self.transfer_us, lambda t: self._arrive(rec))
         return True
 
     def _arrive(self, rec: dict[str, Any]) -> None:
         amount = rec["amount"]
         if rec["to"] == "perp":
-            self.ex.deposit(self.account, amount)
+            self.ctx.deposit(amount, immediate=True)  # the bridge credits it as it lands
         else:
             self._spot_cash += amount
         self._in_transit -= amount
@@ -319,7 +319,7 @@ class Arbitrageur(Trader):
     def _rebalance(self) -> None:
         if not self.p.rebalance or self._transfers_open:
             return
-        s = self.ex.margin_summary(self.account)
+        s = self.ctx.margin_summary()
         e = int(s["cross_equity"])  # type: ignore[call-overload]
         free = int(s["free_collateral"])  # type: ignore[call-overload]
         used = e - free
@@ -341,7 +341,7 @@ class Arbitrageur(Trader):
         mark = self.mark() or 0
         notional = abs(size) * mark * self.mult
         extra = max(0, notional // 10 - notional // self.p.leverage)
-        return max(0, min(self.ex.account(self.account).balance, free - extra))
+        return max(0, min(self.ctx.balance(), free - extra))
 
     # ------------------------------------------------------------------ perp leg
 
@@ -363,7 +363,7 @@ class Arbitrageur(Trader):
                 self.capped["notional"] += 1
                 add = max(0, cap)
         if add > 0:
-            s = self.ex.margin_summary(self.account)
+            s = self.ctx.margin_summary()
             e = int(s["cross_equity"])  # type: ignore[call-overload]
             used = e - int(s["free_collateral"])  # type: ignore[call-overload]
             room = int((self.p.max_margin_usage * e - used) * self.p.leverage // lot_value)
@@ -389,25 +389,22 @@ class Arbitrageur(Trader):
         self._pending += 1
         self.perp_orders += 1
 
-        def go(account: int) -> Any:
-            try:
-                res = self.ex.limit(account, self.symbol, side, qty, bound, tif="IOC", reduce_only=reduce_only)
-            finally:
-                self._pending -= 1
-            if res.filled:
-                dq = res.filled if side == BUY else -res.filled
-                if purpose == "carry":
-                    self.carry_lots += dq
-                hedged = self.spot_trade(-dq)
-                if hedged != -dq:  # the spot leg could not follow: the gap stays open until a later re-hedge
-                    buy = dq < 0
-                    self.record_shortfall(f"spot {'buy' if buy else 'sell'} (hedge of a {purpose} fill)", abs(dq),
-                                          abs(hedged), "not enough spot cash" if buy else "no spot to sell (allow_borrow = false)")
-                if res.filled == qty:  # the clip was used up: there may be more to take
-                    self.wake_in(1, self.on_wake)
-            return res
+        def done(res: Any, error: Optional[AbmError]) -> None:  # at arrival: hedge exactly what filled
+            self._pending -= 1
+            if error is not None or not res.filled:
+                return
+            dq = res.filled if side == BUY else -res.filled
+            if purpose == "carry":
+                self.carry_lots += dq
+            hedged = self.spot_trade(-dq)
+            if hedged != -dq:  # the spot leg could not follow: the gap stays open until a later re-hedge
+                buy = dq < 0
+                self.record_shortfall(f"spot {'buy' if buy else 'sell'} (hedge of a {purpose} fill)", abs(dq),
+                                      abs(hedged), "not enough spot cash" if buy else "no spot to sell (allow_borrow = false)")
+            if res.filled == qty:  # the clip was used up: there may be more to take
+                self.wake_in(1, self.on_wake)
 
-        self._act(purpose, go)
+        self.limit(side, qty, bound, tif="IOC", reduce_only=reduce_only, on_done=done)
 
     # ------------------------------------------------------------------ decisions
 

@@ -1,13 +1,12 @@
-"""What every trader agent shares: an exchange account, its own random stream, latencies and wake-ups.
+"""What every trader agent shares: a venue context, its own random stream, latencies and wake-ups.
 
 Why it looks like this:
-- Agents never touch balances: every action is an exchange call, delivered after the agent's
-  latency as an event in the model's scheduler. An agent observes the market when it wakes and its
-  orders arrive ``data_us + entry_us`` (plus jitter) later, so what it acted on is that old when it
-  lands: the market-data and order-entry latencies of the issue, without keeping book history.
-- An agent's link is FIFO: an action never lands before one sent earlier (a cancel cannot overtake
-  its order), so arrival = max(send + delay, the previous arrival); equal times keep send order
-  through the scheduler's sequence.
+- Agents never hold the exchange: every action and every read goes through the agent's context
+  (``self.ctx``, ``abm.agents.context.AgentContext``), which delivers actions after the agent's
+  latency as events in the model's scheduler, over a FIFO link (a cancel cannot overtake its order).
+  An agent observes the market when it wakes and its orders arrive ``data_us + entry_us`` (plus
+  jitter) later, so what it acted on is that old when it lands: the market-data and order-entry
+  latencies of the issue, without keeping book history.
 - Each agent draws its decisions from its own ``numpy`` generator spawned from the master seed by
   (group name, index in the group), so resizing one group never changes another group's draws; its
   latency jitter comes from a second, network stream, so turning latency on or off never changes
@@ -141,7 +140,11 @@ def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
 
 
 class Trader(mesa.Agent):
-    """Base class of all traders, including users' own strategies (override ``on_wake``)."""
+    """Base class of all traders, including users' own strategies (override ``on_wake``).
+
+    An agent reaches its venue only through ``self.ctx`` (an ``AgentContext``, or a ``FakeContext`` in unit
+    tests); the helpers below are thin conveniences over it that default the symbol to the agent's own.
+    """
 
     kind: ClassVar[str] = "trader"
     Params: ClassVar[type] = TraderParams
@@ -151,38 +154,40 @@ class Trader(mesa.Agent):
     def build(cls, model: MarketModel, rng: np.random.Generator, params: dict[str, Any]) -> "Trader":
         return cls(model, rng, parse_params(cls.Params, params, f"agents.{cls.kind}"))
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: TraderParams) -> None:
+    def __init__(self, model: Any, rng: np.random.Generator, params: TraderParams, ctx: Any = None) -> None:
+        """``ctx`` None: a context on ``model``'s exchange (an account opened with ``deposit_usdc``); a test passes
+        its own (``abm.agents.testing.FakeContext``) and any Mesa model."""
         super().__init__(model)
         self.p = params
         self._rng = rng
-        self.ex = model.exchange
-        deposit = int(round(params.deposit_usdc * USDC))
-        self.account = self.ex.open_account(deposit) if deposit else self.ex.open_account()
-        self.latency = Latency(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
-                               int(params.jitter_ms * 1000))
-        self.wake = Wake(params.wake, params.wake_every_s)
-        self.symbol = params.symbol if params.symbol is not None else model.symbols[0]
-        if self.symbol not in model.symbols:
-            raise InvalidInput(f"agents.{self.kind}.symbol", self.symbol, f"must be one of {model.symbols}")
         self.actions = 0  # orders, cancels and modifies that reached the exchange
         self.rejects = 0
         self.last_reject: Optional[AbmError] = None
+        # one row per order when params.journal: (decided_us, arrived_us, symbol, side, qty, decision mid in ticks,
+        # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
+        self.journal: Optional[list[tuple]] = [] if params.journal else None
+        self._reports = type(self).on_result is not Trader.on_result  # skip the call when nobody listens
+        self.latency = Latency(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
+                               int(params.jitter_ms * 1000))
+        if ctx is None:
+            from abm.agents.context import AgentContext
+
+            ctx = AgentContext(model, self, int(round(params.deposit_usdc * USDC)), self.latency, params.journal)
+        else:
+            ctx.bind(self)
+        self.ctx = ctx
+        self.account = ctx.account
+        self.wake = Wake(params.wake, params.wake_every_s)
+        self.symbol = params.symbol if params.symbol is not None else ctx.symbols[0]
+        if self.symbol not in ctx.symbols:
+            raise InvalidInput(f"agents.{self.kind}.symbol", self.symbol, f"must be one of {list(ctx.symbols)}")
         self.active = True
         self._cid = 0
         self._ubuf: list[float] = []
         # where the model put it (``_place``); an agent built by hand is a group of its own kind
         self.group = self.kind
         self.group_index = 0
-        self._net: Optional[np.random.Generator] = None  # the network stream, for latency jitter only
-        self._nbuf: list[float] = []
-        self._link_us = 0  # arrival time of the latest action sent: the FIFO link's tail
         self.shortfalls: list[Shortfall] = []
-        # one row per order when params.journal: (decided_us, arrived_us, symbol, side, qty, decision mid in ticks,
-        # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
-        self.journal: Optional[list[tuple]] = [] if params.journal else None
-        lat = self.latency
-        self._inline = not (lat.data_us or lat.entry_us or lat.jitter_us or params.journal)
-        self._reports = type(self).on_result is not Trader.on_result  # skip the call when nobody listens
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
@@ -200,17 +205,7 @@ class Trader(mesa.Agent):
         """The model's placement: the agent's group, its index in it and its network stream."""
         self.group = group
         self.group_index = index
-        self._net = network
-        self._nbuf.clear()
-
-    def _network_uniform(self) -> float:
-        """A uniform draw for the network (jitter), never from the decision stream."""
-        buf = self._nbuf
-        if not buf:
-            if self._net is None:  # built outside a model: a child of the decision stream's seed, not its draws
-                self._net = np.random.default_rng(self._rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
-            buf.extend(self._net.random(256)[::-1].tolist())
-        return buf.pop()
+        self.ctx.set_network(network)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -218,7 +213,7 @@ class Trader(mesa.Agent):
         """Called once by the model after all agents exist: schedules the first wake."""
         gap = self.wake.next_gap_us(self.rng)
         if gap is not None:
-            self.model.sched.push(self.model.sched.now + gap, self._scheduled_wake)
+            self.ctx.wake_in(gap, self._scheduled_wake)
 
     def _scheduled_wake(self, t: int) -> None:
         if not self.active:
@@ -226,7 +221,7 @@ class Trader(mesa.Agent):
         self.on_wake(t)
         gap = self.wake.next_gap_us(self.rng)
         if gap is not None and self.active:
-            self.model.sched.push(t + gap, self._scheduled_wake)
+            self.ctx.wake_in(gap, self._scheduled_wake)
 
     def on_wake(self, t: int) -> None:
         """Look at the market and act. Override."""
@@ -251,64 +246,28 @@ class Trader(mesa.Agent):
 
     @property
     def now(self) -> int:
-        return self.model.sched.now
+        return self.ctx.now
 
     def wake_in(self, gap_us: int, fn: Optional[Callable[[int], None]] = None) -> None:
         """An extra one-off wake (e.g. the next TWAP slice); ``fn`` defaults to ``on_wake``."""
-        sched = self.model.sched
-        sched.push(sched.now + max(1, int(gap_us)), fn or self.on_wake)
+        self.ctx.wake_in(gap_us, fn or self.on_wake)
+
+    def wake_at(self, t_us: int, fn: Optional[Callable[[int], None]] = None) -> None:
+        """A one-off wake at ``t_us`` (not before now); ``fn`` defaults to ``on_wake``."""
+        self.ctx.wake_at(t_us, fn or self.on_wake)
 
     def watch_price(self, low: Optional[int] = None, high: Optional[int] = None, symbol: Optional[str] = None) -> None:
         """Wake (``on_price``) once when the mark is at or below ``low`` or at or above ``high``."""
-        self.model.triggers[symbol or self.symbol].add(self, low, high)
+        self.ctx.watch_price(low, high, symbol or self.symbol)
 
     def watch_funding(self, symbol: Optional[str] = None) -> None:
-        self.model.funding_watchers[symbol or self.symbol].append(self)
+        self.ctx.watch_funding(symbol or self.symbol)
 
     # ------------------------------------------------------------------ actions, delivered after latency
 
     def next_cid(self) -> int:
         self._cid += 1
         return self._cid
-
-    def _act(self, action: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
-        if self._inline:  # no latency and no journal: straight to the exchange (the background flow's path)
-            self._deliver(self.model.sched.now, action, fn, args, kw, 0, None, False)
-            return
-        record = self.journal is not None and action in ("limit", "market")
-        # the mid the decision saw; None when a side of the book is empty (the order is journaled all the same)
-        mid = self.view(args[0]).mid() if record else None
-        lat = self.latency
-        sched = self.model.sched
-        now = sched.now
-        if lat.data_us or lat.entry_us or lat.jitter_us:
-            arrive = now + lat.sample(self._network_uniform() if lat.jitter_us else 0.0)
-            if arrive < self._link_us:  # FIFO: never before an action sent earlier (same time: send order)
-                arrive = self._link_us
-            self._link_us = arrive
-            sched.push(arrive, self._deliver, action, fn, args, kw, now, mid, record)
-        else:
-            self._deliver(now, action, fn, args, kw, now, mid, record)
-
-    def _deliver(self, t: int, action: str, fn: Callable[..., Any], args: tuple, kw: dict, decided: int,
-                 mid: Optional[float], record: bool) -> None:
-        """An action reaches the exchange (after latency); journal it when asked."""
-        self.model.order_events += 1
-        self.actions += 1
-        try:
-            res = fn(self.account, *args, **kw)
-        except AbmError as e:
-            self.rejects += 1
-            self.last_reject = e
-            if record:
-                self.journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
-            self.on_reject(action, e)
-            return
-        if record:
-            self.journal.append((decided, t, args[0], args[1], args[2], mid, res.oid, res.filled,  # type: ignore[union-attr]
-                                 res.notional, res.resting, False))
-        if self._reports:
-            self.on_result(action, res)
 
     def record_shortfall(self, what: str, requested: int, filled: int, reason: str, symbol: Optional[str] = None) -> None:
         """Record a parent order that ends here with ``filled`` < ``requested`` lots (nothing is dropped unrecorded)."""
@@ -319,62 +278,64 @@ class Trader(mesa.Agent):
         return self.shortfalls
 
     def limit(self, side: int, qty: int, price: int, symbol: Optional[str] = None, **kw: Any) -> None:
-        self._act("limit", self.ex.limit, symbol or self.symbol, side, qty, price, **kw)
+        """``ctx.submit_limit`` on the agent's market (keywords: tif, post_only, reduce_only, client_id, on_done)."""
+        self.ctx.submit_limit(symbol or self.symbol, side, qty, price, **kw)
 
     def market(self, side: int, qty: int, symbol: Optional[str] = None, **kw: Any) -> None:
-        self._act("market", self.ex.market_order, symbol or self.symbol, side, qty, **kw)
+        """``ctx.submit_market`` on the agent's market (keywords: worst_price, slippage_bps, reduce_only, on_done)."""
+        self.ctx.submit_market(symbol or self.symbol, side, qty, **kw)
 
-    def cancel(self, client_id: object = None, oid: Optional[int] = None) -> None:
-        self._act("cancel", self.ex.cancel, oid=oid, client_id=client_id)
+    def cancel(self, client_id: object = None, oid: Optional[int] = None, **kw: Any) -> None:
+        self.ctx.cancel(oid=oid, client_id=client_id, **kw)
 
-    def cancel_all(self, symbol: Optional[str] = None) -> None:
-        self._act("cancel_all", self.ex.cancel_all, symbol)
+    def cancel_all(self, symbol: Optional[str] = None, **kw: Any) -> None:
+        self.ctx.cancel_all(symbol, **kw)
 
-    def modify(self, client_id: object, price: Optional[int] = None, qty: Optional[int] = None) -> None:
-        self._act("modify", self.ex.modify, price=price, qty=qty, client_id=client_id)
+    def modify(self, client_id: object, price: Optional[int] = None, qty: Optional[int] = None, **kw: Any) -> None:
+        self.ctx.modify(client_id, price=price, qty=qty, **kw)
 
     # ------------------------------------------------------------------ reads (what the agent may see)
 
     def view(self, symbol: Optional[str] = None) -> BookView:
-        return self.model.views[symbol or self.symbol]
+        return self.ctx.view(symbol or self.symbol)
 
     def mark(self, symbol: Optional[str] = None) -> Optional[int]:
-        return self.ex.risk.mark(self.ex.market(symbol or self.symbol).index)
+        return self.ctx.mark(symbol or self.symbol)
 
     def oracle(self, symbol: Optional[str] = None) -> Optional[int]:
-        return self.model.feeds[symbol or self.symbol].oracle.price
+        return self.ctx.oracle(symbol or self.symbol)
 
     def oracle_age_us(self, symbol: Optional[str] = None) -> Optional[int]:
-        return self.model.feeds[symbol or self.symbol].oracle.age_us(self.now)
+        return self.ctx.oracle_age_us(symbol or self.symbol)
 
     def predicted_funding(self, symbol: Optional[str] = None) -> Fraction:
         """The rate the current funding interval would pay now (per payment, not per hour)."""
-        return self.model.feeds[symbol or self.symbol].predicted_rate()
+        return self.ctx.predicted_funding(symbol or self.symbol)
 
     def funding_interval_us(self, symbol: Optional[str] = None) -> int:
         """Length of the current funding interval, to turn a per-payment rate into a per-hour one."""
-        return self.model.feeds[symbol or self.symbol].funding.interval_us
+        return self.ctx.funding_interval_us(symbol or self.symbol)
 
     def position(self, symbol: Optional[str] = None) -> PositionInfo:
-        return self.ex.position(self.account, symbol or self.symbol)
+        return self.ctx.position(symbol or self.symbol)
 
     def equity(self) -> int:
         """Cross equity at the mark plus isolated positions' equity: what the account is worth now."""
-        return self.ex.equity(self.account)
+        return self.ctx.equity()
 
     def liquidation_price(self, symbol: Optional[str] = None) -> Optional[Fraction]:
-        return self.ex.liquidation_price(self.account, symbol or self.symbol)
+        return self.ctx.liquidation_price(symbol or self.symbol)
 
     def open_orders(self) -> dict[int, tuple[str, int, int, int]]:
         """oid -> (symbol, side, price, remaining qty); builds a dict, so prefer ``n_open_orders`` in hot code."""
-        return self.ex.open_orders(self.account)
+        return self.ctx.open_orders()
 
     def n_open_orders(self) -> int:
-        return len(self.ex.accounts[self.account].open_orders)
+        return self.ctx.n_open_orders()
 
     def tick_value(self, symbol: Optional[str] = None) -> int:
         """Quote units per tick per lot (the market's multiplier)."""
-        return self.ex.market(symbol or self.symbol).spec.multiplier
+        return self.ctx.multiplier(symbol or self.symbol)
 
 
 __all__ = ["Latency", "Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]

@@ -59,14 +59,18 @@ class BasketTrader(Trader):
             params = {**params, "symbols": tuple(params["symbols"])}
         return super().build(model, rng, params)  # type: ignore[return-value]
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: BasketParams) -> None:
-        super().__init__(model, rng, params)
-        self.markets = list(params.symbols) or list(model.symbols)
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: BasketParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
+        ctx = self.ctx
+        self.markets = list(params.symbols) or list(ctx.symbols)
         for s in self.markets:
-            if s not in model.symbols:
-                raise InvalidInput("agents.basket.symbols", s, f"must be one of {model.symbols}")
-            top = self.ex.risk.params[self.ex.market(s).index].tiers.max_leverage(0)
-            self.ex.set_leverage(self.account, s, min(params.leverage, top))
+            if s not in ctx.symbols:
+                raise InvalidInput("agents.basket.symbols", s, f"must be one of {list(ctx.symbols)}")
+            top = ctx.max_leverage(s)
+            if params.leverage > top:  # refused, not capped: the position would not be what the scenario says
+                raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage,
+                                   f"must be <= {top} (the venue's maximum for {s})")
+            ctx.set_leverage(s, params.leverage)
         self._sent: deque[tuple[str, int, int]] = deque()  # (symbol, side, lots) of entries on their way, in send order
 
     def start(self) -> None:
@@ -76,11 +80,10 @@ class BasketTrader(Trader):
         budget = self.equity() * self.p.size_fraction * self.p.leverage / len(self.markets)  # quote units each
         side = 0 if self.p.side == "long" else 1
         for s in self.markets:
-            spec = self.ex.market(s).spec
             mark = self.mark(s)
             if not mark:
                 continue
-            lots = int(Decimal(budget) / (mark * spec.multiplier))
+            lots = int(Decimal(budget) / (mark * self.ctx.multiplier(s)))
             if lots > 0:
                 self._sent.append((s, side, lots))
                 self.market(side, lots, symbol=s, slippage_bps=self.p.slippage_bps)

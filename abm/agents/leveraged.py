@@ -3,7 +3,7 @@
 Each trader picks, once at construction, a margin mode (cross, isolated, or a per-agent draw between
 them) and a leverage drawn from a heavy-tailed distribution (a Pareto law truncated to
 ``[leverage_min, leverage_max]``, 2x to 50x by default), rounded to an integer and capped at the
-market's tier maximum: surveys of retail derivatives flow show most accounts at modest leverage
+market's tier maximum (a fixed ``leverage`` above that maximum is refused, not capped): surveys of retail derivatives flow show most accounts at modest leverage
 and a thin tail at the venue's limit, and it is that tail that is liquidated first.
 
 When flat, it enters on a signal: ``trend`` (the mark above / below its own EMA of the mark by
@@ -182,11 +182,15 @@ class LeveragedTrader(Trader):
     Params = LeveragedParams
     p: LeveragedParams
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: LeveragedParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: LeveragedParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
-        m = self.ex.market(self.symbol)
-        self._mult = m.spec.multiplier
+        ctx = self.ctx
+        self._mult = ctx.multiplier(self.symbol)
+        self.venue_max_leverage = top = ctx.max_leverage(self.symbol)
+        if p.leverage is not None and p.leverage > top:  # refused, not capped: the scenario asked for that leverage
+            raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage,
+                               f"must be <= {top} (the venue's maximum for {self.symbol})")
         # Construction draws (mode, leverage, first look) come in a fixed order from the agent's own stream.
         iso = p.margin_mode == "isolated" or (p.margin_mode == "mixed" and self.rng.random() < p.isolated_prob)
         if p.leverage is not None:
@@ -196,11 +200,11 @@ class LeveragedTrader(Trader):
         else:
             raw = float(self.rng.uniform(p.leverage_min, p.leverage_max))
         self.leverage_raw = raw
-        self.venue_max_leverage = self.ex.risk.params[m.index].tiers.max_leverage(0)
-        self.leverage = max(1, min(self.venue_max_leverage, int(round(raw))))
+        # a draw from the distribution lands at most at the venue's maximum (the crowd's tail sits at the limit)
+        self.leverage = max(1, min(top, int(round(raw))))
         self.margin_mode = "isolated" if iso else "cross"
-        self.ex.set_margin_mode(self.account, self.symbol, self.margin_mode)
-        self.ex.set_leverage(self.account, self.symbol, self.leverage)
+        ctx.set_margin_mode(self.symbol, self.margin_mode)
+        ctx.set_leverage(self.symbol, self.leverage)
         self._first_delay_us: Optional[int] = None
         if p.entry_delay_s is not None:
             lo, hi = p.entry_delay_min_s, p.entry_delay_s
@@ -232,7 +236,7 @@ class LeveragedTrader(Trader):
     def start(self) -> None:
         """The first look comes at the entry delay (a crowd entering in a window) or on the wake clock."""
         if self._first_delay_us is not None:
-            self.model.sched.at(self.model.sched.now + self._first_delay_us, self._scheduled_wake)
+            self.wake_at(self.now + self._first_delay_us, self._scheduled_wake)
         else:
             super().start()
         if self.p.funding_exit_bps is not None:

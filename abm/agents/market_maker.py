@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -183,15 +183,16 @@ class MarketMaker(Trader):
     Params = MarketMakerParams
     p: MarketMakerParams
 
-    def __init__(self, model: MarketModel, rng: np.random.Generator, params: MarketMakerParams) -> None:
+    def __init__(self, model: MarketModel, rng: np.random.Generator, params: MarketMakerParams, ctx: Any = None) -> None:
         """Set up the cross-margin account at ``leverage`` (a setup-time account setting, like a real desk's)."""
-        super().__init__(model, rng, params)
-        spec = self.ex.market(self.symbol).spec
+        super().__init__(model, rng, params, ctx)
+        ctx = self.ctx
+        spec = ctx.spec(self.symbol)
         self._tick = float(spec.tick_size)
         self._lot = float(spec.lot_size)
-        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        ctx.set_margin_mode(self.symbol, "cross")
         try:
-            self.ex.set_leverage(self.account, self.symbol, params.leverage)
+            ctx.set_leverage(self.symbol, params.leverage)
         except InvalidInput as e:
             raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage, e.allowed) from None
         p = params
@@ -300,7 +301,7 @@ class MarketMaker(Trader):
 
     def margin_usage(self) -> float:
         """Cross maintenance margin / cross equity (inf when equity is gone)."""
-        s = self.ex.margin_summary(self.account)
+        s = self.ctx.margin_summary()
         eq = int(s["cross_equity"])  # type: ignore[call-overload]
         mm = int(s["cross_maintenance"])  # type: ignore[call-overload]
         if eq <= 0:
@@ -429,12 +430,13 @@ class MarketMaker(Trader):
         """Make the resting ladder ``want``: keep orders that match, move the others in place (``modify``, one
         atomic action, so the book never shows a level twice or not at all), cancel what is no longer wanted
         and place what is missing, all by client id."""
-        acct = self.ex.accounts[self.account]
-        live = self.open_orders() if acct.open_orders else {}
+        ctx = self.ctx
+        live = self.open_orders() if ctx.orders else {}
+        client_ids = ctx.client_ids
         known = set()
         for key in list(self._slots):
             cid = self._slots[key]
-            oid = acct.client_ids.get(cid)
+            oid = client_ids.get(cid)
             if oid is None:  # filled, rejected or cancelled by the venue (e.g. a liquidation)
                 del self._slots[key]
                 continue

@@ -66,8 +66,8 @@ class NoiseTrader(Trader):
     flow = True
     p: NoiseParams
 
-    def __init__(self, model: Any, rng: Any, params: NoiseParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: NoiseParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         self._in_flight = 0  # limit orders sent, not landed yet (latency only)
         self._bound = 0.0  # total rate at the last event: an upper bound of the rate until the next one
         self.market_orders = self.limit_orders = self.cancels = 0  # orders and cancels sent
@@ -77,15 +77,18 @@ class NoiseTrader(Trader):
 
     def start(self) -> None:
         p = self.p
+        ctx = self.ctx
         # hot-path constants: this agent's event runs several hundred thousand times an hour per crowd
         self._steady_rate = p.mu + p.alpha * p.window_levels
-        self._open = self.ex.accounts[self.account].open_orders  # the exchange's live dict: read only
+        self._open = ctx.orders  # the account's live resting orders, read only
         self._book = self.view()
         lat = self.latency
         self._lagged = bool(lat.data_us or lat.entry_us or lat.jitter_us)
-        self._ex_limit = self._limit_lands if self._lagged else self.ex.limit
-        self._ex_market = self._market_order
-        self._ex_cancel = self.ex.cancel
+        self._submit_limit = ctx.submit_limit
+        self._submit_market = ctx.submit_market
+        self._cancel = ctx.cancel
+        self._push_wake = ctx.push_wake
+        self._limit_done = self._limit_lands if self._lagged else None
         self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
         self._schedule_next(self.now)
 
@@ -95,21 +98,19 @@ class NoiseTrader(Trader):
         if bound > 0 and self.active:  # the time to the next candidate event, at the bound
             buf = self._ubuf
             u = buf.pop() if buf else self.uniform()
-            self.model.sched.push(t + int(-math.log(1.0 - u) * 1e6 / bound) + 1, self._event)
+            self._push_wake(t + int(-math.log(1.0 - u) * 1e6 / bound) + 1, self._event)
 
-    def _market_order(self, account: int, symbol: str, side: int, qty: int) -> Any:
-        res = self.ex.market_order(account, symbol, side, qty)
-        if res.filled < qty:
+    def _market_done(self, res: Any, error: Any) -> None:
+        """A market order landed: count it when the book could not fill it (refused ones filled nothing either)."""
+        if error is None and res.filled < res.qty:
             if not self.short_orders:
                 self._first_short_us = self.now
             self.short_orders += 1
-            self.short_requested += qty
+            self.short_requested += res.qty
             self.short_filled += res.filled
-        return res
 
-    def _limit_lands(self, account: int, symbol: str, side: int, qty: int, price: int) -> Any:
+    def _limit_lands(self, res: Any, error: Any) -> None:
         self._in_flight -= 1
-        return self.ex.limit(account, symbol, side, qty, price)
 
     def _size(self) -> int:
         if not self._size_log:
@@ -130,7 +131,7 @@ class NoiseTrader(Trader):
             side = BUY if (buf.pop() if buf else self.uniform()) < 0.5 else SELL
             if u < p.mu:
                 self.market_orders += 1
-                self._act("market", self._ex_market, self.symbol, side, self._size())
+                self._submit_market(self.symbol, side, self._size(), None, None, False, None, self._market_done)
             else:
                 book = self._book
                 ref = book.best_ask() if side == BUY else book.best_bid()
@@ -142,13 +143,14 @@ class NoiseTrader(Trader):
                     if price > 0:
                         self.limit_orders += 1
                         self._in_flight += self._lagged
-                        self._act("limit", self._ex_limit, self.symbol, side, self._size(), price)
+                        self._submit_limit(self.symbol, side, self._size(), price, "GTC", False, False, None,
+                                           self._limit_done)
         else:
             n_open = len(self._open)
             if u < steady + p.delta * n_open:  # a cancel; beyond it the rate fills took away: nothing happens
                 k = min(int((u - steady) / p.delta), n_open - 1)  # u is uniform on the cancel band: it picks the order
                 self.cancels += 1
-                self._act("cancel", self._ex_cancel, next(islice(self._open, k, None)))
+                self._cancel(next(islice(self._open, k, None)))
         self._schedule_next(t)
 
     def shortfall_records(self) -> list[Shortfall]:

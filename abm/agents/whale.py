@@ -19,7 +19,7 @@ depending on how it is worked:
   on its way, so the book never shows more than ``display_size`` of it. With ``reprice_bps`` a part the
   market has left that far behind is cancelled and shown again at the current level;
 - ``hunt``: liquidation hunting. The whale reads everyone's liquidation price the way heatmap services
-  estimate them (here exactly, from ``Exchange.liquidation_price`` of every holder of the market), bins
+  estimate them (here exactly: ``AgentContext.liquidation_levels``, every other holder's), bins
   the liquidation notional in buckets of ``bucket_bps`` within ``max_distance_pct`` of the mark, picks
   the bucket with the most notional (longs' below the mark: sell to push down; shorts' above: buy; with
   ``side="auto"`` whichever side's densest bucket is larger) and trades toward it in slices of
@@ -128,20 +128,21 @@ class Whale(Trader):
     Params = WhaleParams
     p: WhaleParams
 
-    def __init__(self, model: Any, rng: Any, params: WhaleParams) -> None:
-        super().__init__(model, rng, params)
+    def __init__(self, model: Any, rng: Any, params: WhaleParams, ctx: Any = None) -> None:
+        super().__init__(model, rng, params, ctx)
         p = params
-        spec = self.ex.market(self.symbol).spec
+        ctx = self.ctx
+        spec = ctx.spec(self.symbol)
         self.tick = float(spec.tick_size)
         self.lot = float(spec.lot_size)
         self.lots = self._to_lots("size", p.size)
         self.display_lots = self._to_lots("display_size", p.display_size) if p.execution == "iceberg" else 0
         self.hunt_slice_lots = (self._to_lots("hunt_slice_size", p.hunt_slice_size) if p.hunt_slice_size is not None
                                 else max(1, self.lots // 10))
-        self.ex.set_margin_mode(self.account, self.symbol, "cross")
+        ctx.set_margin_mode(self.symbol, "cross")
         if p.leverage is not None:
             try:
-                self.ex.set_leverage(self.account, self.symbol, p.leverage)
+                ctx.set_leverage(self.symbol, p.leverage)
             except InvalidInput as e:
                 raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
         self.side: Optional[int] = None if p.side == "auto" else (BUY if p.side == "buy" else SELL)
@@ -180,7 +181,7 @@ class Whale(Trader):
 
     def start(self) -> None:
         """Schedule the flow's start; the whale has no other wakes until then."""
-        self.model.sched.at(max(self.start_us, self.now), self._begin)
+        self.wake_at(max(self.start_us, self.now), self._begin)
 
     def _begin(self, t: int) -> None:
         if not self.active:
@@ -227,43 +228,30 @@ class Whale(Trader):
         self.in_flight += 1
         self.sent_lots += 0 if reduce_only else qty
         sent = self.now
+        met: list[Optional[float]] = []  # the mid the order met on arrival, before it traded
 
-        def go(account: int, symbol: str, side: int, qty: int) -> Any:  # the order's fields: what a journal records
-            v = self.view()
-            mid = v.mid()
-            worst: Optional[int] = None
-            slip = slippage_bps
-            if limit is not None:
-                # the tighter of the two bounds, the slippage one taken from the book on arrival as the exchange would
-                worst = limit
-                opp = v.best_ask() if side == BUY else v.best_bid()
-                if slippage_bps is not None and opp is not None:
-                    ref = Fraction(mid) if mid is not None else Fraction(opp)
-                    fb = Fraction(slippage_bps) / 10_000
-                    sb = math.floor(ref * (1 + fb)) if side == BUY else max(1, math.ceil(ref * (1 - fb)))
-                    worst = min(worst, sb) if side == BUY else max(worst, sb)
-                slip = None
-            try:
-                res = self.ex.market_order(account, symbol, side, qty, worst_price=worst, slippage_bps=slip,
-                                           reduce_only=reduce_only)
-            except AbmError as e:
+        def arrive(t: int) -> None:
+            met.append(self.view().mid())
+
+        def done(res: Any, error: Optional[AbmError]) -> None:
+            self.in_flight -= 1
+            if error is not None:
                 if not reduce_only:  # a refused flow order spent nothing
                     self.sent_lots -= qty
                     self.flow_refusals += 1
-                    self._flow_refused = e
-                raise
-            finally:
-                self.in_flight -= 1
+                    self._flow_refused = error
+                return
             if not reduce_only:
                 self.sent_lots -= qty - res.filled  # what did not fill is not spent
                 self.filled_lots += res.filled
                 self.short_orders += res.filled < qty
             self.orders.append({"tag": tag, "sent_us": sent, "arrived_us": self.now, "side": side, "qty": qty,
-                                "filled": res.filled, "oid": res.oid, "avg_price": res.avg_price, "mid": mid,
+                                "filled": res.filled, "oid": res.oid, "avg_price": res.avg_price, "mid": met[0],
                                 "slippage_bps": slippage_bps})
-            return res
 
-        self._act("market", go, self.symbol, side, qty)
+        # with ``limit`` the order takes nothing beyond it nor beyond slippage_bps from the mid at arrival
+        self.market(side, qty, worst_price=limit, slippage_bps=slippage_bps, reduce_only=reduce_only,
+                    on_done=done, on_arrive=arrive)
 
     def _finish(self, t: int, why: str = "") -> None:
         """The flow is complete (or given up, ``why``): arrange the exit; the outcome is settled once all has landed."""
@@ -340,7 +328,7 @@ class Whale(Trader):
             return
         self._send(self.side, self.slices_planned[i], slippage_bps=self.p.max_slippage_bps, tag="twap")  # type: ignore[arg-type]
         if i + 1 < len(self.slices_planned):
-            self.model.sched.at(self.start_us + (i + 1) * self.slice_us, lambda tt: self._twap_slice(tt, i + 1))
+            self.wake_at(self.start_us + (i + 1) * self.slice_us, lambda tt: self._twap_slice(tt, i + 1))
         else:
             self._finish(t)
 
@@ -381,28 +369,17 @@ class Whale(Trader):
         """Cancel the visible part; nothing new is shown until the cancel has landed."""
         self.in_flight += 1
         self.iceberg_pulls += reshow
-
-        def go(account: int) -> Any:
-            try:
-                return self.ex.cancel_all(account, self.symbol)
-            finally:
-                self.in_flight -= 1
-
-        self._act("iceberg_pull", go)
+        self.cancel_all(self.symbol, on_done=self._landed)
 
     def _show(self, qty: int, price: int) -> None:
         side = self.side
         assert side is not None  # only "hunt" may start without a side
         self.in_flight += 1
         self.iceberg_shown += 1
+        self.limit(side, qty, price, on_done=self._landed)
 
-        def go(account: int, symbol: str, side: int, qty: int, price: int) -> Any:
-            try:
-                return self.ex.limit(account, symbol, side, qty, price)
-            finally:
-                self.in_flight -= 1
-
-        self._act("limit", go, self.symbol, side, qty, price)
+    def _landed(self, res: Any, error: Optional[AbmError]) -> None:
+        self.in_flight -= 1
 
     # ------------------------------------------------------------------ hunt
 
@@ -418,25 +395,19 @@ class Whale(Trader):
         out: dict[str, dict[int, list[Any]]] = {"long": {}, "short": {}}
         if mark is None:
             return out
-        m = self.ex.market(self.symbol)
-        mult = m.spec.multiplier
+        mult = self.ctx.multiplier(self.symbol)
         max_d = p.max_distance_pct / 100
-        for aid, pos in m.holders.items():
-            if aid == self.account or not pos.size:
-                continue
-            lp = self.ex.liquidation_price(aid, self.symbol)
-            if lp is None or lp <= 0:
-                continue
+        for size, lp in self.ctx.liquidation_levels(self.symbol):
             d = (lp - mark) / mark
-            if pos.size > 0 and lp < mark and -d <= max_d:
+            if size > 0 and lp < mark and -d <= max_d:
                 side, far = "long", min
-            elif pos.size < 0 and lp > mark and d <= max_d:
+            elif size < 0 and lp > mark and d <= max_d:
                 side, far = "short", max
             else:
                 continue
             k = int(abs(float(d)) * 10_000 // p.bucket_bps)
             b = out[side].setdefault(k, [0, lp])
-            b[0] += int(abs(pos.size) * mult * lp)
+            b[0] += int(abs(size) * mult * lp)
             b[1] = far(b[1], lp)
         return out
 

@@ -310,28 +310,35 @@ class Exchange:
         reduce_only: BoolArg = False,
         client_id: object = None,
     ) -> OrderResult:
-        """Immediate-or-cancel at any price, or bounded by ``worst_price`` ticks or ``slippage_bps`` from the mid.
+        """Immediate-or-cancel at any price, or bounded by ``worst_price`` ticks and/or ``slippage_bps`` from the mid.
 
         With ``slippage_bps`` the bound is taken from the mid, or from the best opposite price when one
-        side is empty; with no opposite side nothing can fill and the whole order is cancelled.
+        side is empty; with no opposite side nothing can fill and the whole order is cancelled. Given
+        both, the tighter bound applies (a hunt's target cap and its slippage cap), and it must be a
+        valid price; with no opposite side only ``worst_price`` is left, and nothing fills.
         """
         a, m, s = self._order_target(account_id, symbol, side)
         if type(qty) is not int:
             qty = as_int("qty", qty, InvalidSize)
         if qty <= 0:
             raise InvalidSize("qty", qty, "must be a positive integer number of lots")
-        if worst_price is not None and slippage_bps is not None:
-            raise InvalidOrderType("slippage_bps", slippage_bps, "must not be given together with worst_price")
         if worst_price is not None:
             worst_price = as_int("worst_price", worst_price, InvalidPrice)
-            self._check_price_size(m, "worst_price", worst_price, qty)
+            if slippage_bps is None:
+                self._check_price_size(m, "worst_price", worst_price, qty)
         elif qty > m.max_tick_lots:  # each fill is bounded by the resting order it meets, which passed this check
             raise InvalidSize("qty", qty, f"must be at most {m.max_tick_lots} lots (a notional must fit {MAX_MONEY} "
                                           "quote units)")
         if slippage_bps is not None:
             if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, (int, float)) or not 0 <= slippage_bps < 10000:
                 raise InvalidOrderType("slippage_bps", slippage_bps, "must be a number in [0, 10000)")
-            worst_price = _slippage_bound(m.book, s, slippage_bps)
+            bound = _slippage_bound(m.book, s, slippage_bps)
+            if worst_price is None:
+                worst_price = bound
+            else:
+                if bound:
+                    worst_price = min(worst_price, bound) if s == BUY else max(worst_price, bound)
+                self._check_price_size(m, "worst_price", worst_price, qty)
         if type(reduce_only) is not bool:
             raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
         if client_id is not None:

@@ -93,7 +93,13 @@ class MarketModel(mesa.Model):
             group = self.agents_by_group[name] = []
             for i in range(g.count):
                 # keyed by (group, index in group): resizing one group leaves every other group's draws alone
-                agent = cls.build(self, stream(cfg.seed, "agent", name, i), dict(g.params))
+                try:
+                    agent = cls.build(self, stream(cfg.seed, "agent", name, i), dict(g.params))
+                except InvalidInput as e:  # name the group, as the scenario does, rather than the kind
+                    prefix = f"agents.{cls.kind}."
+                    if name == cls.kind or not e.field.startswith(prefix):
+                        raise
+                    raise type(e)(f"agents.{name}." + e.field[len(prefix):], e.value, e.allowed) from None
                 agent._place(name, i, stream(cfg.seed, "agent", name, i, "network"))
                 group.append(agent)
             self.agents_by_kind.setdefault(g.kind, []).extend(group)

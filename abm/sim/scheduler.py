@@ -17,7 +17,7 @@ ORACLE, MARK, FUNDING_PAYMENT, FUNDING_SAMPLE, AGENT = 0, 1, 2, 3, 5
 
 
 class Scheduler:
-    __slots__ = ("_heap", "_seq", "now", "_clock", "processed")
+    __slots__ = ("_heap", "_seq", "now", "_clock", "processed", "started")
 
     def __init__(self, clock: Optional[Any] = None, start_us: int = 0) -> None:
         self._heap: list[tuple[int, int, int, Callable[..., None], tuple]] = []
@@ -25,6 +25,7 @@ class Scheduler:
         self.now = start_us
         self._clock = clock  # an object with a ``now`` attribute to keep in step (the Exchange)
         self.processed = 0
+        self.started = False  # set by the first ``run_until``: agents' set-up calls apply at once before it
         if clock is not None:
             clock.now = start_us
 
@@ -46,6 +47,7 @@ class Scheduler:
         """Run every event due at or before ``t_us`` (including ones scheduled meanwhile); returns how many."""
         heap = self._heap
         clock = self._clock
+        self.started = True
         n = 0
         while heap and heap[0][0] <= t_us:
             t, _, _, fn, args = heapq.heappop(heap)
