@@ -2,8 +2,8 @@
 
 Each trader picks, once at construction, a margin mode (cross, isolated, or a per-agent draw between
 them) and a leverage drawn from a heavy-tailed distribution (a Pareto law truncated to
-``[leverage_min, leverage_max]``, 2x to 50x by default), rounded to an integer and capped at the
-market's tier maximum (a fixed ``leverage`` above that maximum is refused, not capped): surveys of retail derivatives flow show most accounts at modest leverage
+``[leverage_min, leverage_max]``, 2x to the market's tier maximum by default), rounded to an integer (a
+fixed ``leverage`` or a ``leverage_max`` above that maximum is refused, not capped): surveys of retail derivatives flow show most accounts at modest leverage
 and a thin tail at the venue's limit, and it is that tail that is liquidated first.
 
 When flat, it enters on a signal: ``trend`` (the mark above / below its own EMA of the mark by
@@ -89,7 +89,7 @@ class LeveragedParams(TraderParams):
     leverage: Optional[int] = None  # a fixed leverage; None: drawn from leverage_dist
     leverage_dist: str = "pareto"  # "pareto" (truncated power law) or "uniform", on [leverage_min, leverage_max]
     leverage_min: float = 2.0
-    leverage_max: float = 50.0
+    leverage_max: Optional[float] = None  # None: the venue's maximum for the market (above it is refused)
     leverage_alpha: float = 1.0  # Pareto exponent: smaller means a heavier tail
     # entry
     signal: str = "trend"  # "trend", "contrarian", "random", "long", "short"
@@ -132,7 +132,7 @@ class LeveragedParams(TraderParams):
             raise InvalidInput("leverage_dist", self.leverage_dist, f"must be one of {list(LEVERAGE_DISTS)}")
         if not _num(self.leverage_min) or not self.leverage_min >= 1:
             raise InvalidInput("leverage_min", self.leverage_min, "must be a number >= 1")
-        if not _num(self.leverage_max) or not self.leverage_max >= self.leverage_min:
+        if self.leverage_max is not None and (not _num(self.leverage_max) or not self.leverage_max >= self.leverage_min):
             raise InvalidInput("leverage_max", self.leverage_max,
                                f"must be a number >= leverage_min ({self.leverage_min})")
         if not _num(self.leverage_alpha) or not self.leverage_alpha > 0:
@@ -191,17 +191,23 @@ class LeveragedTrader(Trader):
         if p.leverage is not None and p.leverage > top:  # refused, not capped: the scenario asked for that leverage
             raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage,
                                f"must be <= {top} (the venue's maximum for {self.symbol})")
+        hi = float(top) if p.leverage_max is None else p.leverage_max
+        if hi > top:
+            raise InvalidInput(f"agents.{self.kind}.leverage_max", p.leverage_max,
+                               f"must be <= {top} (the venue's maximum for {self.symbol}; it is refused, not capped)")
+        if p.leverage is None and p.leverage_min > hi:
+            raise InvalidInput(f"agents.{self.kind}.leverage_min", p.leverage_min,
+                               f"must be <= {hi:g} (the venue's maximum for {self.symbol})")
         # Construction draws (mode, leverage, first look) come in a fixed order from the agent's own stream.
         iso = p.margin_mode == "isolated" or (p.margin_mode == "mixed" and self.rng.random() < p.isolated_prob)
         if p.leverage is not None:
             raw = float(p.leverage)
         elif p.leverage_dist == "pareto":
-            raw = float(pareto_truncated(self.rng, p.leverage_alpha, p.leverage_min, p.leverage_max))
+            raw = float(pareto_truncated(self.rng, p.leverage_alpha, p.leverage_min, hi))
         else:
-            raw = float(self.rng.uniform(p.leverage_min, p.leverage_max))
+            raw = float(self.rng.uniform(p.leverage_min, hi))
         self.leverage_raw = raw
-        # a draw from the distribution lands at most at the venue's maximum (the crowd's tail sits at the limit)
-        self.leverage = max(1, min(top, int(round(raw))))
+        self.leverage = max(1, int(round(raw)))  # raw <= hi <= top, an integer: never above the venue's maximum
         self.margin_mode = "isolated" if iso else "cross"
         ctx.set_margin_mode(self.symbol, self.margin_mode)
         ctx.set_leverage(self.symbol, self.leverage)
