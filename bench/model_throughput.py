@@ -28,6 +28,8 @@ def main() -> None:
     ap.add_argument("--arbitrageurs", type=int, default=8)
     ap.add_argument("--whales", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--gc", action="store_true",
+                    help="also run with Python's default garbage collector (no quiet_gc) and print the CPU ratio")
     args = ap.parse_args()
     groups = [AgentGroup("noise", args.noise, {})]
     for kind, n in (("market_maker", args.makers), ("leveraged", args.leveraged), ("arbitrageur", args.arbitrageurs),
@@ -55,6 +57,18 @@ def main() -> None:
     print(f"order events: {model.order_events:,} -> {model.order_events / wall:,.0f} per second end to end")
     print(f"scheduler events: {model.sched.processed:,}; trades: {len(model.tape):,}; "
           f"liquidation steps: {len(model.exchange.liquidations):,}")
+    if args.gc:  # the same run, stepped without quiet_gc: what the collector's rescans of the model cost
+        cpu_quiet = cpu_of(lambda: MarketModel(cfg).run())
+        plain = MarketModel(cfg)
+        cpu_plain = cpu_of(lambda: [plain.step() for _ in iter(lambda: plain.running, False)])
+        print(f"CPU, collector quiet (run()): {cpu_quiet:.1f} s; default collector: {cpu_plain:.1f} s "
+              f"-> {cpu_plain / cpu_quiet:.2f}x")
+
+
+def cpu_of(fn) -> float:  # type: ignore[no-untyped-def]
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
 
 
 if __name__ == "__main__":

@@ -210,8 +210,11 @@ class MarketModel(mesa.Model):
             self.running = False
 
     def run(self) -> "MarketModel":
-        while self.running:
-            self.step()
+        from abm.model.quiet_gc import quiet_gc
+
+        with quiet_gc():
+            while self.running:
+                self.step()
         return self
 
     @property

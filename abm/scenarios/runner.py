@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from abm.model import MarketModel
+from abm.model.quiet_gc import quiet_gc
 from abm.results import RunResult, save_run
 from abm.results.out_check import check_out
 from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
@@ -47,12 +48,13 @@ def run(
         from tqdm import tqdm
 
         bar = tqdm(total=n_steps, desc=scn.name, unit="step", leave=False)
-    while model.running:
-        model.step()
-        if bar is not None:
-            bar.update(1)
-            liq = len(model.exchange.liquidations)
-            bar.set_postfix(t=f"{model.time_us / 1e6:.0f}s", liquidations=liq, refresh=False)
+    with quiet_gc():
+        while model.running:
+            model.step()
+            if bar is not None:
+                bar.update(1)
+                liq = len(model.exchange.liquidations)
+                bar.set_postfix(t=f"{model.time_us / 1e6:.0f}s", liquidations=liq, refresh=False)
     if bar is not None:
         bar.close()
     result = collect_result(scn, model)
