@@ -15,8 +15,10 @@ import abm
 from abm.analysis.liquidations import EVENT_DEFINITION
 from abm.errors import InvalidInput
 from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
-from abm.report import PANELS, build_figure, figure, render_report
-from abm.report.figure import MODES_PANEL, PER_MARKET, SHARED, cascade_title, liquidation_bars, mode_split
+from abm.report import PANELS, build_figure, panels, render_report, run_data, style
+from abm.report import header as report_header
+from abm.report.panels import cascade_title, liquidation_bars, mode_split
+from abm.report.style import MODES_PANEL, PER_MARKET, SHARED
 from abm.results import RunResult, load_run, save_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -134,7 +136,7 @@ def test_figure_has_titled_panels_and_twin_axes(crash, quiet):
 def test_liquidation_bars_add_up_to_the_summary(crash):
     fig = build_figure(crash)
     ax = panel(fig, "liquidations")
-    s = figure.report_numbers(crash).summary
+    s = run_data.report_numbers(crash).summary
     drawn = sum(p.get_height() for c in ax.containers for p in c)
     unit = 1e6 if "million" in ax.get_ylabel() else 1e3 if "thousand" in ax.get_ylabel() else 1.0
     assert drawn * unit == pytest.approx(s["liquidated_notional"]["total"], rel=1e-12)
@@ -158,11 +160,11 @@ def test_header_and_panels_show_the_summary_numbers(whale):
     """One definition of a liquidation event, chain length and R, from the summary to every panel."""
     s = whale.summary
     # the report computes what the run saved from the tables (the agents' shortfalls come from the summary itself)
-    assert figure.report_numbers(whale).summary == {k: v for k, v in s.items() if k != "unfilled"}
+    assert run_data.report_numbers(whale).summary == {k: v for k, v in s.items() if k != "unfilled"}
     fig = build_figure(whale)
     title = fig._suptitle.get_text()
     ln = s["liquidated_notional"]
-    assert f"liquidation events: {s['liquidation_events']}, {figure._money(ln['total'])}" in title
+    assert f"liquidation events: {s['liquidation_events']}, {style._money(ln['total'])}" in title
     assert f"accounts liquidated {s['accounts_liquidated']}" in title
     assert f"longest liquidation chain {s['longest_chain']}" in title
     assert f"R {s['R']:.2f}, R_all {s['R_all']:.2f}" in title
@@ -196,12 +198,12 @@ def test_shortfalls_show_in_the_header_when_the_summary_has_them(quiet):
     assert "could not fill: whale market sell: filled 39.586 of 100 BTC at 5.0 min" in title
     assert "long_crowd entry buy: filled 0.25 of 0.5 BTC at 2.0 min" in title
     title = header({"unfilled": many})
-    assert title.count("filled ") == figure.MAX_SHORTFALLS and f"and {len(many) - figure.MAX_SHORTFALLS} more" in title
+    assert title.count("filled ") == style.MAX_SHORTFALLS and f"and {len(many) - style.MAX_SHORTFALLS} more" in title
     for summary in ({}, {"unfilled": []}, {"liquidation_events": 3}):
         assert "could not fill" not in header(summary)
-    parts = figure.shortfall_parts({"unfilled": [dict(unfilled[0], symbol="ETH-PERP")]})
+    parts = report_header.shortfall_parts({"unfilled": [dict(unfilled[0], symbol="ETH-PERP")]})
     assert parts == ["could not fill: whale market sell: filled 39.586 of 100 ETH at 5.0 min"]
-    assert figure.shortfall_parts({"unfilled": unfilled[:1]}) == [
+    assert report_header.shortfall_parts({"unfilled": unfilled[:1]}) == [
         "could not fill: whale market sell: filled 39.586 of 100 (base units) at 5.0 min"]
 
 
@@ -220,9 +222,9 @@ def test_cascade_panel_lays_out_any_graph_by_time_and_tree(crash):
         g.add_node(f"liq:{i}:{i}", type="liquidation", time_s=t, notional=1000.0 * (i + 1), markets=(0,),
                    kind=("book", "backstop", "adl", "book")[i])
     g.add_edges_from([("shock:0", "liq:0:0"), ("liq:0:0", "liq:1:1"), ("liq:0:0", "liq:2:2"), ("market", "liq:3:3")])
-    run = figure._Run(crash, None)
+    run = run_data._Run(crash, None)
     ax = Figure(figsize=(14, 4)).add_subplot()
-    figure._draw_graph(ax, run, g)
+    panels._draw_graph(ax, run, g)
     (edges,) = [c for c in ax.collections if c.__class__.__name__ == "LineCollection"]
     assert len(edges.get_segments()) == 4
     segs = {tuple(map(tuple, s)) for s in edges.get_segments()}
@@ -237,12 +239,12 @@ def test_a_graph_that_cannot_be_drawn_costs_only_the_graph(crash, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(figure, "_draw_graph", broken)
+    monkeypatch.setattr(panels, "_draw_graph", broken)
     with pytest.warns(UserWarning, match="boom"):
         ax = panel(build_figure(crash), "cascade")
     assert "Liquidation events over time" in ax.get_title() and "graph not drawable: RuntimeError" in ax.get_title()
     points = sum(len(c.get_offsets()) for c in ax.collections)
-    assert points == figure.report_numbers(crash).summary["liquidation_events"]
+    assert points == run_data.report_numbers(crash).summary["liquidation_events"]
     assert ax.get_yscale() == "log" and "USDC" in ax.get_ylabel()
 
 

@@ -1,7 +1,11 @@
 """The run report: one PNG page, every market, of prices, depth, spread/basis, liquidations (and their
 split by margin mode), funding, the insurance fund / open interest and the liquidation cascade, with
-the run summary's numbers (see ``abm.report.figure``)."""
+the run summary's numbers (see ``abm.report.figure``).
 
-from abm.report.figure import PANELS, build_figure, render_report
+Modules: ``figure`` (the page: layout, saving), ``panels`` (one function per panel), ``header``,
+``run_data`` (what is drawn, prepared once), ``style`` (sizes, colours, number formats)."""
+
+from abm.report.figure import build_figure, render_report
+from abm.report.style import PANELS
 
 __all__ = ["PANELS", "build_figure", "render_report"]
