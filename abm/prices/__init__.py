@@ -20,7 +20,7 @@ from abm.prices.index import (
     recover,
 )
 from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
-from abm.prices.mark import BinanceMark, HyperliquidMark, book_median
+from abm.prices.mark import MARK_MODELS, BinanceMark, HyperliquidMark, MarkModel, book_median
 from abm.prices.oracle import Oracle, WrongPublishTime
 
 __all__ = [
@@ -50,6 +50,8 @@ __all__ = [
     "rate_8h",
     "HyperliquidMark",
     "BinanceMark",
+    "MarkModel",
+    "MARK_MODELS",
     "book_median",
 ]
 

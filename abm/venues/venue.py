@@ -19,11 +19,10 @@ from abm.margin.params import LiquidationConfig, RiskParams
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
 from abm.market.spec import MarketSpec
 from abm.prices.funding import FundingConfig
-from abm.prices.mark import BinanceMark, HyperliquidMark
+from abm.prices.mark import MARK_MODELS, MarkModel
 from abm.venues.schema import (
     MAX_QUOTE_DECIMALS,
     US,
-    HyperliquidMarkConfig,
     InvalidProfile,
     Problem,
     TierClass,
@@ -206,12 +205,9 @@ class Venue:
                if tc.max_notional is not None else None)
         return OrderLimits(self.units("orders.min_value", o.min_value, quote_decimals), max_mkt, cap)
 
-    def mark_model(self) -> Union[HyperliquidMark, BinanceMark]:
-        """A fresh mark-price model (each market needs its own: the models keep state)."""
-        m = self.profile.mark
-        if isinstance(m, HyperliquidMarkConfig):
-            return HyperliquidMark(ema_window_s=m.ema_window_s)
-        return BinanceMark(ma_window_s=m.ma_window_s, funding_interval_s=self.profile.funding.payment_interval_s)
+    def mark_model(self) -> MarkModel:
+        """A fresh mark-price model (each market needs its own: the models keep state), by ``mark.formula``."""
+        return MARK_MODELS.resolve(self.profile.mark.formula).from_profile(self.profile)
 
     def oracle_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Oracle(path, tick_size, **kwargs)`` (add ``rng`` when noise_bps > 0)."""
