@@ -63,6 +63,9 @@ class Registry(Generic[T]):
         """The registered names, sorted (what a config may say besides a ``module:Class`` path)."""
         return tuple(sorted(self._entries))
 
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.names())
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._entries
 
@@ -72,12 +75,11 @@ class Registry(Generic[T]):
         if isinstance(value, str) and value in self._entries:
             return self._entries[value]
         names = list(self.names())
-        allowed = f"must be one of {names} or 'module:Class' (a module path of identifiers, a colon, a name)"
-        if not isinstance(value, str) or ":" not in value:
-            close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) if isinstance(value, str) else []
-            raise InvalidInput(fld, value, allowed + (f" (did you mean '{close[0]}'?)" if close else ""))
-        if not TARGET.fullmatch(value):
-            raise InvalidInput(fld, value, allowed)
+        close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) if isinstance(value, str) else []
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        if not isinstance(value, str) or not TARGET.fullmatch(value):
+            raise InvalidInput(fld, value, f"must be one of {names}{hint} or 'module:Class' (a module path of "
+                                           "identifiers, a colon, a name)")
         module, _, name = value.partition(":")
         if module not in sys.modules:  # an imported module has run already
             check_source(fld, value, module, name)
