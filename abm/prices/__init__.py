@@ -4,6 +4,7 @@ from abm.prices.index import (
     DEFAULT_DT_US,
     GARCH,
     GBM,
+    INDEX_PROCESSES,
     US_PER_YEAR,
     IndexPath,
     IndexProcess,
@@ -26,6 +27,7 @@ from abm.prices.oracle import Oracle, WrongPublishTime
 __all__ = [
     "DEFAULT_DT_US",
     "US_PER_YEAR",
+    "INDEX_PROCESSES",
     "IndexPath",
     "IndexProcess",
     "GBM",

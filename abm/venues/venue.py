@@ -20,6 +20,7 @@ from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
 from abm.market.spec import MarketSpec
 from abm.prices.funding import FundingConfig
 from abm.prices.mark import MARK_MODELS, MarkModel
+from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
 from abm.venues.schema import (
     MAX_QUOTE_DECIMALS,
     US,
@@ -28,7 +29,6 @@ from abm.venues.schema import (
     TierClass,
     VenueProfile,
     band_mmr,
-    dump_number,
     dump_toml,
 )
 
@@ -112,12 +112,10 @@ class Venue:
 
     def market_spec(self, symbol: str, tick_size: Union[str, Decimal, int], lot_size: Union[str, Decimal, int],
                     quote_decimals: int = 6) -> MarketSpec:
-        """A MarketSpec with this venue's fees and self-trade prevention; the grid is the market's own."""
-        fees = self.profile.fees
+        """A MarketSpec with this venue's fees (by its fee model) and self-trade prevention; the grid is the market's own."""
+        maker_bps, taker_bps = FEE_MODELS.resolve(DEFAULT_FEE_MODEL)(self.profile)
         return MarketSpec(symbol, tick_size=tick_size, lot_size=lot_size,  # type: ignore[arg-type]  # it converts
-                          quote_decimals=_check_qd(quote_decimals),
-                          maker_fee_bps=Decimal(str(dump_number(fees.maker_bps))),
-                          taker_fee_bps=Decimal(str(dump_number(fees.taker_bps))),
+                          quote_decimals=_check_qd(quote_decimals), maker_fee_bps=maker_bps, taker_fee_bps=taker_bps,
                           stp=self.profile.orders.stp, price_band=self.price_band())
 
     def price_band(self) -> Optional[Decimal]:
