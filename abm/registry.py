@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import re
 import sys
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Callable, Generic, Iterator, Optional, TypeVar
 
 from abm.errors import InvalidInput
 
@@ -63,7 +63,7 @@ class Registry(Generic[T]):
         """The registered names, sorted (what a config may say besides a ``module:Class`` path)."""
         return tuple(sorted(self._entries))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
