@@ -2,6 +2,7 @@
 liquidation process and its log. It reads accounts and markets (``abm.accounts``) and acts on the venue
 only through ``LiquidationVenue``."""
 
+from abm.margin.adl import AdlRanking
 from abm.margin.engine import CROSS_UNIT, MarginEngine
 from abm.margin.events import KINDS, LiquidationLog
 from abm.margin.liquidation import LiquidationVenue, Liquidator
@@ -9,5 +10,5 @@ from abm.margin.params import ADL_PRICES, ADL_RANKINGS, LiquidationConfig, RiskP
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
 
 __all__ = ["CROSS_UNIT", "MarginEngine", "KINDS", "LiquidationLog", "LiquidationVenue", "Liquidator", "ADL_PRICES",
-           "ADL_RANKINGS", "LiquidationConfig", "RiskParams", "binance_liquidation", "TierTable", "bracket_tiers",
+           "ADL_RANKINGS", "AdlRanking", "LiquidationConfig", "RiskParams", "binance_liquidation", "TierTable", "bracket_tiers",
            "hyperliquid_tiers"]

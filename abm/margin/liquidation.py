@@ -25,6 +25,7 @@ from typing import Protocol
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
 from abm.accounts.market_state import Market
+from abm.margin.adl import AdlRanking
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
 from abm.units import BUY, SELL
@@ -291,7 +292,7 @@ class Liquidator:
             else:
                 price = eng.mark(i)
             left = abs(size)
-            for cp, cpos in self.ranked(i, size, a.id, c.adl_ranking):
+            for cp, cpos in self.ranked(i, size, a.id, c.ranking):
                 q = min(left, abs(cpos.size))
                 before = self._equity(a, unit)
                 cp_unit = eng.unit_of(cp.id, i)
@@ -315,7 +316,7 @@ class Liquidator:
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 
-    def ranked(self, idx: int, size: int, exclude: int, ranking: str) -> list[tuple[Account, object]]:
+    def ranked(self, idx: int, size: int, exclude: int, ranking: AdlRanking) -> list[tuple[Account, object]]:
         """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age.
 
         Scored once per mark update, market and side (a cascade may ADL many units at one mark); within
@@ -328,7 +329,7 @@ class Liquidator:
             cached = self._ranking[key] = self._score(idx, size, ranking)
         return [(a, p) for a, p in cached if a.id != exclude and p.size and (p.size > 0) != (size > 0)]
 
-    def _score(self, idx: int, size: int, ranking: str) -> list[tuple[Account, object]]:
+    def _score(self, idx: int, size: int, ranking: AdlRanking) -> list[tuple[Account, object]]:
         eng, ex = self.eng, self.ex
         mark = eng.mark(idx)
         mult = ex.markets[idx].spec.multiplier
@@ -340,13 +341,7 @@ class Liquidator:
             upnl = p.size * mult * mark - p.cost  # type: ignore[operator]
             equity = eng.equity(acct, eng.unit_of(aid, idx))
             notional = abs(p.size) * mult * mark  # type: ignore[operator]
-            if equity <= 0:
-                score = Fraction(-1)
-            elif ranking == "hyperliquid":
-                ratio = Fraction(mark * p.size * mult, p.cost)  # type: ignore[operator]  # mark/entry (entry/mark for shorts)
-                score = (ratio if p.size > 0 else 1 / ratio) * Fraction(notional, equity)
-            else:
-                score = Fraction(upnl, equity) * Fraction(notional, equity)
+            score = ranking.score(p, mark, mult, upnl, notional, equity) if equity > 0 else Fraction(-1)  # type: ignore[arg-type]
             scored.append((0 if upnl > 0 else 1, -score, p.opened, acct, p))
         scored.sort(key=lambda t: (t[0], t[1], t[2]))
         return [(t[3], t[4]) for t in scored]

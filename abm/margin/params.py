@@ -15,9 +15,9 @@ from fractions import Fraction
 from typing import Optional
 
 from abm.errors import InvalidInput
+from abm.margin.adl import ADL_RANKINGS, AdlRanking
 from abm.margin.tiers import TierTable
 
-ADL_RANKINGS = ("hyperliquid", "binance")
 ADL_PRICES = ("mark", "bankruptcy")
 
 
@@ -29,8 +29,9 @@ class LiquidationConfig:
     backstop: bool = True
     backstop_ratio: Fraction = Fraction(2, 3)  # below this share of MM the backstop takes over at once
     fee_ppm: int = 0  # liquidation fee on liquidated notional, to the insurance fund (ppm: 1 bp = 100)
-    adl_ranking: str = "hyperliquid"
+    adl_ranking: str = "hyperliquid"  # a name in ADL_RANKINGS or "module:Class" (a subclass of AdlRanking)
     adl_price: str = "mark"
+    ranking: AdlRanking = field(init=False, repr=False, compare=False)  # adl_ranking, resolved once here
 
     def __post_init__(self) -> None:
         if self.slice_threshold is not None and (type(self.slice_threshold) is not int or self.slice_threshold <= 0):
@@ -43,8 +44,7 @@ class LiquidationConfig:
             raise InvalidInput("backstop_ratio", self.backstop_ratio, "must be in [0, 1]")
         if type(self.fee_ppm) is not int or not 0 <= self.fee_ppm < 1_000_000:
             raise InvalidInput("fee_ppm", self.fee_ppm, "must be an integer in [0, 1000000)")
-        if self.adl_ranking not in ADL_RANKINGS:
-            raise InvalidInput("adl_ranking", self.adl_ranking, f"must be one of {list(ADL_RANKINGS)}")
+        object.__setattr__(self, "ranking", ADL_RANKINGS.resolve(self.adl_ranking)())
         if self.adl_price not in ADL_PRICES:
             raise InvalidInput("adl_price", self.adl_price, f"must be one of {list(ADL_PRICES)}")
 

@@ -70,9 +70,13 @@ class MarketConfig:
         if not isinstance(self.symbol, str) or not self.symbol:
             raise InvalidInput("markets.symbol", self.symbol, "must be a non-empty string")
         _positive("markets.s0", self.s0)
-        if self.process not in ("gbm", "jump", "garch", "regime", "flat", "replay"):
-            raise InvalidInput("markets.process", self.process,
-                               "must be one of ['flat', 'gbm', 'garch', 'jump', 'regime', 'replay']")
+        if self.process != "replay":
+            from abm.prices import INDEX_PROCESSES
+
+            try:
+                INDEX_PROCESSES.resolve(self.process)  # a registered name (or a module:function of the user's)
+            except InvalidInput as e:
+                raise InvalidInput(e.field, e.value, f"{e.allowed}, or 'replay' (the prices of markets.replay_file)") from None
         if not isinstance(self.replay_rescale, bool):
             raise InvalidInput("markets.replay_rescale", self.replay_rescale, "must be true or false")
         if self.process == "replay":

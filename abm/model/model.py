@@ -32,7 +32,7 @@ from abm.market.tape import Tape
 from abm.model.config import AgentGroup, MarketConfig, ModelConfig
 from abm.model.metrics import column_names, collect
 from abm.model.triggers import PriceTriggers
-from abm.prices import (DEFAULT_DT_US, GARCH, GBM, correlated_paths, FundingSchedule, IndexPath, JumpDiffusion, Move, Oracle, RegimeSwitching, Replay,
+from abm.prices import (DEFAULT_DT_US, INDEX_PROCESSES, correlated_paths, FundingSchedule, IndexPath, Move, Oracle, Replay,
                         Scripted)
 from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.venues import load_venue
@@ -154,15 +154,7 @@ class MarketModel(mesa.Model):
 
     @staticmethod
     def _process(mc: MarketConfig) -> Any:
-        if mc.process == "gbm":
-            return GBM(mc.s0, 0.0, mc.sigma)
-        if mc.process == "jump":
-            return JumpDiffusion(mc.s0, 0.0, mc.sigma, mc.jump_rate, mc.jump_mean, mc.jump_std)
-        if mc.process == "garch":
-            return GARCH.from_annual_vol(mc.s0, mc.sigma, 0.08, 0.9)
-        if mc.process == "regime":
-            return RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * 4)
-        return Scripted([], s0=mc.s0)
+        return INDEX_PROCESSES.resolve(mc.process)(mc)
 
     def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
         duration = self.end_us + 60 * US_PER_S  # a margin so every oracle read in the run has a value

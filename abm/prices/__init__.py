@@ -4,6 +4,7 @@ from abm.prices.index import (
     DEFAULT_DT_US,
     GARCH,
     GBM,
+    INDEX_PROCESSES,
     US_PER_YEAR,
     IndexPath,
     IndexProcess,
@@ -20,12 +21,13 @@ from abm.prices.index import (
     recover,
 )
 from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
-from abm.prices.mark import BinanceMark, HyperliquidMark, book_median
+from abm.prices.mark import MARK_MODELS, BinanceMark, HyperliquidMark, MarkModel, book_median
 from abm.prices.oracle import Oracle, WrongPublishTime
 
 __all__ = [
     "DEFAULT_DT_US",
     "US_PER_YEAR",
+    "INDEX_PROCESSES",
     "IndexPath",
     "IndexProcess",
     "GBM",
@@ -50,6 +52,8 @@ __all__ = [
     "rate_8h",
     "HyperliquidMark",
     "BinanceMark",
+    "MarkModel",
+    "MARK_MODELS",
     "book_median",
 ]
 

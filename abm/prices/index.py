@@ -12,6 +12,7 @@ Percentages are percent, as their ``_pct`` names say (``-12`` is -12%), like ``_
 Every process has ``path(duration_us, rng, dt_us=100_000) -> IndexPath``. The Brownian ones
 (``GBM``, ``JumpDiffusion``, ``GARCH``, ``RegimeSwitching``) also take their normal shocks from
 outside (``path_from_shocks``), which is how ``correlated_paths`` correlates markets.
+``INDEX_PROCESSES`` builds a market's process by name (a scenario's ``process``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import operator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
 from abm.errors import InvalidInput
+from abm.registry import Registry
 
 DEFAULT_DT_US = 100_000
 US_PER_YEAR = 365 * 86_400 * 1_000_000
@@ -662,3 +664,46 @@ def correlated_paths(processes: Sequence[Any], corr_matrix: Any, duration_us: in
     g = _generator(rng)
     z = g.standard_normal((n, len(processes))) @ low.T
     return [p.path_from_shocks(np.ascontiguousarray(z[:, j]), dt, g) for j, p in enumerate(processes)]
+
+
+# ------------------------------------------------------------------------------- processes by name
+
+# The named defaults a market's process is built with (scenarios give s0, sigma and the jump terms only).
+GARCH_ALPHA = 0.08  # weight of the last squared shock in the next step's variance
+GARCH_BETA = 0.9  # persistence of the variance; alpha + beta = 0.98: shocks fade over ~50 steps
+REGIME_STRESS_MULTIPLIER = 4  # the stressed regime's volatility as a multiple of the market's sigma
+
+
+def _builds_process(piece: object) -> bool:
+    return callable(piece) and not isinstance(piece, type)
+
+
+# A factory takes a market's config (``abm.model.MarketConfig``: s0, sigma, jump_rate, jump_mean, jump_std)
+# and returns a process. "replay" is not here: its path is the price file, not a process.
+INDEX_PROCESSES: Registry[Callable[[Any], IndexProcess]] = Registry(
+    "index process", "markets.process", "a function of a market config returning an index process", _builds_process)
+
+
+@INDEX_PROCESSES.register("gbm")
+def _gbm(mc: Any) -> GBM:
+    return GBM(mc.s0, 0.0, mc.sigma)
+
+
+@INDEX_PROCESSES.register("jump")
+def _jump(mc: Any) -> JumpDiffusion:
+    return JumpDiffusion(mc.s0, 0.0, mc.sigma, mc.jump_rate, mc.jump_mean, mc.jump_std)
+
+
+@INDEX_PROCESSES.register("garch")
+def _garch(mc: Any) -> GARCH:
+    return GARCH.from_annual_vol(mc.s0, mc.sigma, GARCH_ALPHA, GARCH_BETA)
+
+
+@INDEX_PROCESSES.register("regime")
+def _regime(mc: Any) -> RegimeSwitching:
+    return RegimeSwitching(mc.s0, 0.0, mc.sigma, mc.sigma * REGIME_STRESS_MULTIPLIER)
+
+
+@INDEX_PROCESSES.register("flat")
+def _flat(mc: Any) -> Scripted:
+    return Scripted([], s0=mc.s0)

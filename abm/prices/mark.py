@@ -10,7 +10,7 @@ estimates, each anchored differently, so moving the mark needs moving two of the
 - for Hyperliquid, optionally the price of the same perp on external venues; for Binance, the index
   carried forward by the funding still to be paid (the fair basis of a perp just before funding).
 
-Both classes are incremental: call ``update`` on every event that changes an input (book, trade,
+Both classes are incremental (``MarkModel`` is what the feed needs of one; ``MARK_MODELS`` names them): call ``update`` on every event that changes an input (book, trade,
 oracle, funding), with non-decreasing ``t_us``; it returns the mark in integer ticks (rounded half to
 even, at least 1) and keeps it in ``value``. A rejected update raises and changes nothing.
 
@@ -34,6 +34,7 @@ from typing import Any, Optional, Union
 
 from abm.errors import InvalidInput, InvalidMarketSpec, InvalidPrice
 from abm.prices.funding import SECOND_US, as_fraction, as_price
+from abm.registry import Registry, subclass_of
 
 PriceLike = Union[int, Fraction]
 
@@ -102,7 +103,35 @@ def _seconds(field: str, value: Any) -> Fraction:
     return s
 
 
-class HyperliquidMark:
+class MarkModel:
+    """A mark formula as the feed drives it: one call per mark update with every input a venue might use.
+
+    The feed hands all inputs to every model (a formula ignores what it does not need), so adding a
+    formula needs no change to the feed. ``from_profile`` builds a fresh model (they keep state) from
+    a venue profile (``abm.venues.schema.VenueProfile``; its ``mark`` table holds the formula's keys).
+    """
+
+    __slots__ = ()
+
+    value: Optional[int]
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "MarkModel":
+        return cls()
+
+    def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
+                last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
+                funding_interval_us: int) -> int:
+        """Advance to ``t_us`` and return the mark in ticks (the inputs are the feed's, in ticks)."""
+        raise NotImplementedError
+
+
+MARK_MODELS: Registry[type[MarkModel]] = Registry("mark model", "mark.formula", "a subclass of abm.prices.MarkModel",
+                                                  subclass_of(MarkModel))
+
+
+@MARK_MODELS.register("hyperliquid")
+class HyperliquidMark(MarkModel):
     """Hyperliquid's mark: median of (oracle + EMA(mid − oracle), median(bid, ask, last), external perp).
 
     - ``oracle + EMA``: the oracle is hard to move from inside the venue; the EMA (``ema_window_s``, 150 s)
@@ -131,6 +160,15 @@ class HyperliquidMark:
         self._held: Optional[float] = None  # mid − oracle from the last update, ticks
         self.value: Optional[int] = None  # the mark in ticks after the last update
         self.components: tuple[Optional[Fraction], ...] = ()  # (oracle + EMA, book median, external) of the last update
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "HyperliquidMark":
+        return cls(ema_window_s=profile.mark.ema_window_s)
+
+    def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
+                last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
+                funding_interval_us: int) -> int:
+        return self.update(t_us, oracle, best_bid, best_ask, last_trade)
 
     @property
     def ema(self) -> Optional[float]:
@@ -173,7 +211,8 @@ class HyperliquidMark:
         return mark
 
 
-class BinanceMark:
+@MARK_MODELS.register("binance")
+class BinanceMark(MarkModel):
     """Binance's mark: median(index·(1 + r·Δ/interval), index + MA₃₀(mid − index), last trade).
 
     - ``index × (1 + last funding × time to funding / interval)``: a perp about to pay funding ``r`` is
@@ -207,6 +246,16 @@ class BinanceMark:
         self._sd = 0  # Σ duration over _segs
         self.value: Optional[int] = None
         self.components: tuple[Optional[Fraction], ...] = ()  # (funding basis, MA basis, last) of the last update
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "BinanceMark":
+        return cls(ma_window_s=profile.mark.ma_window_s, funding_interval_s=profile.funding.payment_interval_s)
+
+    def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
+                last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
+                funding_interval_us: int) -> int:
+        return self.update(t_us, oracle, best_bid, best_ask, last_trade, last_funding_rate, time_to_funding_us,
+                           funding_interval_us)
 
     def basis_ma(self) -> Optional[Fraction]:
         """Time-weighted mean of (mid − index) over the window ending at the last update."""

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
 from abm.prices.funding import FundingSchedule, book_premium
-from abm.prices.mark import BinanceMark, HyperliquidMark
+from abm.prices.mark import MarkModel
 from abm.prices.oracle import Oracle
 from abm.sim.scheduler import FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, Scheduler
 
@@ -58,7 +58,7 @@ class MarketFeed:
         ex: Exchange,
         symbol: str,
         oracle: Oracle,
-        mark_model: Union[HyperliquidMark, BinanceMark],
+        mark_model: MarkModel,
         funding: FundingSchedule,
         impact_notional: int,
         mark_cadence_us: int = 1_000_000,
@@ -67,8 +67,8 @@ class MarketFeed:
         m = ex.market(symbol)
         if not isinstance(oracle, Oracle):
             raise InvalidInput("oracle", oracle, "must be an abm.prices.Oracle")
-        if not isinstance(mark_model, (HyperliquidMark, BinanceMark)):
-            raise InvalidInput("mark_model", mark_model, "must be HyperliquidMark or BinanceMark")
+        if not isinstance(mark_model, MarkModel):
+            raise InvalidInput("mark_model", mark_model, "must be an abm.prices.MarkModel (HyperliquidMark, BinanceMark, ...)")
         if not isinstance(funding, FundingSchedule):
             raise InvalidInput("funding", funding, "must be an abm.prices.FundingSchedule")
         if type(impact_notional) is not int or impact_notional <= 0:
@@ -123,11 +123,8 @@ class MarketFeed:
             return
         v = self._view
         last = self.ex.markets[self.index].last_price
-        if isinstance(self.mark_model, HyperliquidMark):
-            mark = self.mark_model.update(t, oracle, v.best_bid(), v.best_ask(), last)
-        else:
-            mark = self.mark_model.update(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
-                                          max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
+        mark = self.mark_model.on_feed(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
+                                       max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
         self.mark = mark
         self.ex.set_mark(self.symbol, mark)
         for fn in self.mark_listeners:

@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from abm.errors import InvalidInput
+from abm.margin.adl import ADL_RANKINGS
 from abm.market.spec import MAX_QUOTE_DECIMALS  # money in a profile has at most as many decimals as a market
 
 __all__ = [
@@ -334,7 +335,7 @@ class Liquidation(_Model):
     backstop: StrictBool
     backstop_ratio: Optional[ShareOrZero] = None
     fee_pct: LiquidationFeePct
-    adl_ranking: Literal["hyperliquid", "binance"]
+    adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
 
 
@@ -622,6 +623,10 @@ def _check_liquidation(p: VenueProfile) -> Iterator[Problem]:
         yield Problem("liquidation.backstop_ratio", MISSING, "required when liquidation.backstop = true")
     if not liq.backstop and liq.backstop_ratio is not None:
         yield Problem("liquidation.backstop_ratio", liq.backstop_ratio, "only allowed when liquidation.backstop = true")
+    try:
+        ADL_RANKINGS.resolve(liq.adl_ranking, "liquidation.adl_ranking")
+    except InvalidInput as e:
+        yield Problem("liquidation.adl_ranking", e.value, e.allowed)
 
 
 def _check_funding(p: VenueProfile) -> Iterator[Problem]:

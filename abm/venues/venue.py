@@ -19,17 +19,16 @@ from abm.margin.params import LiquidationConfig, RiskParams
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
 from abm.market.spec import MarketSpec
 from abm.prices.funding import FundingConfig
-from abm.prices.mark import BinanceMark, HyperliquidMark
+from abm.prices.mark import MARK_MODELS, MarkModel
+from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
 from abm.venues.schema import (
     MAX_QUOTE_DECIMALS,
     US,
-    HyperliquidMarkConfig,
     InvalidProfile,
     Problem,
     TierClass,
     VenueProfile,
     band_mmr,
-    dump_number,
     dump_toml,
 )
 
@@ -113,12 +112,10 @@ class Venue:
 
     def market_spec(self, symbol: str, tick_size: Union[str, Decimal, int], lot_size: Union[str, Decimal, int],
                     quote_decimals: int = 6) -> MarketSpec:
-        """A MarketSpec with this venue's fees and self-trade prevention; the grid is the market's own."""
-        fees = self.profile.fees
+        """A MarketSpec with this venue's fees (by its fee model) and self-trade prevention; the grid is the market's own."""
+        maker_bps, taker_bps = FEE_MODELS.resolve(DEFAULT_FEE_MODEL)(self.profile)
         return MarketSpec(symbol, tick_size=tick_size, lot_size=lot_size,  # type: ignore[arg-type]  # it converts
-                          quote_decimals=_check_qd(quote_decimals),
-                          maker_fee_bps=Decimal(str(dump_number(fees.maker_bps))),
-                          taker_fee_bps=Decimal(str(dump_number(fees.taker_bps))),
+                          quote_decimals=_check_qd(quote_decimals), maker_fee_bps=maker_bps, taker_fee_bps=taker_bps,
                           stp=self.profile.orders.stp, price_band=self.price_band())
 
     def price_band(self) -> Optional[Decimal]:
@@ -206,12 +203,9 @@ class Venue:
                if tc.max_notional is not None else None)
         return OrderLimits(self.units("orders.min_value", o.min_value, quote_decimals), max_mkt, cap)
 
-    def mark_model(self) -> Union[HyperliquidMark, BinanceMark]:
-        """A fresh mark-price model (each market needs its own: the models keep state)."""
-        m = self.profile.mark
-        if isinstance(m, HyperliquidMarkConfig):
-            return HyperliquidMark(ema_window_s=m.ema_window_s)
-        return BinanceMark(ma_window_s=m.ma_window_s, funding_interval_s=self.profile.funding.payment_interval_s)
+    def mark_model(self) -> MarkModel:
+        """A fresh mark-price model (each market needs its own: the models keep state), by ``mark.formula``."""
+        return MARK_MODELS.resolve(self.profile.mark.formula).from_profile(self.profile)
 
     def oracle_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Oracle(path, tick_size, **kwargs)`` (add ``rng`` when noise_bps > 0)."""
