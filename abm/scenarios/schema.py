@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import re
-from typing import Annotated, Any, Literal, Mapping, Optional
+from typing import Annotated, Any, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -78,7 +78,8 @@ class MarketSection(_Model):
     lot_size: str = "0.001"
     tier_class: str = "btc"
     s0: float = Field(60_000.0, gt=0)
-    process: Literal["gbm", "jump", "garch", "regime", "flat", "replay"] = "gbm"
+    # a registered index process (abm.prices.INDEX_PROCESSES), "replay", or a user's "module:function"
+    process: str = "gbm"
     sigma: float = Field(0.5, ge=0)
     jump_rate: float = Field(0.0, ge=0)
     jump_mean: float = 0.0
@@ -94,6 +95,20 @@ class MarketSection(_Model):
     # derived from the file's first price; with it the path is scaled so that it starts at s0.
     replay_file: Optional[str] = Field(None, min_length=1)
     replay_rescale: bool = False
+
+
+    @field_validator("process")
+    @classmethod
+    def _known_process(cls, v: str) -> str:
+        from abm.errors import InvalidInput as _Invalid
+        from abm.prices import INDEX_PROCESSES
+
+        if v != "replay":
+            try:
+                INDEX_PROCESSES.resolve(v, "process")
+            except _Invalid as e:
+                raise ValueError(e.allowed.replace("must be one of [", "must be 'replay' or one of [", 1)) from None
+        return v
 
 
 class Scenario(_Model):
