@@ -66,8 +66,8 @@ def imports(path: Path, root: Path) -> list[tuple[int, str]]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
-            for child in node.orelse:  # the else branch does run
-                visit(child)
+            for stmt in node.orelse:  # the else branch does run
+                visit(stmt)
             return
         if isinstance(node, ast.Import):
             found.extend((node.lineno, a.name) for a in node.names)

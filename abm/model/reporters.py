@@ -36,8 +36,8 @@ _REGISTRY: dict[str, Metric] = {}
 
 def register_metric(name: str, fn: Reporter, per_market: bool = True) -> Reporter:
     """Add a step-table column computed by ``fn`` (see the module doc); returns ``fn``. Names are unique."""
-    if not isinstance(name, str) or not name or not name.isprintable() or any(c in name for c in "[] "):
-        raise InvalidInput("metric name", name, "must be a non-empty string without spaces or brackets "
+    if not isinstance(name, str) or not name.strip() or not name.isprintable() or any(c in name for c in "[]"):
+        raise InvalidInput("metric name", name, "must be a non-empty printable string without brackets "
                                                 "(brackets mark a market's columns)")
     if name in _REGISTRY:
         raise InvalidInput("metric name", name, "is registered already (unregister_metric it first)")
@@ -92,6 +92,7 @@ def collect(model: MarketModel, steps: Plan) -> dict[str, Any]:
 
 
 def _builtins() -> None:
+    fn: Reporter
     for name, fn in (("time_s", m.time_s), ("insurance_fund", m.insurance_fund), ("vault_equity", m.vault_equity),
                      ("conservation_gap", m.conservation_gap)):
         register_metric(name, fn, per_market=False)
