@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import click
 
@@ -42,7 +42,7 @@ def main() -> None:
 
 
 def run_options(f):  # type: ignore[no-untyped-def]
-    """The options of ``abm run``, shared with scenario scripts (``abm.scenarios.script_main``)."""
+    """The options of ``abm run``, shared with scenario scripts (``script_main``)."""
     f = click.option("--no-progress", is_flag=True, help="No progress bar.")(f)
     f = click.option("--out", type=click.Path(path_type=Path), default=None,
                      help="Results folder (default runs/<scenario>-<UTC time>/).")(f)
@@ -67,6 +67,31 @@ def run_and_report(scenario: Any, sets: tuple[str, ...], seed: Optional[int], ou
 def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
     """Run SCENARIO (a catalogue name, a .toml file or a scenario script .py) and write its results and report."""
     run_and_report(scenario, sets, seed, out, no_progress)
+
+
+def script_main(scenario: Callable[[], Any], argv: Optional[Sequence[str]] = None) -> None:
+    """The ``if __name__ == "__main__"`` entry of a scenario script (``abm.scenarios.scripts``): ``abm run``'s
+    options and output for the Scenario that ``scenario()`` returns. It lives here, not in abm.scenarios,
+    because the scenarios layer sits below the command line."""
+    from abm.scenarios.scripts import call_scenario
+
+    name = Path(sys.argv[0]).name
+
+    @click.command(name=name, help=(scenario.__doc__ or "Run this scenario script."))
+    @run_options
+    def cmd(sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
+        run_and_report(call_scenario(scenario, name), sets, seed, out, no_progress)
+
+    try:
+        cmd.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Exit as e:  # --help
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except AbmError as e:
+        click.echo(f"{name}: error: {e}", err=True)
+        sys.exit(2)
 
 
 def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:

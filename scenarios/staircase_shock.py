@@ -9,7 +9,6 @@ Run it with `python scenarios/staircase_shock.py` or `abm run scenarios/staircas
 
 from __future__ import annotations
 
-import abm.scenarios
 from abm.scenarios import Scenario, load_scenario
 
 TOTAL_PCT = -8.0  # the whole fall, percent
@@ -37,4 +36,6 @@ def scenario() -> Scenario:
 
 
 if __name__ == "__main__":
-    abm.scenarios.script_main(scenario)
+    from abm.cli import script_main
+
+    script_main(scenario)

@@ -77,3 +77,37 @@ def test_same_inputs_same_run():
     a, b = run(), run()
     assert a[0].equals(b[0]) and a[1].equals(b[1]) and a[2] == b[2]
     assert np.all(a[0]["time_us"].to_numpy() >= 600 * S)
+
+
+def test_events_at_one_time_run_in_the_named_priority_order():
+    """oracle, mark, funding payment, funding sample, agents: whatever order they were scheduled in."""
+    from abm.sim import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, PRIORITIES
+
+    assert list(PRIORITIES) == ["ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT"]
+    assert list(PRIORITIES.values()) == sorted(PRIORITIES.values()) == [ORACLE, MARK, FUNDING_PAYMENT, FUNDING_SAMPLE, AGENT]
+    sched, ran = Scheduler(), []
+    for name in reversed(PRIORITIES):
+        sched.at(7, lambda t, n=name: ran.append(n), priority=PRIORITIES[name])
+    sched.push(7, lambda t: ran.append("pushed"))  # an agent's own wake: AGENT, after the one scheduled before it
+    sched.run_until(7)
+    assert ran == [*PRIORITIES, "pushed"]
+
+
+def test_priorities_are_named_never_numbers():
+    """Every ``priority=`` in the package names a scheduler constant, so the order lives in one place."""
+    import ast
+    from pathlib import Path
+
+    import abm
+    from abm.sim import PRIORITIES
+
+    root = Path(abm.__file__).parent
+    found = []
+    for p in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(node, ast.keyword) and node.arg == "priority":
+                where = f"{p.relative_to(root.parent)}:{node.value.lineno}"
+                assert isinstance(node.value, ast.Name) and node.value.id in PRIORITIES, \
+                    f"{where}: priority={ast.unparse(node.value)} must name one of {list(PRIORITIES)}"
+                found.append(where)
+    assert len(found) >= 4  # the feed's oracle, mark and funding events

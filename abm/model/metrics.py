@@ -1,15 +1,24 @@
-"""Per-step model metrics for the DataCollector, in human units (prices in quote currency, sizes in base units).
+"""The built-in per-step metrics: small reporters, each one number, in human units (prices in quote
+currency, sizes in base units). ``abm.model.reporters`` registers them in column order.
 
-Columns without a suffix are the first market's; other markets' columns end in ``[SYMBOL]``. The
-volume and liquidation figures are per step (since the previous collection); the rest are levels at
-the end of the step. ``mid`` and ``spread_bps`` are NaN while a side of the book is empty (a missing
-price, never 0). Each step costs O(new liquidation events + market makers' orders + open
-positions), never a scan of idle agents' state beyond that.
+A market reporter is ``fn(model, i) -> number`` for market ``i`` (``model.symbols[i]``); a global one
+``fn(model) -> number``. The volume and liquidation figures are per step (since the previous
+collection: ``model._taker_seen`` and ``model._liq_seen``, which the model advances after each
+collection); the rest are levels at the end of the step. ``mid`` and ``spread_bps`` are NaN while a
+side of the book is empty (a missing price, never 0). Columns that come from one pass over the state
+(the depth bands from one walk of the book, the liquidation figures from one scan of the step's log
+rows, the market makers' and the leveraged traders' figures) share that pass through
+``model.metric_cache``, emptied before each collection. Each step costs O(new liquidation events +
+market makers' orders + open positions), never a scan of idle agents' state beyond that. Counts are
+ints (an int column), everything else floats.
+
+This module is compiled (setup.py): a new metric goes into ``abm.model.reporters.register_metric``
+from any module, never here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from abm.accounts.account import CROSS
 from abm.margin.engine import CROSS_UNIT
@@ -21,110 +30,223 @@ if TYPE_CHECKING:
 
 DEPTH_BANDS_BPS = (50, 100, 200)
 LIQ_KINDS = ("book", "backstop", "adl")
+LEV_KEYS = ("lev_long_cross", "lev_short_cross", "lev_long_isolated", "lev_short_isolated")
 NAN = float("nan")
 
-MARKET_METRICS = (
-    "index", "oracle", "mark", "mid", "last", "spread_bps",
-    *(f"depth_{side}_{b / 100:g}pct" for b in DEPTH_BANDS_BPS for side in ("bid", "ask")),
-    "volume_taker_buy", "volume_taker_sell",
-    *(f"liq_{k}_count" for k in LIQ_KINDS), *(f"liq_{k}_notional" for k in LIQ_KINDS),
-    "bad_debt", "funding_predicted", "funding_last", "open_interest",
-    "mm_quoting", "mm_quoted_notional",
-    "lev_long_cross", "lev_short_cross", "lev_long_isolated", "lev_short_isolated",
-)
-GLOBAL_METRICS = ("time_s", "insurance_fund", "vault_equity", "conservation_gap")
+MarketReporter = Callable[["MarketModel", int], Any]
+GlobalReporter = Callable[["MarketModel"], Any]
 
 
-def column(name: str, symbol: str, first: bool) -> str:
-    return name if first else f"{name}[{symbol}]"
+# ------------------------------------------------------------------ global
+
+def time_s(model: MarketModel) -> float:
+    return model.sched.now / 1e6
 
 
-def column_names(symbols: list[str]) -> list[str]:
-    out = list(GLOBAL_METRICS)
-    for i, s in enumerate(symbols):
-        out += [column(n, s, i == 0) for n in MARKET_METRICS]
-    return out
+def insurance_fund(model: MarketModel) -> float:
+    return model.exchange.ledgers["insurance"] / USDC
 
 
-def collect(model: MarketModel) -> dict[str, float | int]:
+def vault_equity(model: MarketModel) -> float:
     ex = model.exchange
-    t = model.sched.now
-    out: dict[str, float | int] = {"time_s": t / 1e6}  # counts stay ints (compiled code would coerce them)
-    log = model.exchange.liquidations
-    start = model._liq_seen
-    end = len(log)
-    kinds, markets, sizes, prices, debts = (log.column(c) for c in ("kind", "market", "size", "price", "bad_debt"))
-    code_of = {KIND_CODE[k]: k for k in LIQ_KINDS}
-    for i, sym in enumerate(model.symbols):
-        m = ex.markets[i]
-        spec = m.spec
-        tick = float(spec.tick_size)
-        lot = float(spec.lot_size)
-        first = i == 0
-        feed = model.feeds[sym]
-        v = model.views[sym]
-        mid = v.mid()
-        spread = v.spread_bps()
-        row: dict[str, float | int] = {
-            "index": model.paths[sym].value_at(min(t, model.paths[sym].end_us)),
-            "oracle": (feed.oracle.price or 0) * tick,
-            "mark": (ex.risk.mark(i) or 0) * tick,
-            "mid": mid * tick if mid is not None else NAN,  # a one-sided book has no mid: missing, not 0
-            "last": (m.last_price or 0) * tick,
-            "spread_bps": spread if spread is not None else NAN,
-        }
-        for b, (_, bn, _, an) in zip(DEPTH_BANDS_BPS, v.depth_bands(DEPTH_BANDS_BPS)):
-            row[f"depth_bid_{b / 100:g}pct"] = bn / USDC
-            row[f"depth_ask_{b / 100:g}pct"] = an / USDC
-        seen = model._taker_seen[i]
-        buy, sell = m.taker_volume[0] - seen[0], m.taker_volume[1] - seen[1]
-        row["volume_taker_buy"] = buy * lot
-        row["volume_taker_sell"] = sell * lot
-        model._taker_seen[i] = list(m.taker_volume)
-        counts = {k: 0 for k in LIQ_KINDS}
-        notional = {k: 0.0 for k in LIQ_KINDS}
-        bad = 0
-        for j in range(start, end):
-            if markets[j] != i and not (markets[j] == -1 and first):
-                continue
-            k = code_of.get(kinds[j])
-            if k is not None:
-                counts[k] += 1
-                notional[k] += abs(sizes[j]) * prices[j] * spec.multiplier / USDC
-            bad += debts[j]
-        for k in LIQ_KINDS:
-            row[f"liq_{k}_count"] = counts[k]
-            row[f"liq_{k}_notional"] = notional[k]
-        row["bad_debt"] = bad / USDC
-        row["funding_predicted"] = float(feed.predicted_rate())
-        row["funding_last"] = float(feed.last_rate)
-        row["open_interest"] = m.open_interest * lot
-        quoting = 0
-        quoted = 0
-        for mm in model.agents_by_kind.get("market_maker", ()):
-            acct = ex.accounts[mm.account]
-            n = 0
-            for oid, mi in acct.open_orders.items():
-                if mi == i:
-                    _, _, p, q = m.book.order(oid)
-                    quoted += p * q
-                    n += 1
-            quoting += n > 0
-        row["mm_quoting"] = quoting
-        row["mm_quoted_notional"] = quoted * spec.multiplier / USDC
-        lev = {"lev_long_cross": 0, "lev_short_cross": 0, "lev_long_isolated": 0, "lev_short_isolated": 0}
-        leveraged = model.leveraged_accounts
-        for aid, pos in m.holders.items():
-            if aid in leveraged:
-                key = ("lev_long_" if pos.size > 0 else "lev_short_") + ("cross" if pos.mode == CROSS else "isolated")
-                lev[key] += abs(pos.size)
-        for k2, q in lev.items():
-            row[k2] = q * lot
-        for k2, val in row.items():
-            out[column(k2, sym, first)] = val
-    model._liq_seen = end
-    out["insurance_fund"] = ex.ledgers["insurance"] / USDC
     vault = ex.risk.vault
-    out["vault_equity"] = ex.risk.equity(ex.accounts[vault], (vault, CROSS_UNIT)) / USDC if vault is not None else 0.0
-    out["conservation_gap"] = model.conservation_gap_last
-    return out
+    return ex.risk.equity(ex.accounts[vault], (vault, CROSS_UNIT)) / USDC if vault is not None else 0.0
+
+
+def conservation_gap(model: MarketModel) -> float:
+    return model.conservation_gap_last
+
+
+# ------------------------------------------------------------------ prices
+
+def index(model: MarketModel, i: int) -> float:
+    path = model.paths[model.symbols[i]]
+    return path.value_at(min(model.sched.now, path.end_us))
+
+
+def oracle(model: MarketModel, i: int) -> float:
+    tick = float(model.exchange.markets[i].spec.tick_size)
+    return (model.feeds[model.symbols[i]].oracle.price or 0) * tick
+
+
+def mark(model: MarketModel, i: int) -> float:
+    ex = model.exchange
+    return (ex.risk.mark(i) or 0) * float(ex.markets[i].spec.tick_size)
+
+
+def mid(model: MarketModel, i: int) -> float:
+    m = model.views[model.symbols[i]].mid()
+    # a one-sided book has no mid: missing, not 0
+    return m * float(model.exchange.markets[i].spec.tick_size) if m is not None else NAN
+
+
+def last(model: MarketModel, i: int) -> float:
+    m = model.exchange.markets[i]
+    return (m.last_price or 0) * float(m.spec.tick_size)
+
+
+def spread_bps(model: MarketModel, i: int) -> float:
+    s = model.views[model.symbols[i]].spread_bps()
+    return s if s is not None else NAN
+
+
+# ------------------------------------------------------------------ depth: one walk of the book for every band
+
+def _bands(model: MarketModel, i: int) -> Any:
+    key = ("depth", i)
+    cache = model.metric_cache
+    bands = cache.get(key)
+    if bands is None:
+        bands = cache[key] = model.views[model.symbols[i]].depth_bands(DEPTH_BANDS_BPS)
+    return bands
+
+
+def depth(side: str, bps: int) -> MarketReporter:
+    """Resting notional on ``side`` ("bid" or "ask") within ±``bps`` of the mid."""
+    pos = DEPTH_BANDS_BPS.index(bps)
+    col = 1 if side == "bid" else 3
+
+    def reporter(model: MarketModel, i: int) -> float:
+        return _bands(model, i)[pos][col] / USDC
+
+    return reporter
+
+
+# ------------------------------------------------------------------ flow since the previous collection
+
+def volume_taker_buy(model: MarketModel, i: int) -> float:
+    m = model.exchange.markets[i]
+    return (m.taker_volume[0] - model._taker_seen[i][0]) * float(m.spec.lot_size)
+
+
+def volume_taker_sell(model: MarketModel, i: int) -> float:
+    m = model.exchange.markets[i]
+    return (m.taker_volume[1] - model._taker_seen[i][1]) * float(m.spec.lot_size)
+
+
+def _liquidations(model: MarketModel, i: int) -> Any:
+    """(counts, notionals by LIQ_KINDS, bad debt in quote units) of the step's log rows for market ``i``.
+
+    Rows of no market (-1: a cross account's bad debt) count for the first market.
+    """
+    key = ("liq", i)
+    cache = model.metric_cache
+    tally = cache.get(key)
+    if tally is not None:
+        return tally
+    log = model.exchange.liquidations
+    kinds, markets, sizes, prices, debts = (log.column(c) for c in ("kind", "market", "size", "price", "bad_debt"))
+    code_of = {KIND_CODE[k]: n for n, k in enumerate(LIQ_KINDS)}
+    mult = model.exchange.markets[i].spec.multiplier
+    first = i == 0
+    counts = [0 for _ in LIQ_KINDS]
+    notional = [0.0 for _ in LIQ_KINDS]
+    bad = 0
+    for j in range(model._liq_seen, len(log)):
+        if markets[j] != i and not (markets[j] == -1 and first):
+            continue
+        n = code_of.get(kinds[j])
+        if n is not None:
+            counts[n] += 1
+            notional[n] += abs(sizes[j]) * prices[j] * mult / USDC
+        bad += debts[j]
+    tally = cache[key] = (counts, notional, bad)
+    return tally
+
+
+def liq_count(kind: str) -> MarketReporter:
+    n = LIQ_KINDS.index(kind)
+
+    def reporter(model: MarketModel, i: int) -> int:
+        c: int = _liquidations(model, i)[0][n]
+        return c
+
+    return reporter
+
+
+def liq_notional(kind: str) -> MarketReporter:
+    n = LIQ_KINDS.index(kind)
+
+    def reporter(model: MarketModel, i: int) -> float:
+        v: float = _liquidations(model, i)[1][n]
+        return v
+
+    return reporter
+
+
+def bad_debt(model: MarketModel, i: int) -> float:
+    return _liquidations(model, i)[2] / USDC
+
+
+# ------------------------------------------------------------------ funding and positions
+
+def funding_predicted(model: MarketModel, i: int) -> float:
+    return float(model.feeds[model.symbols[i]].predicted_rate())
+
+
+def funding_last(model: MarketModel, i: int) -> float:
+    return float(model.feeds[model.symbols[i]].last_rate)
+
+
+def open_interest(model: MarketModel, i: int) -> float:
+    m = model.exchange.markets[i]
+    return m.open_interest * float(m.spec.lot_size)
+
+
+# ------------------------------------------------------------------ by role
+
+def _quotes(model: MarketModel, i: int) -> Any:
+    """(market makers with an order in market ``i``, their resting tick·lots there): role "market_maker"."""
+    key = ("mm", i)
+    cache = model.metric_cache
+    got = cache.get(key)
+    if got is not None:
+        return got
+    ex = model.exchange
+    book = ex.markets[i].book
+    quoting = 0
+    quoted = 0
+    for mm in model.agents_by_role.get("market_maker", ()):
+        acct = ex.accounts[mm.account]
+        n = 0
+        for oid, mi in acct.open_orders.items():
+            if mi == i:
+                _, _, p, q = book.order(oid)
+                quoted += p * q
+                n += 1
+        quoting += n > 0
+    got = cache[key] = (quoting, quoted)
+    return got
+
+
+def mm_quoting(model: MarketModel, i: int) -> int:
+    n: int = _quotes(model, i)[0]
+    return n
+
+
+def mm_quoted_notional(model: MarketModel, i: int) -> float:
+    return _quotes(model, i)[1] * model.exchange.markets[i].spec.multiplier / USDC
+
+
+def _leveraged(model: MarketModel, i: int) -> Any:
+    """Lots held by role "leveraged" accounts in market ``i``, by LEV_KEYS (side and margin mode)."""
+    key = ("lev", i)
+    cache = model.metric_cache
+    got = cache.get(key)
+    if got is not None:
+        return got
+    lev = {k: 0 for k in LEV_KEYS}
+    leveraged = model.leveraged_accounts
+    for aid, pos in model.exchange.markets[i].holders.items():
+        if aid in leveraged:
+            k = ("lev_long_" if pos.size > 0 else "lev_short_") + ("cross" if pos.mode == CROSS else "isolated")
+            lev[k] += abs(pos.size)
+    got = cache[key] = lev
+    return got
+
+
+def lev_lots(key: str) -> MarketReporter:
+    def reporter(model: MarketModel, i: int) -> float:
+        return _leveraged(model, i)[key] * float(model.exchange.markets[i].spec.lot_size)
+
+    return reporter

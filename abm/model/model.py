@@ -4,7 +4,7 @@ One Mesa step is ``step_s`` of market time. Inside a step the event scheduler ru
 oracle publications, mark updates (each one runs the liquidation check), funding samples and
 payments, agents' wake-ups and their orders arriving after latency. Agents are event driven, so a
 step costs what happened in it, not the number of agents. After each step the DataCollector records
-the metrics of ``abm.model.metrics``; trades, liquidations and funding payments are kept as columnar
+the registered metrics (``abm.model.reporters``); trades, liquidations and funding payments are kept as columnar
 event tables (``model.tables()``).
 
 Seeding: one master seed; the index paths, oracle noise and every agent draw from their own
@@ -30,7 +30,7 @@ from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
 from abm.model.config import AgentGroup, MarketConfig, ModelConfig
-from abm.model.metrics import column_names, collect
+from abm.model.reporters import collect, plan
 from abm.model.triggers import PriceTriggers
 from abm.prices import (DEFAULT_DT_US, INDEX_PROCESSES, correlated_paths, FundingSchedule, IndexPath, Move, Oracle, Replay,
                         Scripted)
@@ -40,6 +40,20 @@ from abm.units import USDC, US_PER_S
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
+
+
+# The role of a built-in kind whose class does not declare ``role`` yet (every other kind's role is its kind).
+ROLE_OF_KIND = {"noise": "background"}
+
+
+def role_of(cls: type) -> str:
+    """What the metrics group an agent class by: its ``role`` ClassVar, inherited by subclasses (a user's
+    subclass of ``MarketMaker`` is a market maker), else ``ROLE_OF_KIND`` of its ``kind``, else the kind."""
+    role = getattr(cls, "role", None)
+    if isinstance(role, str):
+        return role
+    kind = getattr(cls, "kind", "trader")
+    return ROLE_OF_KIND.get(kind, kind)
 
 
 def stream(seed: int, *key: object) -> np.random.Generator:
@@ -87,6 +101,7 @@ class MarketModel(mesa.Model):
             ex.create_backstop_vault(int(Decimal(repr(cfg.vault_usdc)) * USDC))
         self.agents_by_kind: dict[str, list[Trader]] = {}
         self.agents_by_group: dict[str, list[Trader]] = {}  # in the configuration's order
+        self.agents_by_role: dict[str, list[Trader]] = {}  # what the metrics count by (``role_of``)
         for g in cfg.agents:
             cls = resolve(g.kind)
             name = str(g.name)
@@ -103,14 +118,17 @@ class MarketModel(mesa.Model):
                 agent._place(name, i, stream(cfg.seed, "agent", name, i, "network"))
                 group.append(agent)
             self.agents_by_kind.setdefault(g.kind, []).extend(group)
-        self.leveraged_accounts = {a.account for a in self.agents_by_kind.get("leveraged", ())}
+            self.agents_by_role.setdefault(role_of(cls), []).extend(group)
+        self.leveraged_accounts = {a.account for a in self.agents_by_role.get("leveraged", ())}
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
                 a.start()
         self._liq_seen = 0
         self.conservation_gap_last = float("nan")
+        self._steps = plan(self.symbols)  # the metric registry as it is now: a model's columns never change
+        self.metric_cache: dict[Any, Any] = {}  # reporters' shared work within one collection
         self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m.metrics[n]) for name in column_names(self.symbols)})
+            model_reporters={name: (lambda m, n=name: m.metrics[n]) for name, _, _ in self._steps})
         self.metrics: dict[str, float] = {}
         self._t = 0
         self.running = True
@@ -196,7 +214,9 @@ class MarketModel(mesa.Model):
         if self.audit:
             self.exchange.check_conservation()
             self.conservation_gap_last = float(conservation_gap(self.exchange))
-        self.metrics = collect(self)
+        self.metrics = collect(self, self._steps)
+        self._liq_seen = len(self.exchange.liquidations)  # the next step's flow figures start here
+        self._taker_seen = [list(m.taker_volume) for m in self.exchange.markets]
         self.datacollector.collect(self)
         if self._t >= self.end_us:
             self.running = False
@@ -264,4 +284,4 @@ class MarketModel(mesa.Model):
         return pd.DataFrame(self.unfilled_records(), columns=list(UNFILLED_COLUMNS))
 
 
-__all__ = ["MarketModel", "ModelConfig", "MarketConfig", "AgentGroup", "stream"]
+__all__ = ["MarketModel", "ModelConfig", "MarketConfig", "AgentGroup", "stream", "role_of"]

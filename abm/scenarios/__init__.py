@@ -3,7 +3,7 @@
 from abm.scenarios.catalogue import catalogue, load_scenario, model_config, parse_set, to_toml, with_overrides
 from abm.scenarios.runner import run
 from abm.scenarios.schema import InvalidScenario, Scenario
-from abm.scenarios.scripts import script_main, scripts
+from abm.scenarios.scripts import scripts
 
 __all__ = ["run", "load_scenario", "with_overrides", "catalogue", "model_config", "parse_set", "to_toml", "Scenario", "InvalidScenario",
-           "script_main", "scripts"]
+           "scripts"]

@@ -4,7 +4,9 @@ A script defines ``scenario() -> abm.scenarios.Scenario`` (typically a catalogue
 computed in code, e.g. a shock schedule from a formula) and ends with::
 
     if __name__ == "__main__":
-        abm.scenarios.script_main(scenario)
+        from abm.cli import script_main
+
+        script_main(scenario)
 
 so ``python scenarios/NAME.py [--set ...] [--seed N] [--out DIR] [--no-progress]`` runs it with the
 command line's options, progress bar, outputs and summary, and ``abm run scenarios/NAME.py`` does the
@@ -17,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from abm.errors import InvalidInput
 from abm.scenarios.schema import Scenario, parse_scenario
@@ -42,10 +44,11 @@ def scenario_from_script(path: str | Path) -> Scenario:
         spec.loader.exec_module(module)
     finally:
         sys.modules.pop(module_name, None)
-    return _call_scenario(getattr(module, "scenario", None), str(p))
+    return call_scenario(getattr(module, "scenario", None), str(p))
 
 
-def _call_scenario(fn: Any, where: str) -> Scenario:
+def call_scenario(fn: Any, where: str) -> Scenario:
+    """``fn()``, refused unless it returns a Scenario, validated like a scenario file (``where`` names it)."""
     if not callable(fn):
         raise InvalidInput("scenario()", where, "the script must define a function scenario() returning an "
                                                  "abm.scenarios.Scenario")
@@ -54,31 +57,6 @@ def _call_scenario(fn: Any, where: str) -> Scenario:
         raise InvalidInput("scenario()", type(scn).__name__, f"must return an abm.scenarios.Scenario (in {where})")
     # model_copy(update=...) skips validation: check the result exactly like a scenario file
     return parse_scenario(scn.model_dump(mode="json"), where)
-
-
-def script_main(scenario: Callable[[], Scenario], argv: Optional[Sequence[str]] = None) -> None:
-    """The ``if __name__ == "__main__"`` entry of a scenario script: ``abm run``'s options and output."""
-    import click
-
-    from abm.cli import run_options, run_and_report
-
-    @click.command(name=Path(sys.argv[0]).name, help=(scenario.__doc__ or "Run this scenario script."))
-    @run_options
-    def cmd(sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
-        run_and_report(_call_scenario(scenario, Path(sys.argv[0]).name), sets, seed, out, no_progress)
-
-    from abm.errors import AbmError
-
-    try:
-        cmd.main(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Exit as e:  # --help
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except AbmError as e:
-        click.echo(f"{Path(sys.argv[0]).name}: error: {e}", err=True)
-        sys.exit(2)
 
 
 def scripts() -> dict[str, Path]:

@@ -1,6 +1,7 @@
 """Simulation time: the event scheduler and the per-market price feed that drives oracle, mark and funding. No Mesa here."""
 
 from abm.sim.feed import FundingLog, MarketFeed
-from abm.sim.scheduler import Scheduler
+from abm.sim.scheduler import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, PRIORITIES, Scheduler
 
-__all__ = ["Scheduler", "MarketFeed", "FundingLog"]
+__all__ = ["Scheduler", "MarketFeed", "FundingLog", "ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT",
+           "PRIORITIES"]

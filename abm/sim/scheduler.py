@@ -1,19 +1,40 @@
 """A time-ordered event queue in integer microseconds.
 
-Events at the same time run by priority (oracle before mark before funding before agents, so every
-agent acting at t sees the prices published at t), then by the order they were scheduled: ties are
-broken by sequence, never by an agent's id. The exchange's clock is advanced to each event's time
-before it runs, so fills, liquidations and funding are stamped with the time they happened.
+Events at the same time run by priority (the constants below, lowest first), then by the order they
+were scheduled: ties are broken by sequence, never by an agent's id. The exchange's clock is advanced
+to each event's time before it runs, so fills, liquidations and funding are stamped with the time
+they happened.
+
+The priorities, defined here once and used by name everywhere (``priority=ORACLE``, never a number):
+
+1. ``ORACLE``: the oracle publishes first, so everything at t prices off the oracle of t;
+2. ``MARK``: the mark recomputed from it (and the liquidation check that every mark update runs),
+   so no one trades at t against a stale mark or an account that is already liquidatable;
+3. ``FUNDING_PAYMENT``: a payment due at t settles the interval that ends at t (paid at the mark
+   and oracle of t) before ...
+4. ``FUNDING_SAMPLE``: ... a sample at t, which belongs to the next interval (a schedule refuses a
+   sample at or after an unsettled payment);
+5. ``AGENT``: agents' wakes, price triggers and orders arriving from their links last, so every agent
+   acting at t sees the prices and the funding of t. It is the default of ``at`` and ``push``.
+
+The values are plain ints, compared in the heap's tuples (compiled code keeps them unboxed); only
+their order matters (4 is unused). ``tests/test_feed.py`` checks the order.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Final, Optional
 
 from abm.errors import InvalidInput
 
-ORACLE, MARK, FUNDING_PAYMENT, FUNDING_SAMPLE, AGENT = 0, 1, 2, 3, 5
+ORACLE: Final = 0
+MARK: Final = 1
+FUNDING_PAYMENT: Final = 2
+FUNDING_SAMPLE: Final = 3
+AGENT: Final = 5
+PRIORITIES: Final = {"ORACLE": ORACLE, "MARK": MARK, "FUNDING_PAYMENT": FUNDING_PAYMENT,
+                     "FUNDING_SAMPLE": FUNDING_SAMPLE, "AGENT": AGENT}  # name -> value, in run order
 
 
 class Scheduler:
