@@ -128,6 +128,7 @@ class ArbitrageurParams(TraderParams):
 
 class Arbitrageur(Trader):
     kind = "arbitrageur"
+    role = "arbitrageur"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = ArbitrageurParams
     p: ArbitrageurParams
 

@@ -147,6 +147,7 @@ class Trader(mesa.Agent):
     """
 
     kind: ClassVar[str] = "trader"
+    role: ClassVar[Optional[str]] = None  # what the metrics count it as (abm.model.role_of); None: its kind
     Params: ClassVar[type] = TraderParams
     flow: ClassVar[bool] = False  # background flow: the run summary sums its shortfalls per group
 

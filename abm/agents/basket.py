@@ -50,6 +50,7 @@ class BasketParams(TraderParams):
 
 class BasketTrader(Trader):
     kind = "basket"
+    role = "basket"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = BasketParams
     p: BasketParams
 

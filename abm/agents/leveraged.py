@@ -179,6 +179,7 @@ class LeveragedTrader(Trader):
     """A directional trader at (often high) leverage with stops, funding awareness and re-entry rules."""
 
     kind = "leveraged"
+    role = "leveraged"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = LeveragedParams
     p: LeveragedParams
 

@@ -180,6 +180,7 @@ class Quote(NamedTuple):
 
 class MarketMaker(Trader):
     kind = "market_maker"
+    role = "market_maker"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = MarketMakerParams
     p: MarketMakerParams
 

@@ -62,6 +62,7 @@ class NoiseParams(TraderParams):
 
 class NoiseTrader(Trader):
     kind = "noise"
+    role = "background"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = NoiseParams
     flow = True
     p: NoiseParams

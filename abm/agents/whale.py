@@ -125,6 +125,7 @@ class WhaleParams(TraderParams):
 
 class Whale(Trader):
     kind = "whale"
+    role = "whale"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
     Params = WhaleParams
     p: WhaleParams
 

@@ -43,17 +43,11 @@ UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "fi
 
 
 # The role of a built-in kind whose class does not declare ``role`` yet (every other kind's role is its kind).
-ROLE_OF_KIND = {"noise": "background"}
-
-
 def role_of(cls: type) -> str:
     """What the metrics group an agent class by: its ``role`` ClassVar, inherited by subclasses (a user's
-    subclass of ``MarketMaker`` is a market maker), else ``ROLE_OF_KIND`` of its ``kind``, else the kind."""
+    subclass of ``MarketMaker`` is a market maker), else its ``kind``."""
     role = getattr(cls, "role", None)
-    if isinstance(role, str):
-        return role
-    kind = getattr(cls, "kind", "trader")
-    return ROLE_OF_KIND.get(kind, kind)
+    return role if isinstance(role, str) else str(getattr(cls, "kind", "trader"))
 
 
 def stream(seed: int, *key: object) -> np.random.Generator:
