@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SRC)
 demo: $(STAMP)
 	$(BIN)/abm run whale_dump
 
+# ruff and mypy first (seconds): a lint or type error fails the run before the suite starts
 test: $(STAMP)
+	$(BIN)/ruff check abm tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # the long validation runs (pytest -m slow): published results and randomized drivers at full size

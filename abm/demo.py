@@ -18,7 +18,6 @@ from abm.market import BUY, SELL, MarketSpec, Tape
 from abm.units import USDC
 
 
-
 def _fmt_usd(units: int) -> str:
     return f"{units / USDC:,.2f} USDC"
 
@@ -62,6 +61,7 @@ def run_demo(seed: int = 7, out: Callable[[str], None] = print) -> Exchange:
 
     whale = ex.open_account(20_000_000 * USDC)
     best_before = data.best_bid()
+    assert best_before is not None  # the makers quote both sides
     n_before = len(tape)
     r = ex.market_order(whale, "BTC-PERP", SELL, 30_000)
     show_book("Order book after the whale:")
@@ -73,7 +73,7 @@ def run_demo(seed: int = 7, out: Callable[[str], None] = print) -> Exchange:
     out(f"Bid depth within 1% of mid fell from {depth_before / USDC:,.0f} to "
         f"{depth_after / USDC:,.0f} USDC ({(1 - depth_after / depth_before) * 100:.0f}% gone).")
 
-    last = data.best_bid() or best_before
+    last: int = data.best_bid() or best_before
     out("\nAccounts marked at the new best bid:")
     for name, acct in [("market maker 1", makers[0]), ("market maker 2", makers[1]), ("market maker 3", makers[2]),
                        ("whale", whale)]:

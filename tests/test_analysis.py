@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from abm.analysis import cascade_graph, cascade_metrics, depth_metrics, run_summary, stylized_facts
-from abm.analysis.liquidations import (event_records, liquidated_positions, liquidation_events, liquidation_totals,
-                                       mode_outcomes)
+from abm.analysis.liquidations import event_records, liquidated_positions, liquidation_events, liquidation_totals, mode_outcomes
 from abm.analysis.stylized import acf1, excess_kurtosis, hill_alpha
 from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
 

@@ -261,7 +261,8 @@ def test_bad_input_changes_nothing():
 # ---------------------------------------------------------------------------- random paths and portfolios
 
 
-@settings(max_examples=int(__import__('os').environ.get('ABM_MARGIN_EXAMPLES', 40)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(__import__('os').environ.get('ABM_MARGIN_EXAMPLES', 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10**6),
     modes=st.lists(st.sampled_from(["cross", "isolated"]), min_size=6, max_size=6),

@@ -11,8 +11,16 @@ from abm.accounts.account import CROSS
 from abm.agents.leveraged import LeveragedTrader
 from abm.agents.market_maker import MarketMaker
 from abm.errors import InvalidInput
-from abm.model import (AgentGroup, MarketConfig, MarketModel, ModelConfig, register_metric, registered_metrics,
-                       role_of, unregister_metric)
+from abm.model import (
+    AgentGroup,
+    MarketConfig,
+    MarketModel,
+    ModelConfig,
+    register_metric,
+    registered_metrics,
+    role_of,
+    unregister_metric,
+)
 from abm.model.reporters import BUILTIN_METRICS, column_names
 
 
@@ -116,7 +124,8 @@ def test_a_users_market_maker_counts_in_the_market_maker_metrics():
 
 def test_a_users_leveraged_trader_counts_in_the_leveraged_positions():
     cfg = ModelConfig(seed=2, duration_s=120, agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 2, {}),
-                                                     AgentGroup(f"{__name__}:MyLeveraged", 30, {"signal": "long", "entry_delay_s": 20.0, "margin_mode": "mixed"},
+                                                     AgentGroup(f"{__name__}:MyLeveraged", 30,
+                                                                {"signal": "long", "entry_delay_s": 20.0, "margin_mode": "mixed"},
                                                                 name="crowd")))
     m = MarketModel(cfg)
     for _ in range(40):  # the crowd has entered (after up to 20 s) and holds

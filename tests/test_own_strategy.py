@@ -38,7 +38,8 @@ def run(exit_pct: float):
     cfg = ModelConfig(
         seed=3, duration_s=400,
         markets=(MarketConfig(sigma=0.3, shocks=(Shock(200, 120, -12),)),),
-        agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 4, {"pull_vol": None, "max_divergence_bps": None}), AgentGroup("arbitrageur", 2, {}),
+        agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 4, {"pull_vol": None, "max_divergence_bps": None}),
+                AgentGroup("arbitrageur", 2, {}),
                 AgentGroup(f"{__name__}:ProtectedLong", 1, {"deposit_usdc": 6_500, "journal": True})),
     )
     model = MarketModel(cfg, audit=True)

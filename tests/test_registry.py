@@ -20,8 +20,21 @@ from abm.margin import ADL_RANKINGS, AdlRanking, LiquidationConfig, RiskParams
 from abm.margin.adl import BinanceRanking, HyperliquidRanking
 from abm.margin.tiers import hyperliquid_tiers
 from abm.model import MarketConfig, MarketModel, ModelConfig
-from abm.prices import (GARCH, GBM, INDEX_PROCESSES, MARK_MODELS, BinanceMark, FundingConfig, FundingSchedule,
-                        HyperliquidMark, JumpDiffusion, MarkModel, Oracle, RegimeSwitching, Scripted)
+from abm.prices import (
+    GARCH,
+    GBM,
+    INDEX_PROCESSES,
+    MARK_MODELS,
+    BinanceMark,
+    FundingConfig,
+    FundingSchedule,
+    HyperliquidMark,
+    JumpDiffusion,
+    MarkModel,
+    Oracle,
+    RegimeSwitching,
+    Scripted,
+)
 from abm.prices.index import GARCH_ALPHA, GARCH_BETA, REGIME_STRESS_MULTIPLIER
 from abm.registry import Registry, subclass_of
 from abm.sim import MarketFeed, Scheduler

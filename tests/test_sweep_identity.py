@@ -108,7 +108,7 @@ def test_another_sweep_into_the_folder_is_refused_naming_what_differs(tmp_path):
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
     msg = r.stderr.strip()
-    assert len(msg.splitlines()) == 1 and msg.startswith(f"abm: error: --out: holds another sweep")
+    assert len(msg.splitlines()) == 1 and msg.startswith("abm: error: --out: holds another sweep")
     assert "'whale_dump'" in msg and "'oracle_lag'" in msg and "base seed: 0 there, 99 here" in msg
     assert files_state(out) == before  # nothing ran, nothing was rewritten
     # Only the base seed differs: named alone.

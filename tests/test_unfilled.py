@@ -6,13 +6,13 @@ import json
 from decimal import Decimal
 
 import pytest
+from test_whale import LOT, SYM, make, whale_of
 
 from abm.model import AgentGroup, MarketModel
 from abm.model.model import UNFILLED_COLUMNS
 from abm.scenarios import load_scenario
 from abm.scenarios.catalogue import model_config
 from abm.scenarios.runner import UNFILLED_SUMMARY_KEYS, collect_result
-from test_whale import LOT, SYM, make, whale_of
 
 SELL = 1
 

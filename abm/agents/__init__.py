@@ -9,7 +9,8 @@ import sys
 from abm.agents.base import Latency, Trader, TraderParams, Wake
 from abm.agents.context import AgentContext
 from abm.errors import InvalidInput
-from abm.registry import TARGET as _TARGET, check_source
+from abm.registry import TARGET as _TARGET
+from abm.registry import check_source
 
 _BUILTIN = {
     "noise": "abm.agents.noise:NoiseTrader",

@@ -63,7 +63,7 @@ from typing import Any, Optional
 
 from abm.agents.base import Trader, TraderParams, check_number
 from abm.errors import AbmError, InvalidInput
-from abm.units import BUY, SELL, USDC, US_PER_S
+from abm.units import BUY, SELL, US_PER_S, USDC
 
 HOUR_US = 3600 * US_PER_S
 DAY_US = 24 * HOUR_US

@@ -22,6 +22,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
@@ -124,7 +125,7 @@ def check_number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bo
 
 def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
     """Build a params dataclass from a dict, refusing unknown keys with the closest valid name."""
-    allowed = list(cls.__dataclass_fields__)
+    allowed = [f.name for f in dataclasses.fields(cls)]
     for k in params:
         if k not in allowed:
             close = difflib.get_close_matches(str(k), allowed, n=1)

@@ -85,7 +85,8 @@ class AgentContext:
         buf = self._nbuf
         if not buf:
             if self._net is None:  # built outside a model: a child of the decision stream's seed, not its draws
-                seed_seq = self.agent.rng.bit_generator.seed_seq  # type: ignore[attr-defined]
+                seed_seq = self.agent.rng.bit_generator.seed_seq
+                assert isinstance(seed_seq, np.random.SeedSequence)  # what default_rng makes
                 self._net = np.random.default_rng(seed_seq.spawn(1)[0])
             buf.extend(self._net.random(256)[::-1].tolist())
         return buf.pop()

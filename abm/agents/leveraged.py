@@ -3,7 +3,8 @@
 Each trader picks, once at construction, a margin mode (cross, isolated, or a per-agent draw between
 them) and a leverage drawn from a heavy-tailed distribution (a Pareto law truncated to
 ``[leverage_min, leverage_max]``, 2x to the market's tier maximum by default), rounded to an integer (a
-fixed ``leverage`` or a ``leverage_max`` above that maximum is refused, not capped): surveys of retail derivatives flow show most accounts at modest leverage
+fixed ``leverage`` or a ``leverage_max`` above that maximum is refused, not capped): surveys of retail
+derivatives flow show most accounts at modest leverage
 and a thin tail at the venue's limit, and it is that tail that is liquidated first.
 
 When flat, it enters on a signal: ``trend`` (the mark above / below its own EMA of the mark by
@@ -35,9 +36,9 @@ liquidation, ``reentry = "none"`` retires it (its capital is gone); ``"reenter"`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
-import math
 from math import ceil, exp, floor
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -45,7 +46,7 @@ import numpy as np
 
 from abm.agents.base import Trader, TraderParams
 from abm.errors import AbmError, InvalidInput
-from abm.units import BUY, SELL, USDC, US_PER_S
+from abm.units import BUY, SELL, US_PER_S, USDC
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel

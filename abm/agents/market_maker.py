@@ -55,7 +55,7 @@ import numpy as np
 
 from abm.agents.base import Trader, TraderParams
 from abm.errors import AbmError, InvalidInput
-from abm.units import BUY, SELL, USDC, SECONDS_PER_YEAR
+from abm.units import BUY, SECONDS_PER_YEAR, SELL, USDC
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel

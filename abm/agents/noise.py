@@ -29,7 +29,6 @@ from abm.errors import InvalidInput
 from abm.units import BUY, SELL
 
 
-
 @dataclass(frozen=True, slots=True)
 class NoiseParams(TraderParams):
     deposit_usdc: float = 1_000_000.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import mesa
 import numpy as np
@@ -28,6 +28,9 @@ from abm.errors import AbmError, InvalidInput
 from abm.exchange import OrderResult, PositionInfo
 from abm.market.spec import MarketSpec
 from abm.units import USDC
+
+if TYPE_CHECKING:
+    from abm.agents.base import Trader
 
 
 class FakeBook:
@@ -386,7 +389,7 @@ class FakeContext:
         self.funding_watched.append(symbol)
 
 
-def build_agent(cls: type, params: Optional[dict[str, Any]] = None, ctx: Optional[FakeContext] = None,
+def build_agent(cls: type[Trader], params: Optional[dict[str, Any]] = None, ctx: Optional[FakeContext] = None,
                 seed: int = 0) -> Any:
     """An agent of ``cls`` on ``ctx`` (a new ``FakeContext`` by default) with its own stream from ``seed``:
     no exchange, no scheduler, a bare Mesa model for Mesa's bookkeeping only."""

@@ -43,7 +43,7 @@ def agent_report(model: MarketModel, agent: Trader) -> dict[str, Any]:
     weights: list[int] = []
     to_fill: list[float] = []
     orders = rejected = 0
-    for decided, arrived, sym, side, q, mid, oid, filled, notional, resting, rej in agent.journal:
+    for decided, arrived, _sym, side, _q, mid, oid, filled, notional, resting, rej in agent.journal:
         orders += 1
         if rej:
             rejected += 1

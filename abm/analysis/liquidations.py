@@ -18,13 +18,13 @@ every total is exact and independent of summation order, process and Python vers
 
 from __future__ import annotations
 
-from abm.units import USDC
-
 from collections.abc import Mapping
 from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
+
+from abm.units import USDC
 
 EVENT_KINDS = ("book", "backstop", "adl")
 SEVERITY = {k: i for i, k in enumerate(EVENT_KINDS)}
@@ -211,7 +211,7 @@ def liquidated_positions(records: Mapping[tuple[int, int], Mapping[str, Any]], l
                     size[key] += d
                     cash[key] -= d * px * int(multipliers[m])
     kinds = liq["kind"].astype(str).tolist()
-    for r, (a, m, k, s, px) in enumerate(zip(liq["account"].tolist(), liq["market"].tolist(), kinds,
+    for _r, (a, m, k, s, px) in enumerate(zip(liq["account"].tolist(), liq["market"].tolist(), kinds,
                                              liq["size"].tolist(), liq["price"].tolist())):
         key = (int(a), int(m))
         if k in ("backstop", "adl", "adl_counterparty") and key in pos:  # off the book: not on the tape

@@ -17,27 +17,31 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Any, Callable, NamedTuple, Optional, Union
 
+from abm.accounts.account import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLATED, Account, Position
+from abm.accounts.ledgers import Ledgers, check_conservation
+from abm.accounts.market_state import Market
 from abm.errors import (
     BoolArg,
-    FloatArg,
-    IntArg,
-    StrArg,
     DuplicateClientOrderId,
     DuplicateMarket,
+    FloatArg,
     InsufficientFunds,
+    IntArg,
     InvalidAmount,
     InvalidInput,
     InvalidOrderType,
     InvalidPrice,
     InvalidSize,
     ReduceOnlyViolation,
+    StrArg,
     UnknownAccount,
     UnknownMarket,
     UnknownOrder,
 )
-from abm.accounts.account import CROSS, MARGIN_MODES, MODE_NAMES, STRICT_ISOLATED, Account, Position
-from abm.accounts.ledgers import Ledgers, check_conservation
-from abm.accounts.market_state import Market
+from abm.margin.engine import CROSS_UNIT, MarginEngine
+from abm.margin.events import LiquidationLog
+from abm.margin.liquidation import Liquidator
+from abm.margin.params import RiskParams
 from abm.market.book import (
     BUY,
     CANCEL_STP_INCOMING,
@@ -51,10 +55,6 @@ from abm.market.book import (
 )
 from abm.market.spec import MAX_MONEY, MarketSpec, as_int, exact_fraction
 from abm.market.view import BookView
-from abm.margin.events import LiquidationLog
-from abm.margin.engine import CROSS_UNIT, MarginEngine
-from abm.margin.liquidation import Liquidator
-from abm.margin.params import RiskParams
 
 _SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
 _TIFS = {"GTC": GTC, "IOC": IOC, "FOK": FOK, GTC: GTC, IOC: IOC, FOK: FOK}
@@ -246,7 +246,8 @@ class Exchange:
                 raise InvalidInput("amount", amount, "strict isolated margin cannot be removed while the position is open")
             limit = self.risk.removable_isolated(a, m.index) if m.margined else pos.margin
             if -amount > limit:
-                raise InsufficientFunds("amount", amount, f"must not remove more than {limit} (the rules keep margin >= max(IM, 10% of notional))")
+                raise InsufficientFunds("amount", amount,
+                                        f"must not remove more than {limit} (the rules keep margin >= max(IM, 10% of notional))")
         self._credit(a, -amount)
         pos.margin += amount
         if m.margined:

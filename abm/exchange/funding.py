@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Union
 
-from abm.errors import InvalidInput, InvalidPrice
 from abm.accounts.account import CROSS
+from abm.errors import InvalidInput, InvalidPrice
 
 if TYPE_CHECKING:
     from abm.exchange.exchange import Exchange

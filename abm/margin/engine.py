@@ -396,4 +396,5 @@ class MarginEngine:
                     del self.leverage[(a.id, idx)]
                 else:
                     self.leverage[(a.id, idx)] = old
-                raise InsufficientFunds("leverage", leverage, f"lower leverage needs {before - after} more free collateral than the account has")
+                raise InsufficientFunds("leverage", leverage,
+                                        f"lower leverage needs {before - after} more free collateral than the account has")

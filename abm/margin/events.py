@@ -64,7 +64,7 @@ class LiquidationLog:
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for i in range(len(self)):
-            r = {c: self._cols[c][i] for c in COLUMNS}
+            r: dict[str, Any] = {c: self._cols[c][i] for c in COLUMNS}
             r["kind"] = KINDS[r["kind"]]
             out.append(r)
         return out

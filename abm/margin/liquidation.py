@@ -290,7 +290,9 @@ class Liquidator:
                 pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
                 price = max(1, ceil(pb)) if size > 0 else max(1, floor(pb))
             else:
-                price = eng.mark(i)
+                mark = eng.mark(i)
+                assert mark is not None  # a market with positions has a mark
+                price = mark
             left = abs(size)
             for cp, cpos in self.ranked(i, size, a.id, c.ranking):
                 q = min(left, abs(cpos.size))
@@ -316,7 +318,7 @@ class Liquidator:
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 
-    def ranked(self, idx: int, size: int, exclude: int, ranking: AdlRanking) -> list[tuple[Account, object]]:
+    def ranked(self, idx: int, size: int, exclude: int, ranking: AdlRanking) -> list[tuple[Account, Position]]:
         """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age.
 
         Scored once per mark update, market and side (a cascade may ADL many units at one mark); within
@@ -329,7 +331,7 @@ class Liquidator:
             cached = self._ranking[key] = self._score(idx, size, ranking)
         return [(a, p) for a, p in cached if a.id != exclude and p.size and (p.size > 0) != (size > 0)]
 
-    def _score(self, idx: int, size: int, ranking: AdlRanking) -> list[tuple[Account, object]]:
+    def _score(self, idx: int, size: int, ranking: AdlRanking) -> list[tuple[Account, Position]]:
         eng, ex = self.eng, self.ex
         mark = eng.mark(idx)
         mult = ex.markets[idx].spec.multiplier

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from abm.errors import InvalidInput
 from abm.market.spec import exact_fraction
@@ -103,7 +104,7 @@ def hyperliquid_tiers(bands: Sequence[tuple[int, int]]) -> TierTable:
     return TierTable(tuple(Tier(lower, lev, Fraction(1, 2 * lev)) for lower, lev in bands))
 
 
-def bracket_tiers(bands: Sequence[tuple[int, int, object]]) -> TierTable:
+def bracket_tiers(bands: Sequence[tuple[int, int, Union[str, int, float, Decimal, Fraction]]]) -> TierTable:
     """Binance-style brackets of (lower notional, max leverage, maintenance rate as a number, e.g. "0.004")."""
     return TierTable(tuple(Tier(lower, lev, exact_fraction(mmr) if not isinstance(mmr, str) else Fraction(mmr))
                            for lower, lev, mmr in bands))

@@ -31,9 +31,9 @@ from typing import Any, Callable, Optional, Sequence
 
 from abm.errors import (
     BoolArg,
+    DuplicateOrderId,
     FloatArg,
     IntArg,
-    DuplicateOrderId,
     InvalidInput,
     InvalidOrderType,
     InvalidPrice,
@@ -43,7 +43,6 @@ from abm.errors import (
 )
 from abm.market.spec import exact_fraction
 from abm.units import BUY, SELL
-
 
 # time in force
 GTC = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import replace
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Optional
 
 import mesa
@@ -32,11 +33,20 @@ from abm.market.tape import Tape
 from abm.model.config import AgentGroup, MarketConfig, ModelConfig
 from abm.model.reporters import collect, plan
 from abm.model.triggers import PriceTriggers
-from abm.prices import (DEFAULT_DT_US, INDEX_PROCESSES, correlated_paths, FundingSchedule, IndexPath, Move, Oracle, Replay,
-                        Scripted)
+from abm.prices import (
+    DEFAULT_DT_US,
+    INDEX_PROCESSES,
+    FundingSchedule,
+    IndexPath,
+    Move,
+    Oracle,
+    Replay,
+    Scripted,
+    correlated_paths,
+)
 from abm.sim import FundingLog, MarketFeed, Scheduler
+from abm.units import US_PER_S, USDC
 from abm.venues import load_venue
-from abm.units import USDC, US_PER_S
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
@@ -159,7 +169,12 @@ class MarketModel(mesa.Model):
         feed.mark_listeners.append(triggers.on_mark)
         watchers: list[Trader] = []
         self.funding_watchers[mc.symbol] = watchers
-        feed.funding_listeners.append(lambda t, rate, sym=mc.symbol, w=watchers: [a.on_funding(t, sym, rate) for a in w if a.active])
+        def tell_watchers(t: int, rate: Fraction, sym: str = mc.symbol, w: list[Trader] = watchers) -> None:
+            for a in w:
+                if a.active:
+                    a.on_funding(t, sym, rate)
+
+        feed.funding_listeners.append(tell_watchers)
         s0 = float(path.values[0]) if mc.process == "replay" else mc.s0  # a replay's index starts at its own price
         ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(s0 / float(spec.tick_size)) * float(spec.tick_size)))))
         feed.start(self.sched)

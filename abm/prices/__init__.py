@@ -1,5 +1,6 @@
 """Prices: the external spot index, the oracle the venue reads, the mark price and funding. No Mesa here."""
 
+from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
 from abm.prices.index import (
     DEFAULT_DT_US,
     GARCH,
@@ -20,7 +21,6 @@ from abm.prices.index import (
     correlated_paths,
     recover,
 )
-from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
 from abm.prices.mark import MARK_MODELS, BinanceMark, HyperliquidMark, MarkModel, book_median
 from abm.prices.oracle import Oracle, WrongPublishTime
 

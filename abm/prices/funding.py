@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from numbers import Rational
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union, overload
 
 from abm.errors import InvalidInput, InvalidMarketSpec, InvalidPrice
 from abm.market.book import BUY, SELL
@@ -62,6 +62,10 @@ def as_fraction(field: str, value: Any, error: type = InvalidInput) -> Fraction:
         raise error(field, value, "must be a finite number (int, Fraction, Decimal, float or decimal string)") from None
 
 
+@overload
+def as_price(field: str, value: Any, optional: Literal[False] = False) -> Fraction: ...
+@overload
+def as_price(field: str, value: Any, optional: bool) -> Optional[Fraction]: ...
 def as_price(field: str, value: Any, optional: bool = False) -> Optional[Fraction]:
     """A price in ticks: a positive int (numpy ints welcome) or a positive Fraction; ``None`` only if ``optional``.
 

@@ -10,9 +10,10 @@ estimates, each anchored differently, so moving the mark needs moving two of the
 - for Hyperliquid, optionally the price of the same perp on external venues; for Binance, the index
   carried forward by the funding still to be paid (the fair basis of a perp just before funding).
 
-Both classes are incremental (``MarkModel`` is what the feed needs of one; ``MARK_MODELS`` names them): call ``update`` on every event that changes an input (book, trade,
-oracle, funding), with non-decreasing ``t_us``; it returns the mark in integer ticks (rounded half to
-even, at least 1) and keeps it in ``value``. A rejected update raises and changes nothing.
+Both classes are incremental (``MarkModel`` is what the feed needs of one; ``MARK_MODELS`` names them):
+call ``update`` on every event that changes an input (book, trade, oracle, funding), with non-decreasing
+``t_us``; it returns the mark in integer ticks (rounded half to even, at least 1) and keeps it in ``value``. A
+rejected update raises and changes nothing.
 
 Medians with missing pieces: the median of three values is the middle one; of two, their mean (the
 median of an even count); of one, itself. Book inputs may be missing (empty side, no trade yet): see

@@ -46,7 +46,7 @@ MAX_BARS = 150  # liquidation bars: steps are grouped into at most this many bin
 MAX_SHORTFALLS = 3  # of summary["unfilled"] in the header
 NONE_STYLE = dict(ha="center", va="center", fontsize=12, color="0.35", style="italic",
                   bbox=dict(boxstyle="round", fc="white", ec="0.7"))
-OUTAGE_STYLE = dict(facecolor="none", edgecolor="0.45", hatch="///", lw=0, alpha=0.6, zorder=0)
+OUTAGE_STYLE: dict[str, Any] = dict(facecolor="none", edgecolor="0.45", hatch="///", lw=0, alpha=0.6, zorder=0)
 
 
 # ---------------------------------------------------------------------- public API

@@ -4,7 +4,8 @@ One row per exchange account, in account-id order: its owner (agent group, kind,
 the venue's own ``vault``), its market and margin mode there, the money it brought (deposits less
 withdrawals), its equity at the final marks and so its profit, realised PnL, fees and funding over all
 its positions, its open position, whether and when it was liquidated and for how much, and the actions
-(orders, cancels, modifies) that reached the exchange and were refused. Money is in quote currency from exact integers (each value divided once);
+(orders, cancels, modifies) that reached the exchange and were refused. Money is in quote currency from
+exact integers (each value divided once);
 ``account`` joins this table to the trades (``maker_account``, ``taker_account``) and liquidations.
 """
 

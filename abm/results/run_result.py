@@ -78,7 +78,7 @@ def remove_stale_partials(parent: Path) -> list[Path]:
     A partial folder is named ``.NAME.HOST.PID.XXXX.partial``. Another host's, a live process's and any
     folder not named so are left alone: a pid is only meaningful on its own machine.
     """
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     host = _host()

@@ -18,6 +18,7 @@ from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
 from abm.scenarios.schema import InvalidScenario, Scenario, parse_scenario
 from abm.venues.schema import apply_overrides
 
+
 def _scenario_dir() -> Path:
     """The checkout's scenarios/ folder when running from one, else the copy an install puts in <prefix>/share."""
     checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
@@ -140,7 +141,7 @@ def model_config(scn: Scenario) -> ModelConfig:
                      process=m.process, sigma=m.sigma, jump_rate=m.jump_rate, jump_mean=m.jump_mean,
                      jump_std=m.jump_std, shocks=tuple(Shock(s.start_s, s.duration_s, s.pct) for s in m.shocks),
                      oracle_interval_s=m.oracle_interval_s, oracle_delay_s=m.oracle_delay_s,
-                     oracle_noise_bps=m.oracle_noise_bps, oracle_outages_s=tuple(m.oracle_outages_s),
+                     oracle_noise_bps=m.oracle_noise_bps, oracle_outages_s=tuple((w[0], w[1]) for w in m.oracle_outages_s),
                      impact_notional_usdc=m.impact_notional_usdc, replay_file=m.replay_file,
                      replay_rescale=m.replay_rescale)
         for m in scn.markets)

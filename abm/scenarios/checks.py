@@ -114,7 +114,7 @@ def _check_money(scn: Scenario, problems: list[Problem]) -> None:
         if _usdc_units(v) > MAX_MONEY:
             problems.append(Problem(f"funds.{field}", v, f"must be <= {ceiling:,.0f} USDC (the ledgers' 64-bit ceiling)"))
     agents = 0
-    for name, table in scn.agents.items():
+    for _name, table in scn.agents.items():
         count = table.get("count", 1)
         deposit = table.get("deposit_usdc", 10_000.0)
         if type(count) is int and count >= 0:

@@ -116,13 +116,14 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
                 "multiplier": m.spec.multiplier} for m in ex.markets]
     shocks = [{"symbol": m.symbol, "start_s": s.start_s, "duration_s": s.duration_s, "pct": s.pct}
               for m in scn.markets for s in m.shocks]
-    multipliers = {i: m["multiplier"] for i, m in enumerate(markets)}
+    multipliers = {i: int(m.spec.multiplier) for i, m in enumerate(ex.markets)}
     summary = run_summary(steps, tables["liquidations"], tables["funding"], multipliers, shocks)
     # orders that did not do what they said: what was asked, what filled, when and why (base units)
     summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
     quote = model.venue.profile.quote_currency
     qd = ex.markets[0].spec.quote_decimals if ex.markets else 6
-    decoded = decode_tables(tables, markets, quote, qd, start_time=scn.run.start_time)  # after the summary: it reads the integer columns only
+    # after the summary: the summary reads the integer columns only
+    decoded = decode_tables(tables, markets, quote, qd, start_time=scn.run.start_time)
     return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
                      liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
                      summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd)

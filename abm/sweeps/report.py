@@ -43,7 +43,8 @@ def sweep_report(folder: str | Path, metrics: Optional[Sequence[str]] = None, pa
         raise InvalidInput("sweep_dir", str(folder), "must vary at least one parameter")
     wanted = [m for m in (metrics or DEFAULT_METRICS) if m in ok.columns]
     if not wanted:
-        raise InvalidInput("metrics", list(metrics or DEFAULT_METRICS), f"must name columns of the sweep, e.g. {sorted(c for c in ok.columns if not c.startswith('param.'))[:8]}")
+        some = sorted(c for c in ok.columns if not c.startswith("param."))[:8]
+        raise InvalidInput("metrics", list(metrics or DEFAULT_METRICS), f"must name columns of the sweep, e.g. {some}")
     n = len(wanted)
     fig = Figure(figsize=(6 * min(n, 3), 4.2 * ((n + 2) // 3)), dpi=100)
     FigureCanvasAgg(fig)

@@ -25,10 +25,10 @@ import copy
 import difflib
 import re
 import types
-from types import MappingProxyType
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Mapping, Optional, Sequence, Union, get_args, get_origin
 
 from pydantic import (
