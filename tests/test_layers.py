@@ -29,7 +29,7 @@ PACKAGE = ROOT / "abm"
 FACADE = "abm"  # abm/__init__.py
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("units", "errors", "registry", "_native"), ("market",), ("accounts",), ("margin",), ("exchange",), ("prices",),
+    ("units", "errors", "registry", "config", "_native"), ("market",), ("accounts",), ("margin",), ("exchange",), ("prices",),
     ("venues",), ("sim",), ("agents",), ("model",), ("results",), ("analysis",), ("report",), ("scenarios",),
     ("sweeps",), ("cli", "demo"),
 )

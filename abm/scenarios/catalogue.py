@@ -13,10 +13,10 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from abm.config import apply_overrides
 from abm.errors import InvalidInput
 from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
 from abm.scenarios.schema import InvalidScenario, Scenario, parse_scenario
-from abm.venues.schema import apply_overrides
 
 
 def _scenario_dir() -> Path:
@@ -160,14 +160,6 @@ def model_config(scn: Scenario) -> ModelConfig:
 
 def to_toml(scn: Scenario) -> str:
     """The resolved scenario as TOML: running this file again repeats the run exactly."""
-    import tomli_w
+    from abm.config import dump_toml
 
-    return tomli_w.dumps(_drop_none(scn.model_dump(mode="json")))
-
-
-def _drop_none(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _drop_none(x) for k, x in v.items() if x is not None}
-    if isinstance(v, list):
-        return [_drop_none(x) for x in v]
-    return v
+    return dump_toml(scn.model_dump(mode="json"))

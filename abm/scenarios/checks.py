@@ -18,11 +18,11 @@ import warnings
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
+from abm.config import Problem
 from abm.errors import InvalidInput
 from abm.market.spec import MAX_MONEY
 from abm.prices.index import DEFAULT_DT_US, MAX_GRID_POINTS
 from abm.units import US_PER_S
-from abm.venues.schema import Problem
 
 if TYPE_CHECKING:
     from abm.scenarios.schema import Scenario
@@ -87,8 +87,8 @@ def check_scenario(scn: Scenario) -> list[Problem]:
 
 
 def _venue(scn: Scenario, problems: list[Problem]) -> Optional[Venue]:
+    from abm.config import InvalidConfig
     from abm.venues import load_venue
-    from abm.venues.schema import InvalidConfig
 
     try:
         return load_venue(scn.venue.profile, dict(scn.venue.overrides) or None)

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from abm.config import MISSING, InvalidConfig, Problem, problem_of, show
 from abm.errors import InvalidInput
-from abm.venues.schema import MISSING, InvalidConfig, Problem, problem_of, show
 
 
 class InvalidScenario(InvalidConfig):

@@ -22,8 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
+from abm.config import MISSING, Problem, apply_overrides
 from abm.errors import InvalidInput
-from abm.venues.schema import MISSING, InvalidProfile, Problem, VenueProfile, apply_overrides, parse_profile
+from abm.venues.schema import InvalidProfile, VenueProfile, parse_profile
 from abm.venues.venue import OrderLimits, StalenessLimits, Venue
 
 __all__ = ["load_venue", "build_venue", "read_profile", "Venue", "VenueProfile", "InvalidProfile", "Problem",
@@ -65,7 +66,7 @@ def read_profile(name_or_path: Union[str, Path]) -> tuple[dict[str, Any], str]:
 def build_venue(raw: Mapping[str, Any], source: str, overrides: Optional[Mapping[str, object]] = None) -> Venue:
     """Validate raw profile data (after applying ``overrides``) into a Venue; ``source`` labels errors."""
     label = f"{source} with overrides" if overrides else source
-    data = apply_overrides(raw, overrides, label) if overrides else dict(raw)
+    data = apply_overrides(raw, overrides, label, VenueProfile, InvalidProfile) if overrides else dict(raw)
     return Venue(parse_profile(data, label), source)
 
 

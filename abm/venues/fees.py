@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+from abm.config import dump_number
 from abm.registry import Registry
-from abm.venues.schema import dump_number
 
 FeeModel = Callable[[Any], tuple[Decimal, Decimal]]  # venue profile -> (maker bps, taker bps)
 

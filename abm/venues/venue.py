@@ -14,6 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Mapping, Optional, Union
 
+from abm.config import Problem, dump_toml
 from abm.errors import InvalidInput
 from abm.margin.params import LiquidationConfig, RiskParams
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
@@ -21,16 +22,7 @@ from abm.market.spec import MarketSpec
 from abm.prices.funding import FundingConfig
 from abm.prices.mark import MARK_MODELS, MarkModel
 from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
-from abm.venues.schema import (
-    MAX_QUOTE_DECIMALS,
-    US,
-    InvalidProfile,
-    Problem,
-    TierClass,
-    VenueProfile,
-    band_mmr,
-    dump_toml,
-)
+from abm.venues.schema import MAX_QUOTE_DECIMALS, US, InvalidProfile, TierClass, VenueProfile, band_mmr
 
 __all__ = ["Venue", "OrderLimits", "StalenessLimits"]
 
