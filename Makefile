@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 # ruff and mypy first (seconds): a lint or type error fails the run before the suite starts
 test: $(STAMP)
-	$(BIN)/ruff check abm tests bench
+	$(BIN)/ruff check abm tests bench docs
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

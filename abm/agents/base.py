@@ -95,13 +95,13 @@ class Wake:
 class TraderParams:
     """What every agent kind accepts; kinds extend it with their own fields."""
 
-    deposit_usdc: float = 10_000.0
+    deposit_usdc: float = 10_000.0  # collateral deposited at the start
     symbol: Optional[str] = None  # None: the model's first market
-    data_latency_ms: float = 20.0
-    entry_latency_ms: float = 30.0
-    jitter_ms: float = 10.0
-    wake: str = "poisson"
-    wake_every_s: float = 10.0
+    data_latency_ms: float = 20.0  # how old the market data it acts on is
+    entry_latency_ms: float = 30.0  # from sending an action to its arrival at the venue
+    jitter_ms: float = 10.0  # uniform extra delay on each leg (from the agent's network stream)
+    wake: str = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
+    wake_every_s: float = 10.0  # mean gap (poisson) or period (periodic)
     journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
 
     def __post_init__(self) -> None:

@@ -34,10 +34,10 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 class RunSection(_Model):
-    seed: int = Field(1, ge=0)
-    duration_s: float = Field(900.0, gt=0)
-    step_s: float = Field(1.0, gt=0)
-    mark_cadence_s: float = Field(1.0, gt=0)
+    seed: int = Field(1, ge=0)  # one seed gives byte-identical results
+    duration_s: float = Field(900.0, gt=0)  # market time simulated
+    step_s: float = Field(1.0, gt=0)  # one row of per-step metrics per step (events run in between)
+    mark_cadence_s: float = Field(1.0, gt=0)  # how often the mark is recomputed from the book
     # when the run starts in the world (ISO-8601; no offset means UTC): event tables get a UTC timestamp
     start_time: Optional[str] = None
 
@@ -57,44 +57,45 @@ class RunSection(_Model):
 
 
 class VenueSection(_Model):
-    profile: str = "hyperliquid"
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    profile: str = "hyperliquid"  # a shipped profile (hyperliquid, binance) or a .toml file
+    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted paths into the profile, e.g. "fees.taker_bps"
 
 
 class FundsSection(_Model):
-    insurance_usdc: float = Field(1_000_000.0, ge=0)
-    vault_usdc: float = Field(5_000_000.0, ge=0)
+    insurance_usdc: float = Field(1_000_000.0, ge=0)  # the insurance fund at the start
+    vault_usdc: float = Field(5_000_000.0, ge=0)  # the backstop liquidator vault (0: none)
 
 
 class ShockSection(_Model):
-    start_s: float = Field(ge=0)
-    duration_s: float = Field(gt=0)
-    pct: float = Field(gt=-100)
+    start_s: float = Field(ge=0)  # when the scripted index move starts
+    duration_s: float = Field(gt=0)  # over how long it happens (linear in log price)
+    pct: float = Field(gt=-100)  # the move, percent of the index
 
 
 class MarketSection(_Model):
     symbol: str = Field("BTC-PERP", min_length=1)
-    tick_size: str = "0.1"
-    lot_size: str = "0.001"
-    tier_class: str = "btc"
-    s0: float = Field(60_000.0, gt=0)
+    tick_size: str = "0.1"  # exact decimal, quote currency
+    lot_size: str = "0.001"  # exact decimal, base units
+    tier_class: str = "btc"  # which tier table of the venue profile applies
+    s0: float = Field(60_000.0, gt=0)  # the index at the start (quote currency)
     # a registered index process (abm.prices.INDEX_PROCESSES), "replay", or a user's "module:function"
     process: str = "gbm"
-    sigma: float = Field(0.5, ge=0)
-    jump_rate: float = Field(0.0, ge=0)
-    jump_mean: float = 0.0
-    jump_std: float = Field(0.0, ge=0)
+    sigma: float = Field(0.5, ge=0)  # annualised volatility of the index (0.5 is 50 %/yr)
+    jump_rate: float = Field(0.0, ge=0)  # jumps per year (process = "jump")
+    jump_mean: float = 0.0  # mean log jump
+    jump_std: float = Field(0.0, ge=0)  # standard deviation of the log jump
     shocks: list[ShockSection] = Field(default_factory=list)
-    oracle_interval_s: Optional[float] = Field(None, gt=0)
-    oracle_delay_s: Optional[float] = Field(None, ge=0)
-    oracle_noise_bps: Optional[float] = Field(None, ge=0)
+    oracle_interval_s: Optional[float] = Field(None, gt=0)  # publication period (None: the venue profile's)
+    oracle_delay_s: Optional[float] = Field(None, ge=0)  # how stale each published price is (None: the profile's)
+    oracle_noise_bps: Optional[float] = Field(None, ge=0)  # noise on each publication (None: the profile's)
+    # [start_s, end_s] windows with no oracle publication
     oracle_outages_s: list[Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
-    impact_notional_usdc: Optional[float] = Field(None, gt=0)
+    impact_notional_usdc: Optional[float] = Field(None, gt=0)  # the funding premium's impact size (None: the profile's)
     # process = "replay": the index is this price file (columns time, price), relative to the scenario
     # file's folder when relative. Without replay_rescale the prices are used as they are and s0 is
     # derived from the file's first price; with it the path is scaled so that it starts at s0.
-    replay_file: Optional[str] = Field(None, min_length=1)
-    replay_rescale: bool = False
+    replay_file: Optional[str] = Field(None, min_length=1)  # process = "replay": a .csv/.parquet of time, price
+    replay_rescale: bool = False  # scale the replayed path to start at s0
 
 
     @field_validator("process")
@@ -118,7 +119,7 @@ class Scenario(_Model):
     venue: VenueSection = Field(default_factory=VenueSection)
     funds: FundsSection = Field(default_factory=FundsSection)
     markets: list[MarketSection] = Field(default_factory=lambda: [MarketSection()], min_length=1)
-    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # [agents.NAME]: kind, count, parameters
     correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
 
     @field_validator("name")
