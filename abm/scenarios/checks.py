@@ -22,7 +22,7 @@ from abm.config import Problem
 from abm.errors import InvalidInput
 from abm.market.spec import MAX_MONEY
 from abm.prices.index import DEFAULT_DT_US, MAX_GRID_POINTS
-from abm.units import US_PER_S
+from abm.units import US_PER_S, USDC
 
 if TYPE_CHECKING:
     from abm.scenarios.schema import Scenario
@@ -102,12 +102,12 @@ def _venue(scn: Scenario, problems: list[Problem]) -> Optional[Venue]:
 
 
 def _usdc_units(v: float) -> int:
-    return int(Decimal(repr(v)) * 10**6)
+    return int(Decimal(repr(v)) * USDC)
 
 
 def _check_money(scn: Scenario, problems: list[Problem]) -> None:
     """All money that enters the venue must fit the exchange's 64-bit ledgers (abm.market.spec.MAX_MONEY)."""
-    ceiling = MAX_MONEY / 10**6
+    ceiling = MAX_MONEY / USDC
     total = _usdc_units(scn.funds.insurance_usdc) + _usdc_units(scn.funds.vault_usdc)
     for field in ("insurance_usdc", "vault_usdc"):
         v = getattr(scn.funds, field)
@@ -124,7 +124,7 @@ def _check_money(scn: Scenario, problems: list[Problem]) -> None:
     if agents > MAX_AGENTS:
         problems.append(Problem("agents", f"{agents:,} agents", f"must hold at most {MAX_AGENTS:,} agents in all"))
     elif total > MAX_MONEY:
-        problems.append(Problem("agents", f"{total / 10**6:,.0f} USDC",
+        problems.append(Problem("agents", f"{total / USDC:,.0f} USDC",
                                 f"funds and all agents' deposits (count x deposit_usdc) must total <= {ceiling:,.0f} USDC "
                                 "(the ledgers' 64-bit ceiling)"))
 
@@ -175,7 +175,7 @@ def _check_market(i: int, m: Any, scn: Scenario, venue: Optional[Venue]) -> Iter
                           f"must start before run.duration_s = {duration:g} s (an outage after the end never happens)")
     if m.impact_notional_usdc is not None and _usdc_units(m.impact_notional_usdc) > MAX_MONEY:
         yield Problem(f"{at}.impact_notional_usdc", m.impact_notional_usdc,
-                      f"must be <= {MAX_MONEY / 10**6:,.0f} USDC (the ledgers' 64-bit ceiling)")
+                      f"must be <= {MAX_MONEY / USDC:,.0f} USDC (the ledgers' 64-bit ceiling)")
 
 
 def _check_agents(scn: Scenario, venue: Venue) -> Iterator[Problem]:
