@@ -203,7 +203,7 @@ def _liquidations(ax: Any, run: _Run, d: _MarketData) -> None:
     width = bars["width_s"]
     centers = (np.array(bars["bins"], dtype=float) + 0.5) * width / 60.0
     tot_n = sum(bars["notional"][k] for k in LIQ_KINDS) if bars["bins"] else np.zeros(0)
-    div, word = _scale(float(tot_n.max()) if len(tot_n) else 0.0)
+    div, word = _scale(float(np.max(tot_n)) if len(tot_n) else 0.0)
     bottom = np.zeros(len(centers))
     for k in LIQ_KINDS:
         vals = bars["notional"][k] / div
@@ -231,7 +231,7 @@ def _liquidations(ax: Any, run: _Run, d: _MarketData) -> None:
             ax.annotate(str(counts[i]), (centers[i], tot_n[i] / div), xytext=(0, 2), textcoords="offset points",
                         ha="center", va="bottom", fontsize=7)
         room = 1.45 if d.outages else 1.2  # the bars' numbers stay below the shock and outage labels
-        ax.set_ylim(0, max(float(tot_n.max()) / div, 1e-12) * room)
+        ax.set_ylim(0, max(float(np.max(tot_n)) / div, 1e-12) * room)
     _legend(ax, handles)
 
 
