@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-from abm.agents.base import Latency, Trader, TraderParams, Wake
+from abm.agents.base import Trader, TraderParams, Wake
 from abm.agents.context import AgentContext
+from abm.agents.latency import LATENCY_MODELS, Latency, LatencyModel
 from abm.errors import InvalidInput
 from abm.registry import TARGET as _TARGET
 from abm.registry import check_source
@@ -47,4 +48,4 @@ def resolve(kind: str) -> type[Trader]:
 
 BUILTIN_KINDS = tuple(sorted(_BUILTIN))
 
-__all__ = ["Trader", "TraderParams", "Latency", "Wake", "AgentContext", "resolve", "BUILTIN_KINDS"]
+__all__ = ["Trader", "TraderParams", "Latency", "LatencyModel", "LATENCY_MODELS", "Wake", "AgentContext", "resolve", "BUILTIN_KINDS"]

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional
 import mesa
 import numpy as np
 
+from abm.agents.latency import LATENCY_MODELS, LatencyModel
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
 from abm.market.view import BookView
@@ -40,23 +41,6 @@ from abm.units import USDC
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    data_us: int = 20_000
-    entry_us: int = 30_000
-    jitter_us: int = 10_000  # uniform in [0, jitter) added to each of the two legs
-
-    def __post_init__(self) -> None:
-        for name in ("data_us", "entry_us", "jitter_us"):
-            v = getattr(self, name)
-            if type(v) is not int or v < 0:
-                raise InvalidInput(f"latency.{name}", v, "must be a non-negative integer (microseconds)")
-
-    def sample(self, u: float) -> int:
-        """Total delay for one action, from a uniform draw ``u`` in [0, 1)."""
-        return self.data_us + self.entry_us + int(u * 2 * self.jitter_us)
 
 
 class Shortfall(NamedTuple):
@@ -100,6 +84,7 @@ class TraderParams:
     data_latency_ms: float = 20.0  # how old the market data it acts on is
     entry_latency_ms: float = 30.0  # from sending an action to its arrival at the venue
     jitter_ms: float = 10.0  # uniform extra delay on each leg (from the agent's network stream)
+    latency_model: str = "uniform"  # how the three combine (abm.agents.latency.LATENCY_MODELS, or module:Class)
     wake: str = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
     wake_every_s: float = 10.0  # mean gap (poisson) or period (periodic)
     journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
@@ -107,6 +92,7 @@ class TraderParams:
     def __post_init__(self) -> None:
         if type(self.journal) is not bool:
             raise InvalidInput("journal", self.journal, "must be true or false")
+        LATENCY_MODELS.resolve(self.latency_model, "latency_model")  # a name or module:Class, refused here if unknown
         for name in ("deposit_usdc", "data_latency_ms", "entry_latency_ms", "jitter_ms"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
@@ -169,8 +155,9 @@ class Trader(mesa.Agent):
         # oid, filled lots, filled tick·lots, resting lots, rejected); read by abm.analysis.agent_report
         self.journal: Optional[list[tuple]] = [] if params.journal else None
         self._reports = type(self).on_result is not Trader.on_result  # skip the call when nobody listens
-        self.latency = Latency(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
-                               int(params.jitter_ms * 1000))
+        model_cls = LATENCY_MODELS.resolve(params.latency_model, f"agents.{self.kind}.latency_model")
+        self.latency: LatencyModel = model_cls(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
+                                               int(params.jitter_ms * 1000))
         if ctx is None:
             from abm.agents.context import AgentContext
 
@@ -340,4 +327,4 @@ class Trader(mesa.Agent):
         return self.ctx.multiplier(symbol or self.symbol)
 
 
-__all__ = ["Latency", "Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]
+__all__ = ["Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]

@@ -33,7 +33,8 @@ from abm.market.spec import MarketSpec
 from abm.market.view import BookView
 
 if TYPE_CHECKING:
-    from abm.agents.base import Latency, Trader
+    from abm.agents.base import Trader
+    from abm.agents.latency import LatencyModel
     from abm.model.model import MarketModel
 
 # on_done(result, error): exactly one of the two is None; called when the action reaches the venue
@@ -44,7 +45,7 @@ Arrive = Callable[[int], None]
 class AgentContext:
     """One agent's account on one venue: actions through its latency link, reads of market data and its account."""
 
-    def __init__(self, model: MarketModel, agent: Trader, deposit: int, latency: Latency, journal: bool) -> None:
+    def __init__(self, model: MarketModel, agent: Trader, deposit: int, latency: LatencyModel, journal: bool) -> None:
         self.model = model
         self.agent = agent
         ex = self._ex = model.exchange
@@ -60,8 +61,8 @@ class AgentContext:
         self.orders: MappingProxyType[int, int] = MappingProxyType(acct.open_orders)
         self.client_ids: MappingProxyType[object, int] = MappingProxyType(acct.client_ids)
         self.latency = latency
-        self._lagged = bool(latency.data_us or latency.entry_us or latency.jitter_us)
-        self._jitter = bool(latency.jitter_us)
+        self._lagged = latency.max_us > 0
+        self._jitter = latency.random
         self._journal: Optional[list[tuple]] = agent.journal
         self._inline = not (self._lagged or journal)  # straight to the exchange (the background flow's path)
         self._net: Optional[np.random.Generator] = None  # the network stream, for latency jitter only

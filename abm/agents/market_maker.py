@@ -203,7 +203,7 @@ class MarketMaker(Trader):
         self._check_scale()
         self._basis: Optional[float] = None  # EWMA of (mid − oracle) / oracle
         self._last_obs: Optional[tuple[int, float]] = None  # (time, mark ticks) of the last observation
-        max_latency = self.latency.data_us + self.latency.entry_us + 2 * self.latency.jitter_us
+        max_latency = self.latency.max_us
         self._min_gap_us = max(1, max_latency)
         self._last_refresh_us: Optional[int] = None
         self._deferred = False

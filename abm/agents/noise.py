@@ -82,8 +82,7 @@ class NoiseTrader(Trader):
         self._steady_rate = p.mu + p.alpha * p.window_levels
         self._open = ctx.orders  # the account's live resting orders, read only
         self._book = self.view()
-        lat = self.latency
-        self._lagged = bool(lat.data_us or lat.entry_us or lat.jitter_us)
+        self._lagged = self.latency.max_us > 0
         self._submit_limit = ctx.submit_limit
         self._submit_market = ctx.submit_market
         self._cancel = ctx.cancel

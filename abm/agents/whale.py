@@ -301,8 +301,7 @@ class Whale(Trader):
 
     def _latency_pad(self) -> int:
         """Enough time for orders already sent to have landed."""
-        lat = self.latency
-        return lat.data_us + lat.entry_us + 2 * lat.jitter_us + 1
+        return self.latency.max_us + 1
 
     # ------------------------------------------------------------------ market
 
