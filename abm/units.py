@@ -8,6 +8,7 @@ conversions between the two live here and in ``abm.market.spec`` (ticks and lots
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
 BUY: Final = 0
@@ -17,6 +18,11 @@ SIDE_NAMES: Final = ("buy", "sell")
 USDC: Final = 10**6  # quote units per USDC at 6 quote decimals
 US_PER_S: Final = 1_000_000  # microseconds per second
 SECONDS_PER_YEAR: Final = 365 * 24 * 3600
+
+
+def usdc_units(amount: float) -> int:
+    """An amount of USDC as a person writes it (0.1 is one tenth, not the float nearest it) in quote units."""
+    return int(Decimal(repr(amount)) * USDC)
 
 
 def usdc(units: int) -> float:

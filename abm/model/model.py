@@ -36,6 +36,7 @@ from abm.model.triggers import PriceTriggers
 from abm.prices import (
     DEFAULT_DT_US,
     INDEX_PROCESSES,
+    PATH_MARGIN_US,
     FundingSchedule,
     IndexPath,
     Move,
@@ -45,7 +46,7 @@ from abm.prices import (
     correlated_paths,
 )
 from abm.sim import FundingLog, MarketFeed, Scheduler
-from abm.units import US_PER_S, USDC
+from abm.units import US_PER_S, usdc_units
 from abm.venues import load_venue
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
@@ -100,9 +101,9 @@ class MarketModel(mesa.Model):
         for i, mc in enumerate(cfg.markets):
             self._list_market(i, mc)
         if cfg.insurance_usdc:
-            ex.seed_ledger("insurance", int(Decimal(repr(cfg.insurance_usdc)) * USDC))
+            ex.seed_ledger("insurance", usdc_units(cfg.insurance_usdc))
         if cfg.vault_usdc:
-            ex.create_backstop_vault(int(Decimal(repr(cfg.vault_usdc)) * USDC))
+            ex.create_backstop_vault(usdc_units(cfg.vault_usdc))
         self.agents_by_kind: dict[str, list[Trader]] = {}
         self.agents_by_group: dict[str, list[Trader]] = {}  # in the configuration's order
         self.agents_by_role: dict[str, list[Trader]] = {}  # what the metrics count by (``role_of``)
@@ -158,7 +159,7 @@ class MarketModel(mesa.Model):
         if mc.impact_notional_usdc is None:
             impact = venue.impact_notional(mc.tier_class)
         else:
-            impact = int(Decimal(repr(mc.impact_notional_usdc)) * USDC)
+            impact = usdc_units(mc.impact_notional_usdc)
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
                           mark_cadence_us=int(round(cfg.mark_cadence_s * US_PER_S)), log=self.funding_log)
@@ -184,7 +185,7 @@ class MarketModel(mesa.Model):
         return INDEX_PROCESSES.resolve(mc.process)(mc)
 
     def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
-        duration = self.end_us + 60 * US_PER_S  # a margin so every oracle read in the run has a value
+        duration = self.end_us + PATH_MARGIN_US
         if mc.process == "replay":
             return self._replay_path(mc, duration)
         if self.config.correlation is not None:

@@ -6,6 +6,7 @@ from abm.prices.index import (
     GARCH,
     GBM,
     INDEX_PROCESSES,
+    PATH_MARGIN_US,
     US_PER_YEAR,
     IndexPath,
     IndexProcess,
@@ -26,6 +27,7 @@ from abm.prices.oracle import Oracle, WrongPublishTime
 
 __all__ = [
     "DEFAULT_DT_US",
+    "PATH_MARGIN_US",
     "US_PER_YEAR",
     "INDEX_PROCESSES",
     "IndexPath",

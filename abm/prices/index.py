@@ -32,6 +32,7 @@ from abm.registry import Registry
 
 DEFAULT_DT_US = 100_000
 US_PER_YEAR = 365 * 86_400 * 1_000_000
+PATH_MARGIN_US = 60_000_000  # a path runs this long past the run's end, so every delayed oracle read has a value
 MAX_GRID_POINTS = 50_000_000  # ~400 MB of float64: beyond this a run is a config mistake, not a plan
 
 # --------------------------------------------------------------------------------------- validation

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from abm.config import Problem
 from abm.errors import InvalidInput
 from abm.market.spec import MAX_MONEY
-from abm.prices.index import DEFAULT_DT_US, MAX_GRID_POINTS
-from abm.units import US_PER_S, USDC
+from abm.prices.index import DEFAULT_DT_US, MAX_GRID_POINTS, PATH_MARGIN_US
+from abm.units import US_PER_S, USDC, usdc_units
 
 if TYPE_CHECKING:
     from abm.scenarios.schema import Scenario
     from abm.venues import Venue
 
-# the index path runs this long past the run's end so every delayed oracle read has a value
-PATH_MARGIN_S = 60
+PATH_MARGIN_S = PATH_MARGIN_US // US_PER_S
 # the longest run the index grid holds (50 M points at 0.1 s: ~400 MB of prices)
 MAX_DURATION_S = (MAX_GRID_POINTS - 1) * DEFAULT_DT_US // US_PER_S - PATH_MARGIN_S
 # one metrics row per step: beyond this the step table alone needs gigabytes
@@ -101,17 +99,13 @@ def _venue(scn: Scenario, problems: list[Problem]) -> Optional[Venue]:
     return None
 
 
-def _usdc_units(v: float) -> int:
-    return int(Decimal(repr(v)) * USDC)
-
-
 def _check_money(scn: Scenario, problems: list[Problem]) -> None:
     """All money that enters the venue must fit the exchange's 64-bit ledgers (abm.market.spec.MAX_MONEY)."""
     ceiling = MAX_MONEY / USDC
-    total = _usdc_units(scn.funds.insurance_usdc) + _usdc_units(scn.funds.vault_usdc)
+    total = usdc_units(scn.funds.insurance_usdc) + usdc_units(scn.funds.vault_usdc)
     for field in ("insurance_usdc", "vault_usdc"):
         v = getattr(scn.funds, field)
-        if _usdc_units(v) > MAX_MONEY:
+        if usdc_units(v) > MAX_MONEY:
             problems.append(Problem(f"funds.{field}", v, f"must be <= {ceiling:,.0f} USDC (the ledgers' 64-bit ceiling)"))
     agents = 0
     for _name, table in scn.agents.items():
@@ -120,7 +114,7 @@ def _check_money(scn: Scenario, problems: list[Problem]) -> None:
         if type(count) is int and count >= 0:
             agents += count
             if isinstance(deposit, (int, float)) and not isinstance(deposit, bool) and math.isfinite(deposit):
-                total += count * _usdc_units(abs(deposit))
+                total += count * usdc_units(abs(deposit))
     if agents > MAX_AGENTS:
         problems.append(Problem("agents", f"{agents:,} agents", f"must hold at most {MAX_AGENTS:,} agents in all"))
     elif total > MAX_MONEY:
@@ -173,7 +167,7 @@ def _check_market(i: int, m: Any, scn: Scenario, venue: Optional[Venue]) -> Iter
         elif a >= duration:
             yield Problem(f"{at}.oracle_outages_s[{j}]", [a, b],
                           f"must start before run.duration_s = {duration:g} s (an outage after the end never happens)")
-    if m.impact_notional_usdc is not None and _usdc_units(m.impact_notional_usdc) > MAX_MONEY:
+    if m.impact_notional_usdc is not None and usdc_units(m.impact_notional_usdc) > MAX_MONEY:
         yield Problem(f"{at}.impact_notional_usdc", m.impact_notional_usdc,
                       f"must be <= {MAX_MONEY / USDC:,.0f} USDC (the ledgers' 64-bit ceiling)")
 
