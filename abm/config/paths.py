@@ -206,12 +206,12 @@ def _all_paths(tp: Any, node: Any, prefix: list[Any]) -> Iterator[str]:
             yield from _all_paths(get_args(u)[0], sub, [*prefix, i])
 
 
-def _plain(value: Any) -> Any:
-    """A private copy of an override value: mappings as dicts, sequences as lists."""
+def plain(value: Any) -> Any:
+    """A private copy as plain data: mappings as dicts, sequences (tuples too) as lists."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -276,9 +276,9 @@ def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any, root
                     return Problem(path, None, "list entries cannot be removed one by one; override the whole list")
                 node.pop(seg, None)
             elif isinstance(value, Mapping) and isinstance(node, dict) and isinstance(node.get(seg), dict):
-                node[seg] = _merged(node[seg], _plain(value))  # a table merges; it never drops its siblings
+                node[seg] = _merged(node[seg], plain(value))  # a table merges; it never drops its siblings
             else:
-                node[seg] = _plain(value)
+                node[seg] = plain(value)
             return None
         if isinstance(node, dict) and node.get(seg) is None:
             if not _is_model(_unwrap(child)):

@@ -46,7 +46,7 @@ from pydantic import (
 )
 
 from abm.config.numbers import dump_number, integer, number
-from abm.config.paths import problem_of
+from abm.config.paths import plain, problem_of
 from abm.config.problems import MISSING, InvalidConfig, Problem
 from abm.errors import InvalidInput
 from abm.margin.adl import ADL_RANKINGS
@@ -242,16 +242,7 @@ class VenueProfile(_Model):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged."""
-        return _lists(self.model_dump(mode="python", exclude_none=True))
-
-
-def _lists(value: Any) -> Any:
-    """Tuples (the models' immutable lists) as lists, so the data is plain JSON/TOML-shaped."""
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
+        return plain(self.model_dump(mode="python", exclude_none=True))
 
 
 # ------------------------------------------------------------------------------------- cross-key rules
