@@ -14,7 +14,7 @@ from abm.errors import AbmError
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
     """Our warnings (a legal but absurd value) as one line like our errors; others as Python shows them."""
-    from abm.scenarios.checks import AbsurdValue
+    from abm.model.checks import AbsurdValue
 
     if issubclass(category, AbsurdValue):
         click.echo(f"abm: warning: {message}", err=True)

@@ -16,7 +16,7 @@ import time
 
 from abm._native import compiled_modules
 from abm.agents import resolve
-from abm.model import AgentGroup, MarketModel, ModelConfig
+from abm.model import MarketModel
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--gc", action="store_true",
                     help="also run with Python's default garbage collector (no quiet_gc) and print the CPU ratio")
     args = ap.parse_args()
-    groups = [AgentGroup("noise", args.noise, {})]
+    groups = {"noise": {"count": args.noise}}
     for kind, n in (("market_maker", args.makers), ("leveraged", args.leveraged), ("arbitrageur", args.arbitrageurs),
                     ("whale", args.whales)):
         if n:
@@ -40,8 +40,8 @@ def main() -> None:
             except Exception:
                 print(f"(agent kind {kind!r} not available: skipped)")
                 continue
-            groups.append(AgentGroup(kind, n, {}))
-    cfg = ModelConfig(seed=args.seed, duration_s=args.duration_s, agents=tuple(groups))
+            groups[kind] = {"count": n}
+    cfg = {"name": "throughput", "run": {"seed": args.seed, "duration_s": args.duration_s}, "agents": groups}
     t0 = time.perf_counter()
     model = MarketModel(cfg)
     built = time.perf_counter() - t0

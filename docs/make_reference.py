@@ -127,7 +127,7 @@ def _params_rows(cls: type) -> list[str]:
 
 def reference() -> str:
     from abm.agents import BUILTIN_KINDS, resolve
-    from abm.scenarios.schema import Scenario
+    from abm.model.scenario import Scenario
     from abm.venues.schema import VenueProfile
 
     head = ["# Parameter reference", "",

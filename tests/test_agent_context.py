@@ -15,7 +15,8 @@ from abm.agents.market_maker import MarketMaker
 from abm.agents.testing import FakeContext, build_agent
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig
+from abm.model import MarketModel
+from tests.builders import group, market, scenario
 
 BUY, SELL = 0, 1
 BTC = "BTC-PERP"
@@ -171,8 +172,8 @@ class SetsLeverageMidRun(Trader):
 
 def test_set_up_calls_apply_at_once_before_the_run_and_over_the_link_during_it() -> None:
     params = {"wake": "none", "data_latency_ms": 20.0, "entry_latency_ms": 30.0, "jitter_ms": 0.0}
-    cfg = ModelConfig(seed=1, duration_s=3, markets=(MarketConfig(),),
-                      agents=(AgentGroup(f"{__name__}:SetsLeverageMidRun", 1, params, name="probe"),))
+    cfg = scenario(seed=1, duration_s=3, markets=(market(),),
+                      agents=(group(f"{__name__}:SetsLeverageMidRun", 1, params, name="probe"),))
     m = MarketModel(cfg)
     (a,) = m.agents_by_group["probe"]
     assert a.before == 3  # applied during construction, before anything ran
@@ -183,7 +184,7 @@ def test_set_up_calls_apply_at_once_before_the_run_and_over_the_link_during_it()
 
 
 def test_the_account_views_are_read_only() -> None:
-    m = MarketModel(ModelConfig(seed=1, duration_s=1, agents=(AgentGroup("noise", 1, {}),)))
+    m = MarketModel(scenario(seed=1, duration_s=1, agents=(group("noise", 1, {}),)))
     (a,) = m.agents_by_kind["noise"]
     with pytest.raises(TypeError):
         a.ctx.orders[1] = 0  # type: ignore[index]
@@ -192,8 +193,8 @@ def test_the_account_views_are_read_only() -> None:
 
 
 def test_basket_leverage_above_the_venue_maximum_is_refused_naming_the_group() -> None:
-    cfg = ModelConfig(seed=1, duration_s=1, markets=(MarketConfig(),),
-                      agents=(AgentGroup("basket", 1, {"leverage": 41}, name="crowd"),))
-    with pytest.raises(InvalidInput, match=r"^agents\.crowd\.leverage: must be <= 40 \(the venue's maximum for "
-                                           r"BTC-PERP\), got 41$"):
+    cfg = scenario(seed=1, duration_s=1, markets=(market(),),
+                      agents=(group("basket", 1, {"leverage": 41}, name="crowd"),))
+    with pytest.raises(InvalidInput, match=r"\n  agents\.crowd\.leverage: must be <= 40 \(the venue's maximum for "
+                                           r"BTC-PERP, hyperliquid; refused, not capped\), got 41$"):
         MarketModel(cfg)

@@ -15,7 +15,8 @@ import pytest
 from abm.analysis import cascade_graph, cascade_metrics, depth_metrics, run_summary, stylized_facts
 from abm.analysis.liquidations import event_records, liquidated_positions, liquidation_events, liquidation_totals, mode_outcomes
 from abm.analysis.stylized import acf1, excess_kurtosis, hill_alpha
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
+from abm.model import MarketModel
+from tests.builders import group, market, scenario, shock
 
 S = 1_000_000
 
@@ -131,7 +132,7 @@ def chain_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_cascade_graph_parents_by_hand():
     liqs, trades = chain_tables()
-    G = cascade_graph(liqs, trades, shocks=(Shock(100, 10, -5),), multiplier=MULT, lookback_s=30)
+    G = cascade_graph(liqs, trades, shocks=(shock(100, 10, -5),), multiplier=MULT, lookback_s=30)
     A, B, C, D, E, F = "liq:1:10", "liq:2:11", "liq:3:12", "liq:4:13", "liq:5:12", "liq:6:11"
     liq_nodes = {n for n, d in G.nodes(data=True) if d["type"] == "liquidation"}
     assert liq_nodes == {A, B, C, D, E, F}
@@ -148,10 +149,10 @@ def test_cascade_graph_parents_by_hand():
     assert G.nodes[C]["notional"] == 194 and G.nodes[C]["bad_debt"] == 7.5 and G.nodes[C]["kind"] == "adl"
     assert [G.nodes[n]["notional"] for n in (A, D, E, F)] == [1000, 330, 388, 99]
     # a shorter lookback cuts C off from B's fill (1 s before): C falls back to the shock window
-    G2 = cascade_graph(liqs, trades, shocks=(Shock(100, 10, -5),), multiplier=MULT, lookback_s=0.5)
+    G2 = cascade_graph(liqs, trades, shocks=(shock(100, 10, -5),), multiplier=MULT, lookback_s=0.5)
     assert next(iter(G2.predecessors(C))) == "shock:0" and next(iter(G2.predecessors(B))) == "shock:0"
     # the liquidation orders' own moves come from the log: the tape adds nothing here
-    assert set(cascade_graph(liqs, None, shocks=(Shock(100, 10, -5),), multiplier=MULT).edges) == set(G.edges)
+    assert set(cascade_graph(liqs, None, shocks=(shock(100, 10, -5),), multiplier=MULT).edges) == set(G.edges)
     # without the shock, A and E hang off the market root
     G3 = cascade_graph(liqs, trades, multiplier=MULT)
     assert next(iter(G3.predecessors(A))) == "market" and next(iter(G3.predecessors(E))) == "market"
@@ -159,7 +160,7 @@ def test_cascade_graph_parents_by_hand():
 
 def test_cascade_metrics_by_hand():
     liqs, trades = chain_tables()
-    m = cascade_metrics(cascade_graph(liqs, trades, shocks=(Shock(100, 10, -5),), multiplier=MULT))
+    m = cascade_metrics(cascade_graph(liqs, trades, shocks=(shock(100, 10, -5),), multiplier=MULT))
     assert m["liquidations"] == 6 and m["notional"] == pytest.approx(2996)
     # the shock's tree {A, B, C, E, F} is one cascade; D under "market" is another
     assert m["cascades"] == 2
@@ -177,7 +178,7 @@ def test_cascade_metrics_by_hand():
     # market-root cascades: each child of "market" is its own cascade
     m3 = cascade_metrics(cascade_graph(liqs, trades, multiplier=MULT))
     assert m3["cascades"] == 3 and m3["largest_cascade_root"] == "liq:1:10" and m3["largest_cascade_events"] == 4
-    empty = cascade_metrics(cascade_graph(liqs.iloc[:0], trades.iloc[:0], shocks=(Shock(1, 1, 1),)))
+    empty = cascade_metrics(cascade_graph(liqs.iloc[:0], trades.iloc[:0], shocks=(shock(1, 1, 1),)))
     assert empty["liquidations"] == 0 and empty["cascades"] == 0 and empty["R"] is None and empty["R_all"] is None
 
 
@@ -343,7 +344,7 @@ def test_run_summary_by_hand():
     steps["funding_predicted"] = np.linspace(-1e-4, 3e-4, len(steps))
     funding = pd.DataFrame({"time_us": [3600 * S, 7200 * S], "market": [0, 0], "rate": [2e-5, -7e-5],
                             "price": [1, 1], "paid": [0, 0], "received": [0, 0], "rounding": [0, 0], "accounts": [0, 0]})
-    s = run_summary(steps, liqs, funding, MULT, (Shock(100, 10, -5),), trades=trades)
+    s = run_summary(steps, liqs, funding, MULT, (shock(100, 10, -5),), trades=trades)
     json.dumps(s, allow_nan=False)
     assert s["liquidated_notional"] == {"book": 1000 + 99 + 495 + 388 + 330, "backstop": 490, "adl": 194,
                                         "total": 2996}
@@ -373,7 +374,7 @@ def test_run_summary_by_hand():
 
 def test_missing_mid_and_spread_are_nan_and_left_out():
     """A book with one side empty has no mid and no spread: NaN in the steps, never 0, and left out."""
-    model = MarketModel(ModelConfig(seed=1, duration_s=40, agents=(AgentGroup("noise", 3, {}),))).run()
+    model = MarketModel(scenario(seed=1, duration_s=40, agents=(group("noise", 3, {}),))).run()
     steps = model.steps_frame()
     mid, spread = steps["mid"], steps["spread_bps"]
     assert mid.isna().any() and mid.notna().any()  # the thin book is one-sided at times
@@ -389,19 +390,19 @@ def test_missing_mid_and_spread_are_nan_and_left_out():
 
 
 def test_real_run_cascade_summary_and_depth():
-    cfg = ModelConfig(seed=11, duration_s=600, markets=(MarketConfig(shocks=(Shock(240, 30, -9),)),), agents=(
-        AgentGroup("noise", 30, {}), AgentGroup("market_maker", 5, {}), AgentGroup("arbitrageur", 3, {}),
-        AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15, "leverage_max": 40,
+    cfg = scenario(seed=11, duration_s=600, markets=(market(shocks=(shock(240, 30, -9),)),), agents=(
+        group("noise", 30, {}), group("market_maker", 5, {}), group("arbitrageur", 3, {}),
+        group("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15, "leverage_max": 40,
                                      "margin_mode": "mixed"})))
     model = MarketModel(cfg).run()
     steps, tables = model.steps_frame(), model.tables()
     mult = {i: m.spec.multiplier for i, m in enumerate(model.exchange.markets)}
-    G = cascade_graph(tables["liquidations"], tables["trades"], shocks=cfg.markets[0].shocks, multiplier=mult)
+    G = cascade_graph(tables["liquidations"], tables["trades"], shocks=model.config.markets[0].shocks, multiplier=mult)
     liq_nodes = [n for n, d in G.nodes(data=True) if d["type"] == "liquidation"]
     assert liq_nodes and all(G.in_degree(n) == 1 for n in liq_nodes)
     liq = tables["liquidations"]
     assert len(liq_nodes) == len(liq[liq["kind"].isin(["book", "backstop", "adl"])][["account", "trigger"]].drop_duplicates())
-    s = run_summary(steps, liq, tables["funding"], mult, {0: cfg.markets[0].shocks}, trades=tables["trades"])
+    s = run_summary(steps, liq, tables["funding"], mult, {0: model.config.markets[0].shocks}, trades=tables["trades"])
     assert json.loads(json.dumps(s, allow_nan=False)) == s
     assert s["cascades"] >= 1 and s["longest_chain"] >= 2 and s["R"] is not None  # the shock did cascade
     # the summary's notional agrees with what the model's own per-step metrics recorded

@@ -11,7 +11,7 @@ import pytest
 from abm.agents.arbitrageur import Arbitrageur, ArbitrageurParams
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from tests.builders import group, market, scenario, shock
 
 SYM = "BTC-PERP"
 THIN = {"size_lots": 5, "delta": 0.01}  # noise book of about 0.8M USDC within 1 %
@@ -21,14 +21,14 @@ SEED_CARRY = 3
 
 
 def make(arb: Optional[dict[str, Any]], n_arb: int = 3, seed: int = 5, duration_s: float = 1200,
-         noise: dict[str, Any] = THIN, shocks: tuple[Shock, ...] = (), mm: int = 3, **cfg: Any) -> MarketModel:
-    agents = [AgentGroup("noise", 20, noise)]
+         noise: dict[str, Any] = THIN, shocks: tuple = (), mm: int = 3, **cfg: Any) -> MarketModel:
+    agents = [group("noise", 20, noise)]
     if mm:
-        agents.append(AgentGroup("market_maker", mm, {}))
+        agents.append(group("market_maker", mm, {}))
     if arb is not None:
-        agents.append(AgentGroup("arbitrageur", n_arb, arb))
-    return MarketModel(ModelConfig(seed=seed, duration_s=duration_s, agents=tuple(agents),
-                                   markets=(MarketConfig(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), **cfg),
+        agents.append(group("arbitrageur", n_arb, arb))
+    return MarketModel(scenario(seed=seed, duration_s=duration_s, agents=tuple(agents),
+                                   markets=(market(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), **cfg),
                        audit=True)
 
 
@@ -140,7 +140,7 @@ def test_funding_carry_opens_when_funding_is_high_and_unwinds_when_it_falls_back
     # that the prediction rests on starts afresh often enough for a short test.
     params = {"threshold_bps": 500.0, "carry_threshold": 0.00005, "carry_exit": 0.00002,
               "carry_notional_usdc": 300_000, "allow_borrow": False}
-    m = make(params, n_arb=1, seed=SEED_CARRY, duration_s=400, noise=DEEP, shocks=(Shock(60, 20, -1.0), Shock(160, 20, 1.0)),
+    m = make(params, n_arb=1, seed=SEED_CARRY, duration_s=400, noise=DEEP, shocks=(shock(60, 20, -1.0), shock(160, 20, 1.0)),
              venue_overrides={"funding.payment_interval_s": 120})
     (a,) = arbs(m)
     rows = []
@@ -183,7 +183,7 @@ def test_carry_uses_the_hourly_rate_whatever_the_payment_interval() -> None:
 # ---------------------------------------------------------------------- capital limits under stress
 
 
-STRESS = (Shock(60, 30, -3.0),)  # the index falls 3 % in 30 s; nothing pulls the book after it but arbitrage
+STRESS = (shock(60, 30, -3.0),)  # the index falls 3 % in 30 s; nothing pulls the book after it but arbitrage
 
 
 def test_notional_cap_stops_adding_and_lets_the_basis_blow_out() -> None:

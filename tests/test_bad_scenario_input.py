@@ -117,8 +117,8 @@ def test_a_nested_override_merges_instead_of_replacing_the_table():
 
 
 def test_an_absurd_but_legal_value_is_accepted_with_one_warning():
+    from abm.model.checks import AbsurdValue
     from abm.scenarios import load_scenario
-    from abm.scenarios.checks import AbsurdValue
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

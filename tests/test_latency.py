@@ -8,7 +8,8 @@ import pytest
 
 from abm.agents import LATENCY_MODELS, Latency
 from abm.errors import InvalidInput
-from abm.model import AgentGroup, MarketModel, ModelConfig
+from abm.model import MarketModel
+from tests.builders import group, scenario
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,8 @@ def test_the_default_is_the_uniform_model_with_the_agents_numbers():
 
 
 def test_a_users_latency_model_sets_every_delay_and_draws_nothing():
-    cfg = ModelConfig(seed=3, duration_s=30, agents=(
-        AgentGroup("noise", 4, {}), AgentGroup("market_maker", 2, {"latency_model": f"{__name__}:FixedLatency"},
+    cfg = scenario(seed=3, duration_s=30, agents=(
+        group("noise", 4, {}), group("market_maker", 2, {"latency_model": f"{__name__}:FixedLatency"},
                                                name="colo")))
     m = MarketModel(cfg)
     maker = m.agents_by_group["colo"][0]
@@ -51,4 +52,4 @@ def test_a_users_latency_model_sets_every_delay_and_draws_nothing():
 
 def test_an_unknown_latency_model_is_refused_naming_the_group():
     with pytest.raises(InvalidInput, match=r"agents\.noise\.latency_model: .*'uniform'"):
-        MarketModel(ModelConfig(agents=(AgentGroup("noise", 1, {"latency_model": "unifrom"}),)))
+        MarketModel(scenario(agents=(group("noise", 1, {"latency_model": "unifrom"}),)))

@@ -19,7 +19,7 @@ from abm.agents.base import Trader, TraderParams
 from abm.agents.leveraged import LeveragedParams, LeveragedTrader, pareto_quantile, pareto_truncated
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from tests.builders import group, market, scenario, shock
 
 TICK = 0.1  # BTC-PERP tick size in USDC
 
@@ -63,13 +63,13 @@ class OracleQuoter(Trader):
 QUOTER = f"{__name__}:OracleQuoter"
 
 
-def run(agents: tuple[AgentGroup, ...], shocks: tuple[Shock, ...] = (), duration_s: float = 400, seed: int = 1,
+def run(agents: tuple, shocks: tuple = (), duration_s: float = 400, seed: int = 1,
         process: str = "gbm", sigma: float = 0.3, quoter: dict | None = None,
         venue_overrides: dict | None = None) -> MarketModel:
-    cfg = ModelConfig(seed=seed, duration_s=duration_s, venue_overrides=venue_overrides or {},
-                      markets=(MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=sigma, process=process,
+    cfg = scenario(seed=seed, duration_s=duration_s, venue_overrides=venue_overrides or {},
+                      markets=(market(symbol="BTC-PERP", s0=60_000, sigma=sigma, process=process,
                                             shocks=shocks),),
-                      agents=(AgentGroup("noise", 10, {}), AgentGroup(QUOTER, 1, quoter or {}), *agents))
+                      agents=(group("noise", 10, {}), group(QUOTER, 1, quoter or {}), *agents))
     return MarketModel(cfg, audit=True).run()
 
 
@@ -81,9 +81,9 @@ def events(agent: LeveragedTrader, name: str) -> list[tuple[int, str, int, int]]
     return [h for h in agent.history if h[1] == name]
 
 
-def build_only(groups: tuple[AgentGroup, ...], seed: int = 3) -> MarketModel:
+def build_only(groups: tuple, seed: int = 3) -> MarketModel:
     """A model with its agents constructed (leverage and mode chosen) but not run."""
-    cfg = ModelConfig(seed=seed, duration_s=10, markets=(MarketConfig(symbol="BTC-PERP", s0=60_000),), agents=groups)
+    cfg = scenario(seed=seed, duration_s=10, markets=(market(symbol="BTC-PERP", s0=60_000),), agents=groups)
     return MarketModel(cfg)
 
 
@@ -112,7 +112,7 @@ def test_pareto_draws_match_the_truncated_power_law() -> None:
 
 
 def test_agents_leverage_follows_distribution_up_to_the_venue_maximum() -> None:
-    m = build_only((AgentGroup("leveraged", 400, {}),))
+    m = build_only((group("leveraged", 400, {}),))
     ags = lev_agents(m)
     idx = m.exchange.market("BTC-PERP").index
     cap = m.exchange.risk.params[idx].tiers.max_leverage(0)
@@ -127,10 +127,10 @@ def test_agents_leverage_follows_distribution_up_to_the_venue_maximum() -> None:
         assert m.exchange.risk.lev(a.account, idx) == a.leverage  # set on the exchange
     # a leverage_max above the venue's maximum is refused, not capped (the draws would pile up at the cap)
     with pytest.raises(InvalidInput, match=r"agents\.hot\.leverage_max: must be <= 40"):
-        build_only((AgentGroup("leveraged", 3, {"leverage_min": 30, "leverage_max": 60}, name="hot"),))
+        build_only((group("leveraged", 3, {"leverage_min": 30, "leverage_max": 60}, name="hot"),))
     # a fixed leverage at the cap is taken as it is; uniform draws stay in bounds
-    m3 = build_only((AgentGroup("leveraged", 3, {"leverage": 40}, name="fixed"),
-                     AgentGroup("leveraged", 50, {"leverage_dist": "uniform", "leverage_min": 3, "leverage_max": 7},
+    m3 = build_only((group("leveraged", 3, {"leverage": 40}, name="fixed"),
+                     group("leveraged", 50, {"leverage_dist": "uniform", "leverage_min": 3, "leverage_max": 7},
                                 name="uniform")))
     levs = [a.leverage for a in lev_agents(m3)]
     assert levs[:3] == [40, 40, 40]
@@ -138,17 +138,17 @@ def test_agents_leverage_follows_distribution_up_to_the_venue_maximum() -> None:
 
 
 def test_a_fixed_leverage_above_the_venue_maximum_is_refused_naming_the_group() -> None:
-    with pytest.raises(InvalidInput, match=r"^agents\.fixed\.leverage: must be <= 40 \(the venue's maximum for "
-                                           r"BTC-PERP\), got 100$"):
-        build_only((AgentGroup("leveraged", 3, {"leverage": 100}, name="fixed"),))
-    with pytest.raises(InvalidInput, match=r"^agents\.leveraged\.leverage: must be <= 40"):
-        build_only((AgentGroup("leveraged", 1, {"leverage": 41}),))
+    with pytest.raises(InvalidInput, match=r"\n  agents\.fixed\.leverage: must be <= 40 \(the venue's maximum for "
+                                           r"BTC-PERP, hyperliquid; refused, not capped\), got 100$"):
+        build_only((group("leveraged", 3, {"leverage": 100}, name="fixed"),))
+    with pytest.raises(InvalidInput, match=r"\n  agents\.leveraged\.leverage: must be <= 40"):
+        build_only((group("leveraged", 1, {"leverage": 41}),))
 
 
 def test_margin_modes_set_on_exchange() -> None:
-    m = build_only((AgentGroup("leveraged", 5, {"margin_mode": "isolated"}, name="isolated"),
-                    AgentGroup("leveraged", 5, {"margin_mode": "cross"}, name="cross"),
-                    AgentGroup("leveraged", 300, {"margin_mode": "mixed", "isolated_prob": 0.3}, name="mixed")))
+    m = build_only((group("leveraged", 5, {"margin_mode": "isolated"}, name="isolated"),
+                    group("leveraged", 5, {"margin_mode": "cross"}, name="cross"),
+                    group("leveraged", 300, {"margin_mode": "mixed", "isolated_prob": 0.3}, name="mixed")))
     ags = lev_agents(m)
     for a in ags:
         assert m.exchange.position(a.account, "BTC-PERP").mode == a.margin_mode
@@ -162,12 +162,12 @@ def test_trend_contrarian_signals_exit_on_reversal_and_hold_limit() -> None:
     """+3% then -3%: trend followers buy the rise and reverse on the fall, contrarians the opposite; with
     ``exit_on_signal`` off they keep the first position; ``hold_s`` closes after that long."""
     p = {"threshold_bps": 20.0, "ema_s": 60.0, "wake_every_s": 5.0, "leverage": 3}
-    m = run((AgentGroup("leveraged", 3, {**p, "signal": "trend"}, name="trend"),
-             AgentGroup("leveraged", 3, {**p, "signal": "contrarian"}, name="contrarian"),
-             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False}, name="trend_keep"),
-             AgentGroup("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False, "hold_s": 40.0},
+    m = run((group("leveraged", 3, {**p, "signal": "trend"}, name="trend"),
+             group("leveraged", 3, {**p, "signal": "contrarian"}, name="contrarian"),
+             group("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False}, name="trend_keep"),
+             group("leveraged", 2, {**p, "signal": "trend", "exit_on_signal": False, "hold_s": 40.0},
                         name="trend_hold")),
-            shocks=(Shock(100, 30, 3), Shock(180, 30, -3)), duration_s=260, sigma=0.0)
+            shocks=(shock(100, 30, 3), shock(180, 30, -3)), duration_s=260, sigma=0.0)
     ags = lev_agents(m)
     for a in ags:
         first = events(a, "entry")[0]
@@ -191,9 +191,9 @@ def test_trend_contrarian_signals_exit_on_reversal_and_hold_limit() -> None:
 
 def test_20x_isolated_crowd_liquidated_2x_crowd_survives() -> None:
     crowd = {"signal": "long", "margin_mode": "isolated", "entry_delay_s": 30.0, "wake": "none"}
-    m = run((AgentGroup("leveraged", 6, {**crowd, "leverage": 20}, name="high"),
-             AgentGroup("leveraged", 6, {**crowd, "leverage": 2}, name="low")),
-            shocks=(Shock(200, 60, -10),))
+    m = run((group("leveraged", 6, {**crowd, "leverage": 20}, name="high"),
+             group("leveraged", 6, {**crowd, "leverage": 2}, name="low")),
+            shocks=(shock(200, 60, -10),))
     ags = lev_agents(m)
     high, low = ags[:6], ags[6:]
     assert all(a.leverage == 20 for a in high) and all(a.leverage == 2 for a in low)
@@ -216,7 +216,7 @@ def test_20x_isolated_crowd_liquidated_2x_crowd_survives() -> None:
 def test_stop_loss_fires_above_liquidation_price() -> None:
     p = {"signal": "long", "margin_mode": "isolated", "leverage": 10, "stop_loss_pct": 2.0,
          "entry_delay_s": 20.0, "wake": "none"}
-    m = run((AgentGroup("leveraged", 4, p),), shocks=(Shock(150, 60, -10),), duration_s=300)
+    m = run((group("leveraged", 4, p),), shocks=(shock(150, 60, -10),), duration_s=300)
     liq = m.tables()["liquidations"]
     trades = m.tables()["trades"]
     for a in lev_agents(m):
@@ -238,7 +238,7 @@ def test_stop_loss_fires_above_liquidation_price() -> None:
 def test_take_profit_fires() -> None:
     p = {"signal": "short", "margin_mode": "cross", "leverage": 10, "take_profit_pct": 1.5, "stop_loss_pct": 5.0,
          "entry_delay_s": 20.0, "wake": "none"}
-    m = run((AgentGroup("leveraged", 3, p),), shocks=(Shock(100, 30, -5),), duration_s=200)
+    m = run((group("leveraged", 3, p),), shocks=(shock(100, 30, -5),), duration_s=200)
     for a in lev_agents(m):
         entry, tp = events(a, "entry"), events(a, "exit:take_profit")
         assert len(entry) == 1 and len(tp) == 1, a.history
@@ -251,9 +251,9 @@ def test_take_profit_fires() -> None:
 
 def test_reentry_none_retires_and_reenter_trades_after_cooldown() -> None:
     base = {"signal": "long", "margin_mode": "isolated", "leverage": 25, "entry_delay_s": 10.0, "wake_every_s": 5.0}
-    m = run((AgentGroup("leveraged", 3, {**base, "reentry": "none"}, name="retire"),
-             AgentGroup("leveraged", 3, {**base, "reentry": "reenter", "reentry_cooldown_s": 60.0}, name="reenter")),
-            shocks=(Shock(60, 20, -8),), duration_s=240, sigma=0.0)
+    m = run((group("leveraged", 3, {**base, "reentry": "none"}, name="retire"),
+             group("leveraged", 3, {**base, "reentry": "reenter", "reentry_cooldown_s": 60.0}, name="reenter")),
+            shocks=(shock(60, 20, -8),), duration_s=240, sigma=0.0)
     ags = lev_agents(m)
     liq = m.tables()["liquidations"]
     for a in ags[:3]:
@@ -281,7 +281,7 @@ def test_sliced_liquidation_counted_once_cooldown_from_flat() -> None:
     cooldown): one liquidation in the agent's count, and its re-entry cooldown runs from the last piece."""
     p = {"signal": "long", "margin_mode": "isolated", "leverage": 20, "deposit_usdc": 50_000.0, "entry_delay_s": 10.0,
          "funding_exit_bps": None, "reentry": "reenter", "reentry_cooldown_s": 30.0, "wake_every_s": 5.0}
-    m = run((AgentGroup("leveraged", 3, p),), shocks=(Shock(60, 30, -6),), duration_s=240, sigma=0.0,
+    m = run((group("leveraged", 3, p),), shocks=(shock(60, 30, -6),), duration_s=240, sigma=0.0,
             quoter={"size_lots": 3000},
             venue_overrides={"liquidation.backstop": False, "liquidation.backstop_ratio": None})
     liq = m.tables()["liquidations"]
@@ -303,8 +303,8 @@ def test_funding_aware_exit_when_book_is_rich() -> None:
     """From 30 s the book trades 1% above the oracle: predicted funding turns against longs by ~10 bp per hour
     (Hyperliquid pays hourly), beyond the 3 bp per hour threshold."""
     p = {"margin_mode": "cross", "leverage": 5, "entry_delay_s": 5.0, "funding_exit_bps": 3.0, "wake_every_s": 5.0}
-    m = run((AgentGroup("leveraged", 3, {**p, "signal": "long"}, name="longs"),
-             AgentGroup("leveraged", 3, {**p, "signal": "short"}, name="shorts")),
+    m = run((group("leveraged", 3, {**p, "signal": "long"}, name="longs"),
+             group("leveraged", 3, {**p, "signal": "short"}, name="shorts")),
             duration_s=200, process="flat", quoter={"skew_bps": 100.0, "skew_from_s": 30.0})
     feed = m.feeds["BTC-PERP"]
     assert feed.predicted_rate() * 10_000 > 3  # the rate is indeed against longs beyond the threshold
@@ -325,18 +325,18 @@ def test_funding_aware_exit_when_book_is_rich() -> None:
 
 
 def test_same_seed_same_trades() -> None:
-    groups = (AgentGroup("leveraged", 8, {"signal": "random", "margin_mode": "mixed", "stop_loss_pct": 1.0,
+    groups = (group("leveraged", 8, {"signal": "random", "margin_mode": "mixed", "stop_loss_pct": 1.0,
                                           "take_profit_pct": 1.0, "wake_every_s": 20.0}, name="random"),
-              AgentGroup("leveraged", 4, {"signal": "trend", "threshold_bps": 5.0, "ema_s": 60.0}, name="trend"))
-    a = run(groups, shocks=(Shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
-    b = run(groups, shocks=(Shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
+              group("leveraged", 4, {"signal": "trend", "threshold_bps": 5.0, "ema_s": 60.0}, name="trend"))
+    a = run(groups, shocks=(shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
+    b = run(groups, shocks=(shock(100, 30, -6),), duration_s=200, seed=5, sigma=1.0)
     ta, tb = a.tables()["trades"], b.tables()["trades"]
     assert len(ta) > 0 and ta.equals(tb)
     assert a.tables()["liquidations"].equals(b.tables()["liquidations"])
     ha = [x.history for x in lev_agents(a)]
     assert ha == [x.history for x in lev_agents(b)]
     assert sum(len(h) for h in ha) > 5
-    c = run(groups, shocks=(Shock(100, 30, -6),), duration_s=200, seed=6, sigma=1.0)
+    c = run(groups, shocks=(shock(100, 30, -6),), duration_s=200, seed=6, sigma=1.0)
     assert [x.history for x in lev_agents(c)] != ha
 
 
@@ -355,11 +355,11 @@ def test_bad_params_named(field: str, value: object) -> None:
         LeveragedParams(**{field: value})
     assert e.value.field == field
     with pytest.raises(InvalidInput) as e2:
-        build_only((AgentGroup("leveraged", 1, {field: value}),))
+        build_only((group("leveraged", 1, {field: value}),))
     assert e2.value.field == f"agents.leveraged.{field}"
 
 
 def test_unknown_param_suggests_name() -> None:
     with pytest.raises(InvalidInput) as e:
-        build_only((AgentGroup("leveraged", 1, {"stop_loss": 2.0}),))
+        build_only((group("leveraged", 1, {"stop_loss": 2.0}),))
     assert e.value.field == "agents.leveraged.stop_loss" and "stop_loss_pct" in e.value.allowed

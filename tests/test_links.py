@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from abm.agents import Trader
-from abm.errors import InvalidInput
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig
+from abm.model import MarketModel
 from abm.scenarios import load_scenario
-from abm.scenarios.catalogue import model_config
+from tests.builders import group, market, scenario
 
 QUIET_UNTIL_US = 50_000_000  # the test agents stop deciding here, so nothing is in flight when the run ends
 
@@ -45,8 +42,8 @@ KIND = f"{__name__}:LimitThenCancel"
 
 def run_with(latency: dict, seed: int = 4) -> LimitThenCancel:
     params = {"wake": "poisson", "wake_every_s": 0.2, **latency}
-    cfg = ModelConfig(seed=seed, duration_s=60, markets=(MarketConfig(sigma=0.3),),
-                      agents=(AgentGroup("noise", 10, {}), AgentGroup(KIND, 2, params, name="probe")))
+    cfg = scenario(seed=seed, duration_s=60, markets=(market(sigma=0.3),),
+                      agents=(group("noise", 10, {}), group(KIND, 2, params, name="probe")))
     m = MarketModel(cfg, audit=True).run()
     return m.agents_by_group["probe"][1]  # type: ignore[return-value]
 
@@ -62,7 +59,7 @@ def test_cancels_never_overtake_their_orders_with_large_jitter():
 
 
 def test_arrival_times_on_a_link_never_decrease():
-    cfg = ModelConfig(seed=2, duration_s=10, agents=(AgentGroup(KIND, 1, {"wake": "none", "data_latency_ms": 5.0,
+    cfg = scenario(seed=2, duration_s=10, agents=(group(KIND, 1, {"wake": "none", "data_latency_ms": 5.0,
                                                                              "entry_latency_ms": 0.0, "jitter_ms": 300.0}),))
     m = MarketModel(cfg)
     (a,) = m.agents_by_kind[KIND]
@@ -94,12 +91,12 @@ def crowd_model(isolated: int) -> MarketModel:
     scn = load_scenario("isolated_vs_cross", {"agents.isolated_crowd.count": isolated,
                                               "agents.isolated_crowd.margin_mode": "mixed",
                                               "agents.cross_crowd.margin_mode": "mixed"})
-    return MarketModel(model_config(scn))
+    return MarketModel(scn)
 
 
 def test_resizing_one_group_leaves_another_groups_draws_and_decisions_alone():
-    cfg = model_config(load_scenario("isolated_vs_cross"))
-    assert [g.name for g in cfg.agents] == ["noise", "market_maker", "arbitrageur", "isolated_crowd", "cross_crowd"]
+    cfg = load_scenario("isolated_vs_cross")
+    assert list(cfg.agents) == ["noise", "market_maker", "arbitrageur", "isolated_crowd", "cross_crowd"]
     base, more = crowd_model(100), crowd_model(101)
     assert len(more.agents_by_group["isolated_crowd"]) == 101 and len(more.agents_by_kind["leveraged"]) == 201
     a, b = base.agents_by_group["cross_crowd"], more.agents_by_group["cross_crowd"]
@@ -117,12 +114,8 @@ def test_resizing_one_group_leaves_another_groups_draws_and_decisions_alone():
             == [x._first_delay_us for x in more.agents_by_group["isolated_crowd"][:100]])  # type: ignore[attr-defined]
 
 
-def test_group_names_must_be_unique_and_default_to_the_kind():
-    assert AgentGroup("noise", 3).name == "noise"
-    with pytest.raises(InvalidInput, match=r"agents\[2\]\.name.*agents\[0\] \(kind 'noise'\) and agents\[2\] "
-                                           r"\(kind 'noise'\) are both named 'noise'"):
-        ModelConfig(agents=(AgentGroup("noise", 3), AgentGroup("whale", 1), AgentGroup("noise", 2)))
-    with pytest.raises(InvalidInput, match=r"agents\[1\]\.name.*both named 'crowd'"):
-        ModelConfig(agents=(AgentGroup("noise", 3, name="crowd"), AgentGroup("leveraged", 2, name="crowd")))
-    m = MarketModel(ModelConfig(duration_s=1, agents=(AgentGroup("noise", 2, name="a"), AgentGroup("noise", 3, name="b"))))
+def test_a_groups_kind_defaults_to_its_name_and_two_groups_may_share_a_kind():
+    m = MarketModel({"run": {"duration_s": 1}, "agents": {"noise": {"count": 2}}})
+    assert [(a.group, a.kind) for a in m.agents_by_group["noise"]] == [("noise", "noise")] * 2
+    m = MarketModel(scenario(duration_s=1, agents=(group("noise", 2, name="a"), group("noise", 3, name="b"))))
     assert [len(v) for v in m.agents_by_group.values()] == [2, 3] and len(m.agents_by_kind["noise"]) == 5

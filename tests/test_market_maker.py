@@ -18,7 +18,7 @@ from abm.agents.market_maker import (
 from abm.agents.testing import FakeContext, build_agent
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from tests.builders import group, market, scenario, shock
 
 BUY, SELL = 0, 1
 LOT = 0.001
@@ -30,9 +30,9 @@ THIN_NOISE = {"alpha": 0.005, "delta": 0.02}
 
 def make_model(duration_s: float, shocks: tuple = (), outages: tuple = (), n_mm: int = 5, mm: dict | None = None,
                extra: tuple = (), seed: int = 1) -> MarketModel:
-    market = MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=0.5, shocks=shocks, oracle_outages_s=outages)
-    agents = (AgentGroup("noise", 20, THIN_NOISE), AgentGroup("market_maker", n_mm, mm or {}), *extra)
-    return MarketModel(ModelConfig(seed=seed, duration_s=duration_s, markets=(market,), agents=agents), audit=True)
+    mkt = market(symbol="BTC-PERP", s0=60_000, sigma=0.5, shocks=shocks, oracle_outages_s=outages)
+    agents = (group("noise", 20, THIN_NOISE), group("market_maker", n_mm, mm or {}), *extra)
+    return MarketModel(scenario(seed=seed, duration_s=duration_s, markets=(mkt,), agents=agents), audit=True)
 
 
 def own_book(mm: MarketMaker) -> tuple[list[int], list[int]]:
@@ -181,7 +181,7 @@ def test_long_maker_quotes_lower_than_the_others() -> None:
 
 
 def test_depth_evaporates_in_a_shock_and_recovers() -> None:
-    model = make_model(900, shocks=(Shock(300, 30, -10),)).run()
+    model = make_model(900, shocks=(shock(300, 30, -10),)).run()
     df = model.steps_frame()
     depth = df.depth_bid_1pct + df.depth_ask_1pct
     t = df.time_s
@@ -239,9 +239,9 @@ def test_inventory_limit_pulls_only_the_adding_side() -> None:
 
 
 def test_a_liquidated_maker_stops_quoting() -> None:
-    small = AgentGroup("market_maker", 1, {"deposit_usdc": 20_000.0, "leverage": 20, "level_size": 0.01,
+    small = group("market_maker", 1, {"deposit_usdc": 20_000.0, "leverage": 20, "level_size": 0.01,
                                            "n_levels": 1, "max_inventory": None}, name="small_maker")
-    model = make_model(300, shocks=(Shock(120, 30, -20),), extra=(small,))
+    model = make_model(300, shocks=(shock(120, 30, -20),), extra=(small,))
     mm = model.agents_by_kind["market_maker"][-1]
     while model.time_us < 100_000_000:
         model.step()
@@ -275,15 +275,15 @@ def test_bad_params_are_rejected_naming_the_field(field: str, value: object) -> 
 
 
 def test_bad_params_through_the_model() -> None:
-    market = (MarketConfig(),)
+    one = (market(),)
     with pytest.raises(InvalidInput) as e:
-        MarketModel(ModelConfig(duration_s=10, markets=market, agents=(AgentGroup("market_maker", 1, {"gama": 0.1}),)))
+        MarketModel(scenario(duration_s=10, markets=one, agents=(group("market_maker", 1, {"gama": 0.1}),)))
     assert e.value.field == "agents.market_maker.gama" and "gamma" in str(e.value)
     with pytest.raises(InvalidInput) as e:
-        MarketModel(ModelConfig(duration_s=10, markets=market, agents=(AgentGroup("market_maker", 1, {"kappa": 0}),)))
+        MarketModel(scenario(duration_s=10, markets=one, agents=(group("market_maker", 1, {"kappa": 0}),)))
     assert e.value.field == "agents.market_maker.kappa"
     with pytest.raises(InvalidInput) as e:  # above the BTC tier's 40x maximum
-        MarketModel(ModelConfig(duration_s=10, markets=market, agents=(AgentGroup("market_maker", 1, {"leverage": 100}),)))
+        MarketModel(scenario(duration_s=10, markets=one, agents=(group("market_maker", 1, {"leverage": 100}),)))
     assert e.value.field == "agents.market_maker.leverage"
     # None disables a control
     p = MarketMakerParams(pull_vol=None, max_inventory=None, max_oracle_age_s=None, max_divergence_bps=None,
@@ -293,11 +293,11 @@ def test_bad_params_through_the_model() -> None:
 
 def test_gamma_and_kappa_for_another_price_scale_are_refused() -> None:
     """BTC's kappa on a 2 USDC coin would quote it several USDC wide (no quotes at all): a clear error instead."""
-    coin = (MarketConfig(symbol="COIN-PERP", s0=2.0, tick_size="0.0001", lot_size="1", tier_class="small"),)
+    coin = (market(symbol="COIN-PERP", s0=2.0, tick_size="0.0001", lot_size="1", tier_class="small"),)
     with pytest.raises(InvalidInput) as e:
-        MarketModel(ModelConfig(duration_s=10, markets=coin, agents=(AgentGroup("market_maker", 1, {}),)))
+        MarketModel(scenario(duration_s=10, markets=coin, agents=(group("market_maker", 1, {}),)))
     assert e.value.field == "agents.market_maker.kappa" and "kappa about 5e+03" in str(e.value)
-    model = MarketModel(ModelConfig(duration_s=30, markets=coin, agents=(AgentGroup("market_maker", 1, {"kappa": 5000}),)))
+    model = MarketModel(scenario(duration_s=30, markets=coin, agents=(group("market_maker", 1, {"kappa": 5000}),)))
     model.run()
     (mm,) = model.agents_by_kind["market_maker"]
     q = mm.last_quote

@@ -11,17 +11,9 @@ from abm.accounts.account import CROSS
 from abm.agents.leveraged import LeveragedTrader
 from abm.agents.market_maker import MarketMaker
 from abm.errors import InvalidInput
-from abm.model import (
-    AgentGroup,
-    MarketConfig,
-    MarketModel,
-    ModelConfig,
-    register_metric,
-    registered_metrics,
-    role_of,
-    unregister_metric,
-)
+from abm.model import MarketModel, register_metric, registered_metrics, role_of, unregister_metric
 from abm.model.reporters import BUILTIN_METRICS, column_names
+from tests.builders import group, market, scenario
 
 
 class MyMaker(MarketMaker):
@@ -36,12 +28,12 @@ class MyLeveraged(LeveragedTrader):
     pass
 
 
-TWO = (MarketConfig(), MarketConfig(symbol="ETH-PERP", s0=3_000.0, tick_size="0.01", lot_size="0.01"))
+TWO = (market(), market(symbol="ETH-PERP", s0=3_000.0, tick_size="0.01", lot_size="0.01"))
 
 
 def model(makers: str = "market_maker", markets=TWO, duration: float = 30) -> MarketModel:
-    agents = (AgentGroup("noise", 10, {}), AgentGroup(makers, 2, {}, name="makers"))
-    return MarketModel(ModelConfig(seed=4, duration_s=duration, markets=markets, agents=agents))
+    agents = (group("noise", 10, {}), group(makers, 2, {}, name="makers"))
+    return MarketModel(scenario(seed=4, duration_s=duration, markets=markets, agents=agents))
 
 
 @pytest.fixture
@@ -108,7 +100,7 @@ def test_roles_are_inherited_and_map_the_kinds_that_declare_none():
 
 
 def test_a_users_market_maker_counts_in_the_market_maker_metrics():
-    one = (MarketConfig(),)
+    one = (market(),)
     builtin = model("market_maker", one).run()
     mine = model(f"{__name__}:MyMaker", one).run()
     other = model(f"{__name__}:NotAMaker", one).run()
@@ -123,8 +115,8 @@ def test_a_users_market_maker_counts_in_the_market_maker_metrics():
 
 
 def test_a_users_leveraged_trader_counts_in_the_leveraged_positions():
-    cfg = ModelConfig(seed=2, duration_s=120, agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 2, {}),
-                                                     AgentGroup(f"{__name__}:MyLeveraged", 30,
+    cfg = scenario(seed=2, duration_s=120, agents=(group("noise", 20, {}), group("market_maker", 2, {}),
+                                                     group(f"{__name__}:MyLeveraged", 30,
                                                                 {"signal": "long", "entry_delay_s": 20.0, "margin_mode": "mixed"},
                                                                 name="crowd")))
     m = MarketModel(cfg)

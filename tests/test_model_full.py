@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
+from abm.model import MarketModel
+from tests.builders import group, market, scenario, shock
 
 
-def full_config(seed: int = 11) -> ModelConfig:
-    return ModelConfig(
+def full_config(seed: int = 11) -> dict:
+    return scenario(
         seed=seed,
         duration_s=600,
-        markets=(MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(Shock(240, 30, -9),)),),
+        markets=(market(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(shock(240, 30, -9),)),),
         agents=(
-            AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
-            AgentGroup("market_maker", 5, {}),
-            AgentGroup("arbitrageur", 3, {}),
+            group("noise", 30, {"alpha": 0.005, "delta": 0.02}),
+            group("market_maker", 5, {}),
+            group("arbitrageur", 3, {}),
             # funding_exit_bps high: the crowd holds until the shock (churning in and out on funding in this
             # thin book liquidates some of it before the shock on a third of the seeds, with or without it)
-            AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
+            group("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
                                          "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
-            AgentGroup("whale", 1, {}),
+            group("whale", 1, {}),
         ),
     )
 

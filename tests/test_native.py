@@ -19,9 +19,9 @@ RUN = """
 import hashlib
 from abm._native import compiled_modules
 from abm.model import MarketModel
-from abm.scenarios import load_scenario, model_config
+from abm.scenarios import load_scenario
 # every agent kind but the basket, a whale dump into a leveraged crowd: fills, liquidations, funding
-cfg = model_config(load_scenario("whale_dump", overrides={"run.duration_s": 420}))
+cfg = load_scenario("whale_dump", overrides={"run.duration_s": 420})
 m = MarketModel(cfg, audit=True).run()
 h = hashlib.sha256()
 for name, df in sorted(m.tables().items()):

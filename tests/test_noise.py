@@ -7,7 +7,8 @@ import math
 import pytest
 
 from abm.agents.noise import NoiseTrader
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig
+from abm.model import MarketModel
+from tests.builders import group, market, scenario
 
 T = 3_600.0  # s
 MU, ALPHA, LEVELS = 3.0, 0.15, 40  # the flow's totals: market orders /s, limit orders /s per level
@@ -16,8 +17,8 @@ MU, ALPHA, LEVELS = 3.0, 0.15, 40  # the flow's totals: market orders /s, limit 
 def flow(n: int, seed: int = 3, extra: dict | None = None, kind: str = "noise", duration_s: float = T) -> list[NoiseTrader]:
     """The same total flow split over ``n`` agents, on a flat index (only the flow moves the book)."""
     params = {"mu": MU / n, "alpha": ALPHA / n, "window_levels": LEVELS, "delta": 0.02, **(extra or {})}
-    cfg = ModelConfig(seed=seed, duration_s=duration_s, markets=(MarketConfig(process="flat", sigma=0.0),),
-                      agents=(AgentGroup(kind, n, params, name="flow"),))
+    cfg = scenario(seed=seed, duration_s=duration_s, markets=(market(process="flat", sigma=0.0),),
+                      agents=(group(kind, n, params, name="flow"),))
     return MarketModel(cfg).run().agents_by_group["flow"]  # type: ignore[return-value]
 
 

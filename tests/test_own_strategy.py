@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from abm.agents import Trader
 from abm.analysis import agent_report
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
+from abm.model import MarketModel
+from tests.builders import group, market, scenario, shock
 
 
 class ProtectedLong(Trader):
@@ -35,12 +36,12 @@ class ProtectedLong(Trader):
 
 
 def run(exit_pct: float):
-    cfg = ModelConfig(
+    cfg = scenario(
         seed=3, duration_s=400,
-        markets=(MarketConfig(sigma=0.3, shocks=(Shock(200, 120, -12),)),),
-        agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 4, {"pull_vol": None, "max_divergence_bps": None}),
-                AgentGroup("arbitrageur", 2, {}),
-                AgentGroup(f"{__name__}:ProtectedLong", 1, {"deposit_usdc": 6_500, "journal": True})),
+        markets=(market(sigma=0.3, shocks=(shock(200, 120, -12),)),),
+        agents=(group("noise", 20, {}), group("market_maker", 4, {"pull_vol": None, "max_divergence_bps": None}),
+                group("arbitrageur", 2, {}),
+                group(f"{__name__}:ProtectedLong", 1, {"deposit_usdc": 6_500, "journal": True})),
     )
     model = MarketModel(cfg, audit=True)
     model.exit_pct = exit_pct
@@ -77,7 +78,7 @@ class OneSidedBookBuyer(Trader):
 
 
 def test_orders_sent_while_the_book_has_no_mid_are_journaled():
-    cfg = ModelConfig(seed=1, duration_s=5, agents=(AgentGroup(f"{__name__}:OneSidedBookBuyer", 1, {"journal": True}),))
+    cfg = scenario(seed=1, duration_s=5, agents=(group(f"{__name__}:OneSidedBookBuyer", 1, {"journal": True}),))
     model = MarketModel(cfg)
     model.run()
     (agent,) = model.agents_by_kind[f"{__name__}:OneSidedBookBuyer"]

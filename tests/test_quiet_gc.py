@@ -7,6 +7,7 @@ import gc
 import pytest
 
 from abm.model.quiet_gc import GEN0_THRESHOLD, quiet_gc
+from tests.builders import group, scenario
 
 
 def test_the_collector_is_restored_after_a_run_and_after_an_error() -> None:
@@ -20,8 +21,8 @@ def test_the_collector_is_restored_after_a_run_and_after_an_error() -> None:
 
 
 def test_a_run_leaves_the_collector_as_it_found_it() -> None:
-    from abm.model import AgentGroup, MarketModel, ModelConfig
+    from abm.model import MarketModel
 
     before = gc.get_threshold()
-    MarketModel(ModelConfig(seed=1, duration_s=5, agents=(AgentGroup("noise", 3, {}),))).run()
+    MarketModel(scenario(seed=1, duration_s=5, agents=(group("noise", 3, {}),))).run()
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -19,7 +19,7 @@ from abm.errors import InvalidInput
 from abm.margin import ADL_RANKINGS, AdlRanking, LiquidationConfig, RiskParams
 from abm.margin.adl import BinanceRanking, HyperliquidRanking
 from abm.margin.tiers import hyperliquid_tiers
-from abm.model import MarketConfig, MarketModel, ModelConfig
+from abm.model import MarketModel, MarketSection
 from abm.prices import (
     GARCH,
     GBM,
@@ -40,6 +40,7 @@ from abm.registry import Registry, subclass_of
 from abm.sim import MarketFeed, Scheduler
 from abm.venues import InvalidProfile, load_venue
 from abm.venues.fees import FEE_MODELS
+from tests.builders import market, scenario
 
 USDC = 10**6
 S = 1_000_000
@@ -90,9 +91,9 @@ def test_unknown_name_lists_the_names_and_suggests_the_closest():
     with pytest.raises(InvalidInput) as e:
         ADL_RANKINGS.resolve("binanse")
     assert e.value.field == "adl_ranking" and "did you mean 'binance'?" in str(e.value)
-    with pytest.raises(InvalidInput, match=r"markets.process: .*\['flat', 'garch', 'gbm', 'jump', 'regime'\] "
-                                           r"\(did you mean 'garch'\?\).*'replay'"):
-        MarketConfig(process="garh")
+    with pytest.raises(InvalidInput, match=r"markets\[0\]\.process: must be 'replay' or one of \['flat', 'garch', 'gbm', "
+                                           r"'jump', 'regime'\] .*\(did you mean 'garch'\?\)"):
+        MarketModel(scenario(markets=(market(process="garh"),)))
     with pytest.raises(InvalidInput, match=r"fees.model: must be one of \['flat'\]"):
         FEE_MODELS.resolve("tiered")
     with pytest.raises(InvalidInput) as e:
@@ -260,11 +261,12 @@ def test_index_processes_by_name_with_the_named_defaults():
     assert INDEX_PROCESSES.names() == ("flat", "garch", "gbm", "jump", "regime")
     assert (GARCH_ALPHA, GARCH_BETA, REGIME_STRESS_MULTIPLIER) == (0.08, 0.9, 4)  # what the model always used
     mc = dict(s0=50_000.0, sigma=0.6, jump_rate=12.0, jump_mean=-0.01, jump_std=0.02)
-    assert MarketModel._process(MarketConfig(process="gbm", **mc)) == GBM(50_000.0, 0.0, 0.6)
-    assert MarketModel._process(MarketConfig(process="jump", **mc)) == JumpDiffusion(50_000.0, 0.0, 0.6, 12.0, -0.01, 0.02)
-    assert MarketModel._process(MarketConfig(process="garch", **mc)) == GARCH.from_annual_vol(50_000.0, 0.6, 0.08, 0.9)
-    assert MarketModel._process(MarketConfig(process="regime", **mc)) == RegimeSwitching(50_000.0, 0.0, 0.6, 2.4)
-    assert MarketModel._process(MarketConfig(process="flat", **mc)) == Scripted([], s0=50_000.0)
+    market = MarketSection  # what a factory is given: the scenario's market table
+    assert MarketModel._process(market(process="gbm", **mc)) == GBM(50_000.0, 0.0, 0.6)
+    assert MarketModel._process(market(process="jump", **mc)) == JumpDiffusion(50_000.0, 0.0, 0.6, 12.0, -0.01, 0.02)
+    assert MarketModel._process(market(process="garch", **mc)) == GARCH.from_annual_vol(50_000.0, 0.6, 0.08, 0.9)
+    assert MarketModel._process(market(process="regime", **mc)) == RegimeSwitching(50_000.0, 0.0, 0.6, 2.4)
+    assert MarketModel._process(market(process="flat", **mc)) == Scripted([], s0=50_000.0)
 
 
 def test_a_users_index_process_by_module_path(tmp_path, monkeypatch):
@@ -274,12 +276,12 @@ def test_a_users_index_process_by_module_path(tmp_path, monkeypatch):
         def staircase(mc):
             return Scripted([Move(5, 0, 10)], s0=mc.s0)
     """)
-    cfg = ModelConfig(duration_s=20.0, markets=(MarketConfig(s0=1_000.0, process=f"{mod}:staircase"),))
+    cfg = scenario(duration_s=20.0, markets=(market(s0=1_000.0, process=f"{mod}:staircase"),))
     m = MarketModel(cfg)
     path = m.paths["BTC-PERP"]
     assert path.value_at(0) == 1_000.0 and path.value_at(10 * S) == pytest.approx(1_100.0)
     with pytest.raises(InvalidInput, match="must name a function of a market config"):
-        MarketConfig(process="abm.prices:GBM")
+        MarketModel(scenario(markets=(market(process="abm.prices:GBM"),)))
 
 
 def test_fees_are_the_flat_model_resolved_to_integer_rates_at_listing():

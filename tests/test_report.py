@@ -14,53 +14,55 @@ from matplotlib.figure import Figure
 import abm
 from abm.analysis.liquidations import EVENT_DEFINITION
 from abm.errors import InvalidInput
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
+from abm.model import MarketModel
 from abm.report import PANELS, build_figure, panels, render_report, run_data, style
 from abm.report import header as report_header
 from abm.report.panels import cascade_title, liquidation_bars, mode_split
 from abm.report.style import MODES_PANEL, PER_MARKET, SHARED
 from abm.results import RunResult, load_run, save_run
+from tests.builders import group, market, scenario, shock
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIME_PANELS = [p for p in PANELS if p != "cascade"]
 
 
-def small_config() -> ModelConfig:
-    return ModelConfig(
+def small_config() -> dict:
+    return scenario(
         seed=2, duration_s=240,
-        markets=(MarketConfig(shocks=(Shock(120, 20, -8),)),),
-        agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 3, {}),
-                AgentGroup("leveraged", 20, {"signal": "long", "entry_delay_s": 30, "leverage_min": 20,
+        markets=(market(shocks=(shock(120, 20, -8),)),),
+        agents=(group("noise", 20, {}), group("market_maker", 3, {}),
+                group("leveraged", 20, {"signal": "long", "entry_delay_s": 30, "leverage_min": 20,
                                              "leverage_max": 40})),
     )
 
 
-def crash_config() -> ModelConfig:
+def crash_config() -> dict:
     """A leveraged long crowd and a -9% shock: liquidations into the book and the backstop."""
-    return ModelConfig(
+    return scenario(
         seed=11, duration_s=360,
-        markets=(MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(Shock(240, 30, -9),)),),
+        markets=(market(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(shock(240, 30, -9),)),),
         agents=(
-            AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
-            AgentGroup("market_maker", 5, {}),
-            AgentGroup("arbitrageur", 3, {}),
+            group("noise", 30, {"alpha": 0.005, "delta": 0.02}),
+            group("market_maker", 5, {}),
+            group("arbitrageur", 3, {}),
             # funding_exit_bps high: the crowd holds until the shock (not churning in and out on funding
             # in this thin book, which can liquidate some of it before the shock on some seeds)
-            AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
+            group("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
                                          "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
         ),
     )
 
 
-def result_of(cfg: ModelConfig, scenario: str) -> RunResult:
+def result_of(cfg: dict, scenario: str) -> RunResult:
     model = MarketModel(cfg).run()
+    scn = model.config
     markets = [{"symbol": m.spec.symbol, "tick_size": float(m.spec.tick_size), "lot_size": float(m.spec.lot_size),
                 "multiplier": m.spec.multiplier} for m in model.exchange.markets]
     shocks = [{"symbol": mc.symbol, "start_s": s.start_s, "duration_s": s.duration_s, "pct": s.pct}
-              for mc in cfg.markets for s in mc.shocks]
-    config = {"seed": cfg.seed, "venue": cfg.venue,
+              for mc in scn.markets for s in mc.shocks]
+    config = {"seed": scn.run.seed, "venue": scn.venue.profile,
               "markets": [{"symbol": mc.symbol, "oracle_outages_s": [list(w) for w in mc.oracle_outages_s]}
-                          for mc in cfg.markets]}
+                          for mc in scn.markets]}
     return RunResult(scenario=scenario, config=config, steps=model.steps_frame(), markets=markets, shocks=shocks,
                      summary={}, **model.tables())
 
@@ -271,11 +273,12 @@ def test_funding_payments_are_marked(quiet):
     assert any(t.get_text() == "payments made (1)" for t in ax.get_legend().get_texts())
 
 
-def two_market_config() -> ModelConfig:
+def two_market_config() -> dict:
     cfg = small_config()
-    return replace(cfg, duration_s=120, markets=cfg.markets + (
-        MarketConfig(symbol="ETH-PERP", s0=3000, tick_size="0.01", lot_size="0.01", tier_class="eth",
-                     shocks=(Shock(60, 10, 5),), oracle_outages_s=((50.0, 70.0),)),))
+    cfg["run"]["duration_s"] = 150  # past the first market's shock at 120 s (a shock after the end is refused)
+    cfg["markets"].append(market(symbol="ETH-PERP", s0=3000, tick_size="0.01", lot_size="0.01", tier_class="eth",
+                                 shocks=(shock(60, 10, 5),), oracle_outages_s=((50.0, 70.0),)))
+    return cfg
 
 
 def test_every_market_is_drawn_and_one_can_be_chosen(tmp_path):

@@ -14,9 +14,9 @@ import pytest
 import abm
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import MarketConfig, ModelConfig
-from abm.scenarios import InvalidScenario, catalogue, load_scenario, model_config, scripts, to_toml
-from abm.scenarios.schema import parse_scenario
+from abm.model.scenario import parse_scenario
+from abm.scenarios import InvalidScenario, catalogue, load_scenario, scripts, to_toml
+from tests.builders import market, scenario
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scenarios" / "data" / "btc_1s_sample.csv"
@@ -58,7 +58,7 @@ def test_replay_scenario_index_is_the_file(tmp_path):
 
 def test_replay_rescale_starts_at_s0_and_keeps_the_shape():
     scn = load_scenario("replay", {"run.duration_s": 30, "markets[0].replay_rescale": True, "markets[0].s0": 30000})
-    m = MarketModel(model_config(scn))
+    m = MarketModel(scn)
     p = pd.read_csv(DATA)["price"].to_numpy()
     path = m.paths["BTC-PERP"]
     assert path.value_at(0) == pytest.approx(30000)
@@ -108,11 +108,11 @@ def test_replay_run_longer_than_the_file_and_explicit_s0_are_refused(tmp_path):
 
 
 def test_market_config_checks_the_replay_file_too():
-    with pytest.raises(InvalidInput, match="markets.replay_file: is required"):
-        MarketConfig(process="replay")
-    with pytest.raises(InvalidInput, match="markets.replay_file: must be an existing"):
-        MarketConfig(process="replay", replay_file="/no/such.csv")
-    cfg = ModelConfig(duration_s=10, markets=(MarketConfig(process="replay", replay_file=str(DATA)),))
+    with pytest.raises(InvalidInput, match=r"markets\[0\]\.replay_file: is required"):
+        MarketModel(scenario(duration_s=10, markets=(market(process="replay"),)))
+    with pytest.raises(InvalidInput, match=r"markets\[0\]\.replay_file: must be an existing"):
+        MarketModel(scenario(duration_s=10, markets=(market(process="replay", replay_file="/no/such.csv"),)))
+    cfg = scenario(duration_s=10, markets=(market(process="replay", replay_file=str(DATA)),))
     m = MarketModel(cfg)
     assert m.paths["BTC-PERP"].value_at(5_000_000) == pd.read_csv(DATA)["price"].iloc[5]
 

@@ -6,13 +6,13 @@ from typing import Optional
 
 import abm
 from abm.model import MarketModel
-from abm.scenarios import load_scenario, model_config
+from abm.scenarios import load_scenario
 
 INTEREST_PER_HOUR = 0.0001 / 8  # the 0.01 %/8 h interest leg, paid as 1/8 of it every hour on Hyperliquid
 
 
 def funding_squeeze_effects(seed: Optional[int] = None) -> dict:
-    m = MarketModel(model_config(load_scenario("funding_squeeze", seed=seed))).run()
+    m = MarketModel(load_scenario("funding_squeeze", seed=seed)).run()
     steps = m.steps_frame().reset_index(drop=True)
     crowd = m.agents_by_kind["leveraged"]
     oi = steps["lev_long_cross"] + steps["lev_long_isolated"]

@@ -8,18 +8,18 @@ from decimal import Decimal
 import pytest
 from test_whale import LOT, SYM, make, whale_of
 
-from abm.model import AgentGroup, MarketModel
+from abm.model import MarketModel
 from abm.model.model import UNFILLED_COLUMNS
 from abm.scenarios import load_scenario
-from abm.scenarios.catalogue import model_config
 from abm.scenarios.runner import UNFILLED_SUMMARY_KEYS, collect_result
+from tests.builders import group
 
 SELL = 1
 
 
 def whale_dump(overrides: dict) -> tuple[MarketModel, dict]:
     scn = load_scenario("whale_dump", {"run.duration_s": 420, **overrides})
-    m = MarketModel(model_config(scn)).run()
+    m = MarketModel(scn).run()
     return m, collect_result(scn, m).summary
 
 
@@ -131,8 +131,8 @@ def test_entries_the_book_fills_in_part():
     crowd = {"signal": "long", "entry_delay_s": 40.0, "entry_delay_min_s": 30.0, "wake": "none", "leverage": 10,
              "deposit_usdc": 2_000_000.0, "slippage_bps": 20.0, "margin_mode": "cross"}
     basket = {"deposit_usdc": 2_000_000.0, "entry_delay_s": 20.0, "slippage_bps": 20.0}
-    m = make(None, duration_s=100, extra=(AgentGroup("leveraged", 3, crowd, name="crowd"),
-                                          AgentGroup("basket", 1, basket, name="basket")))
+    m = make(None, duration_s=100, extra=(group("leveraged", 3, crowd, name="crowd"),
+                                          group("basket", 1, basket, name="basket")))
     m.run()
     frame = m.unfilled_frame().set_index(["group", "agent"])
     for a in m.agents_by_group["crowd"]:

@@ -10,7 +10,7 @@ import pytest
 from abm.agents.whale import Whale, WhaleParams
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from tests.builders import group, market, scenario, shock
 
 SYM = "BTC-PERP"
 NOISE = {"size_lots": 5, "delta": 0.01}  # a book of about 0.8M USDC within 1 % of the mid
@@ -20,15 +20,15 @@ BUY, SELL = 0, 1
 
 
 def make(whale: Optional[dict], duration_s: float = 200, seed: int = 2, mm: int = 3, noise: dict = NOISE,
-         shocks: tuple[Shock, ...] = (), extra: tuple[AgentGroup, ...] = ()) -> MarketModel:
-    agents = [AgentGroup("noise", 20, noise)]
+         shocks: tuple = (), extra: tuple = ()) -> MarketModel:
+    agents = [group("noise", 20, noise)]
     if mm:
-        agents.append(AgentGroup("market_maker", mm, {}))
+        agents.append(group("market_maker", mm, {}))
     if whale is not None:
-        agents.append(AgentGroup("whale", 1, whale))
+        agents.append(group("whale", 1, whale))
     agents.extend(extra)
-    cfg = ModelConfig(seed=seed, duration_s=duration_s,
-                      markets=(MarketConfig(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), agents=tuple(agents))
+    cfg = scenario(seed=seed, duration_s=duration_s,
+                      markets=(market(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), agents=tuple(agents))
     return MarketModel(cfg, audit=True)
 
 
@@ -273,7 +273,7 @@ def test_close_after_flattens_the_position() -> None:
 
 def test_take_profit_closes_when_the_mark_moves_in_favour() -> None:
     params = {"execution": "market", "size": 2.0, "start_s": 30.0, "exit": "take_profit", "take_profit_bps": 20.0}
-    m = make(params, duration_s=200, shocks=(Shock(60, 30, -1.0),))  # the index falls 1 % after the dump
+    m = make(params, duration_s=200, shocks=(shock(60, 30, -1.0),))  # the index falls 1 % after the dump
     w = whale_of(m)
     entry = None
     marks: list[tuple[int, int]] = []

@@ -101,7 +101,7 @@ def _number(name: str, v: object, minimum: float, strict: bool) -> None:
 @dataclass(frozen=True, slots=True)
 class MarketMakerParams(TraderParams):
     """Human units: sizes in base units, prices and money in USDC, distances in bps, times in seconds,
-    volatilities annualised (0.5 = 50%/year, as ``MarketConfig.sigma``). A threshold of None disables
+    volatilities annualised (0.5 = 50%/year, as a market's ``sigma``). A threshold of None disables
     that control."""
 
     deposit_usdc: float = 500_000.0

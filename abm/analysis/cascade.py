@@ -98,7 +98,7 @@ def normalize_shocks(shocks: Optional[Shocks], symbol_index: Optional[Mapping[st
     """Shocks as ``[{"start_s", "duration_s", "pct", "market"}]``; ``market`` None means every market.
 
     Accepts a sequence or a mapping market index -> sequence (the shocks of
-    ``ModelConfig.markets[i].shocks``), of ``Shock`` objects, ``(start_s, duration_s[, pct])`` tuples
+    ``Scenario.markets[i].shocks``), of ``ShockSection`` objects, ``(start_s, duration_s[, pct])`` tuples
     or dicts. In a sequence, an item that names its market (a ``market`` index, or a ``symbol``
     resolved through ``symbol_index``; a symbol not found there goes to ``default_index``, and with
     neither it applies to every market) applies to that market only, the others to every market.

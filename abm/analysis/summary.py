@@ -50,7 +50,7 @@ def market_multipliers(model: Any) -> dict[int, int]:
 
 
 def config_shocks(config: Any) -> dict[int, tuple]:
-    """``{market index: shocks}`` of a ``ModelConfig``, the per-market form ``run_summary`` accepts."""
+    """``{market index: shocks}`` of a ``Scenario`` (a model's ``config``), the per-market form ``run_summary`` accepts."""
     return {i: tuple(mc.shocks) for i, mc in enumerate(config.markets)}
 
 

@@ -17,10 +17,9 @@ latency never changes what an agent decides.
 from __future__ import annotations
 
 import zlib
-from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import mesa
 import numpy as np
@@ -30,8 +29,8 @@ from abm.agents.base import Shortfall, Trader
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig
 from abm.model.reporters import collect, plan
+from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
     DEFAULT_DT_US,
@@ -68,22 +67,24 @@ def stream(seed: int, *key: object) -> np.random.Generator:
 
 
 class MarketModel(mesa.Model):
-    def __init__(self, config: Optional[ModelConfig] = None, rng: Optional[int] = None, audit: bool = False,
-                 **params: Any) -> None:
-        cfg = config or ModelConfig()
-        if params:
-            unknown = sorted(set(params) - set(ModelConfig.__dataclass_fields__))
-            if unknown:
-                raise InvalidInput("parameter", unknown[0], f"must be one of {sorted(ModelConfig.__dataclass_fields__)}")
-            cfg = replace(cfg, **params)
-        if rng is not None:
-            cfg = replace(cfg, seed=int(rng))
-        super().__init__(rng=cfg.seed)
+    def __init__(self, config: Scenario | Mapping[str, Any] | None = None, rng: Optional[int] = None,
+                 audit: bool = False, **overrides: Any) -> None:
+        """The scenario is the model's configuration (``abm.model.Scenario``), checked here as a file would be.
+
+        ``config``: a ``Scenario``, a mapping shaped like a scenario file (``{"run": {"duration_s": 60},
+        "agents": {"noise": {"count": 5}}}``) or None for the defaults. ``overrides`` are dotted scenario
+        paths as ``--set`` takes them (``MarketModel(scn, **{"run.duration_s": 60})``), which is what
+        ``mesa.batch_run(MarketModel, parameters={"run.seed": range(5), ...})`` sweeps; ``rng`` is Mesa's
+        seed argument and sets ``run.seed``.
+        """
+        cfg = model_scenario(config, overrides, rng)
+        super().__init__(rng=cfg.run.seed)
         self.config = cfg
         self.audit = audit
-        self.step_us = int(round(cfg.step_s * US_PER_S))
-        self.end_us = int(round(cfg.duration_s * US_PER_S))
-        self.venue = load_venue(cfg.venue, dict(cfg.venue_overrides))
+        seed = cfg.run.seed
+        self.step_us = int(round(cfg.run.step_s * US_PER_S))
+        self.end_us = int(round(cfg.run.duration_s * US_PER_S))
+        self.venue = load_venue(cfg.venue.profile, dict(cfg.venue.overrides))
         self.exchange = ex = Exchange()
         self.sched = Scheduler(ex)
         self.tape = Tape()
@@ -100,29 +101,28 @@ class MarketModel(mesa.Model):
         self.order_events = 0  # agents' actions that reached the exchange (orders, cancels, modifies)
         for i, mc in enumerate(cfg.markets):
             self._list_market(i, mc)
-        if cfg.insurance_usdc:
-            ex.seed_ledger("insurance", usdc_units(cfg.insurance_usdc))
-        if cfg.vault_usdc:
-            ex.create_backstop_vault(usdc_units(cfg.vault_usdc))
+        if cfg.funds.insurance_usdc:
+            ex.seed_ledger("insurance", usdc_units(cfg.funds.insurance_usdc))
+        if cfg.funds.vault_usdc:
+            ex.create_backstop_vault(usdc_units(cfg.funds.vault_usdc))
         self.agents_by_kind: dict[str, list[Trader]] = {}
         self.agents_by_group: dict[str, list[Trader]] = {}  # in the configuration's order
         self.agents_by_role: dict[str, list[Trader]] = {}  # what the metrics count by (``role_of``)
-        for g in cfg.agents:
-            cls = resolve(g.kind)
-            name = str(g.name)
+        for name, kind, count, params in agent_groups(cfg):
+            cls = resolve(kind)
             group = self.agents_by_group[name] = []
-            for i in range(g.count):
+            for i in range(count):
                 # keyed by (group, index in group): resizing one group leaves every other group's draws alone
                 try:
-                    agent = cls.build(self, stream(cfg.seed, "agent", name, i), dict(g.params))
+                    agent = cls.build(self, stream(seed, "agent", name, i), dict(params))
                 except InvalidInput as e:  # name the group, as the scenario does, rather than the kind
                     prefix = f"agents.{cls.kind}."
                     if name == cls.kind or not e.field.startswith(prefix):
                         raise
                     raise type(e)(f"agents.{name}." + e.field[len(prefix):], e.value, e.allowed) from None
-                agent._place(name, i, stream(cfg.seed, "agent", name, i, "network"))
+                agent._place(name, i, stream(seed, "agent", name, i, "network"))
                 group.append(agent)
-            self.agents_by_kind.setdefault(g.kind, []).extend(group)
+            self.agents_by_kind.setdefault(kind, []).extend(group)
             self.agents_by_role.setdefault(role_of(cls), []).extend(group)
         self.leveraged_accounts = {a.account for a in self.agents_by_role.get("leveraged", ())}
         for kind in sorted(self.agents_by_kind):
@@ -140,7 +140,7 @@ class MarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ construction
 
-    def _list_market(self, i: int, mc: MarketConfig) -> None:
+    def _list_market(self, i: int, mc: MarketSection) -> None:
         ex, venue, cfg = self.exchange, self.venue, self.config
         spec = venue.market_spec(mc.symbol, mc.tick_size, mc.lot_size)
         ex.list_market(spec, venue.risk_params(mc.tier_class))
@@ -155,14 +155,14 @@ class MarketModel(mesa.Model):
             okw["noise_bps"] = mc.oracle_noise_bps
         if mc.oracle_outages_s:
             okw["outages"] = [(int(a * US_PER_S), int(b * US_PER_S)) for a, b in mc.oracle_outages_s]
-        oracle = Oracle(path, spec.tick_size, rng=stream(cfg.seed, "oracle", mc.symbol), **okw)
+        oracle = Oracle(path, spec.tick_size, rng=stream(cfg.run.seed, "oracle", mc.symbol), **okw)
         if mc.impact_notional_usdc is None:
             impact = venue.impact_notional(mc.tier_class)
         else:
             impact = usdc_units(mc.impact_notional_usdc)
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
-                          mark_cadence_us=int(round(cfg.mark_cadence_s * US_PER_S)), log=self.funding_log)
+                          mark_cadence_us=int(round(cfg.run.mark_cadence_s * US_PER_S)), log=self.funding_log)
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
         triggers = PriceTriggers(mc.symbol, self.sched)
@@ -181,10 +181,10 @@ class MarketModel(mesa.Model):
         feed.start(self.sched)
 
     @staticmethod
-    def _process(mc: MarketConfig) -> Any:
+    def _process(mc: MarketSection) -> Any:
         return INDEX_PROCESSES.resolve(mc.process)(mc)
 
-    def _index_path(self, i: int, mc: MarketConfig) -> IndexPath:
+    def _index_path(self, i: int, mc: MarketSection) -> IndexPath:
         duration = self.end_us + PATH_MARGIN_US
         if mc.process == "replay":
             return self._replay_path(mc, duration)
@@ -192,20 +192,18 @@ class MarketModel(mesa.Model):
             if self._correlated is None:  # all markets' paths at once: their shocks are drawn jointly
                 procs = [self._process(m) for m in self.config.markets]
                 self._correlated = correlated_paths(procs, [list(r) for r in self.config.correlation], duration,
-                                                    DEFAULT_DT_US, stream(self.config.seed, "index", "correlated"))
+                                                    DEFAULT_DT_US, stream(self.config.run.seed, "index", "correlated"))
             path = self._correlated[i]
         else:
-            path = self._process(mc).path(duration, stream(self.config.seed, "index", mc.symbol))
+            path = self._process(mc).path(duration, stream(self.config.run.seed, "index", mc.symbol))
         if mc.shocks:
             path = Scripted([Move(s.start_s, s.duration_s, s.pct) for s in mc.shocks]).apply(path)
         return path
 
-    def _replay_path(self, mc: MarketConfig, duration_us: int) -> IndexPath:
+    def _replay_path(self, mc: MarketSection, duration_us: int) -> IndexPath:
         """The price file on the grid; the run must fit in the file (the last price holds for the read margin)."""
-        rep = Replay(mc.replay_file)  # type: ignore[arg-type]  # checked by MarketConfig
-        if self.end_us > rep.span_us:
-            raise InvalidInput("duration_s", self.config.duration_s,
-                               f"must be <= {rep.span_us / US_PER_S:g} s, the span of markets.replay_file {mc.replay_file}")
+        assert mc.replay_file is not None  # parse_scenario read the file and checked that the run fits in it
+        rep = Replay(mc.replay_file)
         path = rep.path(self.end_us, None)
         pad = -(-(duration_us - path.end_us) // path.dt_us)
         values = np.concatenate((path.values, np.full(max(pad, 0), path.values[-1])))
@@ -259,7 +257,7 @@ class MarketModel(mesa.Model):
         with ``agent`` None and the time of the first: what a run summary shows.
         """
         lot = {m.spec.symbol: m.spec.lot_size for m in self.exchange.markets}
-        kinds = {str(g.name): g.kind for g in self.config.agents}
+        kinds = {name: kind for name, kind, _, _ in agent_groups(self.config)}
         keyed: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
         for name, group in self.agents_by_group.items():
             merged: dict[tuple[str, str], list[Any]] = {}  # (symbol, what) -> [first time, lots asked, filled, orders]
@@ -294,4 +292,4 @@ class MarketModel(mesa.Model):
         return pd.DataFrame(self.unfilled_records(), columns=list(UNFILLED_COLUMNS))
 
 
-__all__ = ["MarketModel", "ModelConfig", "MarketConfig", "AgentGroup", "stream", "role_of"]
+__all__ = ["MarketModel", "stream", "role_of"]

@@ -679,7 +679,7 @@ def _builds_process(piece: object) -> bool:
     return callable(piece) and not isinstance(piece, type)
 
 
-# A factory takes a market's config (``abm.model.MarketConfig``: s0, sigma, jump_rate, jump_mean, jump_std)
+# A factory takes a market's config (``abm.model.MarketSection``: s0, sigma, jump_rate, jump_mean, jump_std)
 # and returns a process. "replay" is not here: its path is the price file, not a process.
 INDEX_PROCESSES: Registry[Callable[[Any], IndexProcess]] = Registry(
     "index process", "markets.process", "a function of a market config returning an index process", _builds_process)

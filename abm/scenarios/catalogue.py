@@ -1,4 +1,4 @@
-"""Finding, loading and overriding scenarios, and turning one into a model configuration.
+"""Finding, loading and overriding scenarios (the scenario is the model's configuration: ``MarketModel(scn)``).
 
 A scenario is named by its catalogue name (a TOML file in the project's ``scenarios/`` folder) or by a
 path. ``--set path=value`` overrides any field by dotted path (``agents.whale.size=500``,
@@ -15,8 +15,7 @@ from typing import Any, Mapping, Optional
 
 from abm.config import apply_overrides
 from abm.errors import InvalidInput
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
-from abm.scenarios.schema import InvalidScenario, Scenario, parse_scenario
+from abm.model.scenario import InvalidScenario, Scenario, parse_scenario
 
 
 def _scenario_dir() -> Path:
@@ -133,29 +132,6 @@ def with_overrides(scn: Scenario, overrides: Optional[Mapping[str, Any]] = None,
         ov["run.seed"] = seed
     raw = apply_overrides(scn.model_dump(mode="json"), ov, scn.name, root=Scenario, error=InvalidScenario)
     return parse_scenario(raw, scn.name)
-
-
-def model_config(scn: Scenario) -> ModelConfig:
-    markets = tuple(
-        MarketConfig(symbol=m.symbol, tick_size=m.tick_size, lot_size=m.lot_size, tier_class=m.tier_class, s0=m.s0,
-                     process=m.process, sigma=m.sigma, jump_rate=m.jump_rate, jump_mean=m.jump_mean,
-                     jump_std=m.jump_std, shocks=tuple(Shock(s.start_s, s.duration_s, s.pct) for s in m.shocks),
-                     oracle_interval_s=m.oracle_interval_s, oracle_delay_s=m.oracle_delay_s,
-                     oracle_noise_bps=m.oracle_noise_bps, oracle_outages_s=tuple((w[0], w[1]) for w in m.oracle_outages_s),
-                     impact_notional_usdc=m.impact_notional_usdc, replay_file=m.replay_file,
-                     replay_rescale=m.replay_rescale)
-        for m in scn.markets)
-    agents = []
-    for name, table in scn.agents.items():
-        params = dict(table)
-        kind = params.pop("kind", name)
-        count = params.pop("count", 1)
-        agents.append(AgentGroup(kind, count, params, name=name))
-    return ModelConfig(seed=scn.run.seed, duration_s=scn.run.duration_s, step_s=scn.run.step_s,
-                       venue=scn.venue.profile, venue_overrides=dict(scn.venue.overrides), markets=markets,
-                       agents=tuple(agents), insurance_usdc=scn.funds.insurance_usdc, vault_usdc=scn.funds.vault_usdc,
-                       mark_cadence_s=scn.run.mark_cadence_s,
-                       correlation=tuple(tuple(r) for r in scn.correlation) if scn.correlation is not None else None)
 
 
 def to_toml(scn: Scenario) -> str:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from abm.scenarios.schema import Scenario
+from abm.model.scenario import Scenario
 from abm.venues import load_venue
 
 FORMAT = "abm-scenario-identity/1"  # bump when the canonical document changes: old hashes then differ on purpose

@@ -9,10 +9,10 @@ from typing import Any, Mapping, Optional
 
 from abm.model import MarketModel
 from abm.model.quiet_gc import quiet_gc
+from abm.model.scenario import Scenario, VenueSection, revalidate
 from abm.results import RunResult, save_run
 from abm.results.out_check import check_out
-from abm.scenarios.catalogue import load_scenario, model_config, to_toml, with_overrides
-from abm.scenarios.schema import Scenario, VenueSection, revalidate
+from abm.scenarios.catalogue import load_scenario, to_toml, with_overrides
 
 FROZEN_VENUE = "venue.toml"  # in the run folder, beside config.toml which names it
 
@@ -40,9 +40,8 @@ def run(
     folder = None
     if out is not None:  # before the simulation, not after it
         folder = check_out(default_out(scn.name) if str(out) == "auto" else out)
-    cfg = model_config(scn)
-    model = MarketModel(cfg)
-    n_steps = math.ceil(cfg.duration_s / cfg.step_s)
+    model = MarketModel(scn)
+    n_steps = math.ceil(scn.run.duration_s / scn.run.step_s)
     bar = None
     if progress:
         from tqdm import tqdm

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from abm.errors import InvalidInput
-from abm.scenarios.schema import Scenario, parse_scenario
+from abm.model.scenario import Scenario, parse_scenario
 
 
 def is_script(name: str | Path) -> bool:

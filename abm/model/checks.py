@@ -24,7 +24,7 @@ from abm.prices.index import DEFAULT_DT_US, MAX_GRID_POINTS, PATH_MARGIN_US
 from abm.units import US_PER_S, USDC, usdc_units
 
 if TYPE_CHECKING:
-    from abm.scenarios.schema import Scenario
+    from abm.model.scenario import Scenario
     from abm.venues import Venue
 
 PATH_MARGIN_S = PATH_MARGIN_US // US_PER_S
@@ -201,8 +201,8 @@ def _check_agents(scn: Scenario, venue: Venue) -> Iterator[Problem]:
                     top = venue.max_leverage(tiers[sym])
                     if lev > top:
                         yield Problem(f"agents.{name}.{field}", lev,
-                                      f"must be <= {top}, venue '{scn.venue.profile}''s maximum for {sym} "
-                                      "(it is refused, not capped)")
+                                      f"must be <= {top} (the venue's maximum for {sym}, {scn.venue.profile}; refused, "
+                                      "not capped)")
                         break
         for field in START_FIELDS:
             v = params.get(field)

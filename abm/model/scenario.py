@@ -1,4 +1,4 @@
-"""The scenario file's schema: what a scenario may say, validated before anything runs.
+"""The scenario: the model's one configuration, as a file says it and as Python builds it, validated before anything runs.
 
 Every problem is reported on one line with its dotted path, the value and what is allowed (unknown
 keys with the closest valid name), using the same machinery as venue profiles. Agent parameters are
@@ -163,7 +163,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     if base_dir is not None:
         scn = _venue_beside(scn, base_dir)
     if not any(p.path.startswith("markets") for p in problems):
-        from abm.scenarios.checks import check_scenario
+        from abm.model.checks import check_scenario
 
         problems.extend(check_scenario(scn))
     if problems:
@@ -233,15 +233,56 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
     return m.model_copy(update=update)
 
 
+def agent_groups(scn: Scenario) -> list[tuple[str, Any, Any, dict[str, Any]]]:
+    """``(name, kind, count, parameters)`` of each ``[agents.NAME]`` table, in the scenario's order.
+
+    The kind defaults to the group's name and the count to 1; both are checked by ``parse_scenario``.
+    """
+    groups = []
+    for name, table in scn.agents.items():
+        params = dict(table)
+        kind = params.pop("kind", name)
+        count = params.pop("count", 1)
+        groups.append((name, kind, count, params))
+    return groups
+
+
+def model_scenario(config: Scenario | Mapping[str, Any] | None, overrides: Mapping[str, Any],
+                   seed: Optional[int]) -> Scenario:
+    """What ``MarketModel(config, rng, **overrides)`` runs: the scenario with the overrides and seed, checked whole.
+
+    A mapping is a scenario file's content (``name`` may be left out in Python); a ``Scenario`` built in
+    Python is checked again as a file would be, so both entry points refuse the same things in the
+    same words.
+    """
+    from abm.config import apply_overrides
+
+    if config is None:
+        raw: dict[str, Any] = {"name": "model"}
+    elif isinstance(config, Scenario):
+        raw = config.model_dump(mode="python")
+    elif isinstance(config, Mapping):
+        raw = {"name": "model", **config}
+    else:
+        raise InvalidInput("config", type(config).__name__,
+                           "must be a Scenario, a mapping shaped like a scenario file, or None (the defaults)")
+    source = str(raw.get("name", "model"))
+    ov = dict(overrides)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidInput("rng", seed, "must be an integer seed (it sets run.seed)")
+        ov["run.seed"] = seed
+    if ov:
+        raw = apply_overrides(raw, ov, source, root=Scenario, error=InvalidScenario)
+    return parse_scenario(raw, source)
+
+
 def _check_agents(scn: Scenario):  # type: ignore[no-untyped-def]
     from abm.agents import resolve
     from abm.agents.base import parse_params
 
     symbols = {m.symbol for m in scn.markets}
-    for name, table in scn.agents.items():
-        params = dict(table)
-        kind = params.pop("kind", name)
-        count = params.pop("count", 1)
+    for name, kind, count, params in agent_groups(scn):
         if type(count) is not int or count < 0:
             yield Problem(f"agents.{name}.count", count, "must be a non-negative integer")
         if not isinstance(kind, str):
