@@ -16,7 +16,7 @@ from abm.market import BUY, SELL, MarketSpec, OrderBook, Tape  # noqa: E402
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> object:
     """``abm.run``, ``abm.sweep`` and ``abm.load_run`` without importing Mesa for users of the exchange core alone."""
     if name == "run":
         from abm.scenarios import run

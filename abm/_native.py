@@ -64,7 +64,7 @@ def _stale_builds() -> list[str]:
 def install() -> None:
     if pure_python_requested():
         if not any(isinstance(f, _SourcesOnly) for f in sys.meta_path):
-            sys.meta_path.insert(0, _SourcesOnly())  # type: ignore[arg-type]
+            sys.meta_path.insert(0, _SourcesOnly())
         return
     stale = _stale_builds()
     if stale:

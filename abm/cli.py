@@ -12,7 +12,8 @@ import click
 from abm.errors import AbmError
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                  line: Optional[str] = None) -> None:
     """Our warnings (a legal but absurd value) as one line like our errors; others as Python shows them."""
     from abm.model.checks import AbsurdValue
 
@@ -26,7 +27,7 @@ _default_show = warnings.showwarning
 
 
 class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: click.Context) -> Any:
         warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
@@ -41,7 +42,7 @@ def main() -> None:
     """Agent-based simulator of perpetual-futures market stress."""
 
 
-def run_options(f):  # type: ignore[no-untyped-def]
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options of ``abm run``, shared with scenario scripts (``script_main``)."""
     f = click.option("--no-progress", is_flag=True, help="No progress bar.")(f)
     f = click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -171,7 +172,8 @@ def report(run_dir: Path) -> None:
 class _SweepCommand(click.Command):
     """Bad option values of ``abm sweep`` get the package's one-line error, like every other sweep input."""
 
-    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Optional[click.Context] = None,
+                     **extra: Any) -> click.Context:
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.BadParameter as e:

@@ -89,7 +89,7 @@ class Registry(Generic[T]):
             raise InvalidInput(fld, value, f"could not be imported ({e})") from None
         if self._accept is not None and not self._accept(piece):
             raise InvalidInput(fld, value, f"must name {self.what}")
-        return piece  # type: ignore[no-any-return]
+        return piece
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {list(self.names())})"

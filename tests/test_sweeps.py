@@ -56,7 +56,7 @@ def test_a_failing_run_keeps_its_whole_error_and_retry_failed_runs_it_again(tmp_
         "class Boom(Trader):\n"
         "    kind = 'boom'\n"
         "    def start(self):\n"
-        "        if self.model.config.seed % 2 and os.environ.get('BOOM') == '1':\n"
+        "        if self.model.config.run.seed % 2 and os.environ.get('BOOM') == '1':\n"
         "            self.wake_in(1_000_000, self.explode)\n"
         "    def explode(self, t):\n"
         "        raise RuntimeError('strategy bug\\n' + 'detail ' * 120 + '\\nlast line')\n"

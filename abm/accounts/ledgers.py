@@ -31,7 +31,7 @@ class Ledgers:
     def check_name(self, name: object) -> str:
         if not isinstance(name, str) or name not in self.balances:
             raise InvalidInput("ledger", name, f"must be one of {sorted(self.balances)}")
-        return name  # type: ignore[return-value]
+        return name
 
     def seed(self, name: StrArg, amount: IntArg) -> None:
         """Money from outside straight into a ledger (e.g. the insurance fund's starting capital)."""

@@ -126,9 +126,14 @@ class MarginEngine:
     def lev(self, aid: int, idx: int) -> int:
         return self.leverage.get((aid, idx)) or self.params[idx].leverage
 
-    def mark(self, idx: int) -> Optional[int]:
+    def mark(self, idx: int) -> int:
+        """The market's mark (ticks), else its last trade; 0 before it has either (no position can exist then:
+        a position needs a fill, and a fill sets the last price)."""
         p = self.marks.get(idx)
-        return p if p is not None else self.markets[idx].last_price
+        if p is not None:
+            return p
+        last = self.markets[idx].last_price
+        return last if last is not None else 0
 
     # ------------------------------------------------------------------ valuation
 
@@ -149,17 +154,17 @@ class MarginEngine:
             e = a.balance
             for i, p in a.positions.items():
                 if p.mode == CROSS and p.size and i in self.params:
-                    e += p.size * markets[i].spec.multiplier * self.mark(i) - p.cost  # type: ignore[operator]
+                    e += p.size * markets[i].spec.multiplier * self.mark(i) - p.cost
             return e
         p = a.positions[unit[1]]
         if not p.size:
             return p.margin
-        return p.margin + p.size * markets[unit[1]].spec.multiplier * self.mark(unit[1]) - p.cost  # type: ignore[operator]
+        return p.margin + p.size * markets[unit[1]].spec.multiplier * self.mark(unit[1]) - p.cost
 
     def maintenance(self, a: Account, unit: Unit) -> Fraction:
         mm = Fraction(0)
         for i, p in self.positions(a, unit):
-            mm += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+            mm += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
         return mm
 
     def liquidatable(self, a: Account, unit: Unit) -> bool:
@@ -174,19 +179,19 @@ class MarginEngine:
         unit = self.unit_of(aid, idx)
         mult = self.markets[idx].spec.multiplier
         mark = self.mark(idx)
-        a0 = self.equity(a, unit) - pos.size * mult * mark  # type: ignore[operator]
+        a0 = self.equity(a, unit) - pos.size * mult * mark
         mm_others = Fraction(0)
         if unit[1] == CROSS_UNIT:
             for i, p in self.positions(a, unit):
                 if i != idx:
-                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))  # type: ignore[operator]
+                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
         return solve_liquidation_price(a0, mm_others, pos.size, mult, self.params[idx].tiers)
 
     def bankruptcy_price(self, a: Account, unit: Unit, idx: int, equity: int, weight: Fraction) -> Fraction:
         """Price in market ``idx`` at which this position alone would use up ``weight`` of the unit's equity."""
         pos = a.positions[idx]
         mult = self.markets[idx].spec.multiplier
-        return self.mark(idx) - weight * equity / (pos.size * mult)  # type: ignore[operator]
+        return self.mark(idx) - weight * equity / (pos.size * mult)
 
     # ------------------------------------------------------------------ initial margin
 
@@ -275,7 +280,7 @@ class MarginEngine:
         for i, p in a.positions.items():
             if p.size and p.mode == CROSS and i in self.params:
                 mult = self.markets[i].spec.multiplier
-                notional = abs(p.size) * mult * self.mark(i)  # type: ignore[operator]
+                notional = abs(p.size) * mult * self.mark(i)
                 im = -((-notional) // self.lev(a.id, i))
                 extra += max(0, -((-notional) // 10) - im)
         return max(0, min(a.balance, free - extra))
@@ -286,7 +291,7 @@ class MarginEngine:
         if not pos.size:
             return max(pos.margin, 0)
         mult = self.markets[idx].spec.multiplier
-        notional = abs(pos.size) * mult * self.mark(idx)  # type: ignore[operator]
+        notional = abs(pos.size) * mult * self.mark(idx)
         need = max(-((-notional) // self.lev(a.id, idx)), -((-notional) // 10))
         return max(0, min(pos.margin, self.equity(a, (a.id, idx)) - need))
 
@@ -317,12 +322,12 @@ class MarginEngine:
             rate = Fraction(abs(p.size) * markets[i].spec.multiplier)
             if p.size < 0:
                 rate *= 1 + self.params[i].tiers.max_mmr
-            weights.append(rate * self.mark(i))  # type: ignore[operator]
+            weights.append(rate * self.mark(i))
         total = sum(weights)
         for i, p in ps:
-            d = buffer * self.mark(i) / total  # type: ignore[operator]
+            d = buffer * self.mark(i) / total
             m = self.mark(i)
-            self._push(i, p.size > 0, floor(m - d) if p.size > 0 else ceil(m + d), unit, v)  # type: ignore[operator]
+            self._push(i, p.size > 0, floor(m - d) if p.size > 0 else ceil(m + d), unit, v)
 
     def _push(self, idx: int, long: bool, key: int, unit: Unit, v: int) -> None:
         self._seq += 1
@@ -381,7 +386,7 @@ class MarginEngine:
             raise InvalidInput("market", self.markets[idx].spec.symbol, "has no margin rules: list it with risk params")
         pos = a.positions.get(idx)
         mult = self.markets[idx].spec.multiplier
-        mark = self.mark(idx) or 0
+        mark = self.mark(idx)
         notional = abs(pos.size) * mult * mark if pos is not None else 0
         top = p.tiers.max_leverage(notional)
         if type(leverage) is not int or not 1 <= leverage <= top:

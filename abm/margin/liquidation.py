@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil, floor
-from typing import Protocol
+from typing import Optional, Protocol
 
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
@@ -28,6 +28,7 @@ from abm.accounts.market_state import Market
 from abm.margin.adl import AdlRanking
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
+from abm.margin.params import LiquidationConfig
 from abm.units import BUY, SELL
 
 _MAX_ROUNDS = 100_000
@@ -80,7 +81,7 @@ class Liquidator:
                         self.backstop(unit, trigger)
         eng.process_dirty()
         for _ in range(_MAX_ROUNDS):
-            units = eng.triggered(idx, eng.mark(idx))  # type: ignore[arg-type]
+            units = eng.triggered(idx, eng.mark(idx))
             if not units:
                 break
             seen: set[Unit] = set()
@@ -92,7 +93,7 @@ class Liquidator:
         self.unwind(idx)
         eng.process_dirty()
 
-    def _config(self, a: Account, unit: Unit):  # type: ignore[no-untyped-def]
+    def _config(self, a: Account, unit: Unit) -> Optional[LiquidationConfig]:
         ps = self.eng.positions(a, unit)
         return self.eng.params[ps[0][0]].liquidation if ps else None
 
@@ -109,6 +110,7 @@ class Liquidator:
             return
         self._cancel_orders(a, unit)
         cfg = self._config(a, unit)
+        assert cfg is not None  # a liquidatable unit holds a position
         eq = self._equity(a, unit)
         if cfg.backstop and eq < cfg.backstop_ratio * eng.maintenance(a, unit):
             self.backstop(unit, trigger)
@@ -120,7 +122,7 @@ class Liquidator:
             mark = eng.mark(i)
             size = p.size
             qty = abs(size)
-            if c.slice_threshold is not None and qty * ex.markets[i].spec.multiplier * mark > c.slice_threshold:  # type: ignore[operator]
+            if c.slice_threshold is not None and qty * ex.markets[i].spec.multiplier * mark > c.slice_threshold:
                 qty = max(1, ceil(qty * c.slice_fraction))
                 sliced = sliced or qty < abs(size)
             before = self._equity(a, unit)
@@ -158,7 +160,7 @@ class Liquidator:
         eng, markets = self.eng, self.ex.markets
         ps = eng.positions(a, unit)
         if len(ps) > 1:
-            ps.sort(key=lambda ip: (ip[1].size * markets[ip[0]].spec.multiplier * eng.mark(ip[0]) - ip[1].cost, ip[0]))  # type: ignore[operator]
+            ps.sort(key=lambda ip: (ip[1].size * markets[ip[0]].spec.multiplier * eng.mark(ip[0]) - ip[1].cost, ip[0]))
         return ps
 
     def _waive_fee(self, a: Account, p: Position, fee: int) -> None:
@@ -207,6 +209,7 @@ class Liquidator:
         eng, ex = self.eng, self.ex
         a = ex.accounts[unit[0]]
         cfg = self._config(a, unit)
+        assert cfg is not None  # only units that hold positions are taken over
         vault_id = eng.vault
         eq = self._equity(a, unit)
         insurance = ex.ledgers.balances["insurance"]
@@ -222,8 +225,8 @@ class Liquidator:
             before = self._equity(a, unit)
             size = p.size
             mark = eng.mark(i)
-            self.transfer(a, vault, i, size, mark)  # type: ignore[arg-type]
-            self._record("backstop", a, unit, i, -size, mark, trigger, before)  # type: ignore[arg-type]
+            self.transfer(a, vault, i, size, mark)
+            self._record("backstop", a, unit, i, -size, mark, trigger, before)
             self._unwind_soon(i)
         left = self._bucket(a, unit)
         if left > 0:
@@ -256,7 +259,7 @@ class Liquidator:
         mark = eng.mark(idx)
         f = Fraction(eng.unwind_slippage_bps, 10_000)
         side = SELL if pos.size > 0 else BUY
-        worst = max(1, ceil(mark * (1 - f))) if side == SELL else floor(mark * (1 + f))  # type: ignore[operator]
+        worst = max(1, ceil(mark * (1 - f))) if side == SELL else floor(mark * (1 + f))
         ex._liquidation_order(vault, idx, side, qty, worst)
         eng._unwind_next[idx] = ex.now + eng.unwind_interval_us
 
@@ -281,7 +284,7 @@ class Liquidator:
             return
         adl_price = eng.params[ps[0][0]].liquidation.adl_price
         eq = self._equity(a, unit)
-        notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]  # type: ignore[operator]
+        notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]
         total = sum(notionals)
         for (i, p), notional in zip(ps, notionals):
             c = eng.params[i].liquidation
@@ -300,9 +303,9 @@ class Liquidator:
                 cp_unit = eng.unit_of(cp.id, i)
                 cp_before = eng.equity(cp, cp_unit)
                 signed = q if size > 0 else -q
-                self.transfer(a, cp, i, signed, price)  # type: ignore[arg-type]
-                self._record("adl", a, unit, i, -signed, price, trigger, before)  # type: ignore[arg-type]
-                self._record("adl_counterparty", cp, cp_unit, i, signed, price, trigger, cp_before)  # type: ignore[arg-type]
+                self.transfer(a, cp, i, signed, price)
+                self._record("adl", a, unit, i, -signed, price, trigger, before)
+                self._record("adl_counterparty", cp, cp_unit, i, signed, price, trigger, cp_before)
                 left -= q
                 if not left:
                     break
@@ -340,10 +343,10 @@ class Liquidator:
             if (p.size > 0) == (size > 0):
                 continue
             acct = ex.accounts[aid]
-            upnl = p.size * mult * mark - p.cost  # type: ignore[operator]
+            upnl = p.size * mult * mark - p.cost
             equity = eng.equity(acct, eng.unit_of(aid, idx))
-            notional = abs(p.size) * mult * mark  # type: ignore[operator]
-            score = ranking.score(p, mark, mult, upnl, notional, equity) if equity > 0 else Fraction(-1)  # type: ignore[arg-type]
+            notional = abs(p.size) * mult * mark
+            score = ranking.score(p, mark, mult, upnl, notional, equity) if equity > 0 else Fraction(-1)
             scored.append((0 if upnl > 0 else 1, -score, p.opened, acct, p))
         scored.sort(key=lambda t: (t[0], t[1], t[2]))
         return [(t[3], t[4]) for t in scored]
@@ -367,7 +370,7 @@ class Liquidator:
         mode = a.positions[idx].mode if idx >= 0 and idx in a.positions else CROSS
         self.eng.log.record(
             time_us=self.ex.now, trigger=trigger, account=a.id, market=idx, mode=mode, kind=KIND_CODE[kind],
-            size=size, price=price, mark=(eng.mark(idx) or 0) if idx >= 0 else 0, equity_before=before,
+            size=size, price=price, mark=eng.mark(idx) if idx >= 0 else 0, equity_before=before,
             equity_after=after, bad_debt=bad_debt, insurance_after=self.ex.ledgers.balances["insurance"],
             order_id=oid,
         )

@@ -53,7 +53,7 @@ def load_events(path: str | Path) -> list[list[int]]:
         ev = z["events"]
     if ev.ndim != 2 or ev.shape[1] != 5:
         raise InvalidInput("events", f"shape {ev.shape}", "must have shape (n, 5)")
-    return ev.tolist()  # type: ignore[no-any-return]
+    return ev.tolist()
 
 
 def replay(events: Iterable[Any], book: Optional[OrderBook] = None) -> tuple[OrderBook, ReplayTotals]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Mapping, Optional
+from typing import Annotated, Any, Iterator, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -277,7 +277,7 @@ def model_scenario(config: Scenario | Mapping[str, Any] | None, overrides: Mappi
     return parse_scenario(raw, source)
 
 
-def _check_agents(scn: Scenario):  # type: ignore[no-untyped-def]
+def _check_agents(scn: Scenario) -> Iterator[Problem]:
     from abm.agents import resolve
     from abm.agents.base import parse_params
 
