@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from abm.agents.testing import FakeContext, build_agent
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
 from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig
+from tests.support import REPO
 
 BUY, SELL = 0, 1
 BTC = "BTC-PERP"
@@ -136,7 +136,7 @@ def test_agents_on_a_fake_context_never_touch_an_exchange(monkeypatch: pytest.Mo
 
 
 def test_no_agent_module_reaches_into_the_exchange() -> None:
-    agents = Path(__file__).resolve().parent.parent / "abm" / "agents"
+    agents = REPO / "abm" / "agents"
     for f in sorted(agents.glob("*.py")):
         if f.name == "context.py":  # the one place that holds the exchange
             continue

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ABM = str(Path(sys.executable).with_name("abm"))
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ABM, *args], capture_output=True, text=True, timeout=120)
+from tests.support import cli
 
 
 def test_demo_runs_and_explains_itself_deterministically():
-    first = run("demo")
+    first = cli("demo")
     assert first.returncode == 0, first.stderr
     assert "Conservation check passed" in first.stdout
     assert "depth within 1% of mid" in first.stdout
-    assert run("demo").stdout == first.stdout
-    assert run("demo", "--seed", "8").stdout != first.stdout
+    assert cli("demo").stdout == first.stdout
+    assert cli("demo", "--seed", "8").stdout != first.stdout
 
 
 def test_bad_option_is_one_line_and_nonzero():
-    r = run("demo", "--seed", "x")
+    r = cli("demo", "--seed", "x")
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and "seed" in r.stderr
 

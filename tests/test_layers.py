@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "abm"
+from tests.support import REPO
+
+PACKAGE = REPO / "abm"
 FACADE = "abm"  # abm/__init__.py
 
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -154,7 +155,7 @@ def test_every_package_is_in_a_layer():
 
 
 def test_the_design_doc_states_the_same_order():
-    text = (ROOT / "docs" / "design.md").read_text()
+    text = (REPO / "docs" / "design.md").read_text()
     sentence = re.search(r"Packages import only downward in this order: (.*?)\.\n\n", text, re.S)
     assert sentence, "docs/design.md lost its sentence on the layer order"
     named = re.findall(r"`(\w+)`", sentence.group(1))
@@ -188,12 +189,12 @@ def test_the_check_finds_what_it_should(tmp_path):
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_the_margin_engine_imports_first_in_a_fresh_process():
     r = subprocess.run([sys.executable, "-c", "import abm.margin.engine"], capture_output=True, text=True,
-                       env=_env(), cwd=ROOT)
+                       env=_env(), cwd=REPO)
     assert r.returncode == 0, r.stderr
 
 
@@ -223,5 +224,5 @@ for name in {modules!r}:
 print("FAILED", failed)
 sys.exit(1 if failed else 0)
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr

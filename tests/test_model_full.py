@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from abm.model import AgentGroup, MarketConfig, MarketModel, ModelConfig, Shock
-
-
-def full_config(seed: int = 11) -> ModelConfig:
-    return ModelConfig(
-        seed=seed,
-        duration_s=600,
-        markets=(MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(Shock(240, 30, -9),)),),
-        agents=(
-            AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
-            AgentGroup("market_maker", 5, {}),
-            AgentGroup("arbitrageur", 3, {}),
-            # funding_exit_bps high: the crowd holds until the shock (churning in and out on funding in this
-            # thin book liquidates some of it before the shock on a third of the seeds, with or without it)
-            AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
-                                         "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
-            AgentGroup("whale", 1, {}),
-        ),
-    )
+from abm.model import MarketModel
+from tests.support import crash_config
 
 
 def test_every_kind_together_conserves_money_each_step_and_liquidates_the_crowd():
-    model = MarketModel(full_config(), audit=True).run()  # audit: conservation checked after every step
+    model = MarketModel(crash_config(), audit=True).run()  # audit: conservation checked after every step
     df = model.steps_frame()
     assert (df["conservation_gap"] == 0).all()
     liq = model.tables()["liquidations"]
@@ -42,7 +25,7 @@ def test_every_kind_together_conserves_money_each_step_and_liquidates_the_crowd(
 
 
 def test_full_run_is_deterministic():
-    a = MarketModel(full_config(5)).run()
-    b = MarketModel(full_config(5)).run()
+    a = MarketModel(crash_config(5)).run()
+    b = MarketModel(crash_config(5)).run()
     assert a.tables()["trades"].equals(b.tables()["trades"])
     assert a.tables()["liquidations"].equals(b.tables()["liquidations"])

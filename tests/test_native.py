@@ -9,11 +9,10 @@ import importlib.machinery
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
 
 RUN = """
 import hashlib

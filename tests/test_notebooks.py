@@ -24,8 +24,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 import abm
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 EXPECTED = {"01_quickstart.ipynb", "02_isolated_vs_cross.ipynb", "03_parameter_sweep.ipynb",
             "04_your_own_agent.ipynb"}

@@ -1,11 +1,12 @@
 """The README's quickstart must run as written, so the README stays true."""
 
 import re
-from pathlib import Path
+
+from tests.support import REPO
 
 
 def test_readme_quickstart_runs(capsys):
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    text = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks, "README has no python quickstart"
     for code in blocks:

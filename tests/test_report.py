@@ -20,6 +20,7 @@ from abm.report import header as report_header
 from abm.report.panels import cascade_title, liquidation_bars, mode_split
 from abm.report.style import MODES_PANEL, PER_MARKET, SHARED
 from abm.results import RunResult, load_run, save_run
+from tests.support import crash_config
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIME_PANELS = [p for p in PANELS if p != "cascade"]
@@ -32,23 +33,6 @@ def small_config() -> ModelConfig:
         agents=(AgentGroup("noise", 20, {}), AgentGroup("market_maker", 3, {}),
                 AgentGroup("leveraged", 20, {"signal": "long", "entry_delay_s": 30, "leverage_min": 20,
                                              "leverage_max": 40})),
-    )
-
-
-def crash_config() -> ModelConfig:
-    """A leveraged long crowd and a -9% shock: liquidations into the book and the backstop."""
-    return ModelConfig(
-        seed=11, duration_s=360,
-        markets=(MarketConfig(symbol="BTC-PERP", s0=60_000, sigma=0.4, shocks=(Shock(240, 30, -9),)),),
-        agents=(
-            AgentGroup("noise", 30, {"alpha": 0.005, "delta": 0.02}),
-            AgentGroup("market_maker", 5, {}),
-            AgentGroup("arbitrageur", 3, {}),
-            # funding_exit_bps high: the crowd holds until the shock (not churning in and out on funding
-            # in this thin book, which can liquidate some of it before the shock on some seeds)
-            AgentGroup("leveraged", 40, {"signal": "long", "entry_delay_s": 60, "leverage_min": 15,
-                                         "leverage_max": 40, "margin_mode": "mixed", "funding_exit_bps": 1000}),
-        ),
     )
 
 
@@ -67,7 +51,7 @@ def result_of(cfg: ModelConfig, scenario: str) -> RunResult:
 
 @pytest.fixture(scope="module")
 def crash() -> RunResult:
-    r = result_of(crash_config(), "crash")
+    r = result_of(crash_config(duration_s=360, whale=False), "crash")
     assert len(r.liquidations) > 0  # the point of this run: the cascade panels have something to draw
     return r
 

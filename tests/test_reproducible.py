@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import REPO
+
 # whale_dump through its shock and cascade; the hash seeds are two under which the old float sums over
 # sets of node names gave different bytes
 RUN = ("import abm, sys; abm.run('whale_dump', overrides={'run.duration_s': 420}, out=sys.argv[1], report=False)")

@@ -21,13 +21,9 @@ from abm.results.fingerprint import fingerprint, table_digest
 from abm.results.run_result import _host, remove_stale_partials
 from abm.scenarios import load_scenario
 from abm.scenarios.identity import scenario_hash
+from tests.support import cli
 
-ABM = str(Path(sys.executable).with_name("abm"))
 WHALE = {"run.duration_s": 400}  # the whale sells at 5 min into the shock; the crowd is liquidated by 400 s
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([ABM, *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

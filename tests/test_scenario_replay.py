@@ -17,10 +17,9 @@ from abm.model import MarketModel
 from abm.model.config import MarketConfig, ModelConfig
 from abm.scenarios import InvalidScenario, catalogue, load_scenario, model_config, scripts, to_toml
 from abm.scenarios.schema import parse_scenario
+from tests.support import ABM, REPO
 
-REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "scenarios" / "data" / "btc_1s_sample.csv"
-BIN = Path(sys.executable).parent
 SCRIPT = REPO / "scenarios" / "staircase_shock.py"
 
 
@@ -143,7 +142,7 @@ def test_script_runs_directly_with_the_command_line_options(tmp_path):
 
 def test_abm_run_accepts_a_script(tmp_path):
     out = tmp_path / "cli"
-    r = subprocess.run([str(BIN / "abm"), "run", str(SCRIPT), "--set", "run.duration_s=700", "--seed", "3",
+    r = subprocess.run([ABM, "run", str(SCRIPT), "--set", "run.duration_s=700", "--seed", "3",
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     _assert_complete(r, out)
     assert tomllib.loads((out / "config.toml").read_text())["run"]["seed"] == 3
@@ -164,11 +163,11 @@ def test_script_schedule_is_the_formula():
 def test_script_without_scenario_is_a_one_line_error(tmp_path):
     bad = tmp_path / "nothing.py"
     bad.write_text("x = 1\n")
-    r = subprocess.run([str(BIN / "abm"), "run", str(bad), "--no-progress"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([ABM, "run", str(bad), "--no-progress"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert r.stderr.startswith("abm: error: scenario(): the script must define a function scenario()")
-    r = subprocess.run([str(BIN / "abm"), "run", str(tmp_path / "absent.py")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([ABM, "run", str(tmp_path / "absent.py")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("abm: error: scenario:")
 
 
@@ -177,13 +176,13 @@ def test_script_returning_a_bad_scenario_is_validated(tmp_path):
     bad.write_text("from abm.scenarios import load_scenario\n"
                    "def scenario():\n"
                    "    return load_scenario('baseline').model_copy(update={'agents': {'noise': {'count': -1}}})\n")
-    r = subprocess.run([str(BIN / "abm"), "run", str(bad), "--no-progress"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([ABM, "run", str(bad), "--no-progress"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "agents.noise.count: must be a non-negative integer" in r.stderr
 
 
 def test_list_shows_replay_and_marks_scripts():
     assert "replay" in catalogue() and "staircase_shock" in scripts()
-    r = subprocess.run([str(BIN / "abm"), "list"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([ABM, "list"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
     assert "\nreplay\n" in r.stdout
     assert "staircase_shock  [script: abm run scenarios/staircase_shock.py]" in r.stdout
@@ -199,7 +198,7 @@ def test_scripts_load_show_and_sweep_like_scenario_files():
     by_name = load_scenario("staircase_shock", {"run.duration_s": 700}, seed=9)
     assert by_path == by_name and by_path.run.duration_s == 700 and by_path.run.seed == 9
     assert len(by_path.markets[0].shocks) == 4  # the script's computed staircase, not a file's
-    r = subprocess.run([str(BIN / "abm"), "show", str(SCRIPT), "--set", "run.duration_s=700"], capture_output=True,
+    r = subprocess.run([ABM, "show", str(SCRIPT), "--set", "run.duration_s=700"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and tomllib.loads(r.stdout)["run"]["duration_s"] == 700
     from abm.sweeps import plan

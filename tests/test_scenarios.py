@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +11,7 @@ import abm
 from abm.errors import InvalidInput
 from abm.scenarios import InvalidScenario, catalogue, load_scenario, parse_set, to_toml
 from abm.scenarios.schema import parse_scenario
-
-ABM = str(Path(sys.executable).with_name("abm"))
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([ABM, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+from tests.support import cli
 
 
 def test_catalogue_scenarios_load_and_round_trip():

@@ -17,15 +17,10 @@ from abm.scenarios import load_scenario
 from abm.sweeps import read_rows, sweep
 from abm.sweeps.identity import scenario_hash
 from abm.venues import read_profile
+from tests.support import ABM, REPO, without_wall_time
 
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ROOT / "scenarios"
-ABM = str(Path(sys.executable).with_name("abm"))
+SCENARIOS = REPO / "scenarios"
 SHORT = ["run.duration_s=20", "agents.noise.count=10,20"]
-
-
-def strip(df):
-    return df.drop(columns=["wall_s"]).reset_index(drop=True)
 
 
 def files_state(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -40,7 +35,7 @@ def test_scenario_hash_is_the_same_in_other_processes():
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == here
+        assert r.stdout.without_wall_time() == here
     assert len(here) == 64 and int(here, 16) >= 0
 
 
@@ -56,7 +51,7 @@ def test_scenario_hash_follows_what_runs_read_and_nothing_else():
 
 def test_scenario_hash_covers_the_venue_profile_by_content(tmp_path):
     raw, _ = read_profile("hyperliquid")
-    text = (Path(__file__).resolve().parent.parent / "abm" / "venues" / "profiles" / "hyperliquid.toml").read_text()
+    text = (REPO / "abm" / "venues" / "profiles" / "hyperliquid.toml").read_text()
     same = tmp_path / "copy.toml"
     same.write_text(text)
     assert scenario_hash(load_scenario("baseline", {"venue.profile": str(same)})) == scenario_hash(
@@ -107,7 +102,7 @@ def test_another_sweep_into_the_folder_is_refused_naming_what_differs(tmp_path):
     r = subprocess.run([ABM, "sweep", "oracle_lag", "--grid", "run.duration_s=320", "--seeds", "2", "--base-seed", "99",
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stdout == ""
-    msg = r.stderr.strip()
+    msg = r.stderr.without_wall_time()
     assert len(msg.splitlines()) == 1 and msg.startswith("abm: error: --out: holds another sweep")
     assert "'whale_dump'" in msg and "'oracle_lag'" in msg and "base seed: 0 there, 99 here" in msg
     assert files_state(out) == before  # nothing ran, nothing was rewritten
@@ -140,7 +135,7 @@ def test_resume_runs_only_what_is_missing(tmp_path):
     kept = files_state(out / "rows")
     again = sweep("baseline", SHORT, seeds=2, out=out)
     assert again.attrs == {"ran": 1, "already_done": 3}
-    assert strip(again).equals(strip(full))
+    assert without_wall_time(again).equals(without_wall_time(full))
     assert all(files_state(out / "rows")[k] == v for k, v in kept.items())  # finished rows untouched
 
 
@@ -152,8 +147,8 @@ def test_more_seeds_and_values_extend_the_sweep(tmp_path):
     assert big.attrs == {"ran": 3, "already_done": 1}
     assert all(files_state(out / "rows")[k] == v for k, v in kept.items())
     fresh = sweep("baseline", SHORT, seeds=2, out=tmp_path / "fresh")
-    assert strip(big).equals(strip(fresh))
-    assert strip(small).equals(strip(big[big["run_id"].isin(small["run_id"])]))
+    assert without_wall_time(big).equals(without_wall_time(fresh))
+    assert without_wall_time(small).equals(without_wall_time(big[big["run_id"].isin(small["run_id"])]))
     assert len(read_rows(out)) == 4
     plans = json.loads((out / "manifest.json").read_text())["plans"]
     assert [p["seeds"] for p in plans] == [1, 2] and plans[1]["grid"]["agents.noise.count"] == [10, 20]

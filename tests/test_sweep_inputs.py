@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,7 @@ from click.testing import CliRunner
 from abm.cli import main
 from abm.errors import InvalidInput
 from abm.sweeps import sweep
-
-ABM = str(Path(sys.executable).with_name("abm"))
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:  # bound then closed: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support import ABM, unused_port
 
 
 @pytest.mark.parametrize("args, message", [
@@ -104,7 +95,7 @@ def test_an_out_the_user_cannot_write_is_refused_before_anything_runs(tmp_path, 
 
 def test_an_unreachable_scheduler_is_one_error_and_runs_nothing(tmp_path):
     out = tmp_path / "s"
-    address = f"tcp://127.0.0.1:{_closed_port()}"
+    address = f"tcp://127.0.0.1:{unused_port()}"
     r = subprocess.run([ABM, "sweep", "baseline", "--grid", "run.duration_s=20", "--scheduler", address,
                         "--out", str(out), "--no-progress"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""

@@ -13,20 +13,16 @@ import pytest
 
 from abm.errors import InvalidInput
 from abm.sweeps import parse_grid, parse_random, plan, read_rows, sweep
+from tests.support import ABM, REPO, unused_port, without_wall_time
 
 GRID = ["run.duration_s=40", "agents.noise.count=20,40"]
-ABM = str(Path(sys.executable).with_name("abm"))
-
-
-def strip(df):
-    return df.drop(columns=["wall_s"]).reset_index(drop=True)
 
 
 def test_one_and_two_workers_give_identical_rows(tmp_path):
     a = sweep("baseline", GRID, seeds=2, workers=1, out=tmp_path / "a")
     b = sweep("baseline", GRID, seeds=2, workers=2, out=tmp_path / "b")
     assert len(a) == 4 and (a["error"] == "").all()
-    assert strip(a).equals(strip(b))
+    assert without_wall_time(a).equals(without_wall_time(b))
     assert a["seed"].nunique() == 4
 
 
@@ -44,8 +40,8 @@ def test_resumed_sweep_equals_uninterrupted(tmp_path):
     for f in files[:2]:  # as if interrupted before these finished
         f.unlink()
     resumed = sweep("baseline", GRID, seeds=2, out=part)
-    assert strip(resumed).equals(strip(full))
-    assert strip(read_rows(part)).equals(strip(full))
+    assert without_wall_time(resumed).equals(without_wall_time(full))
+    assert without_wall_time(read_rows(part)).equals(without_wall_time(full))
 
 
 def test_a_failing_run_keeps_its_whole_error_and_retry_failed_runs_it_again(tmp_path, monkeypatch):
@@ -64,7 +60,7 @@ def test_a_failing_run_keeps_its_whole_error_and_retry_failed_runs_it_again(tmp_
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("BOOM", "1")
-    base = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
+    base = REPO / "scenarios" / "baseline.toml"
     scn = tmp_path / "boom.toml"
     scn.write_text(base.read_text() + '\n[agents.b]\nkind = "boom_agent:Boom"\n')
     grid = ["--grid", "run.duration_s=20", "--grid", "agents.noise.count=5,6,7,8"]
@@ -118,25 +114,17 @@ def test_command_line_sweep(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("abm: error:") and "Traceback" not in r.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path, monkeypatch):
     from distributed import Client
 
     # A scenario named by a relative path, and a worker in another folder: the worker must not need the file.
     (tmp_path / "mine").mkdir()
     (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "mine" / "calm.toml").write_text((Path(__file__).resolve().parent.parent / "scenarios" /
+    (tmp_path / "mine" / "calm.toml").write_text((REPO / "scenarios" /
                                                   "baseline.toml").read_text())
     monkeypatch.chdir(tmp_path / "mine")
     bindir = Path(sys.executable).parent
-    port = _free_port()
+    port = unused_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
@@ -157,7 +145,7 @@ def test_real_dask_scheduler_and_worker_on_loopback_give_the_same_rows(tmp_path,
         on_dask = sweep("calm.toml", GRID, seeds=1, out=tmp_path / "dask", scheduler=address)
         local = sweep("calm.toml", GRID, seeds=1, out=tmp_path / "local")
         assert (on_dask["error"] == "").all()
-        assert strip(on_dask).equals(strip(local))
+        assert without_wall_time(on_dask).equals(without_wall_time(local))
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -173,7 +161,7 @@ def test_bad_scheduler_is_named(tmp_path):
 def test_local_dask_cluster_is_started_and_stopped(tmp_path):
     df = sweep("baseline", GRID, seeds=1, workers=2, out=tmp_path / "ld", scheduler="local")
     ref = sweep("baseline", GRID, seeds=1, out=tmp_path / "ref")
-    assert strip(df).equals(strip(ref))
+    assert without_wall_time(df).equals(without_wall_time(ref))
 
 
 def test_sweep_report_lines_and_heatmap(tmp_path):

@@ -6,13 +6,13 @@ import json
 from decimal import Decimal
 
 import pytest
-from test_whale import LOT, SYM, make, whale_of
 
 from abm.model import AgentGroup, MarketModel
 from abm.model.model import UNFILLED_COLUMNS
 from abm.scenarios import load_scenario
 from abm.scenarios.catalogue import model_config
 from abm.scenarios.runner import UNFILLED_SUMMARY_KEYS, collect_result
+from tests.support import LOT, SYM, whale_model, whale_of
 
 SELL = 1
 
@@ -78,9 +78,9 @@ def test_exits_the_venue_cut_short_and_the_flow_counters_are_recorded():
 
 def test_remainder_work_keeps_selling_what_is_left():
     lots = int(12 / LOT)
-    report = whale_of(make({"execution": "market", "size": 12.0, "start_s": 30}).run())
+    report = whale_of(whale_model({"execution": "market", "size": 12.0, "start_s": 30}).run())
     assert report.filled_lots < lots and len(report.shortfalls) == 1  # the thin book took only part at once
-    m = make({"execution": "market", "size": 12.0, "start_s": 30, "remainder": "work", "slice_s": 5.0,
+    m = whale_model({"execution": "market", "size": 12.0, "start_s": 30, "remainder": "work", "slice_s": 5.0,
               "duration_s": 120.0}).run()
     w = whale_of(m)
     assert w.filled_lots == lots == -w.position().size and not w.shortfalls and m.unfilled_frame().query("group == 'whale'").empty
@@ -90,7 +90,7 @@ def test_remainder_work_keeps_selling_what_is_left():
         left -= o["filled"]
     assert len(w.orders) > 1 and left == 0
     # given too little time, it records what it could not sell, and how hard it tried
-    w = whale_of(make({"execution": "market", "size": 40.0, "start_s": 30, "remainder": "work", "slice_s": 5.0,
+    w = whale_of(whale_model({"execution": "market", "size": 40.0, "start_s": 30, "remainder": "work", "slice_s": 5.0,
                        "duration_s": 20.0}).run())
     (s,) = w.shortfalls
     assert (s.requested, s.filled) == (int(40 / LOT), w.filled_lots) and s.time_us == 50_000_000
@@ -98,7 +98,7 @@ def test_remainder_work_keeps_selling_what_is_left():
 
 
 def test_twap_slices_cut_at_their_bound_are_recorded_once_for_the_parent():
-    w = whale_of(make({"execution": "twap", "size": 20.0, "start_s": 30, "slice_s": 10.0, "duration_s": 60.0,
+    w = whale_of(whale_model({"execution": "twap", "size": 20.0, "start_s": 30, "slice_s": 10.0, "duration_s": 60.0,
                        "max_slippage_bps": 10.0}).run())
     short = [o for o in w.orders if o["filled"] < o["qty"]]
     (s,) = w.shortfalls
@@ -109,7 +109,7 @@ def test_twap_slices_cut_at_their_bound_are_recorded_once_for_the_parent():
 
 
 def test_an_iceberg_that_gives_up_records_what_it_did_not_sell():
-    m = make({"execution": "iceberg", "size": 50.0, "start_s": 30, "display_size": 1.0, "offset_bps": 1.0,
+    m = whale_model({"execution": "iceberg", "size": 50.0, "start_s": 30, "display_size": 1.0, "offset_bps": 1.0,
               "duration_s": 40.0}).run()
     w = whale_of(m)
     (s,) = w.shortfalls
@@ -121,7 +121,7 @@ def test_an_iceberg_that_gives_up_records_what_it_did_not_sell():
 
 def test_a_hunt_that_finds_no_cluster_records_its_unspent_budget():
     # (a hunt that reached its target has done its job and records nothing: test_whale's hunt test)
-    w = whale_of(make({"execution": "hunt", "size": 5.0, "start_s": 30, "duration_s": 60.0}).run())
+    w = whale_of(whale_model({"execution": "hunt", "size": 5.0, "start_s": 30, "duration_s": 60.0}).run())
     (s,) = w.shortfalls
     assert (s.what, s.requested, s.filled, s.time_us) == ("hunt sell", 5_000, 0, 90_000_000)
     assert s.reason == "gave up after duration_s=60 s: no liquidation cluster within max_distance_pct"
@@ -131,7 +131,7 @@ def test_entries_the_book_fills_in_part():
     crowd = {"signal": "long", "entry_delay_s": 40.0, "entry_delay_min_s": 30.0, "wake": "none", "leverage": 10,
              "deposit_usdc": 2_000_000.0, "slippage_bps": 20.0, "margin_mode": "cross"}
     basket = {"deposit_usdc": 2_000_000.0, "entry_delay_s": 20.0, "slippage_bps": 20.0}
-    m = make(None, duration_s=100, extra=(AgentGroup("leveraged", 3, crowd, name="crowd"),
+    m = whale_model(None, duration_s=100, extra=(AgentGroup("leveraged", 3, crowd, name="crowd"),
                                           AgentGroup("basket", 1, basket, name="basket")))
     m.run()
     frame = m.unfilled_frame().set_index(["group", "agent"])

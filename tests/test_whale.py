@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Optional
 
 import pytest
 
 from abm.agents.whale import Whale, WhaleParams
 from abm.errors import InvalidInput
 from abm.model import MarketModel
-from abm.model.config import AgentGroup, MarketConfig, ModelConfig, Shock
+from abm.model.config import Shock
+from tests.support import SYM, whale_model, whale_of
 
-SYM = "BTC-PERP"
-NOISE = {"size_lots": 5, "delta": 0.01}  # a book of about 0.8M USDC within 1 % of the mid
 S0_TICKS = 600_000  # 60,000 USDC at tick 0.1
-LOT = 0.001
 BUY, SELL = 0, 1
-
-
-def make(whale: Optional[dict], duration_s: float = 200, seed: int = 2, mm: int = 3, noise: dict = NOISE,
-         shocks: tuple[Shock, ...] = (), extra: tuple[AgentGroup, ...] = ()) -> MarketModel:
-    agents = [AgentGroup("noise", 20, noise)]
-    if mm:
-        agents.append(AgentGroup("market_maker", mm, {}))
-    if whale is not None:
-        agents.append(AgentGroup("whale", 1, whale))
-    agents.extend(extra)
-    cfg = ModelConfig(seed=seed, duration_s=duration_s,
-                      markets=(MarketConfig(symbol=SYM, s0=60_000, sigma=0.3, shocks=shocks),), agents=tuple(agents))
-    return MarketModel(cfg, audit=True)
-
-
-def whale_of(m: MarketModel) -> Whale:
-    (w,) = m.agents_by_kind["whale"]
-    return w
 
 
 def probe_mid(m: MarketModel, start_us: int, end_us: int, every_us: int) -> list[tuple[int, float]]:
@@ -61,7 +40,7 @@ def whale_taker_orders(m: MarketModel, w: Whale):  # type: ignore[no-untyped-def
 
 
 def test_market_dump_sells_size_at_start_and_the_mid_falls() -> None:
-    m = make({"execution": "market", "size": 10.0, "start_s": 120.0}, duration_s=130)
+    m = whale_model({"execution": "market", "size": 10.0, "start_s": 120.0}, duration_s=130)
     w = whale_of(m)
     mids = probe_mid(m, 119_000_000, 120_200_000, 20)
     m.run()
@@ -83,7 +62,7 @@ def test_market_dump_sells_size_at_start_and_the_mid_falls() -> None:
 
 
 def test_market_dump_with_a_slippage_limit_stops_at_the_limit() -> None:
-    m = make({"execution": "market", "size": 20.0, "start_s": 120.0, "slippage_bps": 10.0}, duration_s=130)
+    m = whale_model({"execution": "market", "size": 20.0, "start_s": 120.0, "slippage_bps": 10.0}, duration_s=130)
     w = whale_of(m)
     m.run()
     (o,) = w.orders
@@ -100,7 +79,7 @@ def test_market_dump_with_a_slippage_limit_stops_at_the_limit() -> None:
 def test_twap_slices_number_timing_and_slippage_bound() -> None:
     params = {"execution": "twap", "side": "sell", "size": 60.0, "start_s": 60.0, "slice_s": 20.0,
               "duration_s": 200.0, "max_slippage_bps": 5.0}
-    m = make(params, duration_s=290)
+    m = whale_model(params, duration_s=290)
     w = whale_of(m)
     m.run()
     assert w.slices_planned == [6_000] * 10
@@ -127,7 +106,7 @@ def test_twap_slices_number_timing_and_slippage_bound() -> None:
 
 def test_twap_default_slippage_is_three_percent() -> None:
     assert WhaleParams().max_slippage_bps == 300.0
-    m = make({"execution": "twap", "size": 3.0, "start_s": 10.0, "slice_s": 30.0, "duration_s": 90.0}, duration_s=90)
+    m = whale_model({"execution": "twap", "size": 3.0, "start_s": 10.0, "slice_s": 30.0, "duration_s": 90.0}, duration_s=90)
     w = whale_of(m)
     m.run()
     assert [o["slippage_bps"] for o in w.orders] == [300.0] * 3
@@ -140,7 +119,7 @@ def test_twap_default_slippage_is_three_percent() -> None:
 def test_iceberg_never_shows_more_than_display_size_and_refills() -> None:
     params = {"execution": "iceberg", "side": "sell", "size": 2.0, "display_size": 0.2, "offset_bps": 0.0,
               "start_s": 30.0, "duration_s": 300.0, "refill_check_s": 1.0, "reprice_bps": 1.0}
-    m = make(params, duration_s=400, mm=0, noise={})  # the default noise: larger market orders
+    m = whale_model(params, duration_s=400, mm=0, noise={})  # the default noise: larger market orders
     w = whale_of(m)
     seen: list[int] = []
 
@@ -207,7 +186,7 @@ HUNT = {"execution": "hunt", "side": "auto", "size": 60.0, "hunt_slice_size": 2.
 
 
 def test_hunt_sells_toward_the_densest_liquidation_cluster_and_triggers_book_liquidations() -> None:
-    m = make(HUNT, duration_s=300)
+    m = whale_model(HUNT, duration_s=300)
     crowd = build_crowd(m)
     w = whale_of(m)
     liq_prices = [m.exchange.liquidation_price(a, SYM) for a in crowd["cluster"]]
@@ -243,14 +222,14 @@ def test_hunt_sells_toward_the_densest_liquidation_cluster_and_triggers_book_liq
 
 
 def test_without_the_whale_the_crowd_survives() -> None:
-    m = make(None, duration_s=300)
+    m = whale_model(None, duration_s=300)
     build_crowd(m)
     m.run()
     assert len(m.tables()["liquidations"]) == 0
 
 
 def test_hunt_finds_nothing_out_of_range_and_keeps_looking() -> None:
-    m = make({**HUNT, "side": "buy", "max_distance_pct": 1.0}, duration_s=100)
+    m = whale_model({**HUNT, "side": "buy", "max_distance_pct": 1.0}, duration_s=100)
     build_crowd(m)  # the shorts' liquidation prices are 1.7 % above: out of range
     w = whale_of(m)
     m.run()
@@ -262,7 +241,7 @@ def test_hunt_finds_nothing_out_of_range_and_keeps_looking() -> None:
 
 
 def test_close_after_flattens_the_position() -> None:
-    m = make({"execution": "market", "size": 2.0, "start_s": 30.0, "exit": "close_after", "close_after_s": 20.0},
+    m = whale_model({"execution": "market", "size": 2.0, "start_s": 30.0, "exit": "close_after", "close_after_s": 20.0},
              duration_s=90)
     w = whale_of(m)
     m.run()
@@ -273,7 +252,7 @@ def test_close_after_flattens_the_position() -> None:
 
 def test_take_profit_closes_when_the_mark_moves_in_favour() -> None:
     params = {"execution": "market", "size": 2.0, "start_s": 30.0, "exit": "take_profit", "take_profit_bps": 20.0}
-    m = make(params, duration_s=200, shocks=(Shock(60, 30, -1.0),))  # the index falls 1 % after the dump
+    m = whale_model(params, duration_s=200, shocks=(Shock(60, 30, -1.0),))  # the index falls 1 % after the dump
     w = whale_of(m)
     entry = None
     marks: list[tuple[int, int]] = []
@@ -309,15 +288,15 @@ def test_bad_params_are_named(field: str, value: object) -> None:
 
 def test_bad_params_named_through_the_model() -> None:
     with pytest.raises(InvalidInput) as e:
-        make({"execution": "twap", "slice_s": 60.0, "duration_s": 30.0})
+        whale_model({"execution": "twap", "slice_s": 60.0, "duration_s": 30.0})
     assert e.value.field == "agents.whale.duration_s"
     with pytest.raises(InvalidInput) as e:
-        make({"sise": 3.0})
+        whale_model({"sise": 3.0})
     assert e.value.field == "agents.whale.sise" and "size" in e.value.allowed
     with pytest.raises(InvalidInput) as e:
-        make({"size": 0.0001})  # below one lot (0.001)
+        whale_model({"size": 0.0001})  # below one lot (0.001)
     assert e.value.field == "agents.whale.size"
     with pytest.raises(InvalidInput) as e:
-        make({"leverage": 500})
+        whale_model({"leverage": 500})
     assert e.value.field == "agents.whale.leverage"
     assert WhaleParams(execution="hunt", side="auto").side == "auto"
