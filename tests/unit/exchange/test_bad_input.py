@@ -466,7 +466,7 @@ for tif in ["IOC", "FOK", IOC, FOK]:
                             InvalidOrderType, "post_only", True, "GTC"))
 FIELD_CASES += [
     # slippage_bps and worst_price together bound the order by the tighter of the two (a hunt's target cap and
-    # its slippage cap, tests/test_exchange_accounting.py); the bound must still be a valid price
+    # its slippage cap, tests/unit/exchange/test_exchange_accounting.py); the bound must still be a valid price
     case("slippage-and-bad-worst", lambda w: w.ex.market_order(w.a1, BTC, "buy", 1, worst_price=0, slippage_bps=5.5),
          InvalidPrice, "worst_price", 0, "positive"),
 ]

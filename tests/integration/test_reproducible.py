@@ -1,6 +1,6 @@
 """A run's summary.json is the same to the byte in any process: string hashing (PYTHONHASHSEED) must not
 reach it. (Python 3.11 against 3.12, whose built-in sum() of floats is compensated, is covered by
-exact integer sums, tests/test_analysis.py::test_money_is_summed_exactly_whatever_the_order.)"""
+exact integer sums, tests/unit/analysis/test_analysis.py::test_money_is_summed_exactly_whatever_the_order.)"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ funding, and here the accounts table too) and one of the summary: the same on ev
 Python line (3.11, 3.12) and build (pure Python and compiled), so these pins must hold in all of them.
 A change that moves a pin changed what the simulator computes (or how a table is laid out).
 
-To update the pins deliberately: run ``python -m tests.test_golden`` (with the checkout on the path),
+To update the pins deliberately: run ``python -m tests.integration.test_golden`` (with the checkout on the path),
 paste the printed dictionary over ``PINS``, and say in the commit which pins moved and why (which
 behaviour changed, and that it was meant to). Never update them to make an unexplained change pass.
 """
