@@ -18,7 +18,7 @@ The priorities, defined here once and used by name everywhere (``priority=ORACLE
    acting at t sees the prices and the funding of t. It is the default of ``at`` and ``push``.
 
 The values are plain ints, compared in the heap's tuples (compiled code keeps them unboxed); only
-their order matters (4 is unused). ``tests/test_feed.py`` checks the order.
+their order matters (4 is unused). ``tests/unit/sim/test_feed.py`` checks the order.
 """
 
 from __future__ import annotations
