@@ -295,7 +295,10 @@ def _check_agents(scn: Scenario) -> Iterator[Problem]:
             continue
         try:
             p = parse_params(cls.Params, params, f"agents.{name}")
-        except InvalidInput as e:
+        except InvalidConfig as e:  # every problem of the group, under its name
+            yield from e.problems
+            continue
+        except InvalidInput as e:  # a user's own params class that checks by hand
             yield Problem(e.field, e.value, e.allowed)
             continue
         if p.symbol is not None and p.symbol not in symbols:
