@@ -21,6 +21,7 @@ _BUILTIN = {
     "whale": "abm.agents.whale:Whale",
     "arbitrageur": "abm.agents.arbitrageur:Arbitrageur",
     "basket": "abm.agents.basket:BasketTrader",
+    "value": "abm.agents.value:ValueTrader",
 }
 
 
