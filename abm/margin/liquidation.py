@@ -10,8 +10,8 @@ Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.m
    equity is bad debt paid by the insurance fund; when the fund cannot pay it, or the vault is at its
    loss limit, auto-deleveraging closes the unit against ranked opposite positions instead.
 The liquidator acts on the venue only through ``LiquidationVenue`` (the exchange): liquidation orders,
-position transfers, balance credits and order cancels. Money moves only through the venue's
-settlement and ledger transfers, so conservation holds throughout.
+order cancels, and its settlement for position transfers and balance credits. Money moves only through
+that settlement and ledger transfers, so conservation holds throughout.
 If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
 uncovered bad debt is visible in the log and in the fund rather than silently spread.
 """
@@ -34,6 +34,17 @@ from abm.units import BUY, SELL
 _MAX_ROUNDS = 100_000
 
 
+class Settler(Protocol):
+    """The venue's settlement (``abm.exchange.settlement.Settlement``): the only way the liquidator changes a balance or a position."""
+
+    def settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
+               liq: bool = False) -> None:
+        """Book ``dq`` lots at ``price`` to an account, off the book."""
+
+    def credit(self, a: Account, amount: int) -> None:
+        """Change an account's cross balance."""
+
+
 class LiquidationVenue(Protocol):
     """What the liquidator may do to the venue it serves (the exchange, the only mutator of its books)."""
 
@@ -42,15 +53,12 @@ class LiquidationVenue(Protocol):
     markets: list[Market]
     ledgers: Ledgers
 
+    @property
+    def settlement(self) -> Settler:
+        """Where the venue books money and positions."""
+
     def _liquidation_order(self, a: Account, idx: int, side: int, qty: int, worst: int) -> tuple[int, int, int]:
         """A liquidation-flagged market order; returns (filled lots, filled tick·lots, order id)."""
-
-    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
-                liq: bool = False) -> None:
-        """Book ``dq`` lots at ``price`` to an account, off the book."""
-
-    def _credit(self, a: Account, amount: int) -> None:
-        """Change an account's cross balance."""
 
     def _drop(self, oid: int) -> int:
         """Cancel a resting order."""
@@ -171,7 +179,7 @@ class Liquidator:
             w = min(-eq, fee)
             self.ex.ledgers.balances["fees"] -= w
             p.fees -= w
-            self.ex._credit(a, w)
+            self.ex.settlement.credit(a, w)
 
     def _cancel_orders(self, a: Account, unit: Unit) -> None:
         ex = self.ex
@@ -190,7 +198,7 @@ class Liquidator:
 
     def _bucket_add(self, a: Account, unit: Unit, amount: int) -> None:
         if unit[1] == CROSS_UNIT:
-            self.ex._credit(a, amount)
+            self.ex.settlement.credit(a, amount)
         else:
             a.positions[unit[1]].margin += amount
             self.eng.dirty.add(unit)
@@ -231,7 +239,7 @@ class Liquidator:
         left = self._bucket(a, unit)
         if left > 0:
             self._bucket_add(a, unit, -left)
-            ex._credit(vault, left)
+            ex.settlement.credit(vault, left)
         elif left < 0:
             self.cover_bad_debt(a, unit)
 
@@ -317,7 +325,7 @@ class Liquidator:
                 ex.ledgers.balances["insurance"] += left_money
             elif left_money > 0 and unit[1] != CROSS_UNIT:
                 self._bucket_add(a, unit, -left_money)  # what is left stays with the trader
-                ex._credit(a, left_money)
+                ex.settlement.credit(a, left_money)
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 
@@ -358,8 +366,8 @@ class Liquidator:
         to the vault, the fund or the owner); the receiving side settles normally.
         """
         m = self.ex.markets[idx]
-        self.ex._settle(a, m, -size, price, 0, release=False)
-        self.ex._settle(b, m, size, price, 0)
+        self.ex.settlement.settle(a, m, -size, price, 0, release=False)
+        self.ex.settlement.settle(b, m, size, price, 0)
 
     # ------------------------------------------------------------------ log
 
