@@ -38,7 +38,7 @@ from abm.exchange.queries import OrderResult, PositionInfo
 from abm.exchange.settlement import Settlement
 from abm.margin.engine import MarginEngine
 from abm.margin.events import LiquidationLog
-from abm.margin.liquidation import Liquidator
+from abm.margin.liquidation import LiquidationFactory, LiquidationProcess, Liquidator, is_liquidation_process
 from abm.margin.params import RiskParams
 from abm.market.book import (
     BUY,
@@ -57,7 +57,12 @@ FillSubscriber = Callable[[int, int, int, int, int, int, int, int, int, bool], N
 
 
 class Exchange:
-    def __init__(self) -> None:
+    def __init__(self, liquidation: Optional[LiquidationFactory] = None) -> None:
+        """An empty venue. ``liquidation``: the liquidation process class (``abm.margin.LIQUIDATION_PROCESSES``;
+        a venue's is ``Venue.liquidation_process()``); None is the default waterfall, ``Liquidator``."""
+        if liquidation is not None and not is_liquidation_process(liquidation):
+            raise InvalidInput("liquidation", liquidation, "must be a liquidation process class (on_mark, cover_bad_debt), "
+                                                           "e.g. one of abm.margin.LIQUIDATION_PROCESSES, or None")
         self.markets: list[Market] = []
         self._by_symbol: dict[str, Market] = {}
         self.accounts: dict[int, Account] = {}
@@ -70,7 +75,7 @@ class Exchange:
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
         self.risk = MarginEngine(self.accounts, self.markets)
         self.settlement = Settlement(self.ledgers, self.risk)
-        self._liquidator = Liquidator(self, self.risk)
+        self._liquidator: LiquidationProcess = (liquidation or Liquidator)(self, self.risk)
         self.risk.on_bad_debt = self._liquidator.cover_bad_debt
 
     # ------------------------------------------------------------------ listing and lookup

@@ -1,5 +1,9 @@
 """The liquidation process: book liquidation, backstop vault, insurance fund, auto-deleveraging.
 
+A liquidation process is a registered piece (``LIQUIDATION_PROCESSES``, chosen by a venue profile's
+``liquidation.process``): the exchange builds one and talks to it only through ``LiquidationProcess``.
+``Liquidator``, registered as ``book_backstop_adl``, is the waterfall below and every venue's default.
+
 Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.margin.engine``):
 1. cancel the unit's resting orders;
 2. below ``backstop_ratio`` x MM the backstop vault takes the unit over at once; otherwise liquidation
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil, floor
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
@@ -29,6 +33,7 @@ from abm.margin.adl import AdlRanking
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
 from abm.margin.params import LiquidationConfig
+from abm.registry import Registry
 from abm.units import BUY, SELL
 
 _MAX_ROUNDS = 100_000
@@ -64,7 +69,43 @@ class LiquidationVenue(Protocol):
         """Cancel a resting order."""
 
 
+class LiquidationProcess(Protocol):
+    """What the exchange asks of its liquidation process; all it knows of one.
+
+    Built once per exchange as ``cls(venue, engine)``: the ``LiquidationVenue`` it acts on and the
+    venue's ``MarginEngine`` (triggers, equity, maintenance, per-market ``LiquidationConfig``s in
+    ``engine.params``, cooldowns, the vault, the log). It moves money and positions only through
+    ``venue.settlement`` and ledger transfers, so conservation holds whatever it decides.
+    """
+
+    def on_mark(self, idx: int) -> None:
+        """A new mark in margined market ``idx`` (``Exchange.set_mark``): liquidate what it made liquidatable."""
+
+    def cover_bad_debt(self, a: Account, unit: Unit) -> None:
+        """``unit`` of account ``a`` was left with negative money (a close beyond its bankruptcy price): settle
+        the debt (the engine's ``on_bad_debt``, and an isolated flip's settlement, call this)."""
+
+
+# What a registered name or ``module:Class`` resolves to: a class whose instances are LiquidationProcesses.
+LiquidationFactory = Callable[[LiquidationVenue, MarginEngine], LiquidationProcess]
+DEFAULT_LIQUIDATION_PROCESS = "book_backstop_adl"
+
+
+def is_liquidation_process(piece: object) -> bool:
+    """A class offering the ``LiquidationProcess`` methods (a subclass of ``Liquidator`` or a class of its own)."""
+    return isinstance(piece, type) and all(callable(getattr(piece, m, None)) for m in ("on_mark", "cover_bad_debt"))
+
+
+LIQUIDATION_PROCESSES: Registry[LiquidationFactory] = Registry(
+    "liquidation process", "liquidation.process",
+    "a class implementing abm.margin.LiquidationProcess (on_mark, cover_bad_debt), e.g. a subclass of abm.margin.Liquidator",
+    is_liquidation_process)
+
+
+@LIQUIDATION_PROCESSES.register(DEFAULT_LIQUIDATION_PROCESS)
 class Liquidator:
+    """Book liquidation in slices, then the backstop vault, then the insurance fund and ADL (the module's waterfall)."""
+
     def __init__(self, ex: LiquidationVenue, engine: MarginEngine) -> None:
         self.ex = ex
         self.eng = engine
