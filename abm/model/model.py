@@ -86,7 +86,7 @@ class MarketModel(mesa.Model):
         self.step_us = int(round(cfg.run.step_s * US_PER_S))
         self.end_us = int(round(cfg.run.duration_s * US_PER_S))
         self.venue = load_venue(cfg.venue.profile, dict(cfg.venue.overrides))
-        self.exchange = ex = Exchange()
+        self.exchange = ex = Exchange(self.venue.liquidation_process())
         self.sched = Scheduler(ex)
         self.tape = Tape()
         ex.subscribe_fills(self.tape)

@@ -198,7 +198,7 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
                   problems: list[Problem]) -> MarketSection:
     """Read and check a replay market's file now (not minutes into a run); returns it with the path absolute."""
     from abm.prices import InvalidReplayData, Replay
-    from abm.prices.index import _plain
+    from abm.prices.replay import _plain
 
     field = f"markets[{i}].replay_file"
     if m.replay_file is None:
