@@ -145,26 +145,42 @@ class HyperliquidMark(MarkModel):
       there never was a mid.
     - ``median(bid, ask, last)``: what trades now, robust to any one of the three (``book_median``);
       omitted when the book is empty and nothing has traded.
-    - ``external_perp``: the same contract elsewhere, when given; omitted otherwise.
+    - ``external_perp``: the same contract elsewhere, when given. Without it (only two inputs) the third
+      piece is a ``book_ema_window_s`` (30 s) EMA of the book piece, the rule reported for Hyperliquid
+      (shared/reference/venue-mechanics.md; unconfirmed in its docs, reported by forks). Why it matters:
+      the mean of two pieces holds the mark halfway between a book that has crashed and an oracle that
+      has not, for as long as the oracle lags; the median with the book's own EMA follows the book within
+      tens of seconds. ``book_ema_window_s=None`` (the default for now) takes the mean of the two: the
+      catalogue's stress stories still come from a scripted index that the book does not follow, and
+      under the median rule they would show no cascade at all; the default moves with them to order flow.
 
-    The mark is the median of the two or three pieces present (two: their mean), rounded half to even to
-    integer ticks and at least 1 tick.
+    The mark is the median of the pieces present (two: their mean), rounded half to even to integer ticks
+    and at least 1 tick. Both EMAs use the same update and time-weighting convention.
     """
 
-    __slots__ = ("tau_s", "_t", "_num", "_den", "_held", "value", "components")
+    __slots__ = ("tau_s", "book_tau_s", "_t", "_num", "_den", "_held", "_bnum", "_bden", "_bheld", "value",
+                 "components")
 
-    def __init__(self, ema_window_s: Union[int, float, Fraction] = 150) -> None:
+    def __init__(self, ema_window_s: Union[int, float, Fraction] = 150,
+                 book_ema_window_s: Optional[Union[int, float, Fraction]] = None) -> None:
         self.tau_s = float(_seconds("ema_window_s", ema_window_s))
+        self.book_tau_s = None if book_ema_window_s is None else float(_seconds("book_ema_window_s", book_ema_window_s))
         self._t: Optional[int] = None
         self._num = 0.0
         self._den = 0.0
         self._held: Optional[float] = None  # mid − oracle from the last update, ticks
+        self._bnum = 0.0
+        self._bden = 0.0
+        self._bheld: Optional[float] = None  # the book piece of the last update, ticks
         self.value: Optional[int] = None  # the mark in ticks after the last update
-        self.components: tuple[Optional[Fraction], ...] = ()  # (oracle + EMA, book median, external) of the last update
+        # (oracle + EMA, book median, external perp or the book's EMA) of the last update
+        self.components: tuple[Optional[Fraction], ...] = ()
 
     @classmethod
     def from_profile(cls, profile: Any) -> "HyperliquidMark":
-        return cls(ema_window_s=profile.mark.ema_window_s)
+        mark = profile.mark
+        return cls(ema_window_s=mark.ema_window_s,
+                   book_ema_window_s=mark.book_ema_window_s if mark.two_inputs == "book_ema" else None)
 
     def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
                 last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
@@ -201,12 +217,23 @@ class HyperliquidMark(MarkModel):
             if self._held is not None:
                 self._num += self._held * dt
                 self._den += dt
+            if self.book_tau_s is not None:
+                bdecay = math.exp(-dt / self.book_tau_s)
+                self._bnum *= bdecay
+                self._bden *= bdecay
+                if self._bheld is not None:
+                    self._bnum += self._bheld * dt
+                    self._bden += dt
         self._t = t
         self._held = float((bid + ask) / 2 - o) if bid is not None and ask is not None else None
         ema = self.ema
         oracle_piece = o + Fraction(ema) if ema is not None else o
         book_piece = book_median(bid, ask, last)
-        self.components = (oracle_piece, book_piece, ext)
+        self._bheld = float(book_piece) if book_piece is not None else None
+        third = ext
+        if third is None and self.book_tau_s is not None:  # two inputs: the book's own EMA is the third
+            third = Fraction(self._bnum / self._bden) if self._bden > 0 else book_piece
+        self.components = (oracle_piece, book_piece, third)
         mark = _round_ticks(median_of([p for p in self.components if p is not None]))
         self.value = mark
         return mark

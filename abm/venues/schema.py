@@ -197,6 +197,9 @@ class Funding(_Model):
 class HyperliquidMarkConfig(_Model):
     formula: Literal["hyperliquid"]
     ema_window_s: PositiveSeconds
+    # with no external perp price: "book_ema" adds an EMA of the book piece as the third input, "mean" averages two
+    two_inputs: Literal["book_ema", "mean"] = "mean"
+    book_ema_window_s: PositiveSeconds = Fraction(30)  # that EMA's window
 
 
 class BinanceMarkConfig(_Model):

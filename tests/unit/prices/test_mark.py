@@ -47,41 +47,46 @@ def test_book_median_with_missing_inputs():
 # ---------------------------------------------------------------------------------------------- Hyperliquid
 
 
+def MEAN() -> HyperliquidMark:
+    """The mark with two inputs averaged (``two_inputs = "mean"``, the default), spelled out."""
+    return HyperliquidMark(book_ema_window_s=None)
+
+
 def test_hyperliquid_first_update_medians_and_half_even_rounding():
-    m = HyperliquidMark()
+    m = MEAN()
     # EMA before any elapsed time = the latest mid - oracle = 10015 - 10000 = 15 -> oracle piece 10015
     # book piece = median(10010, 10020, 10030) = 10020; two pieces -> mean 10017.5 -> half to even 10018
     assert m.update(0, 10_000, 10_010, 10_020, 10_030) == 10_018
     assert m.value == 10_018 and m.components == (10_015, 10_020, None)
     # with an external perp at 10000: median(10015, 10020, 10000) = 10015
-    assert HyperliquidMark().update(0, 10_000, 10_010, 10_020, 10_030, external_perp=10_000) == 10_015
+    assert MEAN().update(0, 10_000, 10_010, 10_020, 10_030, external_perp=10_000) == 10_015
     # external above both: median(10015, 10020, 10100) = 10020
-    assert HyperliquidMark().update(0, 10_000, 10_010, 10_020, 10_030, external_perp=10_100) == 10_020
+    assert MEAN().update(0, 10_000, 10_010, 10_020, 10_030, external_perp=10_100) == 10_020
     # mid 10013 -> oracle piece 10013; book piece clamp(10020 into [10012, 10014]) = 10014: 10013.5 -> 10014
-    assert HyperliquidMark().update(0, 10_000, 10_012, 10_014, 10_020) == 10_014
+    assert MEAN().update(0, 10_000, 10_012, 10_014, 10_020) == 10_014
     # book piece = last 10012: mean(10013, 10012) = 10012.5 -> 10012 (half to even goes down here)
-    assert HyperliquidMark().update(0, 10_000, 10_012, 10_014, 10_012) == 10_012
+    assert MEAN().update(0, 10_000, 10_012, 10_014, 10_012) == 10_012
 
 
 def test_hyperliquid_missing_book_inputs():
     # no bids ever: no mid, so the EMA is empty and the oracle piece is the oracle, 10000;
     # book piece min(ask 10020, last 10050) = 10020 -> mean 10010
-    assert HyperliquidMark().update(0, 10_000, None, 10_020, 10_050) == 10_010
+    assert MEAN().update(0, 10_000, None, 10_020, 10_050) == 10_010
     # book piece min(10020, 10005) = 10005 -> mean 10002.5 -> 10002
-    assert HyperliquidMark().update(0, 10_000, None, 10_020, 10_005) == 10_002
+    assert MEAN().update(0, 10_000, None, 10_020, 10_005) == 10_002
     # no asks: max(bid 9990, last 9950) = 9990 -> mean(10000, 9990) = 9995
-    assert HyperliquidMark().update(0, 10_000, 9_990, None, 9_950) == 9_995
+    assert MEAN().update(0, 10_000, 9_990, None, 9_950) == 9_995
     # empty book, a last trade: mean(10000, 10100) = 10050
-    assert HyperliquidMark().update(0, 10_000, None, None, 10_100) == 10_050
+    assert MEAN().update(0, 10_000, None, None, 10_100) == 10_050
     # nothing at all: the oracle alone; with an external price, their mean (10000 + 10050) / 2 = 10025
-    assert HyperliquidMark().update(0, 10_000, None, None, None) == 10_000
-    assert HyperliquidMark().update(0, 10_000, None, None, None, external_perp=10_050) == 10_025
+    assert MEAN().update(0, 10_000, None, None, None) == 10_000
+    assert MEAN().update(0, 10_000, None, None, None, external_perp=10_050) == 10_025
     # no trade yet: book piece = mid 10015 = oracle piece -> 10015
-    m = HyperliquidMark()
+    m = MEAN()
     assert m.update(0, 10_000, 10_010, 10_020, None) == 10_015
     assert m.components == (10_015, 10_015, None)
     # fractional oracle and external prices are exact: oracle 10000.5, empty book -> round(10000.5) = 10000 (even)
-    assert HyperliquidMark().update(0, Fraction(20_001, 2), None, None, None) == 10_000
+    assert MEAN().update(0, Fraction(20_001, 2), None, None, None) == 10_000
 
 
 def test_hyperliquid_ema_of_a_constant_is_the_constant():
@@ -255,3 +260,57 @@ def test_binance_bad_input_changes_nothing():
         with pytest.raises(InvalidMarketSpec) as e:
             BinanceMark(**kw)
         assert e.value.field == field and repr(kw[field]) in str(e.value)
+
+
+def test_hyperliquid_two_inputs_take_the_books_ema_as_third():
+    """Only oracle and book: median(oracle piece, book piece, 30 s EMA of the book piece)."""
+    m = HyperliquidMark(book_ema_window_s=30)
+    # first update: no time credited, the book's EMA is the book piece itself, so the median is the book
+    assert m.update(0, 10_000, 10_010, 10_020, 10_030) == 10_020
+    assert m.components == (10_015, 10_020, 10_020)
+
+
+def test_hyperliquid_books_ema_follows_a_crashed_book_in_closed_form():
+    """The book sits at 10000 for 300 s, then at 9000 (oracle 10000 throughout), updated every second. The
+    book's EMA after n s is (10000*T1*q^n + 9000*g)/(T1*q^n + g), q = e^(-1/30), g = (1 - q^n)/(1 - q); the
+    oracle piece lags more (150 s), so the mark is the EMA: it reaches the book within tens of seconds,
+    where the mean of two stays half way to the oracle piece, which follows the book over minutes."""
+    m = HyperliquidMark(book_ema_window_s=30)
+    mean = HyperliquidMark(book_ema_window_s=None)
+    T1 = 300
+    for k in range(T1 + 1):
+        m.update(k * S, 10_000, 9_999, 10_001, None)
+        mean.update(k * S, 10_000, 9_999, 10_001, None)
+    q = math.exp(-1 / 30)
+    for n in range(1, 121):
+        m.update((T1 + n) * S, 10_000, 8_999, 9_001, None)
+        mean.update((T1 + n) * S, 10_000, 8_999, 9_001, None)
+        # the sample at T1 + n has no weight yet: 10000 was held for T1 + 1 s, 9000 for n - 1 s
+        ema = _book_ema(q, T1, n)
+        assert m.components[2] == pytest.approx(ema, rel=1e-9)
+        assert m.value == round(ema)
+    assert m.value < 9_020 and mean.value > 9_200  # after 2 minutes: 0.2% above the book, against 2.3%
+
+
+def _book_ema(q: float, T1: int, n: int) -> float:
+    """The time-weighted EMA with 1 s updates: 10000 held over [0, T1 + 1) credited 1 s at a time, then 9000."""
+    num = den = 0.0
+    for k in range(T1 + n):  # every credited second, oldest first
+        x = 10_000 if k < T1 + 1 else 9_000
+        num = num * q + x
+        den = den * q + 1
+    return num / den
+
+
+def test_the_profile_chooses_the_two_input_rule():
+    from abm.scenarios.runner import run
+    from abm.venues import load_venue
+
+    assert load_venue().mark_model().book_tau_s is None  # "mean" for now (the catalogue's stories: see the profile)
+    m = load_venue(overrides={"mark.two_inputs": "book_ema", "mark.book_ema_window_s": 20}).mark_model()
+    assert m.book_tau_s == 20
+    # in a run it is the mark the margin reads: the scripted slide no longer drags the mark off the book
+    base = run("isolated_vs_cross", {"run.duration_s": 900}, seed=1, report=False).summary
+    med = run("isolated_vs_cross", {"run.duration_s": 900, "venue.overrides": {"mark.two_inputs": "book_ema"}},
+              seed=1, report=False).summary
+    assert med["liquidated_notional"]["total"] < base["liquidated_notional"]["total"]

@@ -16,13 +16,13 @@ USDC = 10**6
 S = 1_000_000  # µs per second
 
 
-def build(moves=(), hours: float = 2.5, quote_skew: int = 0):
+def build(moves=(), hours: float = 2.5, quote_skew: int = 0, mark=None):
     ex = Exchange()
     ex.list_market(MarketSpec("BTC", tick_size="0.01", lot_size="0.001", maker_fee_bps=0, taker_fee_bps=0),
                    RiskParams(hyperliquid_tiers([(0, 40)])))
     path = Scripted(list(moves), s0=100.0).path(int(hours * 3600 * S), dt_us=100_000)
     oracle = Oracle(path, Decimal("0.01"), interval_us=3 * S)
-    feed = MarketFeed(ex, "BTC", oracle, HyperliquidMark(), FundingSchedule(FundingConfig.hyperliquid()),
+    feed = MarketFeed(ex, "BTC", oracle, mark or HyperliquidMark(), FundingSchedule(FundingConfig.hyperliquid()),
                       impact_notional=20 * USDC)
     mm = ex.open_account(10_000_000 * USDC)
     ex.set_mark("BTC", 10_000)
@@ -50,8 +50,9 @@ def test_oracle_mark_and_funding_run_on_their_clocks():
 
 
 def test_scripted_crash_reaches_the_mark_and_liquidates_a_leveraged_long():
+    """With two inputs averaged, an oracle crash alone moves the mark half way (the book here never moves)."""
     crash = Move(start_s=600, duration_s=60, pct=-10)
-    ex, feed, sched, oracle, _ = build(moves=[crash], hours=0.5)
+    ex, feed, sched, oracle, _ = build(moves=[crash], hours=0.5, mark=HyperliquidMark(book_ema_window_s=None))
     t = ex.open_account(100 * USDC)
     ex.set_margin_mode(t, "BTC", "isolated")
     ex.set_leverage(t, "BTC", 20)
@@ -63,6 +64,19 @@ def test_scripted_crash_reaches_the_mark_and_liquidates_a_leveraged_long():
     assert rows and rows[0]["account"] == t and rows[0]["time_us"] > 600 * S
     assert ex.position(t, "BTC").size == 0
     ex.check_conservation()
+
+
+def test_with_the_books_ema_as_third_input_an_oracle_crash_alone_does_not_move_the_mark():
+    """The documented rule (two_inputs = "book_ema"): median(oracle piece, book, EMA of the book). A book that does not move
+    holds two of the three, so the mark stays with the book however far the oracle falls."""
+    crash = Move(start_s=600, duration_s=60, pct=-10)
+    ex, feed, sched, oracle, _ = build(moves=[crash], hours=0.5, mark=HyperliquidMark(book_ema_window_s=30))
+    t = ex.open_account(100 * USDC)
+    ex.set_margin_mode(t, "BTC", "isolated")
+    ex.set_leverage(t, "BTC", 20)
+    ex.market_order(t, "BTC", "buy", 15_000)
+    sched.run_until(1_200 * S)
+    assert oracle.price < 9_100 and abs(feed.mark - 10_000) < 100 and len(ex.liquidations) == 0  # the book's level
 
 
 def test_same_inputs_same_run():
