@@ -69,9 +69,8 @@ def _known_rule(v: str) -> str:
 class VenueSection(_Model):
     profile: str = "hyperliquid"  # a shipped profile (hyperliquid, binance) or a .toml file
     overrides: dict[str, Any] = Field(default_factory=dict)  # dotted paths into the profile, e.g. "fees.taker_bps"
-    # opt-in venue rules enabled on top of the profile's own ``rules`` (abm.venues.rules.VENUE_RULES names or
-    # "module:Class"); to switch off one the profile enables, override the profile's list: overrides = {rules = [...]}
-    rules: list[Annotated[str, AfterValidator(_known_rule)]] = Field(default_factory=list)
+    # to switch off a rule the profile enables, override the profile's list: overrides = {rules = [...]}
+    rules: list[Annotated[str, AfterValidator(_known_rule)]] = Field(default_factory=list)  # venue rules added to the profile's rules
 
     @model_serializer(mode="wrap")
     def _without_no_rules(self, handler: Any) -> Any:

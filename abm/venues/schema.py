@@ -164,9 +164,7 @@ class TierClass(_Model):
     bands: Annotated[tuple[Band, ...], Field(min_length=1)]
     max_notional: Optional[PositiveMoney] = None
     impact_notional: Optional[PositiveMoney] = None
-    # each market of this class: its open interest at the mark (quote currency) that the opt-in rule
-    # open_interest_cap holds orders to (None: no cap)
-    max_open_interest: Optional[PositiveMoney] = None
+    max_open_interest: Optional[PositiveMoney] = None  # open interest cap of each market of the class, at the mark (rule open_interest_cap)
 
 
 class Liquidation(_Model):
@@ -236,8 +234,7 @@ class VenueProfile(_Model):
     mark: Annotated[Union[HyperliquidMarkConfig, BinanceMarkConfig], Field(discriminator="formula")]
     oracle: OracleConfig
     staleness: Staleness
-    # opt-in order-entry rules (names in abm.venues.rules.VENUE_RULES, or "module:Class"); none by default
-    rules: tuple[StrictStr, ...] = ()
+    rules: tuple[StrictStr, ...] = ()  # opt-in order-entry rules: names in abm.venues.rules.VENUE_RULES or "module:Class"
 
     @field_validator("tiers", mode="after")
     @classmethod
