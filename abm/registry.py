@@ -1,4 +1,4 @@
-"""Named, swappable modelling assumptions: mark formulas, ADL rankings, index processes, fee models.
+"""Named, swappable modelling assumptions: mark formulas, ADL rankings, index and liquidation processes, fee models.
 
 Why one small mechanism: each assumption used to be an ``isinstance`` check or a string switch buried
 in the code that uses it, so trying another one meant editing the engine. A ``Registry`` maps a name

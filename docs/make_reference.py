@@ -115,13 +115,20 @@ def _submodel(tp: Any) -> type[BaseModel] | None:
 
 
 def _params_rows(cls: type) -> list[str]:
+    from typing import get_type_hints
+
+    from abm.agents.params import allowed_text
+
     notes = _comments(cls)
+    hints = get_type_hints(cls, include_extras=True)
     rows = []
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
-        rows.append(f"| `{f.name}` | {_cell(_type(f.type) if not isinstance(f.type, str) else f.type)} | "
-                    f"{_cell(_default(default))} | {_cell(notes.get(f.name, ''))} |")
+        allowed = allowed_text(hints[f.name]).removeprefix("must be ")
+        shown = re.sub(r"Literal\[[^\]]*\]", "str", _type(hints[f.name]))  # the choices are in the allowed column
+        rows.append(f"| `{f.name}` | {_cell(shown)} | {_cell(_default(default))} | {_cell(allowed)} | "
+                    f"{_cell(notes.get(f.name, ''))} |")
     return rows
 
 
@@ -142,7 +149,8 @@ def reference() -> str:
         cls = resolve(kind)
         own = cls.__dict__.get("__doc__") or (inspect.getmodule(cls).__doc__ or "")  # type: ignore[union-attr]
         doc = inspect.cleandoc(own).split("\n\n")[0].replace("\n", " ")
-        out += [f"## Agent kind `{kind}`", "", doc, "", "| parameter | type | default | note |", "|---|---|---|---|"]
+        out += [f"## Agent kind `{kind}`", "", doc, "", "| parameter | type | default | allowed | note |",
+                "|---|---|---|---|---|"]
         out += _params_rows(cls.Params) + [""]
     out += ["## Venue profiles", "", "Keys of a venue profile TOML (`abm/venues/profiles/*.toml`, `venue.overrides`). Numbers are",
             "exact (`0.1` is 1/10).", "", "| key | type | default | bounds | note |", "|---|---|---|---|---|"]

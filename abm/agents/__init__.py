@@ -9,6 +9,7 @@ import sys
 from abm.agents.base import Trader, TraderParams, Wake
 from abm.agents.context import AgentContext
 from abm.agents.latency import LATENCY_MODELS, Latency, LatencyModel
+from abm.agents.params import InvalidParams, number
 from abm.errors import InvalidInput
 from abm.registry import TARGET as _TARGET
 from abm.registry import check_source
@@ -20,6 +21,7 @@ _BUILTIN = {
     "whale": "abm.agents.whale:Whale",
     "arbitrageur": "abm.agents.arbitrageur:Arbitrageur",
     "basket": "abm.agents.basket:BasketTrader",
+    "value": "abm.agents.value:ValueTrader",
 }
 
 
@@ -48,4 +50,5 @@ def resolve(kind: str) -> type[Trader]:
 
 BUILTIN_KINDS = tuple(sorted(_BUILTIN))
 
-__all__ = ["Trader", "TraderParams", "Latency", "LatencyModel", "LATENCY_MODELS", "Wake", "AgentContext", "resolve", "BUILTIN_KINDS"]
+__all__ = ["Trader", "TraderParams", "InvalidParams", "number", "Latency", "LatencyModel", "LATENCY_MODELS", "Wake",
+           "AgentContext", "resolve", "BUILTIN_KINDS"]

@@ -59,9 +59,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Annotated, Any, Iterator, Literal, Optional
 
-from abm.agents.base import Trader, TraderParams, check_number
+from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.params import (
+    Bps,
+    Leverage,
+    PositiveBps,
+    PositiveSeconds,
+    PositiveUsdc,
+    Seconds,
+    SmallBps,
+    Usdc,
+    number,
+)
+from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, US_PER_S, USDC
 
@@ -71,59 +83,39 @@ DAY_US = 24 * HOUR_US
 
 @dataclass(frozen=True, slots=True)
 class ArbitrageurParams(TraderParams):
-    deposit_usdc: float = 1_000_000.0  # perp collateral on the exchange
-    spot_cash_usdc: float = 1_000_000.0  # cash on the external spot venue
-    wake: str = "periodic"
-    wake_every_s: float = 2.0
-    trigger_bps: float = 5.0  # also wake when the mark moves this far from the last wake's mark
-    spot_fee_bps: float = 1.0
-    spot_spread_bps: float = 1.0  # full spread; trades at the index +- half of it
-    threshold_bps: float = 1.0  # edge wanted on top of the costs before opening
-    close_bps: float = 0.0  # close when the perp is back within this of the index
-    basis_ref: str = "mid"  # "mid" or "mark": which perp price the basis is measured on
-    clip_usdc: float = 100_000.0  # largest single perp order
-    max_notional_usdc: float = 2_000_000.0  # cap on the perp position's notional
-    max_margin_usage: float = 0.5  # stop adding at this IM in use / cross equity
-    leverage: int = 10
+    deposit_usdc: Usdc = 1_000_000.0  # perp collateral on the exchange
+    spot_cash_usdc: Usdc = 1_000_000.0  # cash on the external spot venue
+    wake: WakeMode = "periodic"
+    wake_every_s: PositiveSeconds = 2.0
+    trigger_bps: PositiveBps = 5.0  # also wake when the mark moves this far from the last wake's mark
+    spot_fee_bps: SmallBps = 1.0
+    spot_spread_bps: SmallBps = 1.0  # full spread; trades at the index +- half of it
+    threshold_bps: Bps = 1.0  # edge wanted on top of the costs before opening
+    close_bps: Annotated[float, number(gt=-10_000, unit="basis points")] = 0.0  # close when back within this
+    basis_ref: Literal["mid", "mark"] = "mid"  # which perp price the basis is measured on
+    clip_usdc: PositiveUsdc = 100_000.0  # largest single perp order
+    max_notional_usdc: Usdc = 2_000_000.0  # cap on the perp position's notional
+    max_margin_usage: Annotated[float, number(gt=0, le=1, unit="IM in use / cross equity")] = 0.5  # stop adding here
+    leverage: Leverage = 10
     allow_borrow: bool = True  # may sell spot it does not hold (a borrow)
-    borrow_bps_per_day: float = 3.0
+    borrow_bps_per_day: Annotated[float, number(ge=0, le=10_000, unit="basis points per day")] = 3.0
     carry: bool = True
-    carry_threshold: float = 0.0001  # predicted funding per hour that opens the carry trade
-    carry_exit: float = 0.00005  # per hour: back inside this, the carry trade is unwound
-    carry_notional_usdc: float = 500_000.0
-    transfer_s: float = 60.0  # time to move collateral between the venues
+    carry_threshold: Annotated[float, number(gt=0, lt=1, unit="funding rate per hour")] = 0.0001  # opens the carry
+    carry_exit: Annotated[float, number(ge=0, lt=1, unit="funding rate per hour")] = 0.00005  # back inside: unwound
+    carry_notional_usdc: Usdc = 500_000.0
+    transfer_s: Seconds = 60.0  # time to move collateral between the venues
     rebalance: bool = True
-    topup_usage: float = 0.4  # margin usage that triggers a top-up from spot cash
+    topup_usage: Annotated[float, number(gt=0, lt=1, unit="margin usage")] = 0.4  # triggers a top-up from spot cash
 
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        check_number("spot_cash_usdc", self.spot_cash_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        check_number("trigger_bps", self.trigger_bps, 0, 10_000, lo_open=True, hi_open=True)
-        check_number("spot_fee_bps", self.spot_fee_bps, 0, 1_000, hi_open=True)
-        check_number("spot_spread_bps", self.spot_spread_bps, 0, 1_000, hi_open=True)
-        check_number("threshold_bps", self.threshold_bps, 0, 10_000, hi_open=True)
+    def cross_checks(self) -> Iterator[Problem]:
         floor_cost = self.threshold_bps + self.spot_fee_bps + self.spot_spread_bps / 2
-        check_number("close_bps", self.close_bps, -10_000, floor_cost, lo_open=True, hi_open=True,
-                allowed=f"must be a number below threshold_bps + spot_fee_bps + spot_spread_bps / 2 ({floor_cost:g}); "
-                        "otherwise a trade would close as soon as it opened")
-        if self.basis_ref not in ("mid", "mark"):
-            raise InvalidInput("basis_ref", self.basis_ref, "must be 'mid' or 'mark'")
-        check_number("clip_usdc", self.clip_usdc, 0, lo_open=True, allowed="must be a number > 0 (USDC)")
-        check_number("max_notional_usdc", self.max_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        check_number("max_margin_usage", self.max_margin_usage, 0, 1, lo_open=True)
-        if type(self.leverage) is not int or self.leverage < 1:
-            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1")
-        for name in ("allow_borrow", "carry", "rebalance"):
-            if type(getattr(self, name)) is not bool:
-                raise InvalidInput(name, getattr(self, name), "must be True or False")
-        check_number("borrow_bps_per_day", self.borrow_bps_per_day, 0, 10_000)
-        check_number("carry_threshold", self.carry_threshold, 0, 1, lo_open=True, hi_open=True,
-                allowed="must be a funding rate per hour in (0, 1)")
-        check_number("carry_exit", self.carry_exit, 0, self.carry_threshold, hi_open=True,
-                allowed=f"must be a funding rate per hour in [0, carry_threshold={self.carry_threshold})")
-        check_number("carry_notional_usdc", self.carry_notional_usdc, 0, allowed="must be a number >= 0 (USDC)")
-        check_number("transfer_s", self.transfer_s, 0, allowed="must be a number >= 0 (seconds)")
-        check_number("topup_usage", self.topup_usage, 0, 1, lo_open=True, hi_open=True)
+        if not self.close_bps < floor_cost:
+            yield Problem("close_bps", self.close_bps,
+                          f"must be a number below threshold_bps + spot_fee_bps + spot_spread_bps / 2 ({floor_cost:g}); "
+                          "otherwise a trade would close as soon as it opened")
+        if not self.carry_exit < self.carry_threshold:
+            yield Problem("carry_exit", self.carry_exit,
+                          f"must be a funding rate per hour in [0, carry_threshold={self.carry_threshold})")
 
 
 class Arbitrageur(Trader):

@@ -22,17 +22,15 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, NamedTuple, Optional
 
 import mesa
 import numpy as np
 
 from abm.agents.latency import LATENCY_MODELS, LatencyModel
+from abm.agents.params import Millis, PositiveSeconds, Usdc, check_params, known, parse_params
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
 from abm.market.view import BookView
@@ -41,6 +39,9 @@ from abm.units import USDC
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
+
+WakeMode = Literal["poisson", "periodic", "none"]
+LatencyName = Annotated[str, known(LATENCY_MODELS, "latency_model")]
 
 
 class Shortfall(NamedTuple):
@@ -77,53 +78,24 @@ class Wake:
 
 @dataclass(frozen=True, slots=True)
 class TraderParams:
-    """What every agent kind accepts; kinds extend it with their own fields."""
+    """What every agent kind accepts; kinds extend it with their own fields.
 
-    deposit_usdc: float = 10_000.0  # collateral deposited at the start
+    Each field's type says what it allows (``abm.agents.params``): constructing one checks them all and
+    reports every problem at once; a kind's ``cross_checks`` adds the rules that span fields.
+    """
+
+    deposit_usdc: Usdc = 10_000.0  # collateral deposited at the start
     symbol: Optional[str] = None  # None: the model's first market
-    data_latency_ms: float = 20.0  # how old the market data it acts on is
-    entry_latency_ms: float = 30.0  # from sending an action to its arrival at the venue
-    jitter_ms: float = 10.0  # uniform extra delay on each leg (from the agent's network stream)
-    latency_model: str = "uniform"  # how the three combine (abm.agents.latency.LATENCY_MODELS, or module:Class)
-    wake: str = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
-    wake_every_s: float = 10.0  # mean gap (poisson) or period (periodic)
+    data_latency_ms: Millis = 20.0  # how old the market data it acts on is
+    entry_latency_ms: Millis = 30.0  # from sending an action to its arrival at the venue
+    jitter_ms: Millis = 10.0  # uniform extra delay on each leg (from the agent's network stream)
+    latency_model: LatencyName = "uniform"  # how the three combine (abm.agents.latency.LATENCY_MODELS, or module:Class)
+    wake: WakeMode = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
+    wake_every_s: PositiveSeconds = 10.0  # mean gap (poisson) or period (periodic)
     journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
 
     def __post_init__(self) -> None:
-        if type(self.journal) is not bool:
-            raise InvalidInput("journal", self.journal, "must be true or false")
-        LATENCY_MODELS.resolve(self.latency_model, "latency_model")  # a name or module:Class, refused here if unknown
-        for name in ("deposit_usdc", "data_latency_ms", "entry_latency_ms", "jitter_ms"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise InvalidInput(name, v, "must be a number >= 0")
-
-
-def check_number(name: str, v: Any, lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False,
-                 allowed: str = "") -> None:
-    """Refuse a parameter that is not a finite number in the range, naming it (params' validation)."""
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-    if ok:
-        ok = (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    if not ok:
-        raise InvalidInput(name, v, allowed or f"must be a number in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}")
-
-
-def parse_params(cls: type, params: dict[str, Any], prefix: str) -> Any:
-    """Build a params dataclass from a dict, refusing unknown keys with the closest valid name."""
-    allowed = [f.name for f in dataclasses.fields(cls)]
-    for k in params:
-        if k not in allowed:
-            close = difflib.get_close_matches(str(k), allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed: {sorted(allowed)}"
-            raise InvalidInput(f"{prefix}.{k}", params[k], f"unknown parameter; {hint}")
-    for k, v in params.items():  # inf and nan are never a parameter (they overflow deep inside otherwise)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise InvalidInput(f"{prefix}.{k}", v, "must be a finite number")
-    try:
-        return cls(**params)
-    except InvalidInput as e:
-        raise InvalidInput(f"{prefix}.{e.field}", e.value, e.allowed) from None
+        check_params(self)
 
 
 class Trader(mesa.Agent):
@@ -327,4 +299,4 @@ class Trader(mesa.Agent):
         return self.ctx.multiplier(symbol or self.symbol)
 
 
-__all__ = ["Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "check_number", "USDC"]
+__all__ = ["Wake", "Shortfall", "Trader", "TraderParams", "parse_params", "USDC"]

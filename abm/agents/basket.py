@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 
-from abm.agents.base import Trader, TraderParams, check_number
+from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.params import Bps, Seconds, Usdc, number
 from abm.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -26,26 +27,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class BasketParams(TraderParams):
-    wake: str = "none"
-    deposit_usdc: float = 10_000.0
+    wake: WakeMode = "none"
+    deposit_usdc: Usdc = 10_000.0
     symbols: tuple[str, ...] = field(default_factory=tuple)  # empty: every market of the model
-    side: str = "long"
-    leverage: int = 10
-    size_fraction: float = 0.5
-    entry_delay_s: float = 60.0  # entry at a uniform time in [0, entry_delay_s]
-    slippage_bps: float = 100.0
-
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        if self.side not in ("long", "short"):
-            raise InvalidInput("side", self.side, "must be 'long' or 'short'")
-        if type(self.leverage) is not int or not 1 <= self.leverage <= 100:
-            raise InvalidInput("leverage", self.leverage, "must be an integer in [1, 100]")
-        check_number("size_fraction", self.size_fraction, 0, 1, lo_open=True)
-        check_number("entry_delay_s", self.entry_delay_s, 0)
-        check_number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
-        if isinstance(self.symbols, str) or not all(isinstance(s, str) for s in self.symbols):
-            raise InvalidInput("symbols", self.symbols, "must be a list of market symbols")
+    side: Literal["long", "short"] = "long"
+    leverage: Annotated[int, number(ge=1, le=100)] = 10
+    size_fraction: Annotated[float, number(gt=0, le=1, unit="share of equity")] = 0.5
+    entry_delay_s: Seconds = 60.0  # entry at a uniform time in [0, entry_delay_s]
+    slippage_bps: Bps = 100.0
 
 
 class BasketTrader(Trader):

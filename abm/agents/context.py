@@ -248,6 +248,11 @@ class AgentContext:
         """The external (spot) price now, quote currency per base unit: what other venues trade at."""
         return self.model.paths[symbol].value_at(self._sched.now)
 
+    def value(self, symbol: str, lag_us: int = 0) -> float:
+        """The market's value process ``lag_us`` ago (quote currency per base unit): the exogenous information
+        informed traders observe. With an exogenous index it is that index's path."""
+        return self.model.paths[symbol].value_at(max(0, self._sched.now - lag_us))
+
     def predicted_funding(self, symbol: str) -> Fraction:
         """The rate the current funding interval would pay now (per payment, not per hour)."""
         return self._feeds[symbol].predicted_rate()

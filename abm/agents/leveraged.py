@@ -36,15 +36,16 @@ liquidation, ``reentry = "none"`` retires it (its capital is gone); ``"reenter"`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from math import ceil, exp, floor
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams
+from abm.agents.params import Bps, Leverage, PositiveSeconds, Probability, Seconds, Usdc, number
+from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, US_PER_S, USDC
 
@@ -52,15 +53,9 @@ if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
 
-MARGIN_MODES = ("cross", "isolated", "mixed")
-LEVERAGE_DISTS = ("pareto", "uniform")
-SIGNALS = ("trend", "contrarian", "random", "long", "short")
-REENTRY = ("none", "reenter")
-
-
-def _num(v: object) -> bool:
-    """A real, finite number (not a bool)."""
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+MarginMode = Literal["cross", "isolated", "mixed"]
+Signal = Literal["trend", "contrarian", "random", "long", "short"]
+Percent = Annotated[float, number(gt=0, unit="percent move of the mark")]
 
 
 def pareto_truncated(rng: np.random.Generator, alpha: float, low: float, high: float, n: Optional[int] = None) -> Any:
@@ -85,95 +80,44 @@ def pareto_quantile(q: float, alpha: float, low: float, high: float) -> float:
 @dataclass(frozen=True, slots=True)
 class LeveragedParams(TraderParams):
     # account set-up
-    margin_mode: str = "cross"  # "cross", "isolated" or "mixed" (isolated with probability isolated_prob)
-    isolated_prob: float = 0.5
-    leverage: Optional[int] = None  # a fixed leverage; None: drawn from leverage_dist
-    leverage_dist: str = "pareto"  # "pareto" (truncated power law) or "uniform", on [leverage_min, leverage_max]
-    leverage_min: float = 2.0
-    leverage_max: Optional[float] = None  # None: the venue's maximum for the market (above it is refused)
-    leverage_alpha: float = 1.0  # Pareto exponent: smaller means a heavier tail
+    margin_mode: MarginMode = "cross"  # "mixed": isolated with probability isolated_prob
+    isolated_prob: Probability = 0.5
+    leverage: Optional[Leverage] = None  # a fixed leverage; None: drawn from leverage_dist
+    leverage_dist: Literal["pareto", "uniform"] = "pareto"  # truncated power law or uniform on [min, max]
+    leverage_min: Annotated[float, number(ge=1)] = 2.0
+    leverage_max: Optional[Annotated[float, number(ge=1)]] = None  # None: the venue's maximum for the market (above it is refused)
+    leverage_alpha: Annotated[float, number(gt=0, unit="the Pareto exponent")] = 1.0  # smaller: heavier tail
     # entry
-    signal: str = "trend"  # "trend", "contrarian", "random", "long", "short"
-    ema_s: float = 300.0  # EMA window of the mark for trend / contrarian (seconds)
-    threshold_bps: float = 10.0  # how far the mark must be from its EMA to act
-    long_prob: float = 0.5  # probability of a long for signal "random"
-    size_fraction: float = 0.5  # share of equity used as initial margin (notional = this x equity x leverage)
-    slippage_bps: float = 100.0  # entry market orders: worst price this far from the mid
-    entry_delay_s: Optional[float] = None  # first look uniform in [entry_delay_min_s, this]; None: wake clock
-    entry_delay_min_s: float = 0.0
-    entry_retries: int = 3  # an entry that fills nothing (empty book, refused) is retried this many times ...
-    retry_s: float = 5.0  # ... this many seconds apart (also the retry gap of an exit that did not complete)
+    signal: Signal = "trend"
+    ema_s: PositiveSeconds = 300.0  # EMA window of the mark for trend / contrarian
+    threshold_bps: Annotated[float, number(ge=0, unit="basis points")] = 10.0  # mark's distance from its EMA
+    long_prob: Probability = 0.5  # probability of a long for signal "random"
+    # share of equity used as initial margin (notional = this x equity x leverage)
+    size_fraction: Annotated[float, number(gt=0, le=1, unit="share of equity as margin")] = 0.5
+    slippage_bps: Bps = 100.0  # entry market orders: worst price this far from the mid
+    entry_delay_s: Optional[Seconds] = None  # first look uniform in [entry_delay_min_s, this]; None: wake clock
+    entry_delay_min_s: Seconds = 0.0
+    entry_retries: Annotated[int, number(ge=0)] = 3  # an entry that fills nothing is retried this many times ...
+    retry_s: PositiveSeconds = 5.0  # ... this many seconds apart (also the retry gap of an unfinished exit)
     # exits
-    stop_loss_pct: Optional[float] = None  # adverse mark move from the entry price (percent); None: no stop
-    take_profit_pct: Optional[float] = None  # favourable mark move from the entry price (percent); None: none
-    exit_slippage_bps: float = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
-    funding_exit_bps: Optional[float] = 2.0  # exit (and don't enter) when funding against it exceeds this, bps/hour
+    stop_loss_pct: Optional[Annotated[float, number(gt=0, lt=100, unit="percent move of the mark")]] = None
+    take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
+    exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
+    # exit (and don't enter) when funding against it exceeds this; None: never
+    funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
-    hold_s: Optional[float] = None  # close after holding this long; None: no time limit
+    hold_s: Optional[PositiveSeconds] = None  # close after holding this long; None: no time limit
     # after a liquidation
-    reentry: str = "none"  # "none": retire; "reenter": trade again after the cooldown with what is left
-    reentry_cooldown_s: float = 600.0
-    reentry_min_usdc: float = 100.0  # equity needed to (re-)enter; below it the agent retires
+    reentry: Literal["none", "reenter"] = "none"  # retire, or trade again after the cooldown with what is left
+    reentry_cooldown_s: Seconds = 600.0
+    reentry_min_usdc: Usdc = 100.0  # equity needed to (re-)enter; below it the agent retires
 
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        if self.margin_mode not in MARGIN_MODES:
-            raise InvalidInput("margin_mode", self.margin_mode, f"must be one of {list(MARGIN_MODES)}")
-        for name in ("isolated_prob", "long_prob"):
-            v = getattr(self, name)
-            if not _num(v) or not 0 <= v <= 1:
-                raise InvalidInput(name, v, "must be a probability in [0, 1]")
-        if not _num(self.size_fraction) or not 0 < self.size_fraction <= 1:
-            raise InvalidInput("size_fraction", self.size_fraction,
-                               "must be a number in (0, 1] (share of equity as margin)")
-        lev = self.leverage
-        if lev is not None and (type(lev) is not int or lev < 1):
-            raise InvalidInput("leverage", lev, "must be an integer >= 1 or None (drawn from leverage_dist)")
-        if self.leverage_dist not in LEVERAGE_DISTS:
-            raise InvalidInput("leverage_dist", self.leverage_dist, f"must be one of {list(LEVERAGE_DISTS)}")
-        if not _num(self.leverage_min) or not self.leverage_min >= 1:
-            raise InvalidInput("leverage_min", self.leverage_min, "must be a number >= 1")
-        if self.leverage_max is not None and (not _num(self.leverage_max) or not self.leverage_max >= self.leverage_min):
-            raise InvalidInput("leverage_max", self.leverage_max,
-                               f"must be a number >= leverage_min ({self.leverage_min})")
-        if not _num(self.leverage_alpha) or not self.leverage_alpha > 0:
-            raise InvalidInput("leverage_alpha", self.leverage_alpha, "must be a number > 0 (the Pareto exponent)")
-        if self.signal not in SIGNALS:
-            raise InvalidInput("signal", self.signal, f"must be one of {list(SIGNALS)}")
-        if not _num(self.ema_s) or not self.ema_s > 0:
-            raise InvalidInput("ema_s", self.ema_s, "must be a number > 0 (seconds)")
-        for name in ("threshold_bps", "reentry_cooldown_s", "reentry_min_usdc", "entry_delay_min_s"):
-            v = getattr(self, name)
-            if not _num(v) or not v >= 0:
-                raise InvalidInput(name, v, "must be a number >= 0")
-        if type(self.entry_retries) is not int or self.entry_retries < 0:
-            raise InvalidInput("entry_retries", self.entry_retries, "must be a non-negative integer")
-        if not _num(self.retry_s) or not self.retry_s > 0:
-            raise InvalidInput("retry_s", self.retry_s, "must be a number > 0 (seconds)")
-        for name in ("slippage_bps", "exit_slippage_bps"):
-            v = getattr(self, name)
-            if not _num(v) or not 0 <= v < 10_000:
-                raise InvalidInput(name, v, "must be a number in [0, 10000) (basis points from the mid)")
+    def cross_checks(self) -> Iterator[Problem]:
+        if self.leverage_max is not None and not self.leverage_max >= self.leverage_min:
+            yield Problem("leverage_max", self.leverage_max, f"must be a number >= leverage_min ({self.leverage_min})")
         d = self.entry_delay_s
-        if d is not None and (not _num(d) or not d >= self.entry_delay_min_s):
-            raise InvalidInput("entry_delay_s", d,
-                               f"must be None or a number >= entry_delay_min_s ({self.entry_delay_min_s})")
-        sl = self.stop_loss_pct
-        if sl is not None and (not _num(sl) or not 0 < sl < 100):
-            raise InvalidInput("stop_loss_pct", sl, "must be None or a number in (0, 100) (percent move of the mark)")
-        tp = self.take_profit_pct
-        if tp is not None and (not _num(tp) or not tp > 0):
-            raise InvalidInput("take_profit_pct", tp, "must be None or a number > 0 (percent move of the mark)")
-        fe = self.funding_exit_bps
-        if fe is not None and (not _num(fe) or not fe >= 0):
-            raise InvalidInput("funding_exit_bps", fe, "must be None or a number >= 0 (bps of notional per hour)")
-        if type(self.exit_on_signal) is not bool:
-            raise InvalidInput("exit_on_signal", self.exit_on_signal, "must be True or False")
-        h = self.hold_s
-        if h is not None and (not _num(h) or not h > 0):
-            raise InvalidInput("hold_s", h, "must be None or a number > 0 (seconds)")
-        if self.reentry not in REENTRY:
-            raise InvalidInput("reentry", self.reentry, f"must be one of {list(REENTRY)}")
+        if d is not None and not d >= self.entry_delay_min_s:
+            yield Problem("entry_delay_s", d, f"must be None or a number >= entry_delay_min_s ({self.entry_delay_min_s})")
 
 
 class LeveragedTrader(Trader):

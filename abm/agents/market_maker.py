@@ -49,11 +49,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Optional
 
 import numpy as np
 
-from abm.agents.base import Trader, TraderParams
+from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.params import Leverage, PositiveInt, PositiveSeconds, Usdc, number
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SECONDS_PER_YEAR, SELL, USDC
 
@@ -90,12 +91,8 @@ def var_per_s_to_annual(var: float) -> float:
 
 # ---------------------------------------------------------------------- parameters
 
-def _number(name: str, v: object, minimum: float, strict: bool) -> None:
-    ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-    if ok:
-        ok = v > minimum if strict else v >= minimum  # type: ignore[operator]
-    if not ok:
-        raise InvalidInput(name, v, f"must be a finite number {'>' if strict else '>='} {minimum:g}")
+Positive = Annotated[float, number(gt=0)]
+NonNegative = Annotated[float, number(ge=0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,63 +101,40 @@ class MarketMakerParams(TraderParams):
     volatilities annualised (0.5 = 50%/year, as a market's ``sigma``). A threshold of None disables
     that control."""
 
-    deposit_usdc: float = 500_000.0
-    wake: str = "periodic"  # the quote-refresh schedule
-    wake_every_s: float = 2.0
-    leverage: int = 10  # cross-margin leverage set on the account
+    deposit_usdc: Usdc = 500_000.0
+    wake: WakeMode = "periodic"  # the quote-refresh schedule
+    wake_every_s: PositiveSeconds = 2.0
+    leverage: Leverage = 10  # cross-margin leverage set on the account
     # ladder
-    n_levels: int = 5  # price levels per side
-    level_size: float = 0.5  # base units at the first level
-    size_growth: float = 0.15  # each deeper level is (1 + size_growth) times the previous one
-    level_spacing_bps: float = 2.0  # distance between consecutive levels of one side
-    min_spread_bps: float = 2.0  # floor of the quoted spread (2·δ) at the first level
+    n_levels: PositiveInt = 5  # price levels per side
+    level_size: Positive = 0.5  # base units at the first level
+    size_growth: NonNegative = 0.15  # each deeper level is (1 + size_growth) times the previous one
+    level_spacing_bps: NonNegative = 2.0  # distance between consecutive levels of one side
+    min_spread_bps: NonNegative = 2.0  # floor of the quoted spread (2·δ) at the first level
     # Avellaneda–Stoikov / GLFT
-    gamma: float = 0.01  # risk aversion, per USDC
-    kappa: float = 0.17  # order-arrival decay, per USDC of distance
-    tau_s: float = 60.0  # horizon
+    gamma: Positive = 0.01  # risk aversion, per USDC
+    kappa: Positive = 0.17  # order-arrival decay, per USDC of distance
+    tau_s: Positive = 60.0  # horizon
     # Cap on |reservation − reference|: q·γ·σ²·τ grows with the square of volatility, so in a vol spike a
     # large inventory would otherwise put quotes at several times the price (seen on thin books).
-    max_skew_bps: Optional[float] = 100.0
-    reference: str = "mid"  # "mid", "mark" or "oracle": the price s; the others are fallbacks
+    max_skew_bps: Optional[Positive] = 100.0
+    reference: Literal["mid", "mark", "oracle"] = "mid"  # the price s; the others are fallbacks
     # volatility estimate (EWMA of squared log returns of the mark, per second)
-    vol_init: float = 0.5
-    vol_halflife_s: float = 30.0
+    vol_init: Positive = 0.5
+    vol_halflife_s: Positive = 30.0
     # refresh triggers
-    refresh_move_bps: float = 3.0  # requote when the mark moves this far from the last refresh
+    refresh_move_bps: Positive = 3.0  # requote when the mark moves this far from the last refresh
     # risk controls
-    pull_vol: Optional[float] = 3.0  # annualised realised vol above which quotes are pulled
-    max_inventory: Optional[float] = 10.0  # |position| in base units
-    max_oracle_age_s: Optional[float] = 10.0
-    max_divergence_bps: Optional[float] = 50.0  # |mid − oracle| beyond the learned basis
-    basis_halflife_s: float = 60.0  # EWMA of (mid − oracle) accepted as basis; 0: none (raw gap)
-    max_margin_usage: Optional[float] = 0.5  # cross maintenance / cross equity
-    pull_mode: str = "side"  # inventory/margin breaches pull only the adding side ("side") or all ("all")
-    cooldown_s: float = 30.0  # stay out this long after a full pull, then re-check
-    stop_equity_frac: float = 0.25  # stop for good when equity < this fraction of the deposit (e.g. liquidated)
-
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        if type(self.leverage) is not int or self.leverage < 1:
-            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1")
-        if type(self.n_levels) is not int or self.n_levels < 1:
-            raise InvalidInput("n_levels", self.n_levels, "must be an integer >= 1")
-        for name in ("level_size", "gamma", "kappa", "tau_s", "vol_init", "vol_halflife_s", "cooldown_s",
-                     "refresh_move_bps"):
-            _number(name, getattr(self, name), 0.0, strict=True)
-        for name in ("size_growth", "level_spacing_bps", "min_spread_bps", "basis_halflife_s"):
-            _number(name, getattr(self, name), 0.0, strict=False)
-        for name in ("pull_vol", "max_inventory", "max_oracle_age_s", "max_divergence_bps", "max_margin_usage",
-                     "max_skew_bps"):
-            v = getattr(self, name)
-            if v is not None:
-                _number(name, v, 0.0, strict=True)
-        _number("stop_equity_frac", self.stop_equity_frac, 0.0, strict=False)
-        if self.stop_equity_frac >= 1:
-            raise InvalidInput("stop_equity_frac", self.stop_equity_frac, "must be in [0, 1)")
-        if self.reference not in ("mid", "mark", "oracle"):
-            raise InvalidInput("reference", self.reference, "must be 'mid', 'mark' or 'oracle'")
-        if self.pull_mode not in ("side", "all"):
-            raise InvalidInput("pull_mode", self.pull_mode, "must be 'side' or 'all'")
+    pull_vol: Optional[Positive] = 3.0  # annualised realised vol above which quotes are pulled
+    max_inventory: Optional[Positive] = 10.0  # |position| in base units
+    max_oracle_age_s: Optional[Positive] = 10.0
+    max_divergence_bps: Optional[Positive] = 50.0  # |mid − oracle| beyond the learned basis
+    basis_halflife_s: NonNegative = 60.0  # EWMA of (mid − oracle) accepted as basis; 0: none (raw gap)
+    max_margin_usage: Optional[Positive] = 0.5  # cross maintenance / cross equity
+    pull_mode: Literal["side", "all"] = "side"  # inventory/margin breaches pull only the adding side, or all
+    cooldown_s: Positive = 30.0  # stay out this long after a full pull, then re-check
+    # stop for good when equity < this fraction of the deposit (e.g. liquidated)
+    stop_equity_frac: Annotated[float, number(ge=0, lt=1)] = 0.25
 
 
 class Quote(NamedTuple):

@@ -22,41 +22,28 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Literal
 
-from abm.agents.base import Shortfall, Trader, TraderParams
-from abm.errors import InvalidInput
+from abm.agents.base import Shortfall, Trader, TraderParams, WakeMode
+from abm.agents.params import Millis, PositiveInt, Rate, Usdc
 from abm.units import BUY, SELL
 
 
 @dataclass(frozen=True, slots=True)
 class NoiseParams(TraderParams):
-    deposit_usdc: float = 1_000_000.0
-    wake: str = "none"  # the event clock below replaces scheduled wakes
+    deposit_usdc: Usdc = 1_000_000.0
+    wake: WakeMode = "none"  # the event clock below replaces scheduled wakes
     # Background flow arrives at the exchange at its Poisson times: a latency would only shift the clock.
-    data_latency_ms: float = 0.0
-    entry_latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    mu: float = 0.05  # market orders per second
-    alpha: float = 0.005  # limit orders per second per level
-    delta: float = 0.02  # cancellations per second per resting order
-    window_levels: int = 40
-    level_ticks: int = 5
-    size_lots: int = 50
-    size_dist: str = "geometric"  # "fixed" or "geometric" (mean size_lots)
-
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        for name in ("mu", "alpha", "delta"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise InvalidInput(name, v, "must be a rate >= 0 (per second)")
-        for name in ("window_levels", "level_ticks", "size_lots"):
-            v = getattr(self, name)
-            if type(v) is not int or v <= 0:
-                raise InvalidInput(name, v, "must be a positive integer")
-        if self.size_dist not in ("fixed", "geometric"):
-            raise InvalidInput("size_dist", self.size_dist, "must be 'fixed' or 'geometric'")
+    data_latency_ms: Millis = 0.0
+    entry_latency_ms: Millis = 0.0
+    jitter_ms: Millis = 0.0
+    mu: Rate = 0.05  # market orders per second
+    alpha: Rate = 0.005  # limit orders per second per level
+    delta: Rate = 0.02  # cancellations per second per resting order
+    window_levels: PositiveInt = 40
+    level_ticks: PositiveInt = 5
+    size_lots: PositiveInt = 50
+    size_dist: Literal["fixed", "geometric"] = "geometric"  # "fixed" or "geometric" (mean size_lots)
 
 
 class NoiseTrader(Trader):

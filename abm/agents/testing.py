@@ -82,6 +82,7 @@ class FakeContext:
         self.oracles: dict[str, Optional[int]] = {s: mark for s in self.symbols}
         self.oracle_ages_us: dict[str, Optional[int]] = {s: 0 for s in self.symbols}
         self.index_prices: dict[str, float] = {s: float((mark or 0) * Fraction(tick_size)) for s in self.symbols}
+        self.values: dict[str, Any] = {}  # the value process (``value``): a number or a function of time; unset: index
         self.funding_rates: dict[str, Fraction] = {s: Fraction(0) for s in self.symbols}
         self.funding_intervals_us: dict[str, int] = {s: 3_600_000_000 for s in self.symbols}
         self.max_leverages: dict[str, int] = {s: max_leverage for s in self.symbols}
@@ -314,6 +315,13 @@ class FakeContext:
 
     def index_price(self, symbol: str) -> float:
         return self.index_prices[symbol]
+
+    def value(self, symbol: str, lag_us: int = 0) -> float:
+        """``values[symbol]`` if the test set one (a callable of the time read is allowed), else the index price."""
+        v = self.values.get(symbol)
+        if v is None:
+            return self.index_prices[symbol]
+        return float(v(self.now - lag_us)) if callable(v) else float(v)
 
     def predicted_funding(self, symbol: str) -> Fraction:
         return self.funding_rates[symbol]

@@ -50,77 +50,51 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Optional
+from typing import Annotated, Any, Iterator, Literal, Optional
 
-from abm.agents.base import Trader, TraderParams, check_number
+from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.params import Bps, Leverage, PositiveBps, PositiveSeconds, Seconds, Usdc, number
+from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, US_PER_S
 
-EXECUTIONS = ("market", "twap", "iceberg", "hunt")
-EXITS = ("hold", "take_profit", "close_after")
-REMAINDERS = ("report", "work")
+Execution = Literal["market", "twap", "iceberg", "hunt"]
+Exit = Literal["hold", "take_profit", "close_after"]
+Remainder = Literal["report", "work"]
+BaseUnits = Annotated[float, number(gt=0, unit="base units")]
 
 
 @dataclass(frozen=True, slots=True)
 class WhaleParams(TraderParams):
-    deposit_usdc: float = 50_000_000.0
-    wake: str = "none"  # the whale keeps its own clock (start_s, slices, checks)
-    execution: str = "market"  # market, twap, iceberg, hunt
-    side: str = "sell"  # buy, sell; hunt also "auto"
-    size: float = 10.0  # base units; for hunt the budget
-    start_s: float = 60.0
-    slippage_bps: Optional[float] = None  # market: bound from the mid (None: none)
-    remainder: str = "report"  # market: "report" what the book could not absorb, or "work" it every slice_s
-    slice_s: float = 30.0  # twap slice period; hunt and close step period
-    duration_s: float = 300.0  # twap length; iceberg and hunt give up after it
-    max_slippage_bps: float = 300.0  # per twap / hunt / close slice (3 %)
-    display_size: float = 1.0  # iceberg visible size, base units
-    offset_bps: float = 0.0  # iceberg price: mid +offset (sell) / -offset (buy), at each refill
-    refill_check_s: float = 1.0  # iceberg: how often the whale looks whether its visible part is gone
-    reprice_bps: Optional[float] = None  # iceberg: pull and re-show a part left this far from its price (None: never)
-    bucket_bps: float = 25.0  # hunt histogram bucket width
-    max_distance_pct: float = 5.0  # hunt: only liquidation prices this close to the mark count
-    hunt_slice_size: Optional[float] = None  # base units per hunt slice; None: size / 10
-    hunt_overshoot_bps: float = 50.0  # hunt slices do not sell (buy) more than this beyond the target
-    leverage: Optional[int] = None  # None: the market's default
-    exit: str = "hold"  # hold, take_profit, close_after
-    take_profit_bps: float = 100.0
-    close_after_s: float = 60.0
+    deposit_usdc: Usdc = 50_000_000.0
+    wake: WakeMode = "none"  # the whale keeps its own clock (start_s, slices, checks)
+    execution: Execution = "market"
+    side: Literal["buy", "sell", "auto"] = "sell"  # "auto" (the side with more to liquidate): hunt only
+    size: BaseUnits = 10.0  # base units; for hunt the budget
+    start_s: Seconds = 60.0
+    slippage_bps: Optional[Bps] = None  # market: bound from the mid (None: none)
+    remainder: Remainder = "report"  # market: "report" what the book could not absorb, or "work" it every slice_s
+    slice_s: PositiveSeconds = 30.0  # twap slice period; hunt and close step period
+    duration_s: PositiveSeconds = 300.0  # twap length; iceberg and hunt give up after it
+    max_slippage_bps: PositiveBps = 300.0  # per twap / hunt / close slice (3 %)
+    display_size: BaseUnits = 1.0  # iceberg visible size, base units
+    offset_bps: Annotated[float, number(gt=-10_000, lt=10_000, unit="basis points")] = 0.0  # iceberg: mid +- offset
+    refill_check_s: PositiveSeconds = 1.0  # iceberg: how often the whale looks whether its visible part is gone
+    reprice_bps: Optional[PositiveBps] = None  # iceberg: pull and re-show a part left this far from its price
+    bucket_bps: PositiveBps = 25.0  # hunt histogram bucket width
+    max_distance_pct: Annotated[float, number(gt=0, lt=100, unit="percent")] = 5.0  # hunt: liquidations this close
+    hunt_slice_size: Optional[BaseUnits] = None  # base units per hunt slice; None: size / 10
+    hunt_overshoot_bps: Bps = 50.0  # hunt slices do not sell (buy) more than this beyond the target
+    leverage: Optional[Leverage] = None  # None: the market's default
+    exit: Exit = "hold"
+    take_profit_bps: PositiveBps = 100.0
+    close_after_s: Seconds = 60.0
 
-    def __post_init__(self) -> None:
-        TraderParams.__post_init__(self)
-        if self.execution not in EXECUTIONS:
-            raise InvalidInput("execution", self.execution, f"must be one of {list(EXECUTIONS)}")
-        sides = ("buy", "sell", "auto") if self.execution == "hunt" else ("buy", "sell")
-        if self.side not in sides:
-            raise InvalidInput("side", self.side, f"must be one of {list(sides)} for execution '{self.execution}'")
-        check_number("size", self.size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
-        check_number("start_s", self.start_s, 0, allowed="must be a number >= 0 (seconds)")
-        if self.slippage_bps is not None:
-            check_number("slippage_bps", self.slippage_bps, 0, 10_000, hi_open=True)
-        if self.remainder not in REMAINDERS:
-            raise InvalidInput("remainder", self.remainder, f"must be one of {list(REMAINDERS)}")
-        check_number("slice_s", self.slice_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
-        check_number("duration_s", self.duration_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
+    def cross_checks(self) -> Iterator[Problem]:
+        if self.side == "auto" and self.execution != "hunt":
+            yield Problem("side", self.side, f"must be 'buy' or 'sell' for execution '{self.execution}' ('auto' is for hunt)")
         if self.execution == "twap" and self.duration_s < self.slice_s:
-            raise InvalidInput("duration_s", self.duration_s, f"must be >= slice_s ({self.slice_s}) for a twap")
-        check_number("max_slippage_bps", self.max_slippage_bps, 0, 10_000, lo_open=True, hi_open=True)
-        check_number("display_size", self.display_size, 0, lo_open=True, allowed="must be a number > 0 (base units)")
-        check_number("offset_bps", self.offset_bps, -10_000, 10_000, lo_open=True, hi_open=True)
-        check_number("refill_check_s", self.refill_check_s, 0, lo_open=True, allowed="must be a number > 0 (seconds)")
-        if self.reprice_bps is not None:
-            check_number("reprice_bps", self.reprice_bps, 0, 10_000, lo_open=True, hi_open=True)
-        check_number("bucket_bps", self.bucket_bps, 0, 10_000, lo_open=True, hi_open=True)
-        check_number("max_distance_pct", self.max_distance_pct, 0, 100, lo_open=True, hi_open=True)
-        check_number("hunt_overshoot_bps", self.hunt_overshoot_bps, 0, 10_000, hi_open=True)
-        if self.hunt_slice_size is not None:
-            check_number("hunt_slice_size", self.hunt_slice_size, 0, lo_open=True, allowed="must be a number > 0 (base units) or None")
-        if self.leverage is not None and (type(self.leverage) is not int or self.leverage < 1):
-            raise InvalidInput("leverage", self.leverage, "must be an integer >= 1 or None")
-        if self.exit not in EXITS:
-            raise InvalidInput("exit", self.exit, f"must be one of {list(EXITS)}")
-        check_number("take_profit_bps", self.take_profit_bps, 0, 10_000, lo_open=True, hi_open=True)
-        check_number("close_after_s", self.close_after_s, 0, allowed="must be a number >= 0 (seconds)")
+            yield Problem("duration_s", self.duration_s, f"must be >= slice_s ({self.slice_s}) for a twap")
 
 
 class Whale(Trader):

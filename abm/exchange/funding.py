@@ -86,7 +86,7 @@ def pay_funding(ex: "Exchange", symbol: str, rate: Union[Fraction, int], oracle_
             plan.append((acct, pos, delta))
     for acct, pos, delta in plan:
         if pos.mode == CROSS:
-            ex._credit(acct, delta)
+            ex.settlement.credit(acct, delta)
         else:
             pos.margin += delta
         pos.funding += delta

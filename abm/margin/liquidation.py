@@ -1,5 +1,9 @@
 """The liquidation process: book liquidation, backstop vault, insurance fund, auto-deleveraging.
 
+A liquidation process is a registered piece (``LIQUIDATION_PROCESSES``, chosen by a venue profile's
+``liquidation.process``): the exchange builds one and talks to it only through ``LiquidationProcess``.
+``Liquidator``, registered as ``book_backstop_adl``, is the waterfall below and every venue's default.
+
 Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.margin.engine``):
 1. cancel the unit's resting orders;
 2. below ``backstop_ratio`` x MM the backstop vault takes the unit over at once; otherwise liquidation
@@ -10,8 +14,8 @@ Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.m
    equity is bad debt paid by the insurance fund; when the fund cannot pay it, or the vault is at its
    loss limit, auto-deleveraging closes the unit against ranked opposite positions instead.
 The liquidator acts on the venue only through ``LiquidationVenue`` (the exchange): liquidation orders,
-position transfers, balance credits and order cancels. Money moves only through the venue's
-settlement and ledger transfers, so conservation holds throughout.
+order cancels, and its settlement for position transfers and balance credits. Money moves only through
+that settlement and ledger transfers, so conservation holds throughout.
 If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
 uncovered bad debt is visible in the log and in the fund rather than silently spread.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil, floor
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
@@ -29,9 +33,21 @@ from abm.margin.adl import AdlRanking
 from abm.margin.engine import CROSS_UNIT, MarginEngine, Unit
 from abm.margin.events import KIND_CODE
 from abm.margin.params import LiquidationConfig
+from abm.registry import Registry
 from abm.units import BUY, SELL
 
 _MAX_ROUNDS = 100_000
+
+
+class Settler(Protocol):
+    """The venue's settlement (``abm.exchange.settlement.Settlement``): the only way the liquidator changes a balance or a position."""
+
+    def settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
+               liq: bool = False) -> None:
+        """Book ``dq`` lots at ``price`` to an account, off the book."""
+
+    def credit(self, a: Account, amount: int) -> None:
+        """Change an account's cross balance."""
 
 
 class LiquidationVenue(Protocol):
@@ -42,21 +58,54 @@ class LiquidationVenue(Protocol):
     markets: list[Market]
     ledgers: Ledgers
 
+    @property
+    def settlement(self) -> Settler:
+        """Where the venue books money and positions."""
+
     def _liquidation_order(self, a: Account, idx: int, side: int, qty: int, worst: int) -> tuple[int, int, int]:
         """A liquidation-flagged market order; returns (filled lots, filled tick·lots, order id)."""
-
-    def _settle(self, acct: Account, m: Market, dq: int, price: int, fee: int, release: bool = True,
-                liq: bool = False) -> None:
-        """Book ``dq`` lots at ``price`` to an account, off the book."""
-
-    def _credit(self, a: Account, amount: int) -> None:
-        """Change an account's cross balance."""
 
     def _drop(self, oid: int) -> int:
         """Cancel a resting order."""
 
 
+class LiquidationProcess(Protocol):
+    """What the exchange asks of its liquidation process; all it knows of one.
+
+    Built once per exchange as ``cls(venue, engine)``: the ``LiquidationVenue`` it acts on and the
+    venue's ``MarginEngine`` (triggers, equity, maintenance, per-market ``LiquidationConfig``s in
+    ``engine.params``, cooldowns, the vault, the log). It moves money and positions only through
+    ``venue.settlement`` and ledger transfers, so conservation holds whatever it decides.
+    """
+
+    def on_mark(self, idx: int) -> None:
+        """A new mark in margined market ``idx`` (``Exchange.set_mark``): liquidate what it made liquidatable."""
+
+    def cover_bad_debt(self, a: Account, unit: Unit) -> None:
+        """``unit`` of account ``a`` was left with negative money (a close beyond its bankruptcy price): settle
+        the debt (the engine's ``on_bad_debt``, and an isolated flip's settlement, call this)."""
+
+
+# What a registered name or ``module:Class`` resolves to: a class whose instances are LiquidationProcesses.
+LiquidationFactory = Callable[[LiquidationVenue, MarginEngine], LiquidationProcess]
+DEFAULT_LIQUIDATION_PROCESS = "book_backstop_adl"
+
+
+def is_liquidation_process(piece: object) -> bool:
+    """A class offering the ``LiquidationProcess`` methods (a subclass of ``Liquidator`` or a class of its own)."""
+    return isinstance(piece, type) and all(callable(getattr(piece, m, None)) for m in ("on_mark", "cover_bad_debt"))
+
+
+LIQUIDATION_PROCESSES: Registry[LiquidationFactory] = Registry(
+    "liquidation process", "liquidation.process",
+    "a class implementing abm.margin.LiquidationProcess (on_mark, cover_bad_debt), e.g. a subclass of abm.margin.Liquidator",
+    is_liquidation_process)
+
+
+@LIQUIDATION_PROCESSES.register(DEFAULT_LIQUIDATION_PROCESS)
 class Liquidator:
+    """Book liquidation in slices, then the backstop vault, then the insurance fund and ADL (the module's waterfall)."""
+
     def __init__(self, ex: LiquidationVenue, engine: MarginEngine) -> None:
         self.ex = ex
         self.eng = engine
@@ -171,7 +220,7 @@ class Liquidator:
             w = min(-eq, fee)
             self.ex.ledgers.balances["fees"] -= w
             p.fees -= w
-            self.ex._credit(a, w)
+            self.ex.settlement.credit(a, w)
 
     def _cancel_orders(self, a: Account, unit: Unit) -> None:
         ex = self.ex
@@ -190,7 +239,7 @@ class Liquidator:
 
     def _bucket_add(self, a: Account, unit: Unit, amount: int) -> None:
         if unit[1] == CROSS_UNIT:
-            self.ex._credit(a, amount)
+            self.ex.settlement.credit(a, amount)
         else:
             a.positions[unit[1]].margin += amount
             self.eng.dirty.add(unit)
@@ -231,7 +280,7 @@ class Liquidator:
         left = self._bucket(a, unit)
         if left > 0:
             self._bucket_add(a, unit, -left)
-            ex._credit(vault, left)
+            ex.settlement.credit(vault, left)
         elif left < 0:
             self.cover_bad_debt(a, unit)
 
@@ -317,7 +366,7 @@ class Liquidator:
                 ex.ledgers.balances["insurance"] += left_money
             elif left_money > 0 and unit[1] != CROSS_UNIT:
                 self._bucket_add(a, unit, -left_money)  # what is left stays with the trader
-                ex._credit(a, left_money)
+                ex.settlement.credit(a, left_money)
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
 
@@ -358,8 +407,8 @@ class Liquidator:
         to the vault, the fund or the owner); the receiving side settles normally.
         """
         m = self.ex.markets[idx]
-        self.ex._settle(a, m, -size, price, 0, release=False)
-        self.ex._settle(b, m, size, price, 0)
+        self.ex.settlement.settle(a, m, -size, price, 0, release=False)
+        self.ex.settlement.settle(b, m, size, price, 0)
 
     # ------------------------------------------------------------------ log
 

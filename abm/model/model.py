@@ -26,6 +26,7 @@ import numpy as np
 
 from abm.agents import resolve
 from abm.agents.base import Shortfall, Trader
+from abm.agents.params import renamed
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
@@ -84,7 +85,7 @@ class MarketModel(mesa.Model):
         self.step_us = int(round(cfg.run.step_s * US_PER_S))
         self.end_us = int(round(cfg.run.duration_s * US_PER_S))
         self.venue = scenario_venue(cfg)
-        self.exchange = ex = Exchange()
+        self.exchange = ex = Exchange(self.venue.liquidation_process())
         self.sched = Scheduler(ex)
         self.tape = Tape()
         ex.subscribe_fills(self.tape)
@@ -118,7 +119,7 @@ class MarketModel(mesa.Model):
                     prefix = f"agents.{cls.kind}."
                     if name == cls.kind or not e.field.startswith(prefix):
                         raise
-                    raise type(e)(f"agents.{name}." + e.field[len(prefix):], e.value, e.allowed) from None
+                    raise renamed(e, prefix, f"agents.{name}.") from None
                 agent._place(name, i, stream(seed, "agent", name, i, "network"))
                 group.append(agent)
             self.agents_by_kind.setdefault(kind, []).extend(group)

@@ -233,7 +233,7 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
                   problems: list[Problem]) -> MarketSection:
     """Read and check a replay market's file now (not minutes into a run); returns it with the path absolute."""
     from abm.prices import InvalidReplayData, Replay
-    from abm.prices.index import _plain
+    from abm.prices.replay import _plain
 
     field = f"markets[{i}].replay_file"
     if m.replay_file is None:
@@ -330,7 +330,10 @@ def _check_agents(scn: Scenario) -> Iterator[Problem]:
             continue
         try:
             p = parse_params(cls.Params, params, f"agents.{name}")
-        except InvalidInput as e:
+        except InvalidConfig as e:  # every problem of the group, under its name
+            yield from e.problems
+            continue
+        except InvalidInput as e:  # a user's own params class that checks by hand
             yield Problem(e.field, e.value, e.allowed)
             continue
         if p.symbol is not None and p.symbol not in symbols:

@@ -51,6 +51,7 @@ from abm.config.paths import plain, problem_of
 from abm.config.problems import MISSING, InvalidConfig, Problem
 from abm.errors import InvalidInput
 from abm.margin.adl import ADL_RANKINGS
+from abm.margin.liquidation import LIQUIDATION_PROCESSES
 from abm.market.spec import (
     MAX_QUOTE_DECIMALS,  # money in a profile has at most as many decimals as a market
     MarketSpec,
@@ -176,6 +177,7 @@ class Liquidation(_Model):
     fee_pct: LiquidationFeePct
     adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
+    process: Optional[StrictStr] = None  # a name in abm.margin.LIQUIDATION_PROCESSES or "module:Class"; absent: book_backstop_adl
 
 
 class CapRule(_Model):
@@ -332,6 +334,11 @@ def _check_liquidation(p: VenueProfile) -> Iterator[Problem]:
         ADL_RANKINGS.resolve(liq.adl_ranking, "liquidation.adl_ranking")
     except InvalidInput as e:
         yield Problem("liquidation.adl_ranking", e.value, e.allowed)
+    if liq.process is not None:
+        try:
+            LIQUIDATION_PROCESSES.resolve(liq.process, "liquidation.process")
+        except InvalidInput as e:
+            yield Problem("liquidation.process", e.value, e.allowed)
 
 
 def _check_funding(p: VenueProfile) -> Iterator[Problem]:

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Union
 
 from abm.config import Problem, dump_toml
 from abm.errors import InvalidInput
+from abm.margin.liquidation import DEFAULT_LIQUIDATION_PROCESS, LIQUIDATION_PROCESSES, LiquidationFactory
 from abm.margin.params import LiquidationConfig, RiskParams
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
 from abm.market.spec import MarketSpec
@@ -139,6 +140,12 @@ class Venue:
         if liq.backstop_ratio is not None:
             kw["backstop_ratio"] = liq.backstop_ratio
         return LiquidationConfig(**kw)
+
+    def liquidation_process(self) -> LiquidationFactory:
+        """The liquidation process class for ``Exchange(liquidation=...)``, by ``liquidation.process`` (absent: the
+        default waterfall); one per exchange, unlike the per-market ``liquidation_config``."""
+        name = self.profile.liquidation.process
+        return LIQUIDATION_PROCESSES.resolve(DEFAULT_LIQUIDATION_PROCESS if name is None else name, "liquidation.process")
 
     def risk_params(self, tier_class: str, default_leverage: Optional[int] = None,
                     quote_decimals: int = 6) -> RiskParams:

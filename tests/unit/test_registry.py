@@ -35,7 +35,7 @@ from abm.prices import (
     RegimeSwitching,
     Scripted,
 )
-from abm.prices.index import GARCH_ALPHA, GARCH_BETA, REGIME_STRESS_MULTIPLIER
+from abm.prices.processes import GARCH_ALPHA, GARCH_BETA, REGIME_STRESS_MULTIPLIER
 from abm.registry import Registry, subclass_of
 from abm.sim import MarketFeed, Scheduler
 from abm.venues import InvalidProfile, load_venue

@@ -1,0 +1,113 @@
+"""Collateral: money in and out of accounts and how each position is margined.
+
+Deposits and withdrawals, margin modes, isolated-margin transfers, leverage and the backstop vault's
+account: the set-up calls a trader (or a scenario) makes around its orders, rare next to order entry,
+so they are plain functions of the exchange (its ``Exchange`` methods of the same names call them), and
+not compiled. Each validates everything before it changes anything; the money itself moves through the
+exchange's settlement (``abm.exchange.settlement``), and the margin engine is told which units changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from abm.accounts.account import CROSS, MARGIN_MODES, STRICT_ISOLATED
+from abm.errors import InsufficientFunds, IntArg, InvalidAmount, InvalidInput, StrArg
+from abm.margin.engine import CROSS_UNIT
+from abm.market.spec import as_int
+
+if TYPE_CHECKING:
+    from abm.exchange.exchange import Exchange
+
+
+def positive_amount(amount: object) -> int:
+    if type(amount) is not int or amount <= 0:
+        raise InvalidAmount("amount", amount, "must be a positive integer number of quote units")
+    return amount
+
+
+def deposit(ex: "Exchange", account_id: IntArg, amount: IntArg) -> None:
+    a = ex.account(account_id)
+    positive_amount(amount)
+    ex.ledgers.check_room(amount)
+    ex.settlement.external(a, amount)
+    ex.risk.process_dirty()
+
+
+def withdraw(ex: "Exchange", account_id: IntArg, amount: IntArg) -> None:
+    a = ex.account(account_id)
+    positive_amount(amount)
+    limit = ex.risk.withdrawable(a) if ex.risk.params else a.balance
+    if amount > limit:
+        raise InsufficientFunds("amount", amount, f"must be at most the withdrawable amount {limit}")
+    ex.settlement.external(a, -amount)
+    ex.risk.process_dirty()
+
+
+def set_margin_mode(ex: "Exchange", account_id: IntArg, symbol: StrArg, mode: StrArg) -> None:
+    a = ex.account(account_id)
+    m = ex.market(symbol)
+    if not isinstance(mode, str) or mode not in MARGIN_MODES:
+        raise InvalidInput("mode", mode, f"must be one of {sorted(MARGIN_MODES)}")
+    pos = a.positions.get(m.index)
+    if pos is not None and (pos.size or pos.margin):
+        raise InvalidInput("mode", mode, f"can only change while flat in {symbol} (size {pos.size}, margin {pos.margin})")
+    if any(mi == m.index for mi in a.open_orders.values()):
+        raise InvalidInput("mode", mode, f"can only change with no open orders in {symbol}")
+    a.position(m.index).mode = MARGIN_MODES[mode]
+    if m.margined:
+        ex.risk.dirty.add((a.id, m.index))
+        ex.risk.dirty.add((a.id, CROSS_UNIT))
+        ex.risk.process_dirty()
+
+
+def transfer_isolated_margin(ex: "Exchange", account_id: IntArg, symbol: StrArg, amount: IntArg) -> None:
+    """The margin engine adds the rules on how much may be removed; here only that neither side goes negative."""
+    a = ex.account(account_id)
+    m = ex.market(symbol)
+    amount = as_int("amount", amount, InvalidAmount)
+    pos = a.positions.get(m.index)
+    if pos is None or pos.mode == CROSS:
+        raise InvalidInput("mode", "cross", f"{symbol} must be in isolated mode to hold isolated margin")
+    if amount == 0:
+        raise InvalidAmount("amount", amount, "must not be 0")
+    if amount > a.balance:
+        raise InsufficientFunds("amount", amount, f"must be at most the cross balance {a.balance}")
+    if amount < 0:
+        if pos.mode == STRICT_ISOLATED and pos.size:
+            raise InvalidInput("amount", amount, "strict isolated margin cannot be removed while the position is open")
+        limit = ex.risk.removable_isolated(a, m.index) if m.margined else pos.margin
+        if -amount > limit:
+            raise InsufficientFunds("amount", amount,
+                                    f"must not remove more than {limit} (the rules keep margin >= max(IM, 10% of notional))")
+    ex.settlement.to_isolated(a, pos, amount)
+    if m.margined:
+        ex.risk.dirty.add((a.id, m.index))
+    ex.risk.process_dirty()
+
+
+def set_leverage(ex: "Exchange", account_id: IntArg, symbol: StrArg, leverage: IntArg) -> None:
+    a = ex.account(account_id)
+    m = ex.market(symbol)
+    ex.risk.set_leverage(a, m.index, leverage)
+    ex.risk.dirty.add((a.id, m.index))
+    ex.risk.process_dirty()
+
+
+def create_backstop_vault(ex: "Exchange", deposit: IntArg, min_equity: IntArg, unwind_interval_us: IntArg,
+                          unwind_slippage_bps: IntArg) -> int:
+    if ex.risk.vault is not None:
+        raise InvalidInput("vault", ex.risk.vault, "a backstop vault exists already")
+    if type(min_equity) is not int or min_equity < 0:
+        raise InvalidAmount("min_equity", min_equity, "must be a non-negative integer (quote units)")
+    if type(unwind_interval_us) is not int or unwind_interval_us <= 0:
+        raise InvalidInput("unwind_interval_us", unwind_interval_us, "must be a positive integer (microseconds)")
+    if type(unwind_slippage_bps) is not int or not 0 < unwind_slippage_bps < 10_000:
+        raise InvalidInput("unwind_slippage_bps", unwind_slippage_bps, "must be an integer in (0, 10000)")
+    positive_amount(deposit)
+    aid = ex.open_account(deposit)
+    ex.risk.vault = aid
+    ex.risk.vault_min_equity = min_equity
+    ex.risk.unwind_interval_us = unwind_interval_us
+    ex.risk.unwind_slippage_bps = unwind_slippage_bps
+    return aid
