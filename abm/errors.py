@@ -84,6 +84,11 @@ class PostOnlyWouldCross(InvalidInput):
     pass
 
 
+class OrderLimitViolation(InvalidInput):
+    """An order an opt-in venue rule refuses (``abm.venues.rules``): ``field`` is the rule's name, ``value`` the
+    order's amount and ``allowed`` names the limit and its value, both in the venue's quote currency."""
+
+
 class InsufficientFunds(InvalidInput):
     pass
 

@@ -5,7 +5,7 @@ It sits below the margin engine and the exchange, which both read it; only the e
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from abm.accounts.account import Position
 from abm.market.book import OrderBook
@@ -16,7 +16,7 @@ class Market:
     """A listed market's runtime state."""
 
     __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
-                 "max_tick_lots", "band_ppm", "band_lo", "band_hi")
+                 "max_tick_lots", "band_ppm", "band_lo", "band_hi", "rules")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -32,3 +32,4 @@ class Market:
         self.taker_volume = [0, 0]  # traded lots by taker side (buy, sell)
         self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
         self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
+        self.rules: tuple[Any, ...] = ()  # opt-in order-entry rules (abm.exchange.entry), none unless listed with some

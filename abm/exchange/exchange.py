@@ -33,6 +33,7 @@ from abm.errors import (
 )
 from abm.exchange import collateral, queries
 from abm.exchange.collateral import positive_amount
+from abm.exchange.entry import check_rules, valid_rules
 from abm.exchange.inputs import TIFS, check_client_id, owned_oid, parse_side, slippage_bound
 from abm.exchange.queries import OrderResult, PositionInfo
 from abm.exchange.settlement import Settlement
@@ -80,19 +81,22 @@ class Exchange:
 
     # ------------------------------------------------------------------ listing and lookup
 
-    def list_market(self, spec: MarketSpec, risk: Optional[RiskParams] = None) -> int:
+    def list_market(self, spec: MarketSpec, risk: Optional[RiskParams] = None, rules: Any = ()) -> int:
         """List a market. With ``risk`` its positions need margin and get liquidated; without, it is a bare
-        trading venue (book and fee studies, tests) where nothing is margined."""
+        trading venue (book and fee studies, tests) where nothing is margined. ``rules``: opt-in order-entry
+        rules built for this market (``abm.venues.rules``), checked on every user order."""
         if not isinstance(spec, MarketSpec):
             raise InvalidInput("spec", spec, "must be a MarketSpec")
         if risk is not None and not isinstance(risk, RiskParams):
             raise InvalidInput("risk", risk, "must be RiskParams or None")
         if spec.symbol in self._by_symbol:
             raise DuplicateMarket("symbol", spec.symbol, "must not be listed already")
+        built = valid_rules(rules)
         idx = len(self.markets)
         stp = STP_CANCEL_RESTING if spec.stp == "cancel_resting" else STP_CANCEL_INCOMING
         book = OrderBook(stp=stp)
         m = Market(idx, spec, book)
+        m.rules = built
         book.on_fill = self._fill_handler(m)
         book.on_cancel = self._cancel_handler(m)
         book.ro_cap = self._ro_cap_fn(m)
@@ -200,6 +204,8 @@ class Exchange:
         if client_id is not None:
             check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        if m.rules:
+            check_rules(self, m, a, s, accepted, price, reduce_only, False)
         if m.margined and not reduce_only:
             self.risk.admit(a, m.index, s, accepted, price)
         oid = self._next_oid
@@ -256,6 +262,8 @@ class Exchange:
         if client_id is not None:
             check_client_id(a, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
+        if m.rules:
+            check_rules(self, m, a, s, accepted, worst_price or 0, reduce_only, True)
         if m.margined and not reduce_only:
             ref = worst_price or self.risk.mark(m.index) or (m.book.best_ask() if s == BUY else m.book.best_bid()) or 1
             self.risk.admit(a, m.index, s, accepted, ref)
@@ -316,6 +324,9 @@ class Exchange:
         if price is not None or (qty is not None and qty > left):
             self._check_price_size(m, "price", price if price is not None else m.book.order(oid)[2],
                                    qty if qty is not None and qty > 0 else left)
+        if m.rules and (qty is None or qty > 0) and (price is not None or (qty is not None and qty > left)):
+            check_rules(self, m, a, side, left if qty is None else qty, m.book.order(oid)[2] if price is None else price,
+                        ro, False, left)
         if m.margined and not ro and qty is not None and qty > left:
             self.risk.admit(a, m.index, side, qty - left, price or m.book.order(oid)[2])
         filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything

@@ -86,16 +86,25 @@ def check_scenario(scn: Scenario) -> list[Problem]:
 
 def _venue(scn: Scenario, problems: list[Problem]) -> Optional[Venue]:
     from abm.config import InvalidConfig
+    from abm.model.scenario import scenario_venue
     from abm.venues import load_venue
 
     try:
-        return load_venue(scn.venue.profile, dict(scn.venue.overrides) or None)
+        venue = load_venue(scn.venue.profile, dict(scn.venue.overrides) or None)
     except InvalidConfig as e:
         where = "venue.overrides" if scn.venue.overrides else "venue.profile"
         problems.extend(Problem(f"{where}: {p.path}" if where == "venue.overrides" else where, p.value, p.allowed)
                         for p in e.problems)
+        return None
     except InvalidInput as e:
         problems.append(Problem("venue.profile", scn.venue.profile, e.allowed))
+        return None
+    if not scn.venue.rules:
+        return venue
+    try:
+        return scenario_venue(scn)  # the rules added: each built for every tier class once
+    except InvalidConfig as e:
+        problems.extend(Problem(f"venue.rules: {p.path}", p.value, p.allowed) for p in e.problems)
     return None
 
 

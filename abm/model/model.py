@@ -31,7 +31,7 @@ from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
 from abm.market.tape import Tape
 from abm.model.reporters import collect, plan
-from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario
+from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
     DEFAULT_DT_US,
@@ -47,7 +47,6 @@ from abm.prices import (
 )
 from abm.sim import FundingLog, MarketFeed, Scheduler
 from abm.units import US_PER_S, usdc_units
-from abm.venues import load_venue
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
@@ -85,7 +84,7 @@ class MarketModel(mesa.Model):
         seed = cfg.run.seed
         self.step_us = int(round(cfg.run.step_s * US_PER_S))
         self.end_us = int(round(cfg.run.duration_s * US_PER_S))
-        self.venue = load_venue(cfg.venue.profile, dict(cfg.venue.overrides))
+        self.venue = scenario_venue(cfg)
         self.exchange = ex = Exchange(self.venue.liquidation_process())
         self.sched = Scheduler(ex)
         self.tape = Tape()
@@ -144,7 +143,7 @@ class MarketModel(mesa.Model):
     def _list_market(self, i: int, mc: MarketSection) -> None:
         ex, venue, cfg = self.exchange, self.venue, self.config
         spec = venue.market_spec(mc.symbol, mc.tick_size, mc.lot_size)
-        ex.list_market(spec, venue.risk_params(mc.tier_class))
+        ex.list_market(spec, venue.risk_params(mc.tier_class), venue.order_rules(mc.tier_class, spec))
         path = self._index_path(i, mc)
         self.paths[mc.symbol] = path
         okw = dict(venue.oracle_kwargs())

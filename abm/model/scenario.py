@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from abm.config import MISSING, InvalidConfig, Problem, problem_of, show
 from abm.errors import InvalidInput
@@ -56,9 +56,29 @@ class RunSection(_Model):
         return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
 
 
+def _known_rule(v: str) -> str:
+    from abm.venues.rules import VENUE_RULES
+
+    try:
+        VENUE_RULES.resolve(v)
+    except InvalidInput as e:
+        raise ValueError(e.allowed) from None
+    return v
+
+
 class VenueSection(_Model):
     profile: str = "hyperliquid"  # a shipped profile (hyperliquid, binance) or a .toml file
     overrides: dict[str, Any] = Field(default_factory=dict)  # dotted paths into the profile, e.g. "fees.taker_bps"
+    # to switch off a rule the profile enables, override the profile's list: overrides = {rules = [...]}
+    rules: list[Annotated[str, AfterValidator(_known_rule)]] = Field(default_factory=list)  # venue rules added to the profile's rules
+
+    @model_serializer(mode="wrap")
+    def _without_no_rules(self, handler: Any) -> Any:
+        """No rules is left out of the dump, so a scenario's record and hash stay what they were before rules."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("rules"):
+            data.pop("rules", None)
+        return data
 
 
 class FundsSection(_Model):
@@ -187,6 +207,21 @@ def _venue_beside(scn: Scenario, base_dir: Path) -> Scenario:
     if not beside.is_file():
         return scn
     return scn.model_copy(update={"venue": scn.venue.model_copy(update={"profile": str(beside)})})
+
+
+def scenario_venue(scn: Scenario) -> Any:
+    """The ``Venue`` a scenario runs on: its profile with the overrides applied and ``venue.rules`` added.
+
+    The rules are added to the profile's own (in order, each once), so the Venue's record (a run
+    folder's venue.toml, the scenario's hash) holds every rule the run enforced.
+    """
+    from abm.venues import load_venue
+
+    venue = load_venue(scn.venue.profile, dict(scn.venue.overrides) or None)
+    rules = list(dict.fromkeys([*venue.profile.rules, *scn.venue.rules]))
+    if rules != list(venue.profile.rules):
+        venue = venue.with_overrides({"rules": rules})
+    return venue
 
 
 def revalidate(scn: Scenario) -> Scenario:

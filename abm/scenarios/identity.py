@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from abm.model.scenario import Scenario
-from abm.venues import load_venue
+from abm.model.scenario import Scenario, scenario_venue
 
 FORMAT = "abm-scenario-identity/1"  # bump when the canonical document changes: old hashes then differ on purpose
 
@@ -37,7 +36,7 @@ def scenario_document(scn: Scenario) -> dict[str, Any]:
     for m in data["markets"]:
         if m.get("replay_file") is not None:
             m["replay_file"] = {"sha256": file_sha256(m["replay_file"])}
-    data["venue"] = load_venue(scn.venue.profile, dict(scn.venue.overrides)).to_dict()
+    data["venue"] = scenario_venue(scn).to_dict()
     return data
 
 

@@ -72,7 +72,8 @@ def frozen_scenario(scn: Scenario) -> Scenario:
     """``scn`` naming the run folder's ``venue.toml`` (the profile it ran with, overrides applied) as its venue.
 
     Why: a shipped profile may change in a later version; the folder's copy keeps ``abm run
-    RUN/config.toml`` repeating this run. The profile name and overrides asked for are in provenance.json.
+    RUN/config.toml`` repeating this run. The profile name, overrides and added rules asked for are in
+    provenance.json; the frozen profile holds the rules, so the frozen scenario adds none.
     """
     return scn.model_copy(update={"venue": VenueSection(profile=FROZEN_VENUE, overrides={})})
 
@@ -84,6 +85,8 @@ def frozen_config(scn: Scenario) -> str:
     asked = f"venue profile {json.dumps(scn.venue.profile)}"
     if scn.venue.overrides:
         asked += f" with overrides {json.dumps(dict(scn.venue.overrides), sort_keys=True, default=str)}"
+    if scn.venue.rules:
+        asked += f" with the rules {json.dumps(list(scn.venue.rules))} added"
     return (f"# The resolved scenario of this run: `abm run` of this file repeats it exactly.\n"
             f"# {FROZEN_VENUE} (beside it) is the {asked}, as it ran.\n" + to_toml(frozen_scenario(scn)))
 
@@ -95,7 +98,8 @@ def run_provenance(scn: Scenario) -> dict[str, Any]:
 
     return {**provenance(), "scenario": scn.name, "seed": scn.run.seed,
             "scenario_sha256": scenario_hash(scn), "scenario_hash_format": FORMAT,
-            "venue": {"profile": scn.venue.profile, "overrides": dict(scn.venue.overrides), "frozen": FROZEN_VENUE}}
+            "venue": {"profile": scn.venue.profile, "overrides": dict(scn.venue.overrides), "frozen": FROZEN_VENUE,
+                      **({"rules": list(scn.venue.rules)} if scn.venue.rules else {})}}
 
 
 def default_out(name: str) -> Path:

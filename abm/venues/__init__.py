@@ -24,11 +24,12 @@ from typing import Any, Mapping, Optional, Union
 
 from abm.config import MISSING, Problem, apply_overrides
 from abm.errors import InvalidInput
+from abm.venues.rules import VENUE_RULES, VenueRule
 from abm.venues.schema import InvalidProfile, VenueProfile, parse_profile
 from abm.venues.venue import OrderLimits, StalenessLimits, Venue
 
 __all__ = ["load_venue", "build_venue", "read_profile", "Venue", "VenueProfile", "InvalidProfile", "Problem",
-           "OrderLimits", "StalenessLimits", "PROFILES", "DEFAULT_VENUE"]
+           "OrderLimits", "StalenessLimits", "VENUE_RULES", "VenueRule", "PROFILES", "DEFAULT_VENUE"]
 
 PROFILES = ("hyperliquid", "binance")
 DEFAULT_VENUE = "hyperliquid"

@@ -21,6 +21,7 @@ always builds.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 from typing import (
@@ -53,6 +54,7 @@ from abm.margin.adl import ADL_RANKINGS
 from abm.margin.liquidation import LIQUIDATION_PROCESSES
 from abm.market.spec import (
     MAX_QUOTE_DECIMALS,  # money in a profile has at most as many decimals as a market
+    MarketSpec,
 )
 
 __all__ = [
@@ -66,6 +68,8 @@ __all__ = [
 ]
 
 US = 1_000_000  # microseconds per second
+# the market a profile's rules are built for once at load (quote units at the most decimals: always exact)
+_RULES_CHECK_SPEC = MarketSpec("CHECK", tick_size=Decimal(1), lot_size=Decimal(1), quote_decimals=MAX_QUOTE_DECIMALS)
 
 class InvalidProfile(InvalidConfig):
     what = "venue profile"
@@ -161,6 +165,7 @@ class TierClass(_Model):
     bands: Annotated[tuple[Band, ...], Field(min_length=1)]
     max_notional: Optional[PositiveMoney] = None
     impact_notional: Optional[PositiveMoney] = None
+    max_open_interest: Optional[PositiveMoney] = None  # open interest cap of each market of the class, at the mark (rule open_interest_cap)
 
 
 class Liquidation(_Model):
@@ -234,6 +239,7 @@ class VenueProfile(_Model):
     mark: Annotated[Union[HyperliquidMarkConfig, BinanceMarkConfig], Field(discriminator="formula")]
     oracle: OracleConfig
     staleness: Staleness
+    rules: tuple[StrictStr, ...] = ()  # opt-in order-entry rules: names in abm.venues.rules.VENUE_RULES or "module:Class"
 
     @field_validator("tiers", mode="after")
     @classmethod
@@ -246,8 +252,15 @@ class VenueProfile(_Model):
         return handler(dict(tiers))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged."""
-        return plain(self.model_dump(mode="python", exclude_none=True))
+        """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged.
+
+        No rules is left out, as an absent optional key is: a profile's record (and so a scenario's hash)
+        stays what it was before rules existed.
+        """
+        data = plain(self.model_dump(mode="python", exclude_none=True))
+        if not data.get("rules"):
+            data.pop("rules", None)
+        return data
 
 
 # ------------------------------------------------------------------------------------- cross-key rules
@@ -364,6 +377,19 @@ def _check_orders(p: VenueProfile) -> Iterator[Problem]:
                       "must be 1 in the last entry, so that every market has a limit")
 
 
+def _check_rules(p: VenueProfile) -> Iterator[Problem]:
+    from abm.venues.rules import VENUE_RULES
+
+    for i, name in enumerate(p.rules):
+        if name in p.rules[:i]:
+            yield Problem(f"rules[{i}]", name, f"must not repeat rules[{p.rules.index(name)}]")
+            continue
+        try:
+            VENUE_RULES.resolve(name, f"rules[{i}]")
+        except InvalidInput as e:
+            yield Problem(f"rules[{i}]", e.value, e.allowed)
+
+
 def _check_builds(p: VenueProfile) -> Iterator[Problem]:
     """Build every engine object once (quote units at 18 decimals: always exact); report what they refuse."""
     from abm.venues.venue import (
@@ -376,6 +402,8 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
     for name in p.tiers:
         checks.append((f"tiers.{name}", lambda n=name: v.risk_params(n, quote_decimals=MAX_QUOTE_DECIMALS)))
         checks.append(("funding", lambda n=name: v.funding_config(n)))
+        if p.rules:
+            checks.append(("rules", lambda n=name: v.order_rules(n, _RULES_CHECK_SPEC)))
     seen: set[str] = set()
     for prefix, build in checks:
         try:
@@ -394,7 +422,8 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
 
 def check_profile(p: VenueProfile) -> list[Problem]:
     """Rules that span keys; empty when the profile is consistent."""
-    problems = [*_check_fees(p), *_check_tiers(p), *_check_liquidation(p), *_check_funding(p), *_check_orders(p)]
+    problems = [*_check_fees(p), *_check_tiers(p), *_check_liquidation(p), *_check_funding(p), *_check_orders(p),
+                *_check_rules(p)]
     if not problems:
         problems.extend(_check_builds(p))
     return problems

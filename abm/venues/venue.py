@@ -23,6 +23,7 @@ from abm.market.spec import MarketSpec
 from abm.prices.funding import FundingConfig
 from abm.prices.mark import MARK_MODELS, MarkModel
 from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
+from abm.venues.rules import VenueRule, build_rules
 from abm.venues.schema import MAX_QUOTE_DECIMALS, US, InvalidProfile, TierClass, VenueProfile, band_mmr
 
 __all__ = ["Venue", "OrderLimits", "StalenessLimits"]
@@ -201,6 +202,12 @@ class Venue:
         cap = (self.units(f"tiers.{tier_class}.max_notional", tc.max_notional, quote_decimals)
                if tc.max_notional is not None else None)
         return OrderLimits(self.units("orders.min_value", o.min_value, quote_decimals), max_mkt, cap)
+
+    def order_rules(self, tier_class: str, spec: MarketSpec) -> tuple[VenueRule, ...]:
+        """The profile's opt-in order-entry rules built for one market (``Exchange.list_market(..., rules=)``);
+        () when the profile enables none."""
+        self.tier_class(tier_class)  # an unknown class is refused by name
+        return build_rules(self, tier_class, spec) if self.profile.rules else ()
 
     def mark_model(self) -> MarkModel:
         """A fresh mark-price model (each market needs its own: the models keep state), by ``mark.formula``."""
