@@ -1,0 +1,70 @@
+"""The live index: sources read at sample times, combined by the venue's rule, read back as a step function."""
+
+from __future__ import annotations
+
+from fractions import Fraction as F
+
+import numpy as np
+import pytest
+
+from abm.errors import InvalidInput
+from abm.market.book import OrderBook
+from abm.market.view import BookView
+from abm.prices.index import IndexPath
+from abm.prices.index_rules import WeightedMeanOutlier, WeightedMedian
+from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
+from abm.units import BUY, SELL
+
+
+def flat(value: float, seconds: int = 100) -> IndexPath:
+    return IndexPath(np.full(seconds * 10 + 1, value), 100_000)
+
+
+def test_a_books_order_flow_moves_the_index() -> None:
+    book = OrderBook()
+    book.limit(1, "mm", BUY, 999_990, 5)
+    book.limit(2, "mm", SELL, 1_000_010, 5)
+    spot = BookMidSource("spot_a", 3, BookView(book), "0.1")
+    others = [ValueSource(n, 1, flat(100_000.0)) for n in ("x", "y")]
+    idx = LiveIndex([spot, *others], WeightedMedian(), end_us=100_000_000)
+    assert idx.sample(0) == 100_000.0  # mid 1,000,000 ticks of 0.1
+    book.market(3, "seller", SELL, 5)  # the bid is gone: no mid, the spot venue drops out
+    book.limit(4, "mm", BUY, 900_000, 5)  # a new bid 10% lower: mid 950,005 ticks
+    assert idx.sample(1_000_000) == float(F(950_005, 1) * F(1, 10))  # weight 3 of 5 is the median's side
+    assert idx.value_at(999_999) == 100_000.0 and idx.value_at(5_000_000) == 95_000.5
+
+
+def test_a_source_without_a_price_drops_out_and_no_source_keeps_the_last_value() -> None:
+    book = OrderBook()
+    spot = BookMidSource("spot_a", 1, BookView(book), "1")
+    with pytest.raises(InvalidInput, match="no source has a price"):
+        LiveIndex([spot], WeightedMedian(), 10**9).sample(0)
+    book.limit(1, "mm", BUY, 99, 1)
+    book.limit(2, "mm", SELL, 101, 1)
+    idx = LiveIndex([spot], WeightedMedian(), 10**9)
+    assert idx.sample(0) == 100.0
+    book.cancel(1)
+    assert idx.sample(10) == 100.0 and idx.stale == [False, True]
+
+
+def test_exogenous_sources_carry_their_own_noise_and_binance_drops_an_outlier() -> None:
+    noisy = ValueSource("far", 1, flat(120.0), noise_bps=0.0)
+    near = [ValueSource(f"v{i}", 1, flat(100.0), noise_bps=10.0, rng=np.random.default_rng(i)) for i in range(3)]
+    idx = LiveIndex([noisy, *near], WeightedMeanOutlier(), 10**9)
+    v = idx.sample(0)
+    assert 99.0 < v < 101.0  # the 120 source is >5% from the median: weight 0
+    again = LiveIndex([ValueSource("far", 1, flat(120.0)),
+                       *[ValueSource(f"v{i}", 1, flat(100.0), noise_bps=10.0, rng=np.random.default_rng(i))
+                         for i in range(3)]], WeightedMeanOutlier(), 10**9)
+    assert again.sample(0) == v  # each source's noise is its own stream's: the same seeds, the same index
+
+
+def test_reads_before_the_first_sample_and_samples_back_in_time_are_refused() -> None:
+    idx = LiveIndex([ValueSource("v", 1, flat(100.0))], WeightedMedian(), 10**9)
+    with pytest.raises(InvalidInput, match="first index sample"):
+        idx.value_at(0)
+    idx.sample(5)
+    with pytest.raises(InvalidInput, match="must be >= the last sample"):
+        idx.sample(4)
+    with pytest.raises(InvalidInput, match="distinct names"):
+        LiveIndex([ValueSource("v", 1, flat(1.0)), ValueSource("v", 1, flat(1.0))], WeightedMedian(), 1)
