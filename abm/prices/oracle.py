@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from abm.errors import InvalidInput, InvalidPrice
 from abm.prices.index import IndexPath, _int, _real
+from abm.prices.live_index import LiveIndex
 
 
 class WrongPublishTime(InvalidInput):
@@ -79,11 +80,11 @@ class Oracle:
     __slots__ = ("path", "tick_size", "interval_us", "delay_us", "noise_bps", "clip_pct", "outages",
                  "_rng", "_tick", "_clip", "_price", "_last", "_next")
 
-    def __init__(self, path: IndexPath, tick_size: Decimal, interval_us: int = 3_000_000, delay_us: int = 0,
+    def __init__(self, path: Union[IndexPath, LiveIndex], tick_size: Decimal, interval_us: int = 3_000_000, delay_us: int = 0,
                  noise_bps: float = 0.0, clip_pct: Optional[float] = None,
                  outages: Optional[Sequence[tuple[int, int]]] = None, rng: Optional[np.random.Generator] = None) -> None:
-        if not isinstance(path, IndexPath):
-            raise InvalidInput("path", path, "must be an IndexPath")
+        if not isinstance(path, (IndexPath, LiveIndex)):
+            raise InvalidInput("path", path, "must be an IndexPath (drawn) or a LiveIndex (made by the venues)")
         tick = _tick(tick_size)
         interval, delay = _int("interval_us", interval_us), _int("delay_us", delay_us)
         if interval <= 0:

@@ -68,3 +68,25 @@ def test_reads_before_the_first_sample_and_samples_back_in_time_are_refused() ->
         idx.sample(4)
     with pytest.raises(InvalidInput, match="distinct names"):
         LiveIndex([ValueSource("v", 1, flat(1.0)), ValueSource("v", 1, flat(1.0))], WeightedMedian(), 1)
+
+
+def test_the_oracle_reads_the_live_index_after_its_delay() -> None:
+    from decimal import Decimal
+
+    from abm.prices.oracle import Oracle
+
+    book = OrderBook()
+    book.limit(1, "mm", BUY, 999, 5)
+    book.limit(2, "mm", SELL, 1_001, 5)
+    idx = LiveIndex([BookMidSource("spot_a", 1, BookView(book), "1")], WeightedMedian(), end_us=10_000_000)
+    oracle = Oracle(idx, Decimal("1"), interval_us=1_000_000, delay_us=2_000_000)
+    seen = []
+    for s in range(6):
+        if s == 3:  # flow on the spot venue at 3 s: the bid is taken, a lower one arrives
+            book.market(3, "seller", SELL, 5)
+            book.limit(4, "mm", BUY, 899, 5)
+        idx.sample(s * 1_000_000)
+        if oracle.next_update_us() == s * 1_000_000:
+            seen.append((s, oracle.publish(s * 1_000_000)))
+    # the first publication is at the delay; the drop at 3 s reaches the oracle at 5 s
+    assert seen == [(2, 1_000), (3, 1_000), (4, 1_000), (5, 950)]
