@@ -202,7 +202,7 @@ class Exchange:
         if post_only and t != GTC:
             raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
         if client_id is not None:
-            check_client_id(a, client_id)
+            check_client_id(a.client_ids, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.rules:
             check_rules(self, m, a, s, accepted, price, reduce_only, False)
@@ -260,7 +260,7 @@ class Exchange:
         if type(reduce_only) is not bool:
             raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
         if client_id is not None:
-            check_client_id(a, client_id)
+            check_client_id(a.client_ids, client_id)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.rules:
             check_rules(self, m, a, s, accepted, worst_price or 0, reduce_only, True)
@@ -283,7 +283,7 @@ class Exchange:
         """Cancel one of the account's resting orders by order id or client id; returns the size cancelled."""
         a = self.account(account_id)
         if type(oid) is not int or client_id is not None or oid not in a.open_orders:
-            oid = owned_oid(a, oid, client_id)
+            oid = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
         return self._drop(oid)
 
     def cancel_all(self, account_id: IntArg, symbol: Optional[StrArg] = None) -> int:
@@ -309,7 +309,7 @@ class Exchange:
         price crossed.
         """
         a = self.account(account_id)
-        oid = owned_oid(a, oid, client_id)
+        oid = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
         if price is None and qty is None:
             raise InvalidInput("price", None, "give a new price and/or qty")
         if price is not None:

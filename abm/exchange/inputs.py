@@ -11,7 +11,6 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Optional
 
-from abm.accounts.account import Account
 from abm.errors import DuplicateClientOrderId, IntArg, InvalidInput, UnknownOrder
 from abm.market.book import BUY, FOK, GTC, IOC, SELL, OrderBook
 from abm.market.spec import exact_fraction
@@ -46,26 +45,30 @@ def slippage_bound(book: OrderBook, side: int, bps: float) -> int:
     return max(1, ceil(ref * (1 - f)))
 
 
-def check_client_id(a: Account, client_id: object) -> None:
+def check_client_id(client_ids: dict[object, int], client_id: object) -> None:
     """A new order's client id: a str or int that none of the account's live orders uses."""
     if client_id is None:
         return
     if isinstance(client_id, bool) or not isinstance(client_id, (str, int)):
         raise InvalidInput("client_id", client_id, "must be a str or int")
-    if client_id in a.client_ids:
+    if client_id in client_ids:
         raise DuplicateClientOrderId("client_id", client_id, "must differ from the account's live orders' client ids")
 
 
-def owned_oid(a: Account, oid: Optional[IntArg], client_id: object) -> int:
-    """The id of one of the account's resting orders, named by order id or by client id (exactly one)."""
+def owned_oid(account_id: int, open_orders: dict[int, int], client_ids: dict[object, int], oid: Optional[IntArg],
+              client_id: object) -> int:
+    """The id of one of the account's resting orders, named by order id or by client id (exactly one).
+
+    Takes the account's two maps rather than the account, so a perp and a spot venue's accounts share it."""
     if (oid is None) == (client_id is None):
         raise InvalidInput("oid", oid, "give exactly one of oid or client_id")
     if oid is None:
         ok = isinstance(client_id, (str, int)) and not isinstance(client_id, bool)
-        found = a.client_ids.get(client_id) if ok else None
+        found = client_ids.get(client_id) if ok else None
         if found is None:
-            raise UnknownOrder("client_id", client_id, f"must be the client id of one of account {a.id}'s resting orders")
+            raise UnknownOrder("client_id", client_id, f"must be the client id of one of account {account_id}'s "
+                                                       "resting orders")
         return found
-    if type(oid) is not int or oid not in a.open_orders:
-        raise UnknownOrder("oid", oid, f"must be the id of one of account {a.id}'s resting orders")
+    if type(oid) is not int or oid not in open_orders:
+        raise UnknownOrder("oid", oid, f"must be the id of one of account {account_id}'s resting orders")
     return oid

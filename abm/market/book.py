@@ -426,6 +426,12 @@ class OrderBook:
             raise UnknownOrder("oid", oid, "must be the id of a resting order")
         return o.ro
 
+    def is_post_only(self, oid: IntArg) -> bool:
+        o = self._orders.get(oid)
+        if o is None:
+            raise UnknownOrder("oid", oid, "must be the id of a resting order")
+        return o.po
+
     def best_bid(self) -> Optional[int]:
         k = self._bid_keys
         return k[-1] if k else None

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 
 class SpotAccount:
-    __slots__ = ("id", "cash", "held_cash", "inventory", "held_inventory", "debt", "collateral", "arrears", "orders",
-                 "fees_paid", "interest_paid")
+    __slots__ = ("id", "cash", "held_cash", "inventory", "held_inventory", "debt", "collateral", "arrears", "holds",
+                 "open_orders", "client_ids", "fees_paid", "interest_paid")
 
     def __init__(self, account_id: int, n_markets: int) -> None:
         self.id = account_id
@@ -24,7 +24,11 @@ class SpotAccount:
         self.debt = [0] * n_markets  # lots borrowed and not yet repaid
         self.collateral = [0] * n_markets  # quote units locked against each market's debt
         self.arrears = 0  # interest charged that the account could not pay (a claim, not money)
-        self.orders: dict[int, tuple[int, int, int]] = {}  # resting oid -> (market, side, quote units held per lot)
+        self.holds: dict[int, tuple[int, int, int]] = {}  # resting oid -> (market, side, quote units held per lot)
+        # as on the perp exchange (what agents' contexts read): resting oid -> market, in submission order;
+        # live client order id -> oid
+        self.open_orders: dict[int, int] = {}
+        self.client_ids: dict[object, int] = {}
         self.fees_paid = 0  # net of rebates
         self.interest_paid = 0
 

@@ -40,22 +40,19 @@ from abm.errors import (
     InvalidOrderType,
     InvalidPrice,
     InvalidSize,
-    NotOwner,
     PostOnlyWouldCross,
     StrArg,
     UnknownAccount,
     UnknownMarket,
-    UnknownOrder,
 )
 from abm.exchange import OrderResult
-from abm.market.book import CANCEL_STP, FOK, GTC, IOC, OrderBook
+from abm.exchange.inputs import TIFS, check_client_id, owned_oid, parse_side, slippage_bound
+from abm.market.book import CANCEL_STP, GTC, OrderBook
 from abm.market.spec import MAX_MONEY, MarketSpec, as_int, fee_ppm
 from abm.market.view import BookView
 from abm.spot.account import SpotAccount
 from abm.units import BUY, SELL, US_PER_S
 
-_SIDES = {"buy": BUY, "sell": SELL, BUY: BUY, SELL: SELL}
-_TIFS = {"GTC": GTC, "IOC": IOC, "FOK": FOK, GTC: GTC, IOC: IOC, FOK: FOK}
 US_PER_DAY = 86_400 * US_PER_S
 LEDGERS = ("fees", "interest")
 
@@ -115,7 +112,6 @@ class SpotExchange:
         self.now = 0
         self._next_oid = 1
         self._next_account = 1
-        self._owner: dict[int, int] = {}  # resting oid -> account
         self._subscribers: list[FillSubscriber] = []
         self._taker_hold = 0  # quote units per lot the order being matched holds (a buy)
         self._last_fill_notional = 0
@@ -292,18 +288,24 @@ class SpotExchange:
     # ------------------------------------------------------------------ orders
 
     def limit(self, account_id: IntArg, symbol: StrArg, side: IntArg, qty: IntArg, price: IntArg,
-              tif: Union[StrArg, IntArg] = "GTC", post_only: BoolArg = False, client_id: object = None) -> OrderResult:
-        """A limit order: GTC rests its remainder, IOC drops it, FOK all or nothing. A buy holds its worst cost."""
+              tif: Union[StrArg, IntArg] = "GTC", post_only: BoolArg = False, reduce_only: BoolArg = False,
+              client_id: object = None) -> OrderResult:
+        """A limit order: GTC rests its remainder, IOC drops it, FOK all or nothing. A buy holds its worst cost.
+
+        The arguments are the perp exchange's, so an agent's context serves either venue; ``reduce_only`` must
+        be False (a spot account has no position to reduce)."""
         a, m, s = self._target(account_id, symbol, side)
         q = _size(qty)
         p = _price("price", price)
-        t = _TIFS.get(tif) if isinstance(tif, (str, int)) and not isinstance(tif, bool) else None
+        t = TIFS.get(tif) if isinstance(tif, (str, int)) and not isinstance(tif, bool) else None
         if t is None:
             raise InvalidOrderType("tif", tif, "must be one of 'GTC', 'IOC', 'FOK'")
         if type(post_only) is not bool:
             raise InvalidOrderType("post_only", post_only, "must be True or False")
         if post_only and t != GTC:
             raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
+        _no_reduce_only(reduce_only)
+        check_client_id(a.client_ids, client_id)
         self._check_value(m, "price", p, q)
         if post_only and _crosses(m.book, s, p):
             raise PostOnlyWouldCross("price", p, "would take liquidity (post-only)")
@@ -313,10 +315,11 @@ class SpotExchange:
         self._last_fill_notional = 0
         self._taker_hold = hold
         filled = m.book.limit(oid, a.id, s, p, q, t, post_only, False)
-        return self._finish(a, m, s, oid, q, filled, hold, 0)
+        return self._finish(a, m, s, oid, q, filled, hold, 0, client_id)
 
     def market_order(self, account_id: IntArg, symbol: StrArg, side: IntArg, qty: IntArg,
-                     worst_price: Optional[IntArg] = None, slippage_bps: Optional[FloatArg] = None) -> OrderResult:
+                     worst_price: Optional[IntArg] = None, slippage_bps: Optional[FloatArg] = None,
+                     reduce_only: BoolArg = False, client_id: object = None) -> OrderResult:
         """Immediate-or-cancel, bounded by ``worst_price`` and/or ``slippage_bps`` from the mid. A buy with no
         bound is bounded by the price the book as it stands would fill it at; a buy larger than the free cash
         can hold at its bound is trimmed (``trimmed``), never refused."""
@@ -327,11 +330,13 @@ class SpotExchange:
             if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, (int, float)) or \
                     not 0 <= slippage_bps < 10_000:
                 raise InvalidOrderType("slippage_bps", slippage_bps, "must be a number in [0, 10000)")
-            sb = _slippage_bound(m.book, s, slippage_bps)
+            sb = slippage_bound(m.book, s, slippage_bps)
             if sb and bound is not None:
                 bound = min(bound, sb) if s == BUY else max(bound, sb)
             elif sb:
                 bound = sb
+        _no_reduce_only(reduce_only)
+        check_client_id(a.client_ids, client_id)  # an immediate order never rests: checked, not kept
         if s == BUY and bound is None:
             bound = _sweep_price(m.book, q)
         trimmed = 0
@@ -352,17 +357,14 @@ class SpotExchange:
         hold = self._hold(a, m, s, q, per_lot)
         self._taker_hold = hold
         filled = m.book.market(oid, a.id, s, q, bound)
-        return self._finish(a, m, s, oid, q, filled, hold, trimmed)
+        return self._finish(a, m, s, oid, q, filled, hold, trimmed, None)
 
-    def cancel(self, account_id: IntArg, oid: IntArg) -> int:
-        """Cancel a resting order of the account; returns the lots it still had (and frees what it held)."""
+    def cancel(self, account_id: IntArg, oid: Optional[IntArg] = None, client_id: object = None) -> int:
+        """Cancel a resting order of the account (by order id or client id); returns the lots it still had,
+        and frees what it held."""
         a = self.account(account_id)
-        o = as_int("oid", oid, UnknownOrder)
-        if self._owner.get(o) != a.id:
-            if o in self._owner:
-                raise NotOwner("oid", oid, f"belongs to another account than {a.id}")
-            raise UnknownOrder("oid", oid, "must be a resting order of the account")
-        mi, side, hold = a.orders[o]
+        o = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
+        mi, side, hold = a.holds[o]
         left = self.markets[mi].book.cancel(o)
         self._release(a, mi, side, left, hold)
         self._forget(a, o)
@@ -371,7 +373,42 @@ class SpotExchange:
     def cancel_all(self, account_id: IntArg, symbol: Optional[StrArg] = None) -> int:
         a = self.account(account_id)
         mi = None if symbol is None else self.market(symbol).index
-        return sum(self.cancel(a.id, o) for o in sorted(a.orders) if mi is None or a.orders[o][0] == mi)
+        return sum(self.cancel(a.id, o) for o in list(a.open_orders) if mi is None or a.open_orders[o] == mi)
+
+    def modify(self, account_id: IntArg, oid: Optional[IntArg] = None, price: Optional[IntArg] = None,
+               qty: Optional[IntArg] = None, client_id: object = None) -> int:
+        """Change a resting order's price and/or size (``OrderBook.modify``: a size cut at the same price keeps
+        its place, anything else goes to the back and may match). What it holds is re-reckoned first: refused
+        (and nothing changed) if the account cannot hold the new order. Returns the lots filled."""
+        a = self.account(account_id)
+        o = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
+        if price is None and qty is None:
+            raise InvalidInput("price", None, "give a new price and/or qty")
+        mi, side, old_hold = a.holds[o]
+        m = self.markets[mi]
+        _, _, old_price, left = m.book.order(o)
+        p = old_price if price is None else _price("price", price)
+        q = left if qty is None else _size(qty)
+        self._check_value(m, "price", p, q)
+        new_hold = m.hold_per_lot(p) if side == BUY else 0
+        if side == BUY and q * new_hold > a.cash + left * old_hold:
+            raise InsufficientFunds("qty", q, f"needs {_money(m, q * new_hold)} held (price and highest fee); the "
+                                              f"account has {_money(m, a.cash + left * old_hold)} with this order's hold")
+        if side == SELL and q > a.inventory[mi] + left:
+            raise InsufficientFunds("qty", q, f"must be at most the free inventory with this order's lots "
+                                              f"({a.inventory[mi] + left} lots of {m.symbol})")
+        if p != old_price and m.book.is_post_only(o) and _crosses(m.book, side, p):
+            raise PostOnlyWouldCross("price", p, "a post-only order must not cross the opposite best")
+        cid = next((c for c, x in a.client_ids.items() if x == o), None) if a.client_ids else None
+        # the order is re-entered as if new: its old hold back, the new one taken, matched, and kept if it rests
+        self._release(a, mi, side, left, old_hold)
+        self._forget(a, o)
+        self._hold(a, m, side, q, new_hold)
+        self._last_fill_notional = 0
+        self._taker_hold = new_hold
+        filled = m.book.modify(o, None if price is None else p, None if qty is None else q)
+        self._finish(a, m, side, o, q, filled, new_hold, 0, cid)
+        return filled
 
     # ------------------------------------------------------------------ reads
 
@@ -379,7 +416,7 @@ class SpotExchange:
         """``{oid: (symbol, side, price, lots left)}`` of the account's resting orders."""
         a = self.account(account_id)
         out = {}
-        for o, (mi, side, _) in sorted(a.orders.items()):
+        for o, (mi, side, _) in a.holds.items():
             m = self.markets[mi]
             _, _, price, left = m.book.order(o)
             out[o] = (m.symbol, side, price, left)
@@ -401,7 +438,7 @@ class SpotExchange:
                                         f"debt {debt - m.lent:+d} against the record")
             for a in self.accounts.values():  # what is held is exactly what the account's resting orders need
                 sells = buys = 0
-                for o, (mi, side, per_lot) in a.orders.items():
+                for o, (mi, side, per_lot) in a.holds.items():
                     if mi == m.index:
                         left = m.book.order(o)[3]
                         if side == SELL:
@@ -420,12 +457,7 @@ class SpotExchange:
     # ------------------------------------------------------------------ internals
 
     def _target(self, account_id: IntArg, symbol: StrArg, side: IntArg) -> tuple[SpotAccount, SpotMarket, int]:
-        a = self.account(account_id)
-        m = self.market(symbol)
-        s = _SIDES.get(side) if isinstance(side, (str, int)) and not isinstance(side, bool) else None
-        if s is None:
-            raise InvalidOrderType("side", side, "must be BUY (0), SELL (1), 'buy' or 'sell'")
-        return a, m, s
+        return self.account(account_id), self.market(symbol), parse_side(side)
 
     def _check_value(self, m: SpotMarket, field: str, price: int, qty: int) -> None:
         if price * qty * m.multiplier > MAX_MONEY:
@@ -463,23 +495,28 @@ class SpotExchange:
             a.inventory[mi] += lots
 
     def _finish(self, a: SpotAccount, m: SpotMarket, side: int, oid: int, qty: int, filled: int, hold: int,
-                trimmed: int) -> OrderResult:
+                trimmed: int, client_id: object) -> OrderResult:
         resting = m.book.order(oid)[3] if oid in m.book else 0
         self._release(a, m.index, side, qty - filled - resting, hold)
         if resting:
-            a.orders[oid] = (m.index, side, hold)
-            self._owner[oid] = a.id
+            a.holds[oid] = (m.index, side, hold)
+            a.open_orders[oid] = m.index
+            if client_id is not None:
+                a.client_ids[client_id] = oid
         return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
 
     def _forget(self, a: SpotAccount, oid: int) -> None:
-        a.orders.pop(oid, None)
-        self._owner.pop(oid, None)
+        a.holds.pop(oid, None)
+        if a.open_orders.pop(oid, None) is not None and a.client_ids:
+            for c, x in list(a.client_ids.items()):
+                if x == oid:
+                    del a.client_ids[c]
 
     def _on_fill(self, maker_oid: int, maker_owner: object, taker_oid: int, taker_owner: object, price: int, qty: int,
                  taker_side: int, liq: bool, maker_left: int) -> None:
         maker = self.accounts[maker_owner]  # type: ignore[index]
         taker = self.accounts[taker_owner]  # type: ignore[index]
-        mi, _, maker_hold = maker.orders[maker_oid]
+        mi, _, maker_hold = maker.holds[maker_oid]
         m = self.markets[mi]
         value = price * qty * m.multiplier
         maker_fee = _fee(value, m.maker_ppm)
@@ -515,7 +552,7 @@ class SpotExchange:
     def _on_cancel(self, oid: int, owner: object, cancelled: int, left: int, reason: int) -> None:
         """The book cancelled a resting order by itself (self-trade prevention): free what it held."""
         a = self.accounts[owner]  # type: ignore[index]
-        rec = a.orders.get(oid)
+        rec = a.holds.get(oid)
         if rec is None:  # the incoming order (cancel_incoming): _finish releases it
             return
         mi, side, hold = rec
@@ -541,6 +578,12 @@ def _percent_ppm(field: str, value: object) -> int:
     if not d.is_finite() or d != d.to_integral_value() or not 0 <= d <= 1_000 * 10_000:
         raise InvalidInput(field, value, "must be a percentage in [0, 1000] with at most 4 decimals")
     return int(d)
+
+
+def _no_reduce_only(reduce_only: object) -> None:
+    if reduce_only is not False:
+        raise InvalidOrderType("reduce_only", reduce_only, "must be False on a spot venue (an account holds the asset, "
+                               "not a position to reduce)")
 
 
 def _amount(field: str, value: object, allow_zero: bool = False) -> int:
@@ -580,13 +623,3 @@ def _sweep_price(book: OrderBook, qty: int) -> int:
     return asks[-1][0] if asks else 0
 
 
-def _slippage_bound(book: OrderBook, side: int, bps: float) -> int:
-    """``bps`` from the mid (or the best opposite price when one side is empty), rounded inward; 0 if none."""
-    from math import ceil, floor
-
-    mid = book.mid()
-    ref = mid if mid is not None else (book.best_ask() if side == BUY else book.best_bid())
-    if ref is None:
-        return 0
-    bound = ref * (1 + bps / 10_000) if side == BUY else ref * (1 - bps / 10_000)
-    return max(1, floor(bound)) if side == BUY else max(1, ceil(bound))

@@ -33,7 +33,8 @@ def ceil_div(a: int, b: int) -> int:
 
 def state(ex: SpotExchange) -> object:
     return copy.deepcopy(({k: (a.cash, a.held_cash, list(a.inventory), list(a.held_inventory), list(a.debt),
-                                list(a.collateral), a.arrears, dict(a.orders)) for k, a in ex.accounts.items()},
+                                list(a.collateral), a.arrears, dict(a.holds), dict(a.open_orders), dict(a.client_ids))
+                           for k, a in ex.accounts.items()},
                           dict(ex.ledgers), ex.external_cash, ex._next_oid, [(m.pool, m.lent, m.book.l2(50))
                                                                             for m in ex.markets]))
 
@@ -152,6 +153,44 @@ def test_interest_an_account_cannot_pay_is_arrears_paid_from_collateral_at_repay
     ex.check_conservation()
 
 
+def test_client_ids_and_the_perp_exchanges_arguments() -> None:
+    ex = venue()
+    a = ex.open_account(1_000_000_000)
+    r = ex.limit(a, "BTC/USDC", "buy", 2, 500_000, "GTC", False, False, "bid-1")
+    assert ex.account(a).open_orders == {r.oid: 0} and ex.account(a).client_ids == {"bid-1": r.oid}
+    with pytest.raises(InvalidInput, match="client ids"):
+        ex.limit(a, "BTC/USDC", BUY, 1, 500_000, client_id="bid-1")
+    with pytest.raises(InvalidInput, match="must be False on a spot venue"):
+        ex.market_order(a, "BTC/USDC", SELL, 1, reduce_only=True)
+    assert ex.cancel(a, client_id="bid-1") == 2
+    assert ex.account(a).open_orders == {} and ex.account(a).client_ids == {} and ex.account(a).held_cash == 0
+
+
+def test_modify_re_reckons_the_hold_and_refuses_what_the_account_cannot_hold() -> None:
+    ex = venue()
+    a = ex.open_account(1_000_000_000)
+    r = ex.limit(a, "BTC/USDC", BUY, 10, 500_000, client_id="b")
+    per_lot = SPEC_HOLD(500_000)
+    ex.modify(a, client_id="b", qty=4)  # size down: keeps its place, frees six lots' hold
+    assert ex.account(a).held_cash == 4 * per_lot and ex.markets[0].book.order(r.oid)[3] == 4
+    before = state(ex)
+    with pytest.raises(InsufficientFunds, match="held"):
+        ex.modify(a, r.oid, price=500_000, qty=10**6)
+    assert state(ex) == before
+    seller = ex.open_account()
+    ex.deposit_inventory(seller, "BTC/USDC", 3)
+    ex.limit(seller, "BTC/USDC", SELL, 3, 520_000)
+    filled = ex.modify(a, r.oid, price=520_000)  # now crosses: 3 fill, 1 rests at the new price with its hold
+    acct = ex.account(a)
+    assert filled == 3 and acct.inventory[0] == 3 and ex.markets[0].book.order(r.oid)[2:] == (520_000, 1)
+    assert acct.held_cash == SPEC_HOLD(520_000) and acct.client_ids == {"b": r.oid}
+    ex.check_conservation()
+
+
+def SPEC_HOLD(price: int) -> int:
+    return price * M + ceil_div(price * M * 500, 10**6)
+
+
 def test_conservation_catches_a_unit_out_of_place() -> None:
     ex = venue()
     a = ex.open_account(1_000)
@@ -167,6 +206,8 @@ op = st.one_of(
     st.tuples(st.just("market"), st.integers(0, ACCOUNTS - 1), st.sampled_from([BUY, SELL]), st.integers(1, 60),
               st.one_of(st.none(), st.integers(580, 620)), st.none()),
     st.tuples(st.just("cancel"), st.integers(0, ACCOUNTS - 1), st.integers(0, 20), st.none(), st.none(), st.none()),
+    st.tuples(st.just("modify"), st.integers(0, ACCOUNTS - 1), st.integers(0, 20), st.one_of(st.none(), st.integers(1, 40)),
+              st.one_of(st.none(), st.integers(585, 615)), st.none()),
     st.tuples(st.just("borrow"), st.integers(0, ACCOUNTS - 1), st.integers(1, 10), st.none(), st.none(), st.none()),
     st.tuples(st.just("repay"), st.integers(0, ACCOUNTS - 1), st.integers(1, 10), st.none(), st.none(), st.none()),
     st.tuples(st.just("interest"), st.integers(1, 10**9), st.none(), st.none(), st.none(), st.none()),
@@ -209,9 +250,14 @@ def test_every_unit_is_where_the_fills_say(ops: list[tuple]) -> None:
                 ex.market_order(ids[i], "X/USDC", side, qty, worst)
             elif kind == "cancel":
                 i, k = args[0], args[1]
-                orders = sorted(ex.account(ids[i]).orders)
+                orders = sorted(ex.account(ids[i]).open_orders)
                 if orders:
                     ex.cancel(ids[i], orders[k % len(orders)])
+            elif kind == "modify":
+                i, k, qty, price = args[0], args[1], args[2], args[3]
+                orders = list(ex.account(ids[i]).open_orders)
+                if orders and (qty is not None or price is not None):
+                    ex.modify(ids[i], orders[k % len(orders)], price=price, qty=qty)
             elif kind == "borrow":
                 i, lots = args[0], args[1]
                 ex.borrow(ids[i], "X/USDC", lots, 600)
