@@ -30,7 +30,7 @@ import mesa
 import numpy as np
 
 from abm.agents.latency import LATENCY_MODELS, LatencyModel
-from abm.agents.params import Millis, PositiveSeconds, Usdc, check_params, known, parse_params
+from abm.agents.params import Millis, PositiveSeconds, Usdc, check_params, known, number, parse_params
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
 from abm.market.view import BookView
@@ -93,6 +93,8 @@ class TraderParams:
     wake: WakeMode = "poisson"  # "poisson", "periodic" or "none" (only triggers wake it)
     wake_every_s: PositiveSeconds = 10.0  # mean gap (poisson) or period (periodic)
     journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
+    venue: Optional[str] = None  # a [spot.NAME] venue to trade on (its pairs, cash and inventory); None: the perp venue
+    spot_inventory: Annotated[float, number(ge=0, unit="base units")] = 0.0  # on a spot venue: of each pair, at the start
 
     def __post_init__(self) -> None:
         check_params(self)
@@ -130,7 +132,12 @@ class Trader(mesa.Agent):
         model_cls = LATENCY_MODELS.resolve(params.latency_model, f"agents.{self.kind}.latency_model")
         self.latency: LatencyModel = model_cls(int(params.data_latency_ms * 1000), int(params.entry_latency_ms * 1000),
                                                int(params.jitter_ms * 1000))
-        if ctx is None:
+        if ctx is None and params.venue is not None:
+            from abm.agents.spot_context import SpotContext
+
+            ctx = SpotContext(model, self, params.venue, int(round(params.deposit_usdc * USDC)), params.spot_inventory,
+                              self.latency, params.journal)
+        elif ctx is None:
             from abm.agents.context import AgentContext
 
             ctx = AgentContext(model, self, int(round(params.deposit_usdc * USDC)), self.latency, params.journal)

@@ -45,21 +45,30 @@ Arrive = Callable[[int], None]
 class AgentContext:
     """One agent's account on one venue: actions through its latency link, reads of market data and its account."""
 
+    margined = True  # a perp venue: leverage, margin modes, liquidation (a spot venue's context says False)
+
     def __init__(self, model: MarketModel, agent: Trader, deposit: int, latency: LatencyModel, journal: bool) -> None:
-        self.model = model
-        self.agent = agent
-        ex = self._ex = model.exchange
-        self._sched = model.sched
+        ex = model.exchange
         self._risk = ex.risk
-        self.account = ex.open_account(deposit) if deposit else ex.open_account()
-        acct = ex.accounts[self.account]
+        account = ex.open_account(deposit) if deposit else ex.open_account()
+        acct = ex.accounts[account]
         self.symbols: tuple[str, ...] = tuple(model.symbols)
         self._index = {s: ex.market(s).index for s in self.symbols}
         self._views = model.views
         self._feeds = model.feeds
+        self._link(model, agent, ex, account, acct.open_orders, acct.client_ids, latency, journal)
+
+    def _link(self, model: MarketModel, agent: Trader, ex: Any, account: int, open_orders: dict[int, int],
+              client_ids: dict[object, int], latency: LatencyModel, journal: bool) -> None:
+        """The link to venue ``ex`` (any exchange with the perp exchange's order arguments) for ``account``."""
+        self.model = model
+        self.agent = agent
+        self._ex = ex
+        self._sched = model.sched
+        self.account = account
         # live read-only views of the account: oid -> market index in submission order; client id -> oid
-        self.orders: MappingProxyType[int, int] = MappingProxyType(acct.open_orders)
-        self.client_ids: MappingProxyType[object, int] = MappingProxyType(acct.client_ids)
+        self.orders: MappingProxyType[int, int] = MappingProxyType(open_orders)
+        self.client_ids: MappingProxyType[object, int] = MappingProxyType(client_ids)
         self.latency = latency
         self._lagged = latency.max_us > 0
         self._jitter = latency.random

@@ -165,11 +165,12 @@ class MarketMaker(Trader):
         spec = ctx.spec(self.symbol)
         self._tick = float(spec.tick_size)
         self._lot = float(spec.lot_size)
-        ctx.set_margin_mode(self.symbol, "cross")
-        try:
-            ctx.set_leverage(self.symbol, params.leverage)
-        except InvalidInput as e:
-            raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage, e.allowed) from None
+        if ctx.margined:  # a spot venue has no margin mode or leverage to set
+            ctx.set_margin_mode(self.symbol, "cross")
+            try:
+                ctx.set_leverage(self.symbol, params.leverage)
+            except InvalidInput as e:
+                raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage, e.allowed) from None
         p = params
         self._sizes = [max(1, round(p.level_size * (1.0 + p.size_growth) ** i / self._lot)) for i in range(p.n_levels)]
         self._deposit = int(round(p.deposit_usdc * USDC))

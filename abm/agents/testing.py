@@ -68,6 +68,8 @@ class Sent:
 class FakeContext:
     """The ``AgentContext`` API over hand-set state (one market unless ``symbols`` names more)."""
 
+    margined = True  # a perp venue
+
     def __init__(self, symbol: str = "BTC-PERP", mark: Optional[int] = 600_000, tick_size: str = "0.1",
                  lot_size: str = "0.001", max_leverage: int = 40, equity_usdc: Optional[float] = None,
                  symbols: tuple[str, ...] = ()) -> None:

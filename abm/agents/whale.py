@@ -114,7 +114,8 @@ class Whale(Trader):
         self.display_lots = self._to_lots("display_size", p.display_size) if p.execution == "iceberg" else 0
         self.hunt_slice_lots = (self._to_lots("hunt_slice_size", p.hunt_slice_size) if p.hunt_slice_size is not None
                                 else max(1, self.lots // 10))
-        ctx.set_margin_mode(self.symbol, "cross")
+        if ctx.margined:  # a spot venue has no margin mode
+            ctx.set_margin_mode(self.symbol, "cross")
         if p.leverage is not None:
             try:
                 ctx.set_leverage(self.symbol, p.leverage)

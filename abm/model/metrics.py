@@ -60,7 +60,7 @@ def conservation_gap(model: MarketModel) -> float:
 # ------------------------------------------------------------------ prices
 
 def index(model: MarketModel, i: int) -> float:
-    path = model.paths[model.symbols[i]]
+    path = model.index_of(model.symbols[i])  # drawn, or made by the venues
     return path.value_at(min(model.sched.now, path.end_us))
 
 

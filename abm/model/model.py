@@ -29,9 +29,11 @@ from abm.agents.base import Shortfall, Trader
 from abm.agents.params import renamed
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
+from abm.market.spec import MarketSpec
 from abm.market.tape import Tape
+from abm.market.view import BookView
 from abm.model.reporters import collect, plan
-from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue
+from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
     DEFAULT_DT_US,
@@ -45,7 +47,10 @@ from abm.prices import (
     Scripted,
     correlated_paths,
 )
-from abm.sim import FundingLog, MarketFeed, Scheduler
+from abm.prices.index_rules import INDEX_RULES
+from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
+from abm.sim import INDEX, FundingLog, MarketFeed, Scheduler
+from abm.spot import SpotExchange
 from abm.units import US_PER_S, usdc_units
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
@@ -58,6 +63,9 @@ def role_of(cls: type) -> str:
     subclass of ``MarketMaker`` is a market maker), else its ``kind``."""
     role = getattr(cls, "role", None)
     return role if isinstance(role, str) else str(getattr(cls, "kind", "trader"))
+
+
+DEFAULT_INDEX_RULES = {"hyperliquid": "weighted_median", "binance": "weighted_mean_outlier"}  # by mark formula
 
 
 def stream(seed: int, *key: object) -> np.random.Generator:
@@ -91,8 +99,12 @@ class MarketModel(mesa.Model):
         ex.subscribe_fills(self.tape)
         self.funding_log = FundingLog()
         self.symbols = [m.symbol for m in cfg.markets]
-        self.paths: dict[str, IndexPath] = {}
+        self.paths: dict[str, IndexPath] = {}  # each market's drawn path: the index, or with index = "venues" the value
+        self.indices: dict[str, LiveIndex] = {}  # markets whose index the venues make
         self.feeds: dict[str, MarketFeed] = {}
+        self.spot_venues: dict[str, SpotExchange] = {}
+        self.perp_of_spot: dict[str, dict[str, str]] = {}  # spot venue -> {pair: the perp market on its underlying}
+        self._build_spot_venues()
         self.views: dict[str, Any] = {}
         self.triggers: dict[str, PriceTriggers] = {}
         self.funding_watchers: dict[str, list[Trader]] = {}
@@ -140,12 +152,70 @@ class MarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ construction
 
+    def index_of(self, symbol: str) -> Any:
+        """The index of ``symbol`` as the oracle reads it: made by the venues, or the drawn path."""
+        return self.indices.get(symbol) or self.paths[symbol]
+
+    def _build_spot_venues(self) -> None:
+        """Each ``[spot.NAME]`` venue lists, for each market it names, the pair of its underlying and the quote
+        currency on the perp's grid (so prices compare tick for tick), with its fees and lending pool."""
+        cfg = self.config
+        quote = self.venue.profile.quote_currency
+        by_symbol = {m.symbol: m for m in cfg.markets}
+        for name, sv in cfg.spot.items():
+            sx = SpotExchange(name, collateral_pct=Decimal(repr(sv.collateral_pct)), clock=self.sched)
+            pairs: dict[str, str] = {}
+            for sym in spot_listings(cfg)[name]:
+                mc = by_symbol[sym]
+                perp = self.venue.market_spec(sym, mc.tick_size, mc.lot_size)
+                pair = f"{sym.split('-')[0]}/{quote}"
+                try:
+                    spec = MarketSpec(pair, perp.tick_size, perp.lot_size, perp.quote_decimals,
+                                      Decimal(repr(sv.maker_bps)), Decimal(repr(sv.taker_bps)))
+                    sx.list_market(spec, Decimal(repr(sv.borrow_bps_per_day)))
+                except InvalidInput as e:
+                    raise InvalidInput(f"spot.{name}.{e.field.replace('_fee_bps', '_bps')}", e.value, e.allowed) from None
+                lending = Decimal(repr(sv.lending)) / spec.lot_size
+                if lending != lending.to_integral_value():
+                    raise InvalidInput(f"spot.{name}.lending", sv.lending, f"must be a whole number of lots of "
+                                                                          f"{spec.lot_size}")
+                if lending:
+                    sx.seed_lending(pair, int(lending))
+                pairs[pair] = sym
+            self.spot_venues[name] = sx
+            self.perp_of_spot[name] = pairs
+
+    def _live_index(self, mc: MarketSection, tick_size: Decimal, value: IndexPath) -> LiveIndex:
+        """The index of a market with index = "venues": its spot venues' books and its exogenous sources."""
+        cfg = self.config
+        sources: list[Any] = []
+        for name, sx in self.spot_venues.items():
+            for pair, sym in self.perp_of_spot[name].items():
+                if sym == mc.symbol:
+                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sx.market(pair).book), tick_size))
+        for src in mc.index_sources:
+            sources.append(ValueSource(src.name, src.weight, value, src.noise_bps,
+                                       stream(cfg.run.seed, "index-source", mc.symbol, src.name)))
+        rule = mc.index_rule or DEFAULT_INDEX_RULES.get(self.venue.profile.mark.formula, "weighted_median")
+        live = LiveIndex(sources, INDEX_RULES.resolve(rule, "index_rule")(), self.end_us + PATH_MARGIN_US, fallback=value)
+        interval = max(1, int(round(mc.index_interval_s * US_PER_S)))
+        self.sched.at(0, self._sample_index, live, interval, priority=INDEX)
+        return live
+
+    def _sample_index(self, t: int, live: LiveIndex, interval: int) -> None:
+        live.sample(t)
+        if t + interval <= live.end_us:
+            self.sched.at(t + interval, self._sample_index, live, interval, priority=INDEX)
+
     def _list_market(self, i: int, mc: MarketSection) -> None:
         ex, venue, cfg = self.exchange, self.venue, self.config
         spec = venue.market_spec(mc.symbol, mc.tick_size, mc.lot_size)
         ex.list_market(spec, venue.risk_params(mc.tier_class), venue.order_rules(mc.tier_class, spec))
         path = self._index_path(i, mc)
         self.paths[mc.symbol] = path
+        read: Any = path if mc.index == "exogenous" else self._live_index(mc, spec.tick_size, path)
+        if mc.index == "venues":
+            self.indices[mc.symbol] = read
         okw = dict(venue.oracle_kwargs())
         if mc.oracle_interval_s is not None:
             okw["interval_us"] = int(round(mc.oracle_interval_s * US_PER_S))
@@ -155,7 +225,7 @@ class MarketModel(mesa.Model):
             okw["noise_bps"] = mc.oracle_noise_bps
         if mc.oracle_outages_s:
             okw["outages"] = [(int(a * US_PER_S), int(b * US_PER_S)) for a, b in mc.oracle_outages_s]
-        oracle = Oracle(path, spec.tick_size, rng=stream(cfg.run.seed, "oracle", mc.symbol), **okw)
+        oracle = Oracle(read, spec.tick_size, rng=stream(cfg.run.seed, "oracle", mc.symbol), **okw)
         if mc.impact_notional_usdc is None:
             impact = venue.impact_notional(mc.tier_class)
         else:
@@ -221,6 +291,8 @@ class MarketModel(mesa.Model):
         self.sched.run_until(self._t)
         if self.audit:
             self.exchange.check_conservation()
+            for sx in self.spot_venues.values():
+                sx.check_conservation()
             self.conservation_gap_last = float(conservation_gap(self.exchange))
         self.metrics = collect(self, self._steps)
         self._liq_seen = len(self.exchange.liquidations)  # the next step's flow figures start here
@@ -257,6 +329,8 @@ class MarketModel(mesa.Model):
         with ``agent`` None and the time of the first: what a run summary shows.
         """
         lot = {m.spec.symbol: m.spec.lot_size for m in self.exchange.markets}
+        for sx in self.spot_venues.values():  # spot pairs: an agent's shortfall names its own venue's pair
+            lot.update({m.symbol: m.spec.lot_size for m in sx.markets})
         kinds = {name: kind for name, kind, _, _ in agent_groups(self.config)}
         keyed: list[tuple[tuple[int, str, int, int], dict[str, Any]]] = []
         for name, group in self.agents_by_group.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Mapping, Optional
+from typing import Annotated, Any, Iterator, Literal, Mapping, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
@@ -92,6 +92,31 @@ class ShockSection(_Model):
     pct: float = Field(gt=-100)  # the move, percent of the index
 
 
+class IndexSourceSection(_Model):
+    """An exogenous venue in a market's index: it follows the market's value process with its own noise."""
+
+    name: str = Field(min_length=1)
+    weight: int = Field(1, ge=1)  # its weight in the venue's index rule
+    noise_bps: float = Field(0.0, ge=0, lt=10_000)  # lognormal noise of each of its prices
+
+
+class SpotVenueSection(_Model):
+    """A simulated spot venue (``[spot.NAME]``): an order book per listed market's underlying, paired with the
+    quote currency, with spot accounts (cash and inventory, no leverage) and a lending pool."""
+
+    markets: list[str] = Field(default_factory=list)  # perp symbols whose underlying it lists (empty: all)
+    weight: int = Field(1, ge=1)  # its weight in those markets' index (markets with index = "venues")
+    maker_bps: float = Field(1.0, gt=-10_000, lt=10_000)  # fee rates, multiples of 0.01 bp
+    taker_bps: float = Field(5.0, ge=0, lt=10_000)
+    borrow_bps_per_day: float = Field(0.0, ge=0, lt=10_000)  # interest on borrowed inventory
+    collateral_pct: float = Field(100.0, ge=0, le=1_000)  # cash locked against a borrow, percent of its value
+    lending: float = Field(0.0, ge=0)  # base units its pool can lend, per listed pair
+
+
+# fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash
+_INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0}
+
+
 class MarketSection(_Model):
     symbol: str = Field("BTC-PERP", min_length=1)
     tick_size: str = "0.1"  # exact decimal, quote currency
@@ -116,6 +141,33 @@ class MarketSection(_Model):
     # derived from the file's first price; with it the path is scaled so that it starts at s0.
     replay_file: Optional[str] = Field(None, min_length=1)  # process = "replay": a .csv/.parquet of time, price
     replay_rescale: bool = False  # scale the replayed path to start at s0
+    # "exogenous": the index is the process above (drawn before the run); "venues": the process is the latent
+    # value, and the index is made during the run from the spot venues listing this market and index_sources
+    index: Literal["exogenous", "venues"] = "exogenous"
+    index_sources: list[IndexSourceSection] = Field(default_factory=list)  # exogenous venues (index = "venues")
+    index_rule: Optional[str] = None  # abm.prices.INDEX_RULES name (None: the venue's, by its mark formula)
+    index_interval_s: float = Field(1.0, gt=0)  # how often the index reads its sources
+
+    @model_serializer(mode="wrap")
+    def _without_index_defaults(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for k, v in _INDEX_DEFAULTS.items():
+                if k in data and data[k] == v:
+                    data.pop(k)
+        return data
+
+    @field_validator("index_rule")
+    @classmethod
+    def _known_rule(cls, v: Optional[str]) -> Optional[str]:
+        from abm.prices.index_rules import INDEX_RULES
+
+        if v is not None:
+            try:
+                INDEX_RULES.resolve(v, "index_rule")
+            except InvalidInput as e:
+                raise ValueError(e.allowed) from None
+        return v
 
 
     @field_validator("process")
@@ -141,6 +193,14 @@ class Scenario(_Model):
     markets: list[MarketSection] = Field(default_factory=lambda: [MarketSection()], min_length=1)
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # [agents.NAME]: kind, count, parameters
     correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
+    spot: dict[str, SpotVenueSection] = Field(default_factory=dict)  # [spot.NAME]: simulated spot venues
+
+    @model_serializer(mode="wrap")
+    def _without_no_spot(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("spot"):
+            data.pop("spot", None)
+        return data
 
     @field_validator("name")
     @classmethod
@@ -175,6 +235,7 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
         bad = [m.symbol for m in scn.markets if m.process not in ("gbm", "jump", "garch", "regime")]
         if bad:
             problems.append(Problem("correlation", bad, "needs every market's process to be gbm, jump, garch or regime"))
+    problems.extend(_check_spot(scn))
     markets = []
     for i, m in enumerate(scn.markets):
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)
@@ -189,6 +250,42 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     if problems:
         raise InvalidScenario(source, problems)
     return scn
+
+
+def spot_listings(scn: Scenario) -> dict[str, list[str]]:
+    """``{spot venue: [perp symbols whose underlying it lists]}``, in the scenario's order."""
+    symbols = [m.symbol for m in scn.markets]
+    return {name: list(v.markets) or symbols for name, v in scn.spot.items()}
+
+
+def _check_spot(scn: Scenario) -> Iterator[Problem]:
+    """Spot venues name existing markets; a market whose index comes from venues has a source and distinct names."""
+    symbols = [m.symbol for m in scn.markets]
+    for name, v in scn.spot.items():
+        if not NAME_PATTERN.fullmatch(name):
+            yield Problem(f"spot.{name}", name, "must be a name of letters, digits, '_', '-' and '.'")
+        for j, sym in enumerate(v.markets):
+            if sym not in symbols:
+                yield Problem(f"spot.{name}.markets[{j}]", sym, f"must be one of the scenario's markets {symbols}")
+    listings = spot_listings(scn)
+    for i, m in enumerate(scn.markets):
+        venues = [n for n, syms in listings.items() if m.symbol in syms]
+        names = venues + [src.name for src in m.index_sources]
+        if m.index == "venues" and not names:
+            yield Problem(f"markets[{i}].index", m.index, "needs a source: a [spot.NAME] venue listing this market or "
+                                                          "an entry in index_sources")
+        if m.index == "exogenous" and m.index_sources:
+            yield Problem(f"markets[{i}].index_sources", [s.name for s in m.index_sources],
+                          'are only read with index = "venues"')
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            yield Problem(f"markets[{i}].index_sources", dup, "must have names distinct from each other and from the "
+                                                                "spot venues")
+    for name, _kind, _count, params in agent_groups(scn):
+        venue = params.get("venue")
+        if venue is not None and venue not in scn.spot:
+            yield Problem(f"agents.{name}.venue", venue, f"must be one of the scenario's spot venues {sorted(scn.spot)} "
+                                                         "(or left out: the perp venue)")
 
 
 def _venue_beside(scn: Scenario, base_dir: Path) -> Scenario:

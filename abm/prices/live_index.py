@@ -10,7 +10,8 @@ before that time, so its delay, cadence, noise, clipping and outages apply on to
 What is recorded is the samples themselves, ``(time, value)``: a read between two samples returns the
 earlier one, and a read before the first sample is refused (a scheduling bug, caught early). When no
 source has a price (every book one-sided, every feed out) the index keeps its last value and the
-sample is marked stale, so nothing downstream sees a hole.
+sample is marked stale, so nothing downstream sees a hole; before any source has had a price (books are
+empty until their makers quote) the index is the fallback, the value process.
 """
 
 from __future__ import annotations
@@ -80,9 +81,11 @@ class ValueSource:
 class LiveIndex:
     """Samples ``sources`` with ``rule`` at the times the model calls ``sample``; read like an ``IndexPath``."""
 
-    __slots__ = ("sources", "rule", "_weights", "end_us", "times", "values", "stale")
+    __slots__ = ("sources", "rule", "_weights", "end_us", "times", "values", "stale", "_fallback")
 
-    def __init__(self, sources: Sequence[IndexSource], rule: IndexRule, end_us: int) -> None:
+    def __init__(self, sources: Sequence[IndexSource], rule: IndexRule, end_us: int, fallback: Any = None) -> None:
+        """``fallback``: what the index is before any source has had a price (the value process, whose start is
+        the scenario's ``s0``: books are empty until their makers quote); None refuses such a sample."""
         if not sources:
             raise InvalidInput("index.sources", list(sources), "must name at least one source")
         names = [s.name for s in sources]
@@ -95,12 +98,18 @@ class LiveIndex:
         self.times: list[int] = []
         self.values: list[float] = []
         self.stale: list[bool] = []  # True where no source had a price and the last value was kept
+        self._fallback = fallback
 
     def sample(self, t_us: int) -> float:
         """Read every source at ``t_us`` (not before the last sample) and record the combined value."""
         if self.times and t_us < self.times[-1]:
             raise InvalidInput("t_us", t_us, f"must be >= the last sample's time {self.times[-1]} us")
         v = self.rule.combine([s.price(t_us) for s in self.sources], self._weights)
+        if v is None and not self.values and self._fallback is not None:
+            v = Fraction(self._fallback.value_at(t_us))
+            stale0 = True
+        else:
+            stale0 = False
         if v is None:
             if not self.values:
                 raise InvalidInput("index", None, f"no source has a price at t_us={t_us} and there is no earlier "
@@ -108,7 +117,7 @@ class LiveIndex:
                                                   "before the first sample, or an exogenous source)")
             value, stale = self.values[-1], True
         else:
-            value, stale = float(v), False
+            value, stale = float(v), stale0
         if self.times and self.times[-1] == t_us:  # sampled twice at one time: the later read wins
             self.values[-1], self.stale[-1] = value, stale
         else:

@@ -1,11 +1,11 @@
 """The accounts table: every account of a run, who owned it and how it ended, so users find their own agent.
 
-One row per exchange account, in account-id order: its owner (agent group, kind, index in the group, or
-the venue's own ``vault``), its market and margin mode there, the money it brought (deposits less
-withdrawals), its equity at the final marks and so its profit, realised PnL, fees and funding over all
-its positions, its open position, whether and when it was liquidated and for how much, and the actions
-(orders, cancels, modifies) that reached the exchange and were refused. Money is in quote currency from
-exact integers (each value divided once);
+One row per account of the perp exchange (spot venues' accounts are not in it yet), in account-id order:
+its owner (agent group, kind, index in the group, or the venue's own ``vault``), its market and margin
+mode there, the money it brought (deposits less withdrawals), its equity at the final marks and so its
+profit, realised PnL, fees and funding over all its positions, its open position, whether and when it
+was liquidated and for how much, and the actions (orders, cancels, modifies) that reached the exchange
+and were refused. Money is in quote currency from exact integers (each value divided once);
 ``account`` joins this table to the trades (``maker_account``, ``taker_account``) and liquidations.
 """
 
@@ -28,7 +28,8 @@ def accounts_table(model: Any) -> pd.DataFrame:
     owner: dict[int, tuple[str, str, int, Any]] = {}
     for group, agents in model.agents_by_group.items():
         for i, a in enumerate(agents):
-            owner[a.account] = (group, a.kind, i, a)
+            if getattr(a.ctx, "margined", True):  # spot venues' accounts are numbered on their own venue
+                owner[a.account] = (group, a.kind, i, a)
     log = ex.liquidations
     kinds = np.frombuffer(log.column("kind"), dtype=np.int64) if len(log) else np.zeros(0, np.int64)
     accts = np.frombuffer(log.column("account"), dtype=np.int64) if len(log) else np.zeros(0, np.int64)

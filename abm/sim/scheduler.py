@@ -7,7 +7,9 @@ they happened.
 
 The priorities, defined here once and used by name everywhere (``priority=ORACLE``, never a number):
 
-1. ``ORACLE``: the oracle publishes first, so everything at t prices off the oracle of t;
+0. ``INDEX``: an index made by the venues reads its sources first, so an oracle due at t reads the index
+   of t (only markets whose index comes from venues schedule it);
+1. ``ORACLE``: the oracle publishes next, so everything at t prices off the oracle of t;
 2. ``MARK``: the mark recomputed from it (and the liquidation check that every mark update runs),
    so no one trades at t against a stale mark or an account that is already liquidatable;
 3. ``FUNDING_PAYMENT``: a payment due at t settles the interval that ends at t (paid at the mark
@@ -28,12 +30,13 @@ from typing import Any, Callable, Final, Optional
 
 from abm.errors import InvalidInput
 
+INDEX: Final = -1
 ORACLE: Final = 0
 MARK: Final = 1
 FUNDING_PAYMENT: Final = 2
 FUNDING_SAMPLE: Final = 3
 AGENT: Final = 5
-PRIORITIES: Final = {"ORACLE": ORACLE, "MARK": MARK, "FUNDING_PAYMENT": FUNDING_PAYMENT,
+PRIORITIES: Final = {"INDEX": INDEX, "ORACLE": ORACLE, "MARK": MARK, "FUNDING_PAYMENT": FUNDING_PAYMENT,
                      "FUNDING_SAMPLE": FUNDING_SAMPLE, "AGENT": AGENT}  # name -> value, in run order
 
 

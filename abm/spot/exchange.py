@@ -27,7 +27,7 @@ Money and lots, exactly:
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from abm.errors import (
     BoolArg,
@@ -99,7 +99,8 @@ class SpotMarket:
 class SpotExchange:
     """One spot venue (``name``): its markets, accounts and ledgers. Time is set by whoever drives it."""
 
-    def __init__(self, name: str = "spot", collateral_pct: Union[int, str, Decimal] = 100) -> None:
+    def __init__(self, name: str = "spot", collateral_pct: Union[int, str, Decimal] = 100, clock: Any = None) -> None:
+        """``clock``: an object whose ``now`` is the time (the model's scheduler); None: set ``now`` by hand."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidInput("name", name, "must be a non-empty string")
         self.name = name
@@ -109,12 +110,21 @@ class SpotExchange:
         self.accounts: dict[int, SpotAccount] = {}
         self.ledgers: dict[str, int] = {n: 0 for n in LEDGERS}
         self.external_cash = 0  # quote units that came from outside (deposits - withdrawals)
-        self.now = 0
+        self._clock = clock
+        self._now = 0
         self._next_oid = 1
         self._next_account = 1
         self._subscribers: list[FillSubscriber] = []
         self._taker_hold = 0  # quote units per lot the order being matched holds (a buy)
         self._last_fill_notional = 0
+
+    @property
+    def now(self) -> int:
+        return self._clock.now if self._clock is not None else self._now
+
+    @now.setter
+    def now(self, t_us: int) -> None:
+        self._now = t_us
 
     # ------------------------------------------------------------------ listing and lookup
 

@@ -95,10 +95,11 @@ def test_same_inputs_same_run():
 
 def test_events_at_one_time_run_in_the_named_priority_order():
     """oracle, mark, funding payment, funding sample, agents: whatever order they were scheduled in."""
-    from abm.sim import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, PRIORITIES
+    from abm.sim import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, INDEX, MARK, ORACLE, PRIORITIES
 
-    assert list(PRIORITIES) == ["ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT"]
-    assert list(PRIORITIES.values()) == sorted(PRIORITIES.values()) == [ORACLE, MARK, FUNDING_PAYMENT, FUNDING_SAMPLE, AGENT]
+    assert list(PRIORITIES) == ["INDEX", "ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT"]
+    assert list(PRIORITIES.values()) == sorted(PRIORITIES.values()) == [INDEX, ORACLE, MARK, FUNDING_PAYMENT,
+                                                                         FUNDING_SAMPLE, AGENT]
     sched, ran = Scheduler(), []
     for name in reversed(PRIORITIES):
         sched.at(7, lambda t, n=name: ran.append(n), priority=PRIORITIES[name])

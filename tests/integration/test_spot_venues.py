@@ -1,0 +1,99 @@
+"""Simulated spot venues in a run: their books make the index (index = "venues"), so a sale on spot reaches the
+oracle and the mark; both venues conserve every unit after every step; bad spot input is refused by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from abm.errors import InvalidInput
+from abm.model import MarketModel
+from abm.results.fingerprint import fingerprint
+from abm.scenarios import load_scenario
+from abm.scenarios.runner import run
+
+SPOT: dict[str, Any] = {
+    "run.duration_s": 600,
+    "markets[0].shocks": [],
+    "markets[0].index": "venues",
+    "spot": {"binance": {"weight": 1}},
+    "agents.spot_mm": {"kind": "market_maker", "count": 3, "venue": "binance", "deposit_usdc": 2_000_000,
+                       "spot_inventory": 20.0, "reference": "mid", "max_inventory": 15.0},
+    "agents.spot_noise": {"kind": "noise", "count": 20, "venue": "binance", "deposit_usdc": 1_000_000,
+                          "spot_inventory": 10.0},
+}
+WHALE = {"kind": "whale", "count": 1, "venue": "binance", "execution": "twap", "side": "sell", "size": 30,
+         "start_s": 300, "duration_s": 120, "slice_s": 10, "deposit_usdc": 0, "spot_inventory": 30.0}
+
+
+def model(overrides: dict[str, Any], seed: int = 7) -> MarketModel:
+    return MarketModel(load_scenario("whale_dump", overrides, seed=seed), audit=True).run()  # audit: every step
+
+
+@pytest.fixture(scope="module")
+def runs() -> tuple[MarketModel, MarketModel]:
+    return model(SPOT), model({**SPOT, "agents.spot_whale": WHALE})
+
+
+def test_a_sale_on_the_spot_book_moves_the_index_the_oracle_and_the_mark(runs: tuple[MarketModel, MarketModel]) -> None:
+    calm, sold = runs
+    for m in runs:
+        li = m.indices["BTC-PERP"]
+        assert li.times[0] == 0 and li.times[1] - li.times[0] == 1_000_000  # sampled every index_interval_s
+    t = np.array(sold.indices["BTC-PERP"].times)
+    calm_after = np.array(calm.indices["BTC-PERP"].values)[t >= 300e6]
+    sold_after = np.array(sold.indices["BTC-PERP"].values)[t >= 300e6]
+    whale = sold.agents_by_group["spot_whale"][0]
+    assert whale.filled_lots > 10_000  # more than 10 BTC sold into the spot book
+    assert sold_after.min() < calm_after.min() * (1 - 0.003)  # the index fell with the spot mid
+    steps_calm = calm.datacollector.get_model_vars_dataframe()
+    steps_sold = sold.datacollector.get_model_vars_dataframe()
+    assert steps_sold["oracle"].iloc[-1] < steps_calm["oracle"].iloc[-1] * (1 - 0.003)  # the oracle after its delay
+    assert steps_sold["mark"].iloc[-1] < steps_calm["mark"].iloc[-1]  # and the mark margin reads
+    assert np.allclose(steps_sold["index"].iloc[1:].to_numpy(), [sold.index_of("BTC-PERP").value_at(int(s * 1e6))
+                                                                 for s in steps_sold["time_s"].iloc[1:]])
+
+
+def test_spot_accounts_hold_cash_and_inventory_and_conserve(runs: tuple[MarketModel, MarketModel]) -> None:
+    _, sold = runs
+    sx = sold.spot_venues["binance"]
+    sx.check_conservation()
+    sold.exchange.check_conservation()
+    pair = sx.market("BTC/USDC")
+    assert pair.external == (3 * 20 + 20 * 10 + 30) * 1000  # every lot that came in (0.001 BTC lots)
+    whale = sold.agents_by_group["spot_whale"][0]
+    assert sx.account(whale.account).inventory[0] == 30_000 - whale.filled_lots  # sold only what it held
+    assert sx.account(whale.account).cash > 0 and sx.ledgers["fees"] > 0
+
+
+def test_the_same_seed_gives_the_same_run() -> None:
+    short = {**SPOT, "run.duration_s": 120, "agents.whale.start_s": 60}
+    a = run("whale_dump", short, seed=3, report=False)
+    b = run("whale_dump", short, seed=3, report=False)
+    assert fingerprint(a) == fingerprint(b)
+
+
+@pytest.mark.parametrize("overrides, field, words", [
+    ({"agents.spot_noise": {"kind": "noise", "venue": "kraken"}}, "agents.spot_noise.venue", "spot venues"),
+    ({"markets[0].index": "venues"}, "markets[0].index", "needs a source"),
+    ({"markets[0].index_sources": [{"name": "okx"}]}, "markets[0].index_sources", 'index = "venues"'),
+    ({"spot": {"a": {"markets": ["ETH-PERP"]}}}, "spot.a.markets[0]", "must be one of"),
+    ({"markets[0].index": "venues", "spot": {"okx": {}}, "markets[0].index_sources": [{"name": "okx"}]},
+     "markets[0].index_sources", "distinct"),
+    ({"markets[0].index": "venues", "markets[0].index_rule": "weighted_medain",
+      "markets[0].index_sources": [{"name": "okx"}]}, "markets[0].index_rule", "did you mean 'weighted_median'"),
+])
+def test_bad_spot_input_is_refused_by_name(overrides: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        load_scenario("whale_dump", overrides)
+    lines = [p for p in e.value.problems if p.path == field]  # type: ignore[attr-defined]
+    assert lines and words in lines[0].allowed, e.value
+
+
+def test_agent_errors_on_a_spot_venue_name_the_group() -> None:
+    with pytest.raises(InvalidInput, match=r"agents\.spot_noise\.spot_inventory: must be a whole number of lots"):
+        model({**SPOT, "agents.spot_noise": {**SPOT["agents.spot_noise"], "spot_inventory": 0.0005}})
+    with pytest.raises(InvalidInput, match=r"agents\.lev\.leverage: must be <= 1 \(the venue's maximum for BTC/USDC\)"):
+        model({**SPOT, "agents.lev": {"kind": "leveraged", "venue": "binance", "leverage": 5}})
