@@ -106,6 +106,10 @@ class ArbitrageurParams(TraderParams):
     transfer_s: Seconds = 60.0  # time to move collateral between the venues
     rebalance: bool = True
     topup_usage: Annotated[float, number(gt=0, lt=1, unit="margin usage")] = 0.4  # triggers a top-up from spot cash
+    # a [spot.NAME] venue of the scenario for the spot leg (its book, fees, borrowing); None: an external spot venue
+    # at the index +- half spot_spread_bps (spot_fee_bps and borrow_bps_per_day are then this agent's own)
+    spot_venue: Optional[str] = None
+    spot_slippage_bps: Bps = 50.0  # on a simulated spot venue: each hedge fills at most this far from its mid
 
     def cross_checks(self) -> Iterator[Problem]:
         floor_cost = self.threshold_bps + self.spot_fee_bps + self.spot_spread_bps / 2
@@ -140,8 +144,17 @@ class Arbitrageur(Trader):
             ctx.set_leverage(self.symbol, p.leverage)
         except InvalidInput as e:
             raise InvalidInput(f"agents.{self.kind}.leverage", p.leverage, e.allowed) from None
-        self._spot_lots = 0  # spot inventory in the perp's lots (negative: borrowed and sold)
-        self._spot_cash = int(round(p.spot_cash_usdc * USDC))  # quote units
+        self._spot_lots_own = 0  # spot inventory in the perp's lots (negative: borrowed and sold), external venue
+        self._spot_cash = int(round(p.spot_cash_usdc * USDC))  # quote units, external venue
+        # the spot leg on a simulated venue: an account there, through its own link (that venue's latency)
+        self.spot: Any = None
+        self._spot_pending = 0  # signed lots of spot orders on their way
+        if p.spot_venue is not None:
+            from abm.agents.spot_context import SpotContext
+
+            self.spot = SpotContext(model, self, p.spot_venue, self._spot_cash, 0.0, self.latency, False)
+            self.spot_symbol = next(pair for pair, perp in model.perp_of_spot[p.spot_venue].items() if perp == self.symbol)
+            self._spot_cash = 0
         self._in_transit = 0  # quote units on their way between venues
         self._transfers_open = 0
         self.transfers: list[dict[str, Any]] = []
@@ -156,6 +169,14 @@ class Arbitrageur(Trader):
         self.capped = {"notional": 0, "margin": 0, "spot": 0}
         self.perp_orders = 0
 
+    def _place(self, group: str, index: int, network: Any) -> None:
+        """The spot link's jitter has a network stream of its own, a child of the perp link's (no draws taken)."""
+        super()._place(group, index, network)
+        if self.spot is not None:
+            import numpy as np
+
+            self.spot.set_network(np.random.default_rng(network.bit_generator.seed_seq.spawn(1)[0]))
+
     def start(self) -> None:
         """Scheduled wakes as configured, plus funding payments when the carry trade is on."""
         super().start()
@@ -165,14 +186,27 @@ class Arbitrageur(Trader):
     # ------------------------------------------------------------------ reporting
 
     @property
+    def _spot_lots(self) -> int:
+        """Spot inventory less debt, in lots (on a simulated venue: what its account holds)."""
+        if self.spot is None:
+            return self._spot_lots_own
+        a = self.spot._spot.accounts[self.spot.account]
+        return a.total_inventory(0) - a.debt[0]
+
+    def _spot_free_cash(self) -> int:
+        return self._spot_cash if self.spot is None else self.spot._spot.accounts[self.spot.account].cash
+
+    @property
     def spot_position(self) -> float:
         """Spot inventory in base units (negative: borrowed and sold)."""
         return self._spot_lots * self.lot
 
     @property
     def spot_cash(self) -> float:
-        """Cash on the spot venue, USDC."""
-        return self._spot_cash / USDC
+        """Cash on the spot venue, USDC (on a simulated venue: free, held and locked as collateral)."""
+        if self.spot is None:
+            return self._spot_cash / USDC
+        return self.spot._spot.accounts[self.spot.account].total_cash() / USDC
 
     @property
     def in_transit(self) -> float:
@@ -208,6 +242,8 @@ class Arbitrageur(Trader):
     # ------------------------------------------------------------------ spot venue
 
     def _accrue_borrow(self) -> None:
+        if self.spot is not None:
+            return  # a simulated venue charges its own interest
         t = self.now
         if self._spot_lots < 0 and t > self._borrow_t and self.p.borrow_bps_per_day:
             value = -self._spot_lots * self.lot * self.index_price()
@@ -231,6 +267,8 @@ class Arbitrageur(Trader):
         """
         if not dq:
             return 0
+        if self.spot is not None:
+            return self._spot_order(dq)
         self._accrue_borrow()
         if dq > 0:
             unit = self._spot_unit_cost(BUY)
@@ -257,10 +295,43 @@ class Arbitrageur(Trader):
             self._spot_cash -= gross + fee
         else:
             self._spot_cash += gross - fee
-        self._spot_lots += dq
+        self._spot_lots_own += dq
         self.spot_fees += fee
         self.spot_volume += abs(dq)
         return dq
+
+    def _spot_order(self, dq: int) -> int:
+        """The hedge as a market order on the simulated spot book, after that venue's latency; a sale beyond the
+        free inventory borrows the rest first (same link, so the borrow lands first). Returns the lots sent;
+        what does not fill is recorded when the order lands."""
+        side = BUY if dq > 0 else SELL
+        lots = abs(dq)
+        if side == SELL:
+            free = self.spot._spot.accounts[self.spot.account].inventory[0]
+            if lots > free:
+                if not self.p.allow_borrow:
+                    lots = free
+                else:
+                    ref = max(1, round(self.index_price() / self.tick))
+                    self.spot.borrow(self.spot_symbol, lots - free, ref)
+            if not lots:
+                return 0
+        signed = lots if side == BUY else -lots
+        self._spot_pending += signed
+
+        def done(res: Any, error: Optional[AbmError]) -> None:
+            self._spot_pending -= signed
+            filled = 0 if error is not None else res.filled
+            self.spot_volume += filled
+            if filled < lots:
+                why = f"refused: {error}" if error is not None else \
+                    f"the spot book ran out within spot_slippage_bps={self.p.spot_slippage_bps:g}" + \
+                    (" (cut to the free cash)" if res.trimmed else "")
+                self.record_shortfall(f"spot {'buy' if side == BUY else 'sell'} (hedge)", lots, filled, why,
+                                      self.spot_symbol)
+
+        self.spot.submit_market(self.spot_symbol, side, lots, slippage_bps=self.p.spot_slippage_bps, on_done=done)
+        return signed
 
     # ------------------------------------------------------------------ transfers
 
@@ -279,6 +350,14 @@ class Arbitrageur(Trader):
         if to == "spot":
             try:  # at decision time: the transfer's own time is transfer_s (see AgentContext, set-up calls)
                 self.ctx.withdraw(amount, immediate=True)
+            except AbmError as e:
+                self.rejects += 1
+                self.last_reject = e
+                self.on_reject("transfer", e)
+                return False
+        elif self.spot is not None:
+            try:
+                self.spot.withdraw(amount, immediate=True)
             except AbmError as e:
                 self.rejects += 1
                 self.last_reject = e
@@ -303,6 +382,8 @@ class Arbitrageur(Trader):
         amount = rec["amount"]
         if rec["to"] == "perp":
             self.ctx.deposit(amount, immediate=True)  # the bridge credits it as it lands
+        elif self.spot is not None:
+            self.spot.deposit(amount, immediate=True)
         else:
             self._spot_cash += amount
         self._in_transit -= amount
@@ -320,10 +401,10 @@ class Arbitrageur(Trader):
         clip = self.p.clip_usdc * USDC
         if e <= 0 or used / e > self.p.topup_usage:
             need = int(used / target) - e
-            amount = min(need, self._spot_cash)
+            amount = min(need, self._spot_free_cash())
             if amount >= USDC:
                 self.transfer(amount / USDC, "perp")
-        elif self._spot_cash < clip:
+        elif self._spot_free_cash() < clip:
             excess = min(e - int(used / target), self._withdrawable(free))
             if excess >= clip / 10:
                 self.transfer(excess / USDC, "spot")
@@ -365,7 +446,7 @@ class Arbitrageur(Trader):
                 add = max(0, room)
         qty = reduce + add
         if side == SELL:  # the hedge buys spot: it needs the cash
-            afford = max(0, int(self._spot_cash // self._spot_unit_cost(BUY)))
+            afford = max(0, int(self._spot_free_cash() // self._spot_unit_cost(BUY)))
         elif not self.p.allow_borrow:
             afford = max(0, self._spot_lots)
         else:
@@ -413,7 +494,7 @@ class Arbitrageur(Trader):
         elif abs(self.carry_lots) > abs(size):
             self.carry_lots = size
         if not self._pending:
-            self.spot_trade(-size - self._spot_lots)  # re-hedge
+            self.spot_trade(-size - self._spot_lots - self._spot_pending)  # re-hedge
         self._rebalance()
         if not self._pending:
             self._decide(size)

@@ -287,8 +287,11 @@ class MarketModel(mesa.Model):
     # ------------------------------------------------------------------ running
 
     def step(self) -> None:
+        t0 = self._t
         self._t = min(self._t + self.step_us, self.end_us)
         self.sched.run_until(self._t)
+        if self.spot_venues:
+            self._accrue_spot_interest(self._t - t0)
         if self.audit:
             self.exchange.check_conservation()
             for sx in self.spot_venues.values():
@@ -300,6 +303,16 @@ class MarketModel(mesa.Model):
         self.datacollector.collect(self)
         if self._t >= self.end_us:
             self.running = False
+
+    def _accrue_spot_interest(self, elapsed_us: int) -> None:
+        """Each step's interest on what spot venues lent, on its value at the perp's oracle (or mark)."""
+        for name, sx in self.spot_venues.items():
+            for pair, sym in self.perp_of_spot[name].items():
+                m = sx.market(pair)
+                if m.lent and m.borrow_ppm_day:
+                    ref = self.feeds[sym].oracle.price or self.exchange.risk.mark(self.exchange.market(sym).index)
+                    if ref:
+                        sx.accrue_interest(pair, elapsed_us, ref)
 
     def run(self) -> "MarketModel":
         from abm.model.quiet_gc import quiet_gc

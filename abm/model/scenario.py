@@ -282,10 +282,15 @@ def _check_spot(scn: Scenario) -> Iterator[Problem]:
             yield Problem(f"markets[{i}].index_sources", dup, "must have names distinct from each other and from the "
                                                                 "spot venues")
     for name, _kind, _count, params in agent_groups(scn):
-        venue = params.get("venue")
-        if venue is not None and venue not in scn.spot:
-            yield Problem(f"agents.{name}.venue", venue, f"must be one of the scenario's spot venues {sorted(scn.spot)} "
-                                                         "(or left out: the perp venue)")
+        for key in ("venue", "spot_venue"):  # an agent's venue; the arbitrageur's spot leg
+            venue = params.get(key)
+            if venue is not None and venue not in scn.spot:
+                yield Problem(f"agents.{name}.{key}", venue, f"must be one of the scenario's spot venues "
+                                                             f"{sorted(scn.spot)} (or left out)")
+            elif venue is not None and key == "spot_venue":
+                sym = params.get("symbol") or symbols[0]
+                if sym not in listings[venue]:
+                    yield Problem(f"agents.{name}.spot_venue", venue, f"must list {sym} (it lists {listings[venue]})")
 
 
 def _venue_beside(scn: Scenario, base_dir: Path) -> Scenario:

@@ -97,3 +97,26 @@ def test_agent_errors_on_a_spot_venue_name_the_group() -> None:
         model({**SPOT, "agents.spot_noise": {**SPOT["agents.spot_noise"], "spot_inventory": 0.0005}})
     with pytest.raises(InvalidInput, match=r"agents\.lev\.leverage: must be <= 1 \(the venue's maximum for BTC/USDC\)"):
         model({**SPOT, "agents.lev": {"kind": "leveraged", "venue": "binance", "leverage": 5}})
+
+
+def test_the_arbitrageurs_spot_leg_trades_through_the_spot_book() -> None:
+    """With spot_venue the hedge is an order on the simulated book (its latency, fees, inventory, borrowing):
+    the carry trade's spot buying lifts the spot mid, so the index the perp is measured against moves too."""
+    base = {**SPOT, "spot": {"binance": {"weight": 1, "lending": 200.0, "borrow_bps_per_day": 5.0}}}
+    external = model(base)
+    through = model({**base, "agents.arbitrageur.spot_venue": "binance"})
+    sx = through.spot_venues["binance"]
+    arbs = through.agents_by_group["arbitrageur"]
+    for a in arbs:
+        acct = sx.account(a.spot.account)
+        assert a.spot_position * 1000 == acct.total_inventory(0) - acct.debt[0]  # the venue holds its spot leg
+        assert a.spot_position > 0 and a.position().size < 0  # short perp, long spot: the carry
+    assert sx.ledgers["fees"] > 0 and sum(a.spot_volume for a in arbs) > 0
+    t = np.array(through.indices["BTC-PERP"].times)
+    lifted = np.array(through.indices["BTC-PERP"].values)[t < 300e6].mean()
+    calm = np.array(external.indices["BTC-PERP"].values)[t < 300e6].mean()
+    assert lifted > calm * 1.002  # their buying moved the spot book, so the index
+    reasons = {r.reason for a in arbs for r in a.shortfalls}
+    assert any("spot book ran out" in r for r in reasons)  # a hedge the thin book could not take is recorded
+    with pytest.raises(InvalidInput, match=r"agents\.arbitrageur\.spot_venue: must be one of the scenario's spot"):
+        load_scenario("whale_dump", {**base, "agents.arbitrageur.spot_venue": "kraken"})
