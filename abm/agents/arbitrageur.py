@@ -188,13 +188,10 @@ class Arbitrageur(Trader):
     @property
     def _spot_lots(self) -> int:
         """Spot inventory less debt, in lots (on a simulated venue: what its account holds)."""
-        if self.spot is None:
-            return self._spot_lots_own
-        a = self.spot._spot.accounts[self.spot.account]
-        return a.total_inventory(0) - a.debt[0]
+        return self._spot_lots_own if self.spot is None else self.spot.net_inventory(self.spot_symbol)
 
     def _spot_free_cash(self) -> int:
-        return self._spot_cash if self.spot is None else self.spot._spot.accounts[self.spot.account].cash
+        return self._spot_cash if self.spot is None else self.spot.balance()
 
     @property
     def spot_position(self) -> float:
@@ -204,9 +201,7 @@ class Arbitrageur(Trader):
     @property
     def spot_cash(self) -> float:
         """Cash on the spot venue, USDC (on a simulated venue: free, held and locked as collateral)."""
-        if self.spot is None:
-            return self._spot_cash / USDC
-        return self.spot._spot.accounts[self.spot.account].total_cash() / USDC
+        return (self._spot_cash if self.spot is None else self.spot.cash_total()) / USDC
 
     @property
     def in_transit(self) -> float:
@@ -307,7 +302,7 @@ class Arbitrageur(Trader):
         side = BUY if dq > 0 else SELL
         lots = abs(dq)
         if side == SELL:
-            free = self.spot._spot.accounts[self.spot.account].inventory[0]
+            free = self.spot.free_inventory(self.spot_symbol)
             if lots > free:
                 if not self.p.allow_borrow:
                     lots = free

@@ -30,7 +30,7 @@ import mesa
 import numpy as np
 
 from abm.agents.latency import LATENCY_MODELS, LatencyModel
-from abm.agents.params import Millis, PositiveSeconds, Usdc, check_params, known, number, parse_params
+from abm.agents.params import BaseUnits, Millis, PositiveSeconds, Usdc, check_params, known, parse_params
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
 from abm.market.view import BookView
@@ -94,7 +94,7 @@ class TraderParams:
     wake_every_s: PositiveSeconds = 10.0  # mean gap (poisson) or period (periodic)
     journal: bool = False  # record every order (decision time and mid, arrival, fills) for agent_report
     venue: Optional[str] = None  # a [spot.NAME] venue to trade on (its pairs, cash and inventory); None: the perp venue
-    spot_inventory: Annotated[float, number(ge=0, unit="base units")] = 0.0  # on a spot venue: of each pair, at the start
+    spot_inventory: BaseUnits = 0.0  # on a spot venue: base units of each pair at the start
 
     def __post_init__(self) -> None:
         check_params(self)

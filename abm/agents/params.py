@@ -53,6 +53,7 @@ PositiveBps = Annotated[float, number(gt=0, lt=10_000, unit="basis points")]
 PositiveInt = Annotated[int, number(ge=1)]
 SmallBps = Annotated[float, number(ge=0, lt=1_000, unit="basis points")]  # a fee or a spread
 Rate = Annotated[float, number(ge=0, unit="per second")]
+BaseUnits = Annotated[float, number(ge=0, unit="base units")]
 
 _CONFIG = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, arbitrary_types_allowed=True)
 _MODELS: dict[type, Any] = {}

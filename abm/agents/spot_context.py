@@ -138,7 +138,22 @@ class SpotContext(AgentContext):
         return total
 
     def balance(self) -> int:
+        """Free cash (quote units): what a buy or a withdrawal can use now."""
         return self._spot.accounts[self.account].cash
+
+    def cash_total(self) -> int:
+        """Cash free, held by resting buys and locked as collateral (quote units)."""
+        return self._spot.accounts[self.account].total_cash()
+
+    def free_inventory(self, symbol: str) -> int:
+        """Lots of the pair the account can sell now (not held by resting sells)."""
+        return self._spot.accounts[self.account].inventory[self._spot.market(symbol).index]
+
+    def net_inventory(self, symbol: str) -> int:
+        """Lots held (free and by resting sells) less lots owed."""
+        a = self._spot.accounts[self.account]
+        i = self._spot.market(symbol).index
+        return a.total_inventory(i) - a.debt[i]
 
     def margin_summary(self) -> dict[str, object]:
         eq = self.equity()
