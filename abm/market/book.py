@@ -557,6 +557,31 @@ class OrderBook:
             lots += levels[k].size
         return None
 
+    def impact_ratio(self, side: int, notional: int, multiplier: int) -> Optional[tuple[int, int]]:
+        """``impact_price(side, Fraction(notional, multiplier))`` as an integer ratio (numerator, denominator).
+
+        ``notional`` in quote units, ``multiplier`` quote units per tick·lot. With ``left`` quote units
+        still to trade at the level of price ``p`` and ``lots`` taken whole before it, the average price
+        is ``(notional / m) / (lots + left / (m p)) = notional p / (lots m p + left)``: the same exact
+        value, without Fractions (the funding premium samples it every few seconds in every market).
+        """
+        if side == BUY:
+            keys, levels, sgn = self._ask_keys, self._ask_lv, -1
+        else:
+            keys, levels, sgn = self._bid_keys, self._bid_lv, 1
+        left = notional
+        lots = 0
+        for i in range(len(keys) - 1, -1, -1):
+            k = keys[i]
+            p = sgn * k
+            size = levels[k].size
+            n = size * p * multiplier
+            if n >= left:
+                return notional * p, lots * multiplier * p + left
+            left -= n
+            lots += size
+        return None
+
     # ------------------------------------------------------------------ invariants (tests, debugging)
 
     def check_invariants(self) -> None:

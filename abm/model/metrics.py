@@ -9,8 +9,9 @@ side of the book is empty (a missing price, never 0). Columns that come from one
 (the depth bands from one walk of the book, the liquidation figures from one scan of the step's log
 rows, the market makers' figures) share that pass through
 ``model.metric_cache``, emptied before each collection. Each step costs O(new liquidation events +
-market makers' orders + open positions), never a scan of idle agents' state beyond that. Counts are
-ints (an int column), everything else floats.
+market makers' orders + book levels inside the widest depth band), never a scan of positions (the
+leveraged crowd's lots are the exchange's running totals) or of idle agents' state. Counts are ints
+(an int column), everything else floats.
 
 This module is compiled (setup.py): a new metric goes into ``abm.model.reporters.register_metric``
 from any module, never here.

@@ -72,3 +72,26 @@ def test_depth_bands_on_a_half_tick_mid_and_a_decimal_band():
     assert book.depth_bands([100]) == [(5, 5000, 5, 5005)]
     assert book.depth_bands([100.05]) == [(5, 5000, 5, 5005)]  # 10.0100..: still 991 and 1010
     assert book.depth_bands([105]) == [(10, 9950, 10, 10060)]  # 10.505: 990 and 1011 are inside
+
+
+@settings(max_examples=300, deadline=None)
+@given(levels, levels, st.integers(1, 30), st.integers(1, 10**7), st.integers(1, 1000))
+def test_integer_impact_ratio_equals_the_fraction_impact_price(bids, asks, gap, notional, mult):
+    book = build(bids, asks, gap)
+    for side in (BUY, SELL):
+        r = book.impact_ratio(side, notional, mult)
+        f = book.impact_price(side, Fraction(notional, mult))
+        assert (r is None and f is None) or Fraction(*r) == f
+
+
+@settings(max_examples=300, deadline=None)
+@given(levels, levels, st.integers(1, 30), st.integers(1, 10**7), st.integers(1, 100), st.integers(500, 1500))
+def test_integer_book_premium_equals_the_fraction_premium(bids, asks, gap, notional, mult, oracle):
+    from abm.market.view import BookView
+    from abm.prices.funding import book_premium, premium
+
+    view = BookView(build(bids, asks, gap), mult)
+    got = book_premium(view, notional, oracle)
+    b, a = view.impact_price(SELL, notional), view.impact_price(BUY, notional)
+    assert got == (None if b is None and a is None else premium(b, a, Fraction(oracle)))
+    assert got is None or type(got) is Fraction
