@@ -11,7 +11,6 @@ from abm.accounts.account import CROSS, Position
 from abm.market.book import OrderBook
 from abm.market.spec import MarketSpec
 
-
 # the order of Market.tagged_lots' totals: long / short, cross / isolated (strict isolated counts as isolated)
 TAGGED_KEYS = ("long_cross", "short_cross", "long_isolated", "short_isolated")
 

@@ -92,12 +92,12 @@ def median_ratio(values: list[Ratio]) -> Ratio:
     if n == 2:
         (a, b), (c, d) = values
         return a * d + c * b, 2 * b * d
-    a, b, c = values
-    if _lt(b, a):
-        a, b = b, a
-    if _lt(c, b):  # b is the larger of the first two; the middle is then max(a, c)
-        b = c if _lt(a, c) else a
-    return b
+    x, y, z = values
+    if _lt(y, x):
+        x, y = y, x
+    if _lt(z, y):  # y is the larger of the first two; the middle is then max(x, z)
+        y = z if _lt(x, z) else x
+    return y
 
 
 def round_ratio(x: Ratio) -> int:
@@ -248,7 +248,7 @@ class HyperliquidMark(MarkModel):
         if (external_perp is None and _plain_tick(oracle) and (best_bid is None or _plain_tick(best_bid))
                 and (best_ask is None or _plain_tick(best_ask)) and (last_trade is None or _plain_tick(last_trade))
                 and (best_bid is None or best_ask is None or best_bid <= best_ask)):
-            return self._update_ticks(_t(t_us, self._t), oracle, best_bid, best_ask, last_trade)
+            return self._update_ticks(_t(t_us, self._t), oracle, best_bid, best_ask, last_trade)  # type: ignore[arg-type]
         t = _t(t_us, self._t)
         o = as_price("oracle", oracle)
         bid, ask, last = _quotes(best_bid, best_ask, last_trade)
