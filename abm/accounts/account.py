@@ -19,6 +19,8 @@ longs equal shorts, ``-sum(cost)`` is the sum of all unrealised PnL at any commo
 
 from __future__ import annotations
 
+from typing import Optional
+
 CROSS = 0
 ISOLATED = 1
 STRICT_ISOLATED = 2
@@ -71,7 +73,7 @@ class Position:
 
 
 class Account:
-    __slots__ = ("id", "balance", "external", "positions", "open_orders", "client_ids", "resting")
+    __slots__ = ("id", "balance", "external", "positions", "open_orders", "client_ids", "resting", "tag")
 
     def __init__(self, account_id: int) -> None:
         self.id = account_id
@@ -81,6 +83,7 @@ class Account:
         self.open_orders: dict[int, int] = {}  # resting oid -> market index
         self.client_ids: dict[object, int] = {}  # live client order id -> oid
         self.resting: dict[int, list[int]] = {}  # market index -> [resting buy lots, resting sell lots]
+        self.tag: Optional[str] = None  # a group the owner counts it in (Exchange.tag_account); the venue ignores it
 
     def position(self, market: int) -> Position:
         p = self.positions.get(market)

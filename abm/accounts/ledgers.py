@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from abm.accounts.account import Account
-from abm.accounts.market_state import Market
+from abm.accounts.market_state import Market, tagged_slot
 from abm.errors import ConservationError, IntArg, InvalidAmount, InvalidInput, StrArg
 from abm.market.spec import MAX_MONEY
 
@@ -71,7 +71,8 @@ def conservation_gap(ex: Holdings) -> int:
 
 
 def check_conservation(ex: Holdings) -> None:
-    """Raise ConservationError unless money is conserved to the unit and longs equal shorts in every market.
+    """Raise ConservationError unless money is conserved to the unit and longs equal shorts in every market
+    (and the running totals kept alongside, open interest, resting orders and tagged lots, match the state).
 
     O(accounts + positions): for tests and end-of-step audits, not for the matching loop.
     """
@@ -80,11 +81,14 @@ def check_conservation(ex: Holdings) -> None:
         raise ConservationError(f"money not conserved: {gap:+d} quote units relative to external flows")
     net = [0] * len(ex.markets)
     longs = [0] * len(ex.markets)
+    tagged: list[dict[str, list[int]]] = [{} for _ in ex.markets]
     for acct in ex.accounts.values():
         for idx, pos in acct.positions.items():
             net[idx] += pos.size
             if pos.size > 0:
                 longs[idx] += pos.size
+            if acct.tag is not None and pos.size:
+                tagged[idx].setdefault(acct.tag, [0, 0, 0, 0])[tagged_slot(pos.size, pos.mode)] += abs(pos.size)
     for acct in ex.accounts.values():
         sums: dict[int, list[int]] = {}
         for oid, mi in acct.open_orders.items():
@@ -100,3 +104,7 @@ def check_conservation(ex: Holdings) -> None:
             raise ConservationError(
                 f"{m.spec.symbol}: running open interest {m.open_interest} != positions' {longs[m.index]}"
             )
+        for tag in sorted(set(m.tagged_lots) | set(tagged[m.index])):
+            kept, held = m.tagged_lots.get(tag, [0, 0, 0, 0]), tagged[m.index].get(tag, [0, 0, 0, 0])
+            if kept != held:
+                raise ConservationError(f"{m.spec.symbol}: running lots of tag {tag!r} {kept} != positions' {held}")

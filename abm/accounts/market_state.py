@@ -7,16 +7,25 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from abm.accounts.account import Position
+from abm.accounts.account import CROSS, Position
 from abm.market.book import OrderBook
 from abm.market.spec import MarketSpec
+
+# the order of Market.tagged_lots' totals: long / short, cross / isolated (strict isolated counts as isolated)
+TAGGED_KEYS = ("long_cross", "short_cross", "long_isolated", "short_isolated")
+
+
+def tagged_slot(size: int, mode: int) -> int:
+    """Where a position of ``size`` lots (not 0) in margin ``mode`` counts in ``TAGGED_KEYS``."""
+    return (0 if size > 0 else 1) + (0 if mode == CROSS else 2)
 
 
 class Market:
     """A listed market's runtime state."""
 
     __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
-                 "max_tick_lots", "band_ppm", "band_lo", "band_hi", "rules")
+                 "max_tick_lots", "band_ppm", "band_lo", "band_hi", "rules",
+                 "tagged_lots")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -32,4 +41,6 @@ class Market:
         self.taker_volume = [0, 0]  # traded lots by taker side (buy, sell)
         self.margined = False  # margin rules and liquidation apply (listed with RiskParams)
         self.holders: dict[int, Position] = {}  # account id -> its open position here (ADL, funding)
+        # tag -> lots held by accounts with that tag (Exchange.tag_account), by TAGGED_KEYS: kept where positions change
+        self.tagged_lots: dict[str, list[int]] = {}
         self.rules: tuple[Any, ...] = ()  # opt-in order-entry rules (abm.exchange.entry), none unless listed with some

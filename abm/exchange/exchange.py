@@ -142,6 +142,18 @@ class Exchange:
             self.deposit(aid, deposit)
         return aid
 
+    def tag_account(self, account_id: IntArg, tag: Optional[str]) -> None:
+        """Count the account's positions under ``tag`` in every market's ``tagged_lots`` (None: untag).
+
+        Why here: positions change only in settlement, so a running total kept there costs O(1) per fill,
+        where summing holders costs O(holders) per reading. The tag means nothing to the venue (margin,
+        matching and liquidation never read it): its owner (the model: its leveraged traders) names the group.
+        """
+        a = self.account(account_id)
+        if tag is not None and not isinstance(tag, str):
+            raise InvalidInput("tag", tag, "must be a str or None")
+        self.settlement.retag(a, tag, self.markets)
+
     def deposit(self, account_id: IntArg, amount: IntArg) -> None:
         collateral.deposit(self, account_id, amount)
 

@@ -15,9 +15,11 @@ rounded amount lands in the ``fees`` ledger, which pays rebates: nothing is lost
 
 from __future__ import annotations
 
+from typing import Optional
+
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
-from abm.accounts.market_state import Market
+from abm.accounts.market_state import Market, tagged_slot
 from abm.margin.engine import CROSS_UNIT, MarginEngine
 from abm.units import BUY
 
@@ -104,8 +106,36 @@ class Settlement:
         elif s0 and not s1:
             del m.holders[acct.id]
         m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
+        tag = acct.tag
+        if tag is not None and s1 != s0:
+            lots = m.tagged_lots.get(tag)
+            if lots is None:
+                lots = m.tagged_lots[tag] = [0, 0, 0, 0]
+            if s0:
+                lots[tagged_slot(s0, pos.mode)] -= s0 if s0 > 0 else -s0
+            if s1:
+                lots[tagged_slot(s1, pos.mode)] += s1 if s1 > 0 else -s1
         if m.margined and pos.mode != CROSS:
             self.risk.dirty.add((acct.id, idx))
+
+    def retag(self, acct: Account, tag: Optional[str], markets: list[Market]) -> None:
+        """Count the account's open positions under ``tag`` (None: under none) from now on, moving them
+        out of its previous tag's totals; ``settle`` keeps the totals from there."""
+        for idx, pos in acct.positions.items():
+            s = pos.size
+            if not s:
+                continue
+            m = markets[idx]
+            k = tagged_slot(s, pos.mode)
+            q = s if s > 0 else -s
+            if acct.tag is not None:
+                m.tagged_lots[acct.tag][k] -= q
+            if tag is not None:
+                lots = m.tagged_lots.get(tag)
+                if lots is None:
+                    lots = m.tagged_lots[tag] = [0, 0, 0, 0]
+                lots[k] += q
+        acct.tag = tag
 
     def _settle_isolated(self, a: Account, m: Market, pos: Position, s0: int, dq: int, price: int, pnl: int,
                          fee: int, liq: bool) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from fractions import Fraction
-from math import ceil, floor
 from typing import Any, Callable, Optional, Sequence
 
 from abm.errors import (
@@ -485,30 +484,45 @@ class OrderBook:
         for bps in bands:
             if not isinstance(bps, (int, float)) or isinstance(bps, bool) or not 0 <= bps <= 10000:
                 raise InvalidInput("bps", bps, "must be a number in [0, 10000]")
+        # every bound in integers: twice the reference as rn / rd, each band as n / (10000 d) (as written)
+        rd = 1
         if ref is None:
             bk, ak = self._bid_keys, self._ask_keys
             if bk and ak:
-                ref2 = Fraction(bk[-1] - ak[-1])  # twice the mid, exact
+                rn = bk[-1] - ak[-1]  # twice the mid, exact
             elif bk:
-                ref2 = Fraction(2 * bk[-1])
+                rn = 2 * bk[-1]
             elif ak:
-                ref2 = Fraction(-2 * ak[-1])
+                rn = -2 * ak[-1]
             else:
                 return [(0, 0, 0, 0) for _ in bands]
         else:
             if not ref > 0:
                 raise InvalidInput("ref", ref, "must be a positive price in ticks")
-            ref2 = 2 * exact_fraction(ref)
-        fs = [exact_fraction(bps) / 10000 for bps in bands]
+            r2 = 2 * exact_fraction(ref)
+            rn, rd = r2.numerator, r2.denominator
         out: list[tuple[int, int, int, int]] = [(0, 0, 0, 0)] * len(bands)
+        # narrowest band first; the numbers as given order as their exact decimals do (exact_fraction)
+        order = sorted(range(len(bands)), key=bands.__getitem__)
+        lows: list[int] = []
+        neg_highs: list[int] = []
+        for n in order:
+            bps = bands[n]
+            if type(bps) is int:
+                num, den = bps, 1
+            else:
+                f = exact_fraction(bps)
+                num, den = f.numerator, f.denominator
+            d = rd * 20000 * den
+            lows.append(-((-rn * (10000 * den - num)) // d))  # ceil(ref * (1 - bps/1e4))
+            neg_highs.append(-((rn * (10000 * den + num)) // d))  # -floor(ref * (1 + bps/1e4))
         bk, bl = self._bid_keys, self._bid_lv
         ak, al = self._ask_keys, self._ask_lv
         i, j = len(bk) - 1, len(ak) - 1
         bsz = bnot = asz = anot = 0
-        for n in sorted(range(len(bands)), key=fs.__getitem__):  # narrowest band first
-            f = fs[n]
-            lo = ceil(ref2 * (1 - f) / 2)
-            neg_hi = -floor(ref2 * (1 + f) / 2)
+        for w, n in enumerate(order):
+            lo = lows[w]
+            neg_hi = neg_highs[w]
             while i >= 0 and bk[i] >= lo:
                 k = bk[i]
                 sz = bl[k].size
@@ -547,6 +561,31 @@ class OrderBook:
                 return notional / lots
             left -= n
             lots += levels[k].size
+        return None
+
+    def impact_ratio(self, side: int, notional: int, multiplier: int) -> Optional[tuple[int, int]]:
+        """``impact_price(side, Fraction(notional, multiplier))`` as an integer ratio (numerator, denominator).
+
+        ``notional`` in quote units, ``multiplier`` quote units per tick·lot. With ``left`` quote units
+        still to trade at the level of price ``p`` and ``lots`` taken whole before it, the average price
+        is ``(notional / m) / (lots + left / (m p)) = notional p / (lots m p + left)``: the same exact
+        value, without Fractions (the funding premium samples it every few seconds in every market).
+        """
+        if side == BUY:
+            keys, levels, sgn = self._ask_keys, self._ask_lv, -1
+        else:
+            keys, levels, sgn = self._bid_keys, self._bid_lv, 1
+        left = notional
+        lots = 0
+        for i in range(len(keys) - 1, -1, -1):
+            k = keys[i]
+            p = sgn * k
+            size = levels[k].size
+            n = size * p * multiplier
+            if n >= left:
+                return notional * p, lots * multiplier * p + left
+            left -= n
+            lots += size
         return None
 
     # ------------------------------------------------------------------ invariants (tests, debugging)

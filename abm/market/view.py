@@ -57,5 +57,9 @@ class BookView:
             raise InvalidInput("notional", notional, "must be a positive integer number of quote units")
         return self._book.impact_price(side, Fraction(notional, self._mult))
 
+    def impact_ratio(self, side: int, notional: int) -> Optional[tuple[int, int]]:
+        """``impact_price`` as an integer ratio, for a positive int ``notional`` (unchecked: the feed's own)."""
+        return self._book.impact_ratio(side, notional, self._mult)
+
     def __len__(self) -> int:
         return len(self._book)

@@ -7,10 +7,11 @@ collection: ``model._taker_seen`` and ``model._liq_seen``, which the model advan
 collection); the rest are levels at the end of the step. ``mid`` and ``spread_bps`` are NaN while a
 side of the book is empty (a missing price, never 0). Columns that come from one pass over the state
 (the depth bands from one walk of the book, the liquidation figures from one scan of the step's log
-rows, the market makers' and the leveraged traders' figures) share that pass through
+rows, the market makers' figures) share that pass through
 ``model.metric_cache``, emptied before each collection. Each step costs O(new liquidation events +
-market makers' orders + open positions), never a scan of idle agents' state beyond that. Counts are
-ints (an int column), everything else floats.
+market makers' orders + book levels inside the widest depth band), never a scan of positions (the
+leveraged crowd's lots are the exchange's running totals) or of idle agents' state. Counts are ints
+(an int column), everything else floats.
 
 This module is compiled (setup.py): a new metric goes into ``abm.model.reporters.register_metric``
 from any module, never here.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from abm.accounts.account import CROSS
 from abm.margin.engine import CROSS_UNIT
 from abm.margin.events import KIND_CODE
 from abm.units import USDC
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 DEPTH_BANDS_BPS = (50, 100, 200)
 LIQ_KINDS = ("book", "backstop", "adl")
-LEV_KEYS = ("lev_long_cross", "lev_short_cross", "lev_long_isolated", "lev_short_isolated")
+LEV_KEYS = ("lev_long_cross", "lev_short_cross", "lev_long_isolated", "lev_short_isolated")  # as TAGGED_KEYS
+LEVERAGED_TAG = "leveraged"  # the exchange's account tag of role "leveraged" accounts (set by the model)
 NAN = float("nan")
 
 MarketReporter = Callable[["MarketModel", int], Any]
@@ -228,25 +229,18 @@ def mm_quoted_notional(model: MarketModel, i: int) -> float:
     return _quotes(model, i)[1] * model.exchange.markets[i].spec.multiplier / USDC
 
 
-def _leveraged(model: MarketModel, i: int) -> Any:
-    """Lots held by role "leveraged" accounts in market ``i``, by LEV_KEYS (side and margin mode)."""
-    key = ("lev", i)
-    cache = model.metric_cache
-    got = cache.get(key)
-    if got is not None:
-        return got
-    lev = {k: 0 for k in LEV_KEYS}
-    leveraged = model.leveraged_accounts
-    for aid, pos in model.exchange.markets[i].holders.items():
-        if aid in leveraged:
-            k = ("lev_long_" if pos.size > 0 else "lev_short_") + ("cross" if pos.mode == CROSS else "isolated")
-            lev[k] += abs(pos.size)
-    got = cache[key] = lev
-    return got
-
-
 def lev_lots(key: str) -> MarketReporter:
+    """Lots held by role "leveraged" accounts in market ``i`` on one side in one margin mode (``LEV_KEYS``).
+
+    The exchange keeps them as running totals of the accounts the model tagged ``LEVERAGED_TAG``
+    (``Exchange.tag_account``; ``TAGGED_KEYS`` is LEV_KEYS' order), so a reading costs O(1), not a
+    walk of every holder.
+    """
+    n = LEV_KEYS.index(key)
+
     def reporter(model: MarketModel, i: int) -> float:
-        return _leveraged(model, i)[key] * float(model.exchange.markets[i].spec.lot_size)
+        m = model.exchange.markets[i]
+        lots = m.tagged_lots.get(LEVERAGED_TAG)
+        return (lots[n] if lots is not None else 0) * float(m.spec.lot_size)
 
     return reporter

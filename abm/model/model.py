@@ -32,6 +32,7 @@ from abm.exchange import Exchange, conservation_gap
 from abm.market.spec import MarketSpec
 from abm.market.tape import Tape
 from abm.market.view import BookView
+from abm.model.metrics import LEVERAGED_TAG
 from abm.model.reporters import collect, plan
 from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings
 from abm.model.triggers import PriceTriggers
@@ -137,6 +138,8 @@ class MarketModel(mesa.Model):
             self.agents_by_kind.setdefault(kind, []).extend(group)
             self.agents_by_role.setdefault(role_of(cls), []).extend(group)
         self.leveraged_accounts = {a.account for a in self.agents_by_role.get("leveraged", ())}
+        for aid in sorted(self.leveraged_accounts):  # their lots by side and mode: the exchange's running totals
+            ex.tag_account(aid, LEVERAGED_TAG)
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
                 a.start()

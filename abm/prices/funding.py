@@ -116,6 +116,22 @@ def premium(impact_bid: Optional[Fraction], impact_ask: Optional[Fraction], orac
     return Fraction(up - down) / o
 
 
+def _premium_ticks(view: BookView, impact_notional: int, o: int) -> tuple[bool, Optional[Fraction]]:
+    """(True, ``book_premium``) for an int oracle, from integer impact ratios: one Fraction, the result.
+
+    (False, None) when the impact bid exceeds the impact ask (a broken book): the exact path raises for it.
+    """
+    b = view.impact_ratio(SELL, impact_notional)
+    a = view.impact_ratio(BUY, impact_notional)
+    if b is None and a is None:
+        return True, None
+    if b is not None and a is not None and b[0] * a[1] > a[0] * b[1]:
+        return False, None
+    up_n, up_d = (b[0] - o * b[1], b[1]) if b is not None and b[0] > o * b[1] else (0, 1)
+    down_n, down_d = (o * a[1] - a[0], a[1]) if a is not None and a[0] < o * a[1] else (0, 1)
+    return True, Fraction(up_n * down_d - down_n * up_d, up_d * down_d * o)
+
+
 def book_premium(view: BookView, impact_notional: int, oracle: Union[int, Fraction]) -> Optional[Fraction]:
     """The premium of a live book: impact prices for ``impact_notional`` quote units from ``view``.
 
@@ -126,6 +142,10 @@ def book_premium(view: BookView, impact_notional: int, oracle: Union[int, Fracti
     """
     if not isinstance(view, BookView):
         raise InvalidInput("view", view, "must be a BookView (Exchange.data(symbol))")
+    if type(oracle) is int and oracle > 0 and type(impact_notional) is int and impact_notional > 0:
+        ok, got = _premium_ticks(view, impact_notional, oracle)
+        if ok:
+            return got
     as_price("oracle", oracle)
     bid = view.impact_price(SELL, impact_notional)  # validates impact_notional
     ask = view.impact_price(BUY, impact_notional)

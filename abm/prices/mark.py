@@ -77,6 +77,48 @@ def _round_ticks(x: Fraction) -> int:
     return r if r >= 1 else 1
 
 
+Ratio = tuple[int, int]  # an exact number as (numerator, denominator > 0), not necessarily in lowest terms
+
+
+def _lt(x: Ratio, y: Ratio) -> bool:
+    return x[0] * y[1] < y[0] * x[1]
+
+
+def median_ratio(values: list[Ratio]) -> Ratio:
+    """``median_of`` on integer ratios: the same exact value without building Fractions."""
+    n = len(values)
+    if n == 1:
+        return values[0]
+    if n == 2:
+        (a, b), (c, d) = values
+        return a * d + c * b, 2 * b * d
+    x, y, z = values
+    if _lt(y, x):
+        x, y = y, x
+    if _lt(z, y):  # y is the larger of the first two; the middle is then max(x, z)
+        y = z if _lt(x, z) else x
+    return y
+
+
+def round_ratio(x: Ratio) -> int:
+    """``_round_ticks`` of an integer ratio: half to even (as ``round(Fraction)``), at least 1."""
+    q, r = divmod(x[0], x[1])
+    twice = 2 * r
+    if twice > x[1] or (twice == x[1] and q & 1):
+        q += 1
+    return q if q >= 1 else 1
+
+
+def _float_ratio(x: float) -> Ratio:
+    """A float's exact value (``Fraction(x)``) as an integer ratio."""
+    return x.as_integer_ratio()
+
+
+def _plain_tick(v: Any) -> bool:
+    """A price the integer path takes as it is: a positive built-in int (anything else goes through checks)."""
+    return type(v) is int and v > 0
+
+
 def _t(value: Any, last: Optional[int]) -> int:
     if isinstance(value, bool) or isinstance(value, float) or not hasattr(value, "__index__"):
         raise InvalidInput("t_us", value, "must be an integer number of microseconds")
@@ -159,7 +201,7 @@ class HyperliquidMark(MarkModel):
     """
 
     __slots__ = ("tau_s", "book_tau_s", "_t", "_num", "_den", "_held", "_bnum", "_bden", "_bheld", "value",
-                 "components")
+                 "_ratios")
 
     def __init__(self, ema_window_s: Union[int, float, Fraction] = 150,
                  book_ema_window_s: Optional[Union[int, float, Fraction]] = None) -> None:
@@ -173,8 +215,7 @@ class HyperliquidMark(MarkModel):
         self._bden = 0.0
         self._bheld: Optional[float] = None  # the book piece of the last update, ticks
         self.value: Optional[int] = None  # the mark in ticks after the last update
-        # (oracle + EMA, book median, external perp or the book's EMA) of the last update
-        self.components: tuple[Optional[Fraction], ...] = ()
+        self._ratios: tuple[Optional[Ratio], ...] = ()  # the last update's pieces (``components``) as integer ratios
 
     @classmethod
     def from_profile(cls, profile: Any) -> "HyperliquidMark":
@@ -204,11 +245,36 @@ class HyperliquidMark(MarkModel):
         external_perp: Optional[PriceLike] = None,
     ) -> int:
         """Advance to ``t_us`` with the current inputs (ticks; ``None`` = missing) and return the mark."""
+        if (external_perp is None and _plain_tick(oracle) and (best_bid is None or _plain_tick(best_bid))
+                and (best_ask is None or _plain_tick(best_ask)) and (last_trade is None or _plain_tick(last_trade))
+                and (best_bid is None or best_ask is None or best_bid <= best_ask)):
+            return self._update_ticks(_t(t_us, self._t), oracle, best_bid, best_ask, last_trade)  # type: ignore[arg-type]
         t = _t(t_us, self._t)
         o = as_price("oracle", oracle)
         bid, ask, last = _quotes(best_bid, best_ask, last_trade)
         ext = as_price("external_perp", external_perp, optional=True)
         # --- all inputs valid; now change state
+        self._advance(t)
+        self._held = float((bid + ask) / 2 - o) if bid is not None and ask is not None else None
+        ema = self.ema
+        oracle_piece = o + Fraction(ema) if ema is not None else o
+        book_piece = book_median(bid, ask, last)
+        self._bheld = float(book_piece) if book_piece is not None else None
+        third = ext
+        if third is None and self.book_tau_s is not None:  # two inputs: the book's own EMA is the third
+            third = Fraction(self._bnum / self._bden) if self._bden > 0 else book_piece
+        self._ratios = tuple(None if p is None else (p.numerator, p.denominator) for p in (oracle_piece, book_piece, third))
+        mark = _round_ticks(median_of([p for p in (oracle_piece, book_piece, third) if p is not None]))
+        self.value = mark
+        return mark
+
+    @property
+    def components(self) -> tuple[Optional[Fraction], ...]:
+        """(oracle + EMA, book median, external perp or the book's EMA) of the last update, exact."""
+        return tuple(None if r is None else Fraction(*r) for r in self._ratios)
+
+    def _advance(self, t: int) -> None:
+        """Decay both EMAs to ``t`` and credit the held samples with the elapsed time (floats)."""
         if self._t is not None and t > self._t:
             dt = (t - self._t) / SECOND_US
             decay = math.exp(-dt / self.tau_s)
@@ -225,16 +291,46 @@ class HyperliquidMark(MarkModel):
                     self._bnum += self._bheld * dt
                     self._bden += dt
         self._t = t
-        self._held = float((bid + ask) / 2 - o) if bid is not None and ask is not None else None
+
+    def _update_ticks(self, t: int, o: int, bid: Optional[int], ask: Optional[int], last: Optional[int]) -> int:
+        """``update`` for integer ticks (what the feed passes), in integer ratios: the same value, no Fractions.
+
+        Each float that the Fraction path derives is a correctly rounded quotient of the same exact
+        value (int / int), and Fraction(float) is the float's exact ratio, so every piece, the median and
+        its rounding are the same numbers.
+        """
+        self._advance(t)
+        self._held = (bid + ask - 2 * o) / 2 if bid is not None and ask is not None else None
         ema = self.ema
-        oracle_piece = o + Fraction(ema) if ema is not None else o
-        book_piece = book_median(bid, ask, last)
-        self._bheld = float(book_piece) if book_piece is not None else None
-        third = ext
-        if third is None and self.book_tau_s is not None:  # two inputs: the book's own EMA is the third
-            third = Fraction(self._bnum / self._bden) if self._bden > 0 else book_piece
-        self.components = (oracle_piece, book_piece, third)
-        mark = _round_ticks(median_of([p for p in self.components if p is not None]))
+        if ema is not None:
+            en, ed = _float_ratio(ema)
+            oracle_piece: Ratio = (o * ed + en, ed)
+        else:
+            oracle_piece = (o, 1)
+        book_piece: Optional[Ratio]
+        if last is None:
+            if bid is not None and ask is not None:
+                book_piece = (bid + ask, 2)
+            elif bid is not None or ask is not None:
+                book_piece = (bid if bid is not None else ask, 1)  # type: ignore[assignment]
+            else:
+                book_piece = None
+        else:
+            v = last
+            if bid is not None and v < bid:
+                v = bid
+            if ask is not None and v > ask:
+                v = ask
+            book_piece = (v, 1)
+        self._bheld = book_piece[0] / book_piece[1] if book_piece is not None else None
+        third: Optional[Ratio] = None
+        if self.book_tau_s is not None:
+            third = _float_ratio(self._bnum / self._bden) if self._bden > 0 else book_piece
+        pieces = [oracle_piece] if book_piece is None else [oracle_piece, book_piece]
+        if third is not None:
+            pieces.append(third)
+        self._ratios = (oracle_piece, book_piece, third)
+        mark = round_ratio(median_ratio(pieces))
         self.value = mark
         return mark
 

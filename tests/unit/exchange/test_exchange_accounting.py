@@ -1120,3 +1120,77 @@ def test_cancel_all_by_market_and_all():
     assert ex.cancel_all(a) == 0
     assert len(ex.open_orders(b)) == 2
     ex.check_conservation()
+
+
+# ------------------------------------------------------------------ account tags: running lots by side and mode
+
+
+def tagged_by_walk(ex: Exchange, symbol: str, tag: str) -> list[int]:
+    """The totals as a walk of every position would count them (long/short x cross/isolated)."""
+    idx = ex.market(symbol).index
+    out = [0, 0, 0, 0]
+    for a in ex.accounts.values():
+        p = a.positions.get(idx)
+        if a.tag == tag and p is not None and p.size:
+            out[(0 if p.size > 0 else 1) + (0 if p.mode == 0 else 2)] += abs(p.size)
+    return out
+
+
+def test_tagged_lots_follow_fills_flips_closes_and_retagging():
+    ex = make_ex(btc_spec("0", "0"))
+    mm = ex.open_account(FUND)
+    a, b = ex.open_account(FUND), ex.open_account(FUND)
+    ex.set_margin_mode(b, BTC, "isolated")
+    ex.limit(mm, BTC, "sell", 10, 100)
+    ex.market_order(a, BTC, "buy", 3)  # untagged yet: counted from the tagging on
+    ex.tag_account(a, "crowd")
+    ex.tag_account(b, "crowd")
+    lots = ex.market(BTC).tagged_lots["crowd"]
+    assert lots == [3, 0, 0, 0]  # a: 3 long cross
+    ex.market_order(b, BTC, "buy", 2)
+    assert lots == [3, 0, 2, 0]  # b: 2 long isolated
+    ex.limit(mm, BTC, "buy", 20, 99)
+    ex.market_order(a, BTC, "sell", 5)  # flip: 3 long -> 2 short
+    assert lots == [0, 2, 2, 0]
+    ex.market_order(b, BTC, "sell", 2)  # close
+    assert lots == [0, 2, 0, 0]
+    ex.tag_account(a, "other")  # moves its 2 short lots to the other tag
+    assert lots == [0, 0, 0, 0] and ex.market(BTC).tagged_lots["other"] == [0, 2, 0, 0]
+    ex.tag_account(a, None)
+    assert ex.market(BTC).tagged_lots["other"] == [0, 0, 0, 0]
+    ex.check_conservation()  # also checks the running totals against the positions
+
+
+def test_tagged_lots_equal_a_walk_of_positions_under_random_flow():
+    rng = random.Random(7)
+    ex = make_ex(btc_spec(), eth_spec())
+    accts = [ex.open_account(FUND) for _ in range(12)]
+    for i, aid in enumerate(accts):
+        if i % 3 == 0:
+            ex.set_margin_mode(aid, ETH, "isolated")
+        if i % 2:
+            ex.tag_account(aid, "crowd" if i % 4 == 1 else "other")
+    for _ in range(600):
+        aid = rng.choice(accts)
+        sym = rng.choice((BTC, ETH))
+        side = rng.choice(("buy", "sell"))
+        r = rng.random()
+        if r < 0.5:
+            ex.limit(aid, sym, side, rng.randint(1, 5), rng.randint(95, 105) * (1 if sym == BTC else 100))
+        elif r < 0.9:
+            ex.market_order(aid, sym, side, rng.randint(1, 8))
+        elif r < 0.95:
+            ex.cancel_all(aid)
+        else:
+            ex.tag_account(aid, rng.choice(("crowd", "other", None)))
+        for s in (BTC, ETH):
+            for tag in ("crowd", "other"):
+                assert ex.market(s).tagged_lots.get(tag, [0, 0, 0, 0]) == tagged_by_walk(ex, s, tag)
+    ex.check_conservation()
+
+
+def test_tag_account_refuses_a_non_string_tag():
+    ex = make_ex()
+    a = ex.open_account(FUND)
+    with pytest.raises(InvalidInput):
+        ex.tag_account(a, 3)  # type: ignore[arg-type]
