@@ -27,6 +27,9 @@ def agent_report(model: MarketModel, agent: Trader) -> dict[str, Any]:
     """Fills, slippage (bps, positive = cost), time to fill (s), liquidations and survival of one agent."""
     if agent.journal is None:
         raise InvalidInput(f"agents.{agent.kind}.journal", False, "must be true to measure an agent's orders")
+    if not getattr(agent.ctx, "margined", True):
+        raise InvalidInput(f"agents.{agent.kind}.venue", getattr(agent.ctx, "venue", None),
+                           "agent_report measures agents on the perp venue (spot venues' fills are not on its tape yet)")
     ex = model.exchange
     tape = model.tape
     maker = np.frombuffer(tape.column("maker_account"), dtype=np.int64) if len(tape) else np.zeros(0, np.int64)

@@ -136,7 +136,10 @@ class MarketModel(mesa.Model):
                 agent._place(name, i, stream(seed, "agent", name, i, "network"))
                 group.append(agent)
             self.agents_by_kind.setdefault(kind, []).extend(group)
-            self.agents_by_role.setdefault(role_of(cls), []).extend(group)
+            # the per-step metrics count a role on the perp venue; a group on a spot venue is "role@venue"
+            venue = params.get("venue")
+            role = role_of(cls) if venue is None else f"{role_of(cls)}@{venue}"
+            self.agents_by_role.setdefault(role, []).extend(group)
         self.leveraged_accounts = {a.account for a in self.agents_by_role.get("leveraged", ())}
         for aid in sorted(self.leveraged_accounts):  # their lots by side and mode: the exchange's running totals
             ex.tag_account(aid, LEVERAGED_TAG)

@@ -58,6 +58,9 @@ def test_a_sale_on_the_spot_book_moves_the_index_the_oracle_and_the_mark(runs: t
 
 def test_spot_accounts_hold_cash_and_inventory_and_conserve(runs: tuple[MarketModel, MarketModel]) -> None:
     _, sold = runs
+    # the perp's market-maker metrics count the perp's makers only: spot ones are their venue's role
+    assert sold.agents_by_role["market_maker@binance"] == sold.agents_by_group["spot_mm"]
+    assert sold.agents_by_role["market_maker"] == sold.agents_by_group["market_maker"]
     sx = sold.spot_venues["binance"]
     sx.check_conservation()
     sold.exchange.check_conservation()
