@@ -142,7 +142,7 @@ class Exchange:
             self.deposit(aid, deposit)
         return aid
 
-    def tag_account(self, account_id: IntArg, tag: Optional[str]) -> None:
+    def tag_account(self, account_id: IntArg, tag: Optional[StrArg]) -> None:
         """Count the account's positions under ``tag`` in every market's ``tagged_lots`` (None: untag).
 
         Why here: positions change only in settlement, so a running total kept there costs O(1) per fill,
