@@ -132,8 +132,8 @@ class SpotContext(AgentContext):
         for m in self._spot.markets:
             net = a.total_inventory(m.index) - a.debt[m.index]
             if net:
-                mid = m.book.mid()
-                price = Fraction(round(2 * mid), 2) if mid is not None else Fraction(m.last_price)
+                bid, ask = m.book.best_bid(), m.book.best_ask()
+                price = Fraction(bid + ask, 2) if bid is not None and ask is not None else Fraction(m.last_price)
                 total += int(net * price * m.multiplier)
         return total
 

@@ -623,13 +623,17 @@ def _crosses(book: OrderBook, side: int, price: int) -> bool:
 
 
 def _sweep_price(book: OrderBook, qty: int) -> int:
-    """The ask price at which the book as it stands fills ``qty`` (its deepest level if it is thinner); 0 if empty."""
-    asks = book.l2(1 << 30)[1]
-    left = qty
-    for price, size in asks:
-        left -= size
-        if left <= 0:
-            return price
-    return asks[-1][0] if asks else 0
+    """The ask price at which the book as it stands fills ``qty`` (its deepest level if it is thinner); 0 if empty.
 
-
+    Reads the asks in growing blocks, so a small order costs a few levels, not the whole side."""
+    n = 8
+    while True:
+        asks = book.l2(n)[1]
+        left = qty
+        for price, size in asks:
+            left -= size
+            if left <= 0:
+                return price
+        if len(asks) < n:
+            return asks[-1][0] if asks else 0
+        n *= 8
