@@ -322,8 +322,14 @@ class Arbitrageur(Trader):
                 why = f"refused: {error}" if error is not None else \
                     f"the spot book ran out within spot_slippage_bps={self.p.spot_slippage_bps:g}" + \
                     (" (cut to the free cash)" if res.trimmed else "")
-                self.record_shortfall(f"spot {'buy' if side == BUY else 'sell'} (hedge)", lots, filled, why,
-                                      self.spot_symbol)
+                what = f"spot {'buy' if side == BUY else 'sell'} (hedge)"
+                last = self.shortfalls[-1] if self.shortfalls else None
+                if last is not None and (last.what, last.reason, last.symbol) == (what, why, self.spot_symbol):
+                    # the same hedge retried into the same thin book: one record for the run of attempts
+                    self.shortfalls[-1] = last._replace(requested=last.requested + lots, filled=last.filled + filled,
+                                                        orders=last.orders + 1)
+                else:
+                    self.record_shortfall(what, lots, filled, why, self.spot_symbol)
 
         self.spot.submit_market(self.spot_symbol, side, lots, slippage_bps=self.p.spot_slippage_bps, on_done=done)
         return signed

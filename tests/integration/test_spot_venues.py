@@ -121,5 +121,8 @@ def test_the_arbitrageurs_spot_leg_trades_through_the_spot_book() -> None:
     assert lifted > calm * 1.002  # their buying moved the spot book, so the index
     reasons = {r.reason for a in arbs for r in a.shortfalls}
     assert any("spot book ran out" in r for r in reasons)  # a hedge the thin book could not take is recorded
+    # retries into the same thin book are one record per run of attempts, with their count and lots
+    runs_of_retries = [r for a in arbs for r in a.shortfalls if r.what.startswith("spot") and r.orders > 1]
+    assert runs_of_retries and all(r.requested > r.filled for r in runs_of_retries)
     with pytest.raises(InvalidInput, match=r"agents\.arbitrageur\.spot_venue: must be one of the scenario's spot"):
         load_scenario("whale_dump", {**base, "agents.arbitrageur.spot_venue": "kraken"})
