@@ -116,10 +116,11 @@ def _check_money(scn: Scenario, problems: list[Problem]) -> None:
         v = getattr(scn.funds, field)
         if usdc_units(v) > MAX_MONEY:
             problems.append(Problem(f"funds.{field}", v, f"must be <= {ceiling:,.0f} USDC (the ledgers' 64-bit ceiling)"))
+    from abm.model.scenario import agent_groups
+
     agents = 0
-    for _name, table in scn.agents.items():
-        count = table.get("count", 1)
-        deposit = table.get("deposit_usdc", 10_000.0)
+    for _name, kind, count, params in agent_groups(scn):
+        deposit = params.get("deposit_usdc", _default_deposit(kind))  # a kind's own default (a whale's 50M)
         if type(count) is int and count >= 0:
             agents += count
             if isinstance(deposit, (int, float)) and not isinstance(deposit, bool) and math.isfinite(deposit):
@@ -130,6 +131,20 @@ def _check_money(scn: Scenario, problems: list[Problem]) -> None:
         problems.append(Problem("agents", f"{total / USDC:,.0f} USDC",
                                 f"funds and all agents' deposits (count x deposit_usdc) must total <= {ceiling:,.0f} USDC "
                                 "(the ledgers' 64-bit ceiling)"))
+
+
+def _default_deposit(kind: object) -> float:
+    """The deposit a group gets when its table names none: its kind's ``Params`` default (0 if unknown)."""
+    import dataclasses
+
+    from abm.agents import resolve
+
+    try:
+        cls = resolve(kind)  # type: ignore[arg-type]
+    except InvalidInput:
+        return 0.0  # refused by name elsewhere
+    field = next((f for f in dataclasses.fields(cls.Params) if f.name == "deposit_usdc"), None)
+    return float(field.default) if field is not None and isinstance(field.default, (int, float)) else 0.0
 
 
 def _check_market(i: int, m: Any, scn: Scenario, venue: Optional[Venue]) -> Iterator[Problem]:
