@@ -348,17 +348,9 @@ class Arbitrageur(Trader):
         amount = int(round(amount_usdc * USDC))
         if amount <= 0:
             return False
-        if to == "spot":
+        if to == "spot" or self.spot is not None:  # out of a venue's account: the perp's, or the simulated spot's
             try:  # at decision time: the transfer's own time is transfer_s (see AgentContext, set-up calls)
-                self.ctx.withdraw(amount, immediate=True)
-            except AbmError as e:
-                self.rejects += 1
-                self.last_reject = e
-                self.on_reject("transfer", e)
-                return False
-        elif self.spot is not None:
-            try:
-                self.spot.withdraw(amount, immediate=True)
+                (self.ctx if to == "spot" else self.spot).withdraw(amount, immediate=True)
             except AbmError as e:
                 self.rejects += 1
                 self.last_reject = e

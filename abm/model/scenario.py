@@ -23,6 +23,16 @@ class InvalidScenario(InvalidConfig):
     what = "scenario"
 
 
+def _without_defaults(data: Any, defaults: Mapping[str, Any]) -> Any:
+    """Fields added after scenarios were first hashed are left out of the dump at their defaults, so an
+    existing scenario's record and hash stay what they were."""
+    if isinstance(data, dict):
+        for k, v in defaults.items():
+            if k in data and data[k] == v:
+                del data[k]
+    return data
+
+
 class _Model(BaseModel):
     # strict: `duration_s = true`, `sigma = "0.5"` and `seed = 3.0` are refused, not coerced (an integer
     # is still a number where a float is asked); no inf or nan anywhere
@@ -74,11 +84,7 @@ class VenueSection(_Model):
 
     @model_serializer(mode="wrap")
     def _without_no_rules(self, handler: Any) -> Any:
-        """No rules is left out of the dump, so a scenario's record and hash stay what they were before rules."""
-        data = handler(self)
-        if isinstance(data, dict) and not data.get("rules"):
-            data.pop("rules", None)
-        return data
+        return _without_defaults(handler(self), {"rules": []})
 
 
 class FundsSection(_Model):
@@ -150,12 +156,7 @@ class MarketSection(_Model):
 
     @model_serializer(mode="wrap")
     def _without_index_defaults(self, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict):
-            for k, v in _INDEX_DEFAULTS.items():
-                if k in data and data[k] == v:
-                    data.pop(k)
-        return data
+        return _without_defaults(handler(self), _INDEX_DEFAULTS)
 
     @field_validator("index_rule")
     @classmethod
@@ -197,10 +198,7 @@ class Scenario(_Model):
 
     @model_serializer(mode="wrap")
     def _without_no_spot(self, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and not data.get("spot"):
-            data.pop("spot", None)
-        return data
+        return _without_defaults(handler(self), {"spot": {}})
 
     @field_validator("name")
     @classmethod
