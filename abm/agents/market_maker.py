@@ -49,12 +49,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, NamedTuple, Optional
 
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams, WakeMode
 from abm.agents.params import Leverage, PositiveInt, PositiveSeconds, Usdc, number
+from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SECONDS_PER_YEAR, SELL, USDC
 
@@ -78,6 +79,23 @@ def reservation_price(s: float, q: float, gamma: float, sigma: float, tau: float
 def half_spread(gamma: float, sigma: float, tau: float, kappa: float, floor: float = 0.0) -> float:
     """Optimal half-spread δ = γσ²τ/2 + (1/γ)·ln(1 + γ/κ), at least ``floor`` (same units as prices)."""
     return max(gamma * sigma * sigma * tau / 2.0 + math.log1p(gamma / kappa) / gamma, floor)
+
+
+def deep_ladder(levels: int, from_bps: float, to_bps: float, first_lots: float, growth: float) -> list[tuple[float, int]]:
+    """(distance as a fraction of the price, lots) of each deep level: geometric in distance, growing in size."""
+    out = []
+    for j in range(levels):
+        frac = j / (levels - 1) if levels > 1 else 0.0
+        dist = from_bps * (to_bps / from_bps) ** frac / 1e4
+        out.append((dist, max(1, round(first_lots * (1.0 + growth) ** j))))
+    return out
+
+
+def deep_grid(s: float, dist: float) -> int:
+    """The price grid (ticks, a power of two near a tenth of the level's distance) a deep level snaps to, so
+    it keeps its price and queue place until the reference moves a tenth of the way to it, rather than being
+    modified on every refresh."""
+    return 1 << max(0, int(math.log2(max(1.0, s * dist / 10.0))))
 
 
 def annual_to_var_per_s(vol: float) -> float:
@@ -111,6 +129,27 @@ class MarketMakerParams(TraderParams):
     size_growth: NonNegative = 0.15  # each deeper level is (1 + size_growth) times the previous one
     level_spacing_bps: NonNegative = 2.0  # distance between consecutive levels of one side
     min_spread_bps: NonNegative = 2.0  # floor of the quoted spread (2·δ) at the first level
+    # The deep ladder: resting interest out to several percent, as real books hold (the average profile of
+    # Bouchaud, Mézard & Potters 2002 peaks away from the best price and decays slowly, so cumulative depth
+    # keeps growing with distance). Levels geometrically spaced from deep_from_bps to deep_to_bps off the
+    # reservation price, the first deep_size x level_size, each next (1 + deep_size_growth) times larger.
+    # Off by default until the catalogue's stories move to order flow (one recalibration, one golden update);
+    # deep_levels = 6 gives the profile documented in docs/design.md.
+    deep_levels: Annotated[int, number(ge=0)] = 0  # 0: the near ladder only
+    deep_from_bps: Positive = 25.0
+    deep_to_bps: Positive = 500.0
+    deep_size: Positive = 2.0  # in multiples of level_size
+    deep_size_growth: NonNegative = 0.3
+    # Cap on the quoted half-spread δ: in a volatility spike γσ²τ/2 grows with σ², and a maker quoting several
+    # percent wide into an empty book would set absurd fill prices rather than stepping back (it pulls instead).
+    max_half_spread_bps: Optional[Positive] = None  # e.g. 200; None: uncapped (the default, for now)
+
+    def cross_checks(self) -> Iterator[Problem]:
+        if self.deep_levels > 1 and not self.deep_from_bps < self.deep_to_bps:
+            yield Problem("deep_to_bps", self.deep_to_bps,
+                          f"must be a number above deep_from_bps = {self.deep_from_bps:g} (the deep ladder runs outward)")
+        if self.deep_levels and not self.deep_to_bps < 10_000:
+            yield Problem("deep_to_bps", self.deep_to_bps, "must be a number below 10000 (a bid at or below zero)")
     # Avellaneda–Stoikov / GLFT
     gamma: Positive = 0.01  # risk aversion, per USDC
     kappa: Positive = 0.17  # order-arrival decay, per USDC of distance
@@ -173,6 +212,8 @@ class MarketMaker(Trader):
                 raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage, e.allowed) from None
         p = params
         self._sizes = [max(1, round(p.level_size * (1.0 + p.size_growth) ** i / self._lot)) for i in range(p.n_levels)]
+        self._deep = deep_ladder(p.deep_levels, p.deep_from_bps, p.deep_to_bps,
+                                 p.level_size * p.deep_size / self._lot, p.deep_size_growth)
         self._deposit = int(round(p.deposit_usdc * USDC))
         self._var = annual_to_var_per_s(p.vol_init)  # variance of log returns per second
         self._check_scale()
@@ -296,6 +337,8 @@ class MarketMaker(Trader):
             cap = s_px * p.max_skew_bps / 1e4
             r = min(max(r, s_px - cap), s_px + cap)
         d = half_spread(p.gamma, sigma, p.tau_s, p.kappa, s_px * p.min_spread_bps / 2e4)
+        if p.max_half_spread_bps is not None:
+            d = min(d, max(s_px * p.max_half_spread_bps / 1e4, s_px * p.min_spread_bps / 2e4))
         return r / self._tick, d / self._tick
 
     def ladder(self, s: float, r: float, d: float, best_bid: Optional[int], best_ask: Optional[int],
@@ -316,6 +359,18 @@ class MarketMaker(Trader):
                     break
                 out[(BUY, i)] = (price, lots)
                 prev = price
+            n = len(self._sizes)
+            for j, (dist, lots) in enumerate(self._deep):
+                g = deep_grid(s, dist)
+                price = math.floor(r * (1.0 - dist) / g) * g
+                if best_ask is not None:
+                    price = min(price, best_ask - 1)
+                if prev is not None:
+                    price = min(price, prev - 1)
+                if price < 1:
+                    break
+                out[(BUY, n + j)] = (price, lots)
+                prev = price
         prev = None
         if asks:
             for i, lots in enumerate(self._sizes):
@@ -325,6 +380,16 @@ class MarketMaker(Trader):
                 if prev is not None:
                     price = max(price, prev + 1)
                 out[(SELL, i)] = (price, lots)
+                prev = price
+            n = len(self._sizes)
+            for j, (dist, lots) in enumerate(self._deep):
+                g = deep_grid(s, dist)
+                price = math.ceil(r * (1.0 + dist) / g) * g
+                if best_bid is not None:
+                    price = max(price, best_bid + 1)
+                if prev is not None:
+                    price = max(price, prev + 1)
+                out[(SELL, n + j)] = (price, lots)
                 prev = price
         return out
 

@@ -314,3 +314,65 @@ def test_inventory_skew_is_capped_in_a_volatility_spike() -> None:
     assert r == pytest.approx(s * (1 + mm.p.max_skew_bps / 1e4))
     mm.p = replace(mm.p, max_skew_bps=None)  # the same maker without the cap
     assert mm.target(s, -5.0)[0] > s * 1.5
+
+
+# ---------------------------------------------------------------------- the deep ladder and the half-spread cap
+
+
+DEEP = {"deep_levels": 6}
+
+
+def test_the_deep_ladder_reaches_out_to_five_percent_growing_in_size() -> None:
+    mm = build_agent(MarketMaker, DEEP, FakeContext(mark=600_000))
+    p, s = mm.p, 600_000.0
+    r, d = mm.target(s, 0.0)
+    want = mm.ladder(s, r, d, None, None, True, True)
+    n = p.n_levels
+    assert len(want) == 2 * (n + p.deep_levels)
+    for side, sign in ((BUY, -1), (SELL, 1)):
+        deep = [want[(side, n + j)] for j in range(p.deep_levels)]
+        dist_bps = [sign * (price - s) / s * 1e4 for price, _ in deep]
+        # geometric from 25 to 500 bps (ratio (500/25)^(1/5)), each snapped outward to its grid (< a tenth of it)
+        for j, got in enumerate(dist_bps):
+            exact = 25.0 * 20.0 ** (j / 5)
+            assert exact <= got < exact * 1.1 + 1e4 / s
+        sizes = [lots for _, lots in deep]
+        assert sizes == [round(0.5 * 2.0 * 1.3 ** j / 0.001) for j in range(p.deep_levels)]  # lots of 0.001 BTC
+        near_far = sign * (want[(side, n - 1)][0] - s)
+        assert sign * (deep[0][0] - s) > near_far  # beyond the near ladder, strictly outward
+    off = build_agent(MarketMaker, {"deep_levels": 0}, FakeContext(mark=600_000))
+    assert len(off.ladder(s, r, d, None, None, True, True)) == 2 * n
+
+
+def test_deep_levels_keep_their_price_and_queue_place_when_the_reference_moves_a_little() -> None:
+    mm = build_agent(MarketMaker, DEEP, FakeContext(mark=600_000))
+    s = 600_000.0
+    a = mm.ladder(s, s, 300.0, None, None, True, True)
+    b = mm.ladder(s + 30, s + 30, 300.0, None, None, True, True)  # 0.5 bp
+    far = [(side, mm.p.n_levels + j) for side in (BUY, SELL) for j in range(2, mm.p.deep_levels)]
+    assert sum(a[k] == b[k] for k in far) >= len(far) - 1  # at most one crosses a grid line
+    assert all(a[(side, 0)] != b[(side, 0)] for side in (BUY, SELL))  # the near ladder follows the price
+
+
+def test_the_half_spread_is_capped_however_high_volatility_goes() -> None:
+    mm = build_agent(MarketMaker, {"max_half_spread_bps": 200.0}, FakeContext(mark=600_000))
+    mm._var = 1e-3  # ~17,800% a year: the model half-spread is several times the price
+    s = 600_000.0
+    _, d = mm.target(s, 0.0)
+    assert d == pytest.approx(s * 200 / 1e4)
+    free = build_agent(MarketMaker, {"max_half_spread_bps": None}, FakeContext(mark=600_000))
+    free._var = 1e-3
+    assert free.target(s, 0.0)[1] > 10 * d
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"deep_levels": 6, "deep_from_bps": 500.0, "deep_to_bps": 100.0}, "deep_to_bps"),
+    ({"deep_levels": 6, "deep_to_bps": 10_000.0}, "deep_to_bps"),
+    ({"deep_levels": -1}, "deep_levels"),
+    ({"deep_size": 0}, "deep_size"),
+    ({"max_half_spread_bps": 0}, "max_half_spread_bps"),
+])
+def test_bad_deep_ladder_params_are_refused(params: dict, field: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        build_agent(MarketMaker, params, FakeContext(mark=600_000))
+    assert e.value.field.endswith(field)
