@@ -254,8 +254,9 @@ class AgentContext:
         return self._feeds[symbol].oracle.age_us(self._sched.now)
 
     def index_price(self, symbol: str) -> float:
-        """The external (spot) price now, quote currency per base unit: what other venues trade at."""
-        return self.model.paths[symbol].value_at(self._sched.now)
+        """The external (spot) price now, quote currency per base unit: what other venues trade at (the index
+        the venues make, with ``index = "venues"``; not the latent value behind it)."""
+        return self.model.index_of(symbol).value_at(self._sched.now)
 
     def value(self, symbol: str, lag_us: int = 0) -> float:
         """The market's value process ``lag_us`` ago (quote currency per base unit): the exogenous information

@@ -158,9 +158,16 @@ class MarketMakerParams(TraderParams):
     # large inventory would otherwise put quotes at several times the price (seen on thin books).
     max_skew_bps: Optional[Positive] = 100.0
     reference: Literal["mid", "mark", "oracle"] = "mid"  # the price s; the others are fallbacks
+    # Anchoring: s = (1 - w) x reference + w x the market's value as observed value_lag_s ago (ctx.value, the
+    # exogenous information), so a maker does not chase a book that forced flow has pushed away from value
+    value_weight: Annotated[float, number(ge=0, le=1)] = 0.0
+    value_lag_s: Annotated[float, number(ge=0, unit="seconds")] = 0.0
     # volatility estimate (EWMA of squared log returns of the mark, per second)
     vol_init: Positive = 0.5
     vol_halflife_s: Positive = 30.0
+    # what the estimate reads: the mark (the perp's smoothed price; on a spot venue its last trade, whose
+    # bid-ask bounce alone can read as a volatility spike) or the book mid
+    vol_from: Literal["mark", "mid"] = "mark"
     # refresh triggers
     refresh_move_bps: Positive = 3.0  # requote when the mark moves this far from the last refresh
     # risk controls
@@ -283,7 +290,10 @@ class MarketMaker(Trader):
     def _observe(self, t: int, mark: Optional[int], mid: Optional[float], oracle: Optional[int]) -> None:
         """Update the volatility EWMA from the mark (time-weighted, so irregular looks are unbiased) and the basis."""
         p = self.p
-        price = float(mark) if mark is not None else mid
+        if p.vol_from == "mid":
+            price = mid if mid is not None else (float(mark) if mark is not None else None)
+        else:
+            price = float(mark) if mark is not None else mid
         last = self._last_obs
         if price is not None and price > 0:
             if last is not None and t > last[0]:
@@ -397,7 +407,11 @@ class MarketMaker(Trader):
         order = {"mid": (mid, mark, oracle), "mark": (mark, mid, oracle), "oracle": (oracle, mark, mid)}[self.p.reference]
         for v in order:
             if v is not None and v > 0:
-                return float(v)
+                w = self.p.value_weight
+                if not w:
+                    return float(v)
+                value = self.ctx.value(self.symbol, int(self.p.value_lag_s * 1e6)) / self._tick
+                return (1.0 - w) * float(v) + w * value
         return None
 
     # ------------------------------------------------------------------ the refresh

@@ -112,7 +112,7 @@ def test_the_arbitrageurs_spot_leg_trades_through_the_spot_book() -> None:
     arbs = through.agents_by_group["arbitrageur"]
     for a in arbs:
         acct = sx.account(a.spot.account)
-        assert a.spot_position * 1000 == acct.total_inventory(0) - acct.debt[0]  # the venue holds its spot leg
+        assert round(a.spot_position * 1000, 9) == acct.total_inventory(0) - acct.debt[0]  # the venue holds its spot leg
         assert a.spot_position > 0 and a.position().size < 0  # short perp, long spot: the carry
     assert sx.ledgers["fees"] > 0 and sum(a.spot_volume for a in arbs) > 0
     t = np.array(through.indices["BTC-PERP"].times)
@@ -126,3 +126,13 @@ def test_the_arbitrageurs_spot_leg_trades_through_the_spot_book() -> None:
     assert runs_of_retries and all(r.requested > r.filled for r in runs_of_retries)
     with pytest.raises(InvalidInput, match=r"agents\.arbitrageur\.spot_venue: must be one of the scenario's spot"):
         load_scenario("whale_dump", {**base, "agents.arbitrageur.spot_venue": "kraken"})
+
+
+def test_agents_read_the_index_the_venues_make_not_the_value_behind_it(runs: tuple[MarketModel, MarketModel]) -> None:
+    _, sold = runs
+    arb = sold.agents_by_group["arbitrageur"][0]  # its spot leg is the external venue: it trades at this index
+    now = sold.sched.now
+    made = sold.indices["BTC-PERP"].value_at(now)
+    assert arb.ctx.index_price("BTC-PERP") == made
+    assert made != sold.paths["BTC-PERP"].value_at(now)  # the spot sale moved it off the value
+    assert arb.ctx.value("BTC-PERP") == sold.paths["BTC-PERP"].value_at(now)

@@ -376,3 +376,27 @@ def test_bad_deep_ladder_params_are_refused(params: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as e:
         build_agent(MarketMaker, params, FakeContext(mark=600_000))
     assert e.value.field.endswith(field)
+
+
+def test_a_maker_anchored_to_value_quotes_between_the_book_and_the_value() -> None:
+    ctx = FakeContext(mark=600_000)
+    ctx.values["BTC-PERP"] = 59_000.0  # the value it observes is 1.67% below the book
+    plain = build_agent(MarketMaker, {}, ctx)
+    anchored = build_agent(MarketMaker, {"value_weight": 0.25}, ctx)
+    mid = 600_000.0
+    assert plain._reference(mid, None, None) == mid
+    assert anchored._reference(mid, None, None) == pytest.approx(0.75 * mid + 0.25 * 590_000)
+    full = build_agent(MarketMaker, {"value_weight": 1.0}, ctx)
+    assert full._reference(mid, 600_100, 600_200) == pytest.approx(590_000)
+
+
+def test_the_volatility_estimate_can_read_the_mid_rather_than_a_bouncing_last_trade() -> None:
+    # a last trade bouncing between bid and ask 10 bps apart, with the mid still: only the mark reads it as volatility
+    by_mark = build_agent(MarketMaker, {"vol_init": 0.1}, FakeContext(mark=600_000))
+    by_mid = build_agent(MarketMaker, {"vol_init": 0.1, "vol_from": "mid"}, FakeContext(mark=600_000))
+    for k in range(60):
+        t = (k + 1) * 1_000_000
+        last = 600_300 if k % 2 else 599_700
+        by_mark._observe(t, last, 600_000.0, 600_000)
+        by_mid._observe(t, last, 600_000.0, 600_000)
+    assert by_mark.vol > 3.0 > 0.1 >= by_mid.vol  # the bounce alone pulls a mark-reading maker (pull_vol = 3)
