@@ -349,10 +349,12 @@ class Arbitrageur(Trader):
         if amount <= 0:
             return False
         if to == "spot" or self.spot is not None:  # out of a venue's account: the perp's, or the simulated spot's
+            link = self.ctx if to == "spot" else self.spot
             try:  # at decision time: the transfer's own time is transfer_s (see AgentContext, set-up calls)
-                (self.ctx if to == "spot" else self.spot).withdraw(amount, immediate=True)
+                link.withdraw(amount, immediate=True)
             except AbmError as e:
                 self.rejects += 1
+                link.rejects += 1  # the venue that refused it (the accounts tables count rejects per venue)
                 self.last_reject = e
                 self.on_reject("transfer", e)
                 return False

@@ -77,6 +77,9 @@ class AgentContext:
         self._net: Optional[np.random.Generator] = None  # the network stream, for latency jitter only
         self._nbuf: list[float] = []
         self._link_us = 0  # arrival time of the latest action sent: the FIFO link's tail
+        # this link's share of the agent's actions and rejects (an agent with accounts on two venues has two links)
+        self.actions = 0
+        self.rejects = 0
         # bound once: the hot path calls these hundreds of thousands of times an hour
         self.push_wake: Callable[..., None] = model.sched.push  # push_wake(t_us, fn): t_us >= now, unchecked
         self._ex_limit = ex.limit
@@ -132,12 +135,14 @@ class AgentContext:
         agent = self.agent
         self.model.order_events += 1
         agent.actions += 1
+        self.actions += 1
         if on_arrive is not None:
             on_arrive(t)
         try:
             res = fn(self.account, *args)
         except AbmError as e:
             agent.rejects += 1
+            self.rejects += 1
             agent.last_reject = e
             if on_done is not None:
                 on_done(None, e)
@@ -213,6 +218,7 @@ class AgentContext:
             res = fn(self.account, *args)
         except AbmError as e:
             agent.rejects += 1
+            self.rejects += 1
             agent.last_reject = e
             if on_done is not None:
                 on_done(None, e)

@@ -52,6 +52,7 @@ from abm.prices.index_rules import INDEX_RULES
 from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
 from abm.sim import INDEX, FundingLog, MarketFeed, Scheduler
 from abm.spot import SpotExchange
+from abm.spot.tape import SpotTape
 from abm.units import US_PER_S, usdc_units
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
@@ -105,6 +106,7 @@ class MarketModel(mesa.Model):
         self.feeds: dict[str, MarketFeed] = {}
         self.spot_venues: dict[str, SpotExchange] = {}
         self.perp_of_spot: dict[str, dict[str, str]] = {}  # spot venue -> {pair: the perp market on its underlying}
+        self.spot_tape = SpotTape()  # every spot venue's fills, with fees, in event order (venue = its index here)
         self._build_spot_venues()
         self.views: dict[str, Any] = {}
         self.triggers: dict[str, PriceTriggers] = {}
@@ -188,6 +190,7 @@ class MarketModel(mesa.Model):
                 if lending:
                     sx.seed_lending(pair, int(lending))
                 pairs[pair] = sym
+            sx.subscribe_trades(self.spot_tape.listener(len(self.spot_venues)))
             self.spot_venues[name] = sx
             self.perp_of_spot[name] = pairs
 

@@ -1,11 +1,12 @@
 """The accounts table: every account of a run, who owned it and how it ended, so users find their own agent.
 
-One row per account of the perp exchange (spot venues' accounts are not in it yet), in account-id order:
+One row per account of the perp exchange (spot venues' accounts are ``abm.results.spot``'s), in account-id order:
 its owner (agent group, kind, index in the group, or the venue's own ``vault``), its market and margin
 mode there, the money it brought (deposits less withdrawals), its equity at the final marks and so its
 profit, realised PnL, fees and funding over all its positions, its open position, whether and when it
 was liquidated and for how much, and the actions (orders, cancels, modifies) that reached the exchange
-and were refused. Money is in quote currency from exact integers (each value divided once);
+and were refused (on this venue: an agent with a second account on a spot venue, the arbitrageur, has
+that venue's in the spot accounts table). Money is in quote currency from exact integers (each value divided once);
 ``account`` joins this table to the trades (``maker_account``, ``taker_account``) and liquidations.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from abm.accounts import MODE_NAMES
+from abm.results.spot import spot_links
 from abm.units import USDC
 
 LIQUIDATED_KINDS = (0, 1, 2)  # book, backstop, adl: the account's own positions were closed
@@ -61,8 +63,9 @@ def accounts_table(model: Any) -> pd.DataFrame:
             "liquidation_events": len({int(log.column("trigger")[j]) for j in sel}),
             "first_liquidation": pd.Timedelta(microseconds=int(log.column("time_us")[sel[0]])) if sel.size else pd.NaT,
             "liquidated_notional_usdc": notional / USDC,
-            "actions": agent.actions if agent is not None else 0,
-            "rejects": agent.rejects if agent is not None else 0,
+            # the agent's, less what its spot venue's link counted (the whole count for a perp-only agent)
+            "actions": agent.actions - sum(c.actions for c in spot_links(agent)) if agent is not None else 0,
+            "rejects": agent.rejects - sum(c.rejects for c in spot_links(agent)) if agent is not None else 0,
         })
     df = pd.DataFrame(rows)
     # a timedelta even when nobody was liquidated (a column of NaT alone would be read as datetimes)

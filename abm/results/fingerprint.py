@@ -5,6 +5,8 @@ would hash differently on another pyarrow. The fingerprint reads each column's n
 (integers as little-endian int64, floats as their IEEE-754 bits, categoricals as categories and codes)
 and the summary as canonical JSON, so equal runs give equal fingerprints on any machine, process,
 Python line and build, and a changed number changes the table it sits in. The golden tests pin two.
+A run with simulated spot venues also has a digest of each spot table (``spot_trades``, ``spot_accounts``);
+a run without them has exactly the keys it always had, so no existing fingerprint changed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 TABLES = ("steps", "trades", "liquidations", "funding")
+SPOT_TABLES = ("spot_trades", "spot_accounts")
 
 
 def table_digest(df: pd.DataFrame) -> str:
@@ -46,5 +49,7 @@ def summary_digest(summary: dict[str, Any]) -> str:
 def fingerprint(result: Any) -> dict[str, str]:
     """``{table: digest}`` for a ``RunResult`` (tables and summary)."""
     out = {t: table_digest(getattr(result, t)) for t in TABLES}
+    if getattr(result, "spot_markets", None):  # a run with spot venues
+        out.update({t: table_digest(getattr(result, t)) for t in SPOT_TABLES})
     out["summary"] = summary_digest(result.summary)
     return out

@@ -3,10 +3,13 @@
 On disk a run is a folder: ``steps.parquet``, ``trades.parquet``, ``liquidations.parquet``,
 ``funding.parquet`` (the event tables carry decoded columns in people's units beside their integer
 ones, ``abm.results.decode``), ``accounts.parquet`` (who owned each account and how it ended,
-``abm.results.accounts``), ``config.toml`` (the resolved configuration: running it again repeats the run
+``abm.results.accounts``), with simulated spot venues ``spot_trades.parquet`` and ``spot_accounts.parquet``
+(``abm.results.spot``; a run without them, or a folder written before they existed, reads back empty
+ones with their columns), ``config.toml`` (the resolved configuration: running it again repeats the run
 exactly), ``venue.toml`` (the venue profile it ran with, overrides applied, which ``config.toml`` names,
 so a later change to a shipped profile cannot change the repeat), ``provenance.json`` (versions, build,
-commit, seed, scenario hash), ``meta.json`` (markets' units and the shock schedule, for analysis),
+commit, seed, scenario hash), ``meta.json`` (markets' units, spot venues' markets, the shock schedule and
+the tables' dtypes, for analysis),
 ``summary.json`` and ``report.png``.
 
 Everything, the report included, is written into a temporary sibling folder ``.NAME.HOST.PID.XXXX.partial``
@@ -30,6 +33,7 @@ from typing import Any, Callable, Optional
 import pandas as pd
 
 from abm.errors import InvalidInput
+from abm.results.spot import SPOT_TABLES, empty_spot_tables
 
 TABLES = ("steps", "trades", "liquidations", "funding")
 ACCOUNTS = "accounts"
@@ -51,6 +55,10 @@ class RunResult:
     accounts: pd.DataFrame = field(default_factory=pd.DataFrame)  # abm.results.accounts.accounts_table
     quote: str = "USDC"  # the venue's quote currency: the decoded money columns' suffix
     quote_decimals: int = 6
+    # simulated spot venues (abm.results.spot): every fill, every account, and per venue its markets' units
+    spot_trades: pd.DataFrame = field(default_factory=lambda: empty_spot_tables()["spot_trades"])
+    spot_accounts: pd.DataFrame = field(default_factory=lambda: empty_spot_tables()["spot_accounts"])
+    spot_markets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def multipliers(self) -> dict[int, int]:
@@ -110,17 +118,21 @@ def save_run(result: RunResult, out: str | Path, config_toml: str, *, venue_toml
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(out.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_host()}.{os.getpid()}.", suffix=PARTIAL, dir=out.parent))
+    # the spot tables only with spot venues: a run without them writes the folder it always wrote
+    written = TABLES + (ACCOUNTS,) + (SPOT_TABLES if result.spot_markets else ())
     try:
-        for name in TABLES + (ACCOUNTS,):
+        for name in written:
             getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
         (tmp / "config.toml").write_text(config_toml)
         if venue_toml is not None:
             (tmp / "venue.toml").write_text(venue_toml)
         if provenance is not None:
             (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str))
-        meta = {"scenario": result.scenario, "markets": result.markets, "shocks": result.shocks,
-                "quote": result.quote, "quote_decimals": result.quote_decimals,
-                "dtypes": {name: _dtypes(getattr(result, name)) for name in TABLES + (ACCOUNTS,)}}
+        meta: dict[str, Any] = {"scenario": result.scenario, "markets": result.markets, "shocks": result.shocks,
+                                "quote": result.quote, "quote_decimals": result.quote_decimals}
+        if result.spot_markets:
+            meta["spot_markets"] = result.spot_markets
+        meta["dtypes"] = {name: _dtypes(getattr(result, name)) for name in written}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
         (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, default=float))
         if report is not None:
@@ -184,7 +196,15 @@ def load_run(path: str | Path) -> RunResult:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InvalidInput("run_dir", str(p), f"must be a readable run folder; config.toml is damaged ({e})") from None
     dtypes = meta.get("dtypes", {})
-    tables = {t: _restore(_read_parquet(p / f"{t}.parquet"), dtypes.get(t, {})) for t in TABLES + (ACCOUNTS,)}
+    quote = str(meta.get("quote", "USDC"))
+    spot = [t for t in SPOT_TABLES if (p / f"{t}.parquet").is_file()]
+    if spot and len(spot) != len(SPOT_TABLES):
+        missing = next(t for t in SPOT_TABLES if t not in spot)
+        raise InvalidInput("run_dir", str(p), f"must be a complete run folder; {missing}.parquet is missing "
+                                              f"({spot[0]}.parquet is there)")
+    tables = {t: _restore(_read_parquet(p / f"{t}.parquet"), dtypes.get(t, {})) for t in TABLES + (ACCOUNTS,) + tuple(spot)}
+    for t, empty in empty_spot_tables(quote).items():
+        tables.setdefault(t, empty)
     return RunResult(scenario=meta["scenario"], config=config, markets=meta["markets"], shocks=meta["shocks"],
-                     summary=summary, path=p, quote=str(meta.get("quote", "USDC")),
-                     quote_decimals=int(meta.get("quote_decimals", 6)), **tables)
+                     summary=summary, path=p, quote=quote, quote_decimals=int(meta.get("quote_decimals", 6)),
+                     spot_markets=dict(meta.get("spot_markets", {})), **tables)

@@ -111,6 +111,7 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     from abm.analysis.summary import run_summary
     from abm.results.accounts import accounts_table
     from abm.results.decode import decode_tables
+    from abm.results.spot import spot_accounts_table, spot_markets, spot_trades_table
 
     ex = model.exchange
     tables = model.tables()
@@ -129,4 +130,6 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     decoded = decode_tables(tables, markets, quote, qd, start_time=scn.run.start_time)
     return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
                      liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
-                     summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd)
+                     summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd,
+                     spot_trades=spot_trades_table(model, quote, qd, start_time=scn.run.start_time),
+                     spot_accounts=spot_accounts_table(model, quote, qd), spot_markets=spot_markets(model))

@@ -6,6 +6,9 @@ price plus the taker fee on it, rounded up per lot, so the sum of the per-fill f
 what was held); a sell holds its lots. Fills draw on what is held and return the rest. Selling beyond
 inventory is only possible after an explicit ``borrow``, which locks cash as collateral and accrues
 interest, so a short sale is a recorded debt, never a negative inventory.
+
+What came from outside is kept per account (the cash it opened with, its net cash and lots from
+outside), so a run's table of spot accounts says what each account brought, not only how it ended.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 class SpotAccount:
     __slots__ = ("id", "cash", "held_cash", "inventory", "held_inventory", "debt", "collateral", "arrears", "holds",
-                 "open_orders", "client_ids", "fees_paid", "interest_paid")
+                 "open_orders", "client_ids", "fees_paid", "interest_paid", "opening_cash", "cash_in", "lots_in")
 
     def __init__(self, account_id: int, n_markets: int) -> None:
         self.id = account_id
@@ -31,10 +34,13 @@ class SpotAccount:
         self.client_ids: dict[object, int] = {}
         self.fees_paid = 0  # net of rebates
         self.interest_paid = 0
+        self.opening_cash = 0  # quote units the account was opened with
+        self.cash_in = 0  # net quote units from outside: the opening cash, deposits, less withdrawals
+        self.lots_in = [0] * n_markets  # net lots from outside per market (inventory deposits less withdrawals)
 
     def grow(self) -> None:
         """A market was listed after the account was opened."""
-        for col in (self.inventory, self.held_inventory, self.debt, self.collateral):
+        for col in (self.inventory, self.held_inventory, self.debt, self.collateral, self.lots_in):
             col.append(0)
 
     def total_cash(self) -> int:

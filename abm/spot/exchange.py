@@ -21,7 +21,10 @@ Money and lots, exactly:
   as arrears, never taken from another account.
 - Conservation: cash in accounts (free, held, collateral) plus the ledgers equals the cash that came
   from outside, and per market the lots in accounts plus the pool equal the lots that came from
-  outside; the lots lent equal the accounts' debt. ``check_conservation`` checks all of it.
+  outside; the lots lent equal the accounts' debt; what each account brought from outside adds up to the
+  venue's record. ``check_conservation`` checks all of it.
+- ``subscribe_trades`` streams each fill with the fees both sides were charged (``abm.spot.tape``): the
+  run's ``spot_trades`` table is that record, not a recomputation.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ LEDGERS = ("fees", "interest")
 
 # (time, market, maker_oid, maker_account, taker_oid, taker_account, price, qty, taker_side, liquidation)
 FillSubscriber = Callable[[int, int, int, int, int, int, int, int, int, bool], None]
+# (time, market, maker_oid, maker_account, taker_oid, taker_account, price, qty, taker_side, maker_fee, taker_fee):
+# a fill with the fees each side paid (quote units, a rebate negative), as the venue charged them
+TradeSubscriber = Callable[[int, int, int, int, int, int, int, int, int, int, int], None]
 
 
 def _fee(value: int, ppm: int) -> int:
@@ -73,7 +79,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 class SpotMarket:
     __slots__ = ("index", "spec", "symbol", "book", "multiplier", "maker_ppm", "taker_ppm", "hold_ppm", "borrow_ppm_day",
-                 "pool", "lent", "external", "last_price")
+                 "pool", "lent", "external", "seeded", "last_price")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook, borrow_ppm_day: int) -> None:
         self.index = index
@@ -88,6 +94,7 @@ class SpotMarket:
         self.pool = 0  # lots the venue can lend
         self.lent = 0
         self.external = 0  # lots that came from outside (deposits - withdrawals + the pool's seed)
+        self.seeded = 0  # of which seeded into the lending pool
         self.last_price = 0  # ticks of the last fill; 0 before any
 
     def hold_per_lot(self, price: int) -> int:
@@ -115,6 +122,7 @@ class SpotExchange:
         self._next_oid = 1
         self._next_account = 1
         self._subscribers: list[FillSubscriber] = []
+        self._trade_subscribers: list[TradeSubscriber] = []
         self._taker_hold = 0  # quote units per lot the order being matched holds (a buy)
         self._last_fill_notional = 0
 
@@ -166,7 +174,14 @@ class SpotExchange:
         return a
 
     def subscribe_fills(self, fn: FillSubscriber) -> None:
+        """Each fill as the perp exchange's subscribers see one (``liquidation`` always False)."""
         self._subscribers.append(fn)
+
+    def subscribe_trades(self, fn: TradeSubscriber) -> None:
+        """Each fill with the fees both sides paid, as charged (what ``abm.spot.tape.SpotTape`` records)."""
+        if not callable(fn):
+            raise InvalidInput("fn", fn, "must be callable (a fill subscriber)")
+        self._trade_subscribers.append(fn)
 
     # ------------------------------------------------------------------ cash and inventory from outside
 
@@ -176,7 +191,7 @@ class SpotExchange:
         aid = self._next_account
         self._next_account += 1
         a = self.accounts[aid] = SpotAccount(aid, len(self.markets))
-        a.cash = amount
+        a.cash = a.opening_cash = a.cash_in = amount
         self.external_cash += amount
         return aid
 
@@ -185,6 +200,7 @@ class SpotExchange:
         v = _amount("amount", amount)
         self._check_room(v)
         a.cash += v
+        a.cash_in += v
         self.external_cash += v
 
     def withdraw(self, account_id: IntArg, amount: IntArg) -> None:
@@ -193,6 +209,7 @@ class SpotExchange:
         if v > a.cash:
             raise InsufficientFunds("amount", v, f"must be at most the free cash ({a.cash} quote units)")
         a.cash -= v
+        a.cash_in -= v
         self.external_cash -= v
 
     def deposit_inventory(self, account_id: IntArg, symbol: StrArg, lots: IntArg) -> None:
@@ -200,6 +217,7 @@ class SpotExchange:
         m = self.market(symbol)
         q = _amount("lots", lots)
         a.inventory[m.index] += q
+        a.lots_in[m.index] += q
         m.external += q
 
     def withdraw_inventory(self, account_id: IntArg, symbol: StrArg, lots: IntArg) -> None:
@@ -209,6 +227,7 @@ class SpotExchange:
         if q > a.inventory[m.index]:
             raise InsufficientFunds("lots", q, f"must be at most the free inventory ({a.inventory[m.index]} lots)")
         a.inventory[m.index] -= q
+        a.lots_in[m.index] -= q
         m.external -= q
 
     def seed_lending(self, symbol: StrArg, lots: IntArg) -> None:
@@ -216,6 +235,7 @@ class SpotExchange:
         m = self.market(symbol)
         q = _amount("lots", lots)
         m.pool += q
+        m.seeded += q
         m.external += q
 
     # ------------------------------------------------------------------ borrowing
@@ -439,13 +459,18 @@ class SpotExchange:
         cash = sum(self.ledgers.values()) + sum(a.total_cash() for a in self.accounts.values())
         if cash != self.external_cash:
             raise ConservationError(f"{self.name}: cash not conserved: {cash - self.external_cash:+d} quote units")
+        brought = sum(a.cash_in for a in self.accounts.values())
+        if brought != self.external_cash:
+            raise ConservationError(f"{self.name}: accounts brought {brought} quote units, the venue recorded "
+                                    f"{self.external_cash}")
         m_buys: dict[int, int] = {}
         for m in self.markets:
             lots = m.pool + sum(a.total_inventory(m.index) for a in self.accounts.values())
             debt = sum(a.debt[m.index] for a in self.accounts.values())
-            if lots != m.external or debt != m.lent:
+            brought = m.seeded + sum(a.lots_in[m.index] for a in self.accounts.values())
+            if lots != m.external or debt != m.lent or brought != m.external:
                 raise ConservationError(f"{self.name} {m.symbol}: lots {lots - m.external:+d}, "
-                                        f"debt {debt - m.lent:+d} against the record")
+                                        f"debt {debt - m.lent:+d}, brought {brought - m.external:+d} against the record")
             for a in self.accounts.values():  # what is held is exactly what the account's resting orders need
                 sells = buys = 0
                 for o, (mi, side, per_lot) in a.holds.items():
@@ -546,6 +571,8 @@ class SpotExchange:
             self._forget(maker, maker_oid)
         for fn in self._subscribers:
             fn(self.now, mi, maker_oid, maker.id, taker_oid, taker.id, price, qty, taker_side, False)
+        for tf in self._trade_subscribers:
+            tf(self.now, mi, maker_oid, maker.id, taker_oid, taker.id, price, qty, taker_side, maker_fee, taker_fee)
 
     @staticmethod
     def _buyer_pays(a: SpotAccount, mi: int, qty: int, cost: int, per_lot: int) -> None:
