@@ -160,6 +160,8 @@ class Arbitrageur(Trader):
         self.transfers: list[dict[str, Any]] = []
         self.transfer_us = int(round(p.transfer_s * US_PER_S))
         self._borrow_t = 0
+        self._repaying = 0  # lots of a spot repay sent, not landed yet
+        self._selling = 0  # lots of spot sales sent, not landed yet
         self.borrow_paid = 0  # quote units
         self.spot_fees = 0  # quote units
         self.spot_volume = 0  # lots
@@ -302,7 +304,8 @@ class Arbitrageur(Trader):
         side = BUY if dq > 0 else SELL
         lots = abs(dq)
         if side == SELL:
-            free = self.spot.free_inventory(self.spot_symbol)
+            # what a repay or an earlier sale still in flight will take is not free for this one
+            free = max(0, self.spot.free_inventory(self.spot_symbol) - self._repaying - self._selling)
             if lots > free:
                 if not self.p.allow_borrow:
                     lots = free
@@ -313,11 +316,14 @@ class Arbitrageur(Trader):
                 return 0
         signed = lots if side == BUY else -lots
         self._spot_pending += signed
+        self._selling += lots if side == SELL else 0
 
         def done(res: Any, error: Optional[AbmError]) -> None:
             self._spot_pending -= signed
+            self._selling -= lots if side == SELL else 0
             filled = 0 if error is not None else res.filled
             self.spot_volume += filled
+            self._repay_what_it_can()
             if filled < lots:
                 why = f"refused: {error}" if error is not None else \
                     f"the spot book ran out within spot_slippage_bps={self.p.spot_slippage_bps:g}" + \
@@ -333,6 +339,21 @@ class Arbitrageur(Trader):
 
         self.spot.submit_market(self.spot_symbol, side, lots, slippage_bps=self.p.spot_slippage_bps, on_done=done)
         return signed
+
+    def _repay_what_it_can(self) -> None:
+        """Spot held while spot is owed goes back to the pool (a buy-back, or what a sale that filled short had
+        borrowed): its collateral comes free and its interest stops. Lots a repay or a sale in flight will take
+        are not counted."""
+        owed = min(self.spot.debt(self.spot_symbol),
+                   self.spot.free_inventory(self.spot_symbol)) - self._repaying - self._selling
+        owed = min(owed, self.spot.debt(self.spot_symbol) - self._repaying)
+        if owed > 0:
+            self._repaying += owed
+
+            def repaid(_: Any, error: Optional[AbmError], n: int = owed) -> None:
+                self._repaying -= n
+
+            self.spot.repay(self.spot_symbol, owed, on_done=repaid)
 
     # ------------------------------------------------------------------ transfers
 

@@ -149,6 +149,10 @@ class SpotContext(AgentContext):
         """Lots of the pair the account can sell now (not held by resting sells)."""
         return self._spot.accounts[self.account].inventory[self._spot.market(symbol).index]
 
+    def debt(self, symbol: str) -> int:
+        """Lots of the pair borrowed from the venue's pool and not yet repaid."""
+        return self._spot.accounts[self.account].debt[self._spot.market(symbol).index]
+
     def net_inventory(self, symbol: str) -> int:
         """Lots held (free and by resting sells) less lots owed."""
         a = self._spot.accounts[self.account]
