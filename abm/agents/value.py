@@ -62,7 +62,8 @@ class ValueTrader(Trader):
         if params.max_leverage > top:  # refused, not capped: the agent would not be the one the scenario describes
             raise InvalidInput(f"agents.{self.kind}.max_leverage", params.max_leverage,
                                f"must be <= {top} (the venue's maximum for {self.symbol})")
-        self.ctx.set_leverage(self.symbol, params.max_leverage)
+        if self.ctx.margined:  # on a spot venue it trades what it holds: max_leverage only caps its demand
+            self.ctx.set_leverage(self.symbol, params.max_leverage)
         spec = self.ctx.spec(self.symbol)
         self._tick = float(spec.tick_size)
         self._mult = spec.multiplier
@@ -101,7 +102,11 @@ class ValueTrader(Trader):
         clip = max(1, int(self.p.clip_usdc * USDC // lot_value))
         lots = min(abs(delta), clip)
         side = BUY if delta > 0 else SELL
-        shrinking = held != 0 and (delta > 0) != (held > 0) and lots <= abs(held)
+        if side == SELL and not self.ctx.margined:  # a spot sale is of inventory held (a buy is cut to the cash)
+            lots = min(lots, self.ctx.free_inventory(self.symbol))
+            if not lots:
+                return
+        shrinking = self.ctx.margined and held != 0 and (delta > 0) != (held > 0) and lots <= abs(held)
         if shrinking and abs(held) > cap_lots and not (mispricing < 0 if held > 0 else mispricing > 0):
             self.forced_sells += 1  # the value says hold or add, the cap says reduce: the leverage cycle
         self._in_flight = True

@@ -136,3 +136,15 @@ def test_agents_read_the_index_the_venues_make_not_the_value_behind_it(runs: tup
     assert arb.ctx.index_price("BTC-PERP") == made
     assert made != sold.paths["BTC-PERP"].value_at(now)  # the spot sale moved it off the value
     assert arb.ctx.value("BTC-PERP") == sold.paths["BTC-PERP"].value_at(now)
+
+
+def test_a_value_trader_on_a_spot_venue_sells_what_it_holds_when_news_drops_the_value() -> None:
+    news = {**SPOT, "run.duration_s": 60, "agents.whale.start_s": 50,
+            "markets[0].shocks": [{"start_s": 10, "duration_s": 5, "pct": -5}],  # with index = "venues": the value
+            "agents.spot_value": {"kind": "value", "count": 1, "venue": "binance", "deposit_usdc": 100_000,
+                                  "spot_inventory": 2.0, "long_only": False, "max_leverage": 1}}
+    m = model(news)
+    (v,) = m.agents_by_group["spot_value"]
+    held = m.spot_venues["binance"].account(v.account).total_inventory(0)
+    assert held == 0 and v.rejects == 0  # it sold its 2 BTC above the value, never more than it held
+    assert v.target_lots < 0 and v.position().size == -2_000  # it wanted to go short; spot has no short
