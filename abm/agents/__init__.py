@@ -22,6 +22,7 @@ _BUILTIN = {
     "arbitrageur": "abm.agents.arbitrageur:Arbitrageur",
     "basket": "abm.agents.basket:BasketTrader",
     "value": "abm.agents.value:ValueTrader",
+    "spot_arbitrageur": "abm.agents.spot_arbitrageur:SpotArbitrageur",
 }
 
 

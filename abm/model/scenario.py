@@ -280,7 +280,7 @@ def _check_spot(scn: Scenario) -> Iterator[Problem]:
             yield Problem(f"markets[{i}].index_sources", dup, "must have names distinct from each other and from the "
                                                                 "spot venues")
     for name, _kind, _count, params in agent_groups(scn):
-        for key in ("venue", "spot_venue"):  # an agent's venue; the arbitrageur's spot leg
+        for key in ("venue", "spot_venue", "other_venue"):  # an agent's venue; an arbitrageur's spot leg or second venue
             venue = params.get(key)
             if venue is not None and venue not in scn.spot:
                 yield Problem(f"agents.{name}.{key}", venue, f"must be one of the scenario's spot venues "
