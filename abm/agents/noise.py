@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from abm.agents.base import Shortfall, Trader, TraderParams, WakeMode
-from abm.agents.params import Millis, PositiveInt, Rate, Usdc
+from abm.agents.params import Millis, PositiveInt, Rate, Usdc, number
 from abm.units import BUY, SELL
 
 
@@ -44,6 +44,9 @@ class NoiseParams(TraderParams):
     level_ticks: PositiveInt = 5
     size_lots: PositiveInt = 50
     size_dist: Literal["fixed", "geometric"] = "geometric"  # "fixed" or "geometric" (mean size_lots)
+    # Anchoring: a limit order is placed around (1 - w) x the best quote + w x the value it observes (ctx.value),
+    # so a book without market makers drifts back toward value instead of keeping any level forced flow left
+    value_weight: Annotated[float, number(ge=0, le=1)] = 0.0
 
 
 class NoiseTrader(Trader):
@@ -75,6 +78,8 @@ class NoiseTrader(Trader):
         self._cancel = ctx.cancel
         self._push_wake = ctx.push_wake
         self._limit_done = self._limit_lands if self._lagged else None
+        self._anchor = p.value_weight
+        self._tick = float(ctx.spec(self.symbol).tick_size)
         self._size_log = math.log(1.0 - 1.0 / p.size_lots) if p.size_dist == "geometric" and p.size_lots > 1 else 0.0
         self._schedule_next(self.now)
 
@@ -123,6 +128,9 @@ class NoiseTrader(Trader):
                 ref = book.best_ask() if side == BUY else book.best_bid()
                 if ref is None:
                     ref = self.mark()  # that side of the book is empty: place around the mark
+                if self._anchor:  # an anchored crowd also seeds an empty book around the value
+                    value = self.ctx.value(self.symbol) / self._tick
+                    ref = int(round(value if ref is None else (1.0 - self._anchor) * ref + self._anchor * value))
                 if ref is not None:
                     k = 1 + int((buf.pop() if buf else self.uniform()) * p.window_levels)
                     price = ref - k * p.level_ticks if side == BUY else ref + k * p.level_ticks

@@ -148,3 +148,30 @@ def test_a_value_trader_on_a_spot_venue_sells_what_it_holds_when_news_drops_the_
     held = m.spot_venues["binance"].account(v.account).total_inventory(0)
     assert held == 0 and v.rejects == 0  # it sold its 2 BTC above the value, never more than it held
     assert v.target_lots < 0 and v.position().size == -2_000  # it wanted to go short; spot has no short
+
+
+@pytest.mark.parametrize("anchor", [0.0, 0.3])
+def test_noise_flow_anchored_to_value_follows_news_that_the_makers_stand_aside_from(anchor: float) -> None:
+    news = {**SPOT, "run.duration_s": 120, "agents.whale.start_s": 110,
+            "markets[0].shocks": [{"start_s": 20, "duration_s": 5, "pct": -3}],  # with index = "venues": the value
+            "agents.spot_noise.value_weight": anchor}
+    m = model(news)
+    last = m.spot_venues["binance"].market("BTC/USDC").last_price
+    value = m.paths["BTC-PERP"].value_at(m.sched.now) / 0.1  # in ticks of 0.1 USDC
+    gap = abs(last / value - 1)
+    if anchor:
+        assert gap < 0.005  # the book came down to the value
+    else:
+        assert gap > 0.02  # zero-intelligence flow keeps whatever level it had: the old price
+
+
+@pytest.mark.parametrize("anchor", [0.0, 0.3])
+def test_an_anchored_crowd_seeds_an_empty_book_around_the_value(anchor: float) -> None:
+    m = model({**SPOT, "run.duration_s": 60, "agents.whale.start_s": 50, "agents.spot_mm.count": 0,
+               "agents.spot_noise.value_weight": anchor})
+    book = m.spot_venues["binance"].market("BTC/USDC").book
+    if not anchor:
+        assert book.best_bid() is None and book.best_ask() is None  # nothing to place its orders around
+        return
+    value = m.paths["BTC-PERP"].value_at(m.sched.now) / 0.1
+    assert book.best_bid() < book.best_ask() and abs(book.mid() / value - 1) < 0.003
