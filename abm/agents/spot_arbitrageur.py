@@ -83,7 +83,7 @@ class SpotArbitrageur(Trader):
         self.trades = 0  # pairs of orders sent
         self.legs_short = 0  # legs that filled less than sent (the price moved before they landed)
 
-    def _place(self, group: str, index: int, network: np.random.Generator) -> None:
+    def _place(self, group: str, index: int, network: Any) -> None:
         """The second link's jitter has a network stream of its own, a child of the first's (no draws taken)."""
         super()._place(group, index, network)
         self.other.set_network(np.random.default_rng(network.bit_generator.seed_seq.spawn(1)[0]))
