@@ -166,8 +166,9 @@ class MarketMakerParams(TraderParams):
     vol_init: Positive = 0.5
     vol_halflife_s: Positive = 30.0
     # what the estimate reads: the mark (the perp's smoothed price; on a spot venue its last trade, whose
-    # bid-ask bounce alone can read as a volatility spike) or the book mid
-    vol_from: Literal["mark", "mid"] = "mark"
+    # bid-ask bounce alone can read as a volatility spike), the book mid, or the oracle (the index a hedged
+    # maker hedges against: a thin book's own jumps, which its wide quotes cause, do not feed back)
+    vol_from: Literal["mark", "mid", "oracle"] = "mark"
     # refresh triggers
     refresh_move_bps: Positive = 3.0  # requote when the mark moves this far from the last refresh
     # risk controls
@@ -292,6 +293,8 @@ class MarketMaker(Trader):
         p = self.p
         if p.vol_from == "mid":
             price = mid if mid is not None else (float(mark) if mark is not None else None)
+        elif p.vol_from == "oracle":
+            price = float(oracle) if oracle else (float(mark) if mark is not None else mid)
         else:
             price = float(mark) if mark is not None else mid
         last = self._last_obs

@@ -400,3 +400,15 @@ def test_the_volatility_estimate_can_read_the_mid_rather_than_a_bouncing_last_tr
         by_mark._observe(t, last, 600_000.0, 600_000)
         by_mid._observe(t, last, 600_000.0, 600_000)
     assert by_mark.vol > 3.0 > 0.1 >= by_mid.vol  # the bounce alone pulls a mark-reading maker (pull_vol = 3)
+
+
+def test_a_hedged_maker_can_read_volatility_from_the_oracle_it_hedges_against() -> None:
+    # its own thin book jumps 50 bps a second while the oracle is still: only the book readers see volatility
+    by_mid = build_agent(MarketMaker, {"vol_init": 0.1, "vol_from": "mid"}, FakeContext(mark=600_000))
+    by_oracle = build_agent(MarketMaker, {"vol_init": 0.1, "vol_from": "oracle"}, FakeContext(mark=600_000))
+    for k in range(60):
+        t = (k + 1) * 1_000_000
+        mid = 603_000.0 if k % 2 else 597_000.0
+        by_mid._observe(t, int(mid), mid, 600_000)
+        by_oracle._observe(t, int(mid), mid, 600_000)
+    assert by_mid.vol > 3.0 > 0.1 >= by_oracle.vol
