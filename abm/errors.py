@@ -89,6 +89,11 @@ class OrderLimitViolation(InvalidInput):
     order's amount and ``allowed`` names the limit and its value, both in the venue's quote currency."""
 
 
+class VenueStateViolation(InvalidInput):
+    """An action a market's trading state refuses (``abm.exchange.entry.MARKET_STATES``: halted, cancel-only,
+    post-only, reduce-only): ``field`` is the state's name, ``value`` the action, ``allowed`` what the state accepts."""
+
+
 class InsufficientFunds(InvalidInput):
     pass
 

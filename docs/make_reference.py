@@ -88,6 +88,12 @@ def _model_rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows = []
     for name, f in model.model_fields.items():
         tp = f.annotation
+        kinds = _kinds(tp)
+        if kinds:  # a list of tables of several kinds ([[events]]): each kind's keys, its kind named
+            for kind, sub in kinds:
+                rows.append(f"| `{prefix}{name}[i]` | kind = \"{kind}\" |  |  | {_cell(_doc(sub))} |")
+                rows.extend(r for r in _model_rows(sub, f"{prefix}{name}[i].") if not r.startswith(f"| `{prefix}{name}[i].kind`"))
+            continue
         sub = _submodel(tp)
         if sub is not None:
             index = "[i]" if _is_list(tp) else ".NAME" if _is_dict(tp) else ""
@@ -105,6 +111,28 @@ def _is_list(tp: Any) -> bool:
 
 def _is_dict(tp: Any) -> bool:
     return any(get_origin(t) is dict for t in (tp, *get_args(tp)))
+
+
+def _kinds(tp: Any) -> list[tuple[str, type[BaseModel]]]:
+    """The variants of a list of tables told apart by ``kind`` (``Annotated[Union[...], discriminator]``), by kind."""
+    if get_origin(tp) not in (list, tuple):
+        return []
+    (item,) = get_args(tp)[:1]
+    if getattr(get_origin(item), "__name__", "") == "Annotated" or str(get_origin(item)).endswith("Annotated"):
+        item = get_args(item)[0]
+    if get_origin(item) not in (Union, types.UnionType):
+        return []
+    out = []
+    for m in get_args(item):
+        f = m.model_fields.get("kind") if isinstance(m, type) and issubclass(m, BaseModel) else None
+        if f is None:
+            return []
+        out.append((get_args(f.annotation)[0], m))
+    return out
+
+
+def _doc(model: type[BaseModel]) -> str:
+    return " ".join(inspect.cleandoc(model.__doc__ or "").split())
 
 
 def _submodel(tp: Any) -> type[BaseModel] | None:

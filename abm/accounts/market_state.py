@@ -25,7 +25,7 @@ class Market:
 
     __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
                  "max_tick_lots", "band_ppm", "band_lo", "band_hi", "rules",
-                 "tagged_lots")
+                 "tagged_lots", "state", "paused")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -44,3 +44,5 @@ class Market:
         # tag -> lots held by accounts with that tag (Exchange.tag_account), by TAGGED_KEYS: kept where positions change
         self.tagged_lots: dict[str, list[int]] = {}
         self.rules: tuple[Any, ...] = ()  # opt-in order-entry rules (abm.exchange.entry), none unless listed with some
+        self.state = 0  # trading state (abm.exchange.entry.MARKET_STATES): 0 open; set by Exchange.set_market_state
+        self.paused = False  # a halt that also stops the venue's engine here: no liquidations, no funding samples

@@ -37,6 +37,11 @@ missing ones. Refreshes are spaced by at least the agent's longest possible late
 of the previous refresh has reached the exchange before this refresh's can: no order is ever orphaned
 by a race.
 
+A scenario's ``mm_withdrawal`` event (``abm.model.events``) asks a market maker to stand aside for a window
+(``withdraw``): it cancels its quotes through its context at once, quotes nothing until the window ends
+(its wakes and price triggers only cancel whatever the venue has left of its orders), then comes back with
+a refresh; on a spot venue the same, on that venue's book.
+
 The market maker trades on a cross-margin account at ``leverage`` and can be liquidated like anyone;
 once its equity falls below ``stop_equity_frac`` of its deposit it cancels its orders and stops for
 good (``active`` is False). A liquidation leaves about the maintenance margin (1.25% of the notional
@@ -63,7 +68,7 @@ if TYPE_CHECKING:
     from abm.model.model import MarketModel
 
 LN2 = math.log(2.0)
-PULL_REASONS = ("volatility", "oracle_stale", "divergence", "inventory", "margin")
+PULL_REASONS = ("volatility", "oracle_stale", "divergence", "inventory", "margin", "withdrawn")
 
 
 # ---------------------------------------------------------------------- pricing (pure functions)
@@ -233,6 +238,7 @@ class MarketMaker(Trader):
         self._deferred = False
         self._slots: dict[tuple[int, int], int] = {}  # (side, level) -> client id of the order placed there
         self._out_until = -1  # full pull (cooldown) until this time
+        self._away_until = -1  # withdrawn (``withdraw``: a scenario's mm_withdrawal event) until this time
         # telemetry
         self.pull_count = 0  # times a side went out (full or one-sided pulls)
         self.pull_reason: Optional[str] = None  # why quotes are (partly) pulled now; None while quoting fully
@@ -273,6 +279,27 @@ class MarketMaker(Trader):
     def on_price(self, t: int, symbol: str, mark: int) -> None:
         """The mark left the band around the last refresh: requote now rather than be picked off."""
         self._refresh(t)
+
+    def withdraw(self, t: int, until_us: int) -> None:
+        """Stand aside until ``until_us``: cancel every quote now (one ``cancel_all`` through the context, after the
+        agent's latency like any action) and quote nothing until then, whatever the market does; then refresh.
+
+        What a desk does when it pulls out of a market for a while (news it will not stand in front of, a risk
+        limit, trouble of its own); a scenario schedules it with an ``mm_withdrawal`` event."""
+        if not self.active:
+            return
+        self._away_until = max(self._away_until, until_us)
+        self.pull_reason = "withdrawn"
+        self._set_pulled((True, True))
+        self._slots.clear()
+        self.cancel_all()
+        self._last_refresh_us = t  # the next refresh waits until the cancels have landed (FIFO link)
+        self.wake_at(until_us, self._come_back)
+
+    def _come_back(self, t: int) -> None:
+        if self.active and t >= self._away_until:
+            self.pull_reason = None
+            self._refresh(t)
 
     def _deferred_refresh(self, t: int) -> None:
         self._deferred = False
@@ -429,6 +456,9 @@ class MarketMaker(Trader):
                 self.wake_in(last + self._min_gap_us - t, self._deferred_refresh)
             return
         self._last_refresh_us = t
+        if t < self._away_until:  # withdrawn: nothing quoted (cancels what the venue still holds, e.g. after a halt)
+            self._reconcile({})
+            return
         self.refreshes += 1
         p = self.p
         equity = self.equity()

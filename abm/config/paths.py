@@ -12,6 +12,7 @@ from typing import (
     Annotated,
     Any,
     Iterator,
+    Literal,
     Mapping,
     Optional,
     Sequence,
@@ -47,9 +48,17 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
+TAGS = ("formula", "kind")  # the keys that pick a variant of a union of tables (a mark formula, an event's kind)
+
+
+def _tag_key(model: type[BaseModel]) -> Optional[str]:
+    return next((k for k in TAGS if k in model.model_fields and get_origin(model.model_fields[k].annotation) is Literal),
+                None)
+
+
 def _tag(model: type[BaseModel]) -> Optional[str]:
-    f = model.model_fields.get("formula")
-    return get_args(f.annotation)[0] if f is not None else None
+    key = _tag_key(model)
+    return get_args(model.model_fields[key].annotation)[0] if key is not None else None
 
 
 def _child(tp: Any, seg: Any) -> Any:
@@ -122,13 +131,15 @@ def problem_of(err: Mapping[str, Any], root: Any) -> Problem:
     if kind == "missing":
         return Problem(path, MISSING, "required key is missing")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tags = [_tag(m) for m in _unwrap(tp)] if isinstance(_unwrap(tp), tuple) else []
+        models = _unwrap(tp) if isinstance(_unwrap(tp), tuple) else ()
+        tags = [_tag(m) for m in models]
+        key = next((k for k in map(_tag_key, models) if k is not None), "formula")
         options = " or ".join(f"'{t}'" for t in tags)
         if kind == "union_tag_not_found":
             if not isinstance(value, Mapping):
                 return Problem(path, value, "must be a table")
-            return Problem(f"{path}.formula", MISSING, f"required key is missing ({options})")
-        return Problem(f"{path}.formula", ctx.get("tag", MISSING), f"must be {options}")
+            return Problem(f"{path}.{key}", MISSING, f"required key is missing ({options})")
+        return Problem(f"{path}.{key}", ctx.get("tag", MISSING), f"must be {options}")
     if kind == "value_error":
         return Problem(path, value, str(ctx.get("error", err.get("msg"))))
     if kind == "literal_error":
@@ -176,11 +187,12 @@ def parse_path(path: str) -> Optional[list[Any]]:
 
 
 def _variant(tp: Any, node: Any) -> Any:
-    """For a union of models, the variant the data selects (by ``formula``); the first one otherwise."""
+    """For a union of models, the variant the data selects (by ``formula`` or ``kind``); the first one otherwise."""
     u = _unwrap(tp)
     if not isinstance(u, tuple):
         return u
-    tag = node.get("formula") if isinstance(node, Mapping) else None
+    key = next((k for k in map(_tag_key, u) if k is not None), "formula")
+    tag = node.get(key) if isinstance(node, Mapping) else None
     return next((m for m in u if _tag(m) == tag), None) or u
 
 
@@ -289,10 +301,8 @@ def _set_path(data: dict[str, Any], path: str, segs: list[Any], value: Any, root
     return None  # unreachable: the loop returns at the last segment
 
 
-TAGS = ("formula", "kind")  # a table that names another variant replaces the table instead of merging
-
-
 def _merged(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """A table merged into another; one that names another variant (``TAGS``) replaces it instead."""
     if any(t in update and update[t] != base.get(t) for t in TAGS):
         return dict(update)
     out = dict(base)

@@ -33,7 +33,15 @@ from abm.errors import (
 )
 from abm.exchange import collateral, queries
 from abm.exchange.collateral import positive_amount
-from abm.exchange.entry import check_rules, valid_rules
+from abm.exchange.entry import (
+    HALTED,
+    check_cancel_state,
+    check_modify_state,
+    check_order_state,
+    check_rules,
+    state_code,
+    valid_rules,
+)
 from abm.exchange.inputs import TIFS, check_client_id, owned_oid, parse_side, slippage_bound
 from abm.exchange.queries import OrderResult, PositionInfo
 from abm.exchange.settlement import Settlement
@@ -74,6 +82,7 @@ class Exchange:
         self._order_owner: dict[int, tuple[int, int, object, int]] = {}  # resting oid -> (account, market, client id, side)
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
+        self._halted = 0  # markets halted now: a cancel looks at its market's state only while some are
         self.risk = MarginEngine(self.accounts, self.markets)
         self.settlement = Settlement(self.ledgers, self.risk)
         self._liquidator: LiquidationProcess = (liquidation or Liquidator)(self, self.risk)
@@ -215,6 +224,8 @@ class Exchange:
             raise InvalidOrderType("post_only", True, "only allowed with tif 'GTC'")
         if client_id is not None:
             check_client_id(a.client_ids, client_id)
+        if m.state:
+            check_order_state(m.state, m.spec.symbol, m.book, s, qty, price, False, t == GTC, reduce_only)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.rules:
             check_rules(self, m, a, s, accepted, price, reduce_only, False)
@@ -273,6 +284,8 @@ class Exchange:
             raise InvalidOrderType("reduce_only", reduce_only, "must be True or False")
         if client_id is not None:
             check_client_id(a.client_ids, client_id)
+        if m.state:
+            check_order_state(m.state, m.spec.symbol, m.book, s, qty, worst_price or 0, True, False, reduce_only)
         accepted, trimmed = self._reduce_only_qty(a, m, s, qty) if reduce_only else (qty, 0)
         if m.rules:
             check_rules(self, m, a, s, accepted, worst_price or 0, reduce_only, True)
@@ -296,6 +309,9 @@ class Exchange:
         a = self.account(account_id)
         if type(oid) is not int or client_id is not None or oid not in a.open_orders:
             oid = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
+        if self._halted:
+            m = self.markets[a.open_orders[oid]]
+            check_cancel_state(m.state, m.spec.symbol, oid)
         return self._drop(oid)
 
     def cancel_all(self, account_id: IntArg, symbol: Optional[StrArg] = None) -> int:
@@ -303,6 +319,13 @@ class Exchange:
         a = self.account(account_id)
         only = self.market(symbol).index if symbol is not None else None
         oids = [oid for oid, mi in a.open_orders.items() if only is None or mi == only]
+        if self._halted:  # all or nothing: a halted market (named, or holding one of the orders) refuses the call
+            if only is not None:
+                m = self.markets[only]
+                check_cancel_state(m.state, m.spec.symbol, -1)
+            for oid in oids:
+                m = self.markets[a.open_orders[oid]]
+                check_cancel_state(m.state, m.spec.symbol, oid)
         for oid in oids:
             self._drop(oid)
         return len(oids)
@@ -331,6 +354,8 @@ class Exchange:
         m = self.markets[a.open_orders[oid]]
         _, side, _, left = m.book.order(oid)
         ro = m.book.is_reduce_only(oid)
+        if m.state:
+            check_modify_state(m.state, m.spec.symbol, m.book, oid, side, price, m.book.order(oid)[2], qty, left, ro)
         if qty is not None and qty > 0 and ro:
             qty = self._reduce_only_qty(a, m, side, qty)[0]
         if price is not None or (qty is not None and qty > left):
@@ -349,6 +374,32 @@ class Exchange:
         self.risk.process_dirty()
         return filled
 
+    def set_market_state(self, symbol: StrArg, state: StrArg, pause_liquidations: BoolArg = False) -> None:
+        """Put a market in a trading state (``abm.exchange.entry.MARKET_STATES``): ``"open"``, ``"halted"``,
+        ``"cancel_only"``, ``"post_only"`` or ``"reduce_only"``; order entry refuses what the state does not accept.
+
+        ``pause_liquidations`` (a halt only) also stops the venue's engine in the market: mark updates run no
+        liquidation check, the exchange's own liquidation orders fill nothing there, and the feed skips its
+        funding samples; reopening runs the liquidation check at once, at the mark of that moment. Without it a
+        halt locks users out while liquidations go on against the frozen book. Other states never stop them.
+        """
+        m = self.market(symbol)
+        code = state_code("state", state)
+        if type(pause_liquidations) is not bool:
+            raise InvalidInput("pause_liquidations", pause_liquidations, "must be True or False")
+        if pause_liquidations and code != HALTED:
+            raise InvalidInput("pause_liquidations", pause_liquidations, f"only a halt pauses liquidations, not "
+                                                                         f"{state!r}")
+        resumed = m.paused and not pause_liquidations
+        if m.state == HALTED:
+            self._halted -= 1
+        if code == HALTED:
+            self._halted += 1
+        m.state = code
+        m.paused = pause_liquidations
+        if resumed and m.margined and m.index in self.risk.marks:
+            self._liquidator.on_mark(m.index)
+
     # ------------------------------------------------------------------ margin and liquidation
 
     def set_mark(self, symbol: StrArg, price: IntArg) -> None:
@@ -363,7 +414,7 @@ class Exchange:
             w = price * m.band_ppm
             m.band_lo = max(1, -((w - price * 1_000_000) // 1_000_000))  # ceil(mark * (1 - band))
             m.band_hi = min(m.max_tick_lots, (price * 1_000_000 + w) // 1_000_000)  # floor(mark * (1 + band))
-        if m.margined:
+        if m.margined and not m.paused:
             self._liquidator.on_mark(m.index)
 
     @property
@@ -374,6 +425,8 @@ class Exchange:
     def _liquidation_order(self, a: Account, idx: int, side: int, qty: int, worst: int) -> tuple[int, int, int]:
         """A liquidation-flagged market order, bypassing margin admission; returns (filled, tick·lots, oid)."""
         m = self.markets[idx]
+        if m.paused:  # the venue's engine is stopped in this market: its book takes nothing (no order is made)
+            return 0, 0, -1
         oid = self._next_oid
         self._next_oid += 1
         self._last_fill_notional = 0

@@ -29,9 +29,11 @@ from abm.agents.base import Shortfall, Trader
 from abm.agents.params import renamed
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
+from abm.exchange.entry import HALTED
 from abm.market.spec import MarketSpec
 from abm.market.tape import Tape
 from abm.market.view import BookView
+from abm.model.events import halted_spot_venues, schedule_events
 from abm.model.metrics import LEVERAGED_TAG
 from abm.model.reporters import collect, plan
 from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings
@@ -148,6 +150,8 @@ class MarketModel(mesa.Model):
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
                 a.start()
+        if cfg.events:  # what happens in the world (abm.model.events); none: nothing scheduled
+            schedule_events(self)
         self._liq_seen = 0
         self.conservation_gap_last = float("nan")
         self._steps = plan(self.symbols)  # the metric registry as it is now: a model's columns never change
@@ -198,10 +202,13 @@ class MarketModel(mesa.Model):
         """The index of a market with index = "venues": its spot venues' books and its exogenous sources."""
         cfg = self.config
         sources: list[Any] = []
+        halting = halted_spot_venues(self) if cfg.events else set()
         for name, sx in self.spot_venues.items():
             for pair, sym in self.perp_of_spot[name].items():
                 if sym == mc.symbol:
-                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sx.market(pair).book), tick_size))
+                    sm = sx.market(pair)
+                    halted = (lambda sm=sm: sm.state == HALTED) if name in halting else None  # it publishes nothing
+                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sm.book), tick_size, halted))
         for src in mc.index_sources:
             sources.append(ValueSource(src.name, src.weight, value, src.noise_bps,
                                        stream(cfg.run.seed, "index-source", mc.symbol, src.name)))

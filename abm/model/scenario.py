@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Literal, Mapping, Optional
+from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
@@ -119,6 +119,37 @@ class SpotVenueSection(_Model):
     lending: float = Field(0.0, ge=0)  # base units its pool can lend, per listed pair
 
 
+class MmWithdrawalEvent(_Model):
+    """Market makers of one group stand aside: at start_s they cancel their quotes (through their own orders) and
+    quote nothing for duration_s, then come back; on whatever venue the group trades (the perp or a spot venue)."""
+
+    kind: Literal["mm_withdrawal"]
+    start_s: float = Field(ge=0)  # when they cancel their quotes
+    duration_s: float = Field(gt=0)  # how long they stay away (then they quote again)
+    group: str = Field(min_length=1)  # an [agents.NAME] group of market makers
+    fraction: float = Field(1.0, gt=0, le=1)  # of the group: its first round(fraction x count) agents
+
+
+class VenueStateEvent(_Model):
+    """A window in which a venue's markets accept less (abm.exchange.entry): halted (nothing, not even cancels),
+    cancel_only, post_only (nothing that takes) or reduce_only (perp only); refused actions are rejects."""
+
+    kind: Literal["venue_state"]
+    start_s: float = Field(ge=0)  # when the state begins
+    duration_s: float = Field(gt=0)  # how long it lasts (then the markets are open again)
+    state: Literal["halted", "cancel_only", "post_only", "reduce_only"]  # what the markets accept meanwhile
+    venue: Optional[str] = None  # a [spot.NAME] venue; left out: the perp venue
+    markets: list[str] = Field(default_factory=list)  # perp symbols (a spot venue: their pairs); empty: all it lists
+    # a halt of the perp venue only: "paused" (the default) stops its engine too (no liquidations, no funding
+    # samples; Binance's maintenance windows), "continue" locks users out while liquidations go on against the
+    # frozen book (Hyperliquid's API outage of 2025-07-29)
+    liquidations: Optional[Literal["paused", "continue"]] = None  # perp halt: paused (default) or continue
+
+
+# what happens in the world during a run, one table per event ([[events]] with its kind)
+Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent], Field(discriminator="kind")]
+
+
 # fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash
 _INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0}
 
@@ -195,10 +226,11 @@ class Scenario(_Model):
     agents: dict[str, dict[str, Any]] = Field(default_factory=dict)  # [agents.NAME]: kind, count, parameters
     correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
     spot: dict[str, SpotVenueSection] = Field(default_factory=dict)  # [spot.NAME]: simulated spot venues
+    events: list[Event] = Field(default_factory=list)  # [[events]]: what happens in the world (abm.model.events)
 
     @model_serializer(mode="wrap")
     def _without_no_spot(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"spot": {}})
+        return _without_defaults(handler(self), {"spot": {}, "events": []})
 
     @field_validator("name")
     @classmethod
@@ -234,6 +266,9 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
         if bad:
             problems.append(Problem("correlation", bad, "needs every market's process to be gbm, jump, garch or regime"))
     problems.extend(_check_spot(scn))
+    from abm.model.events import check_events
+
+    problems.extend(check_events(scn))
     markets = []
     for i, m in enumerate(scn.markets):
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)

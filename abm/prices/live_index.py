@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from fractions import Fraction
-from typing import Any, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -37,16 +37,21 @@ class IndexSource(Protocol):
 
 
 class BookMidSource:
-    """A simulated venue's book: the exact mid in quote currency; None when a side is empty."""
+    """A simulated venue's book: the exact mid in quote currency; None when a side is empty, or while the venue
+    is halted (``halted()`` true): a halted venue publishes no prices, so the index leaves it out."""
 
-    __slots__ = ("name", "weight", "_view", "_tick")
+    __slots__ = ("name", "weight", "_view", "_tick", "_halted")
 
-    def __init__(self, name: str, weight: int, view: Any, tick_size: Any) -> None:
+    def __init__(self, name: str, weight: int, view: Any, tick_size: Any,
+                 halted: Optional[Callable[[], bool]] = None) -> None:
         self.name, self.weight = name, check_weights([weight], f"index.sources.{name}.weight")[0]
         self._view = view
         self._tick = Fraction(str(tick_size))
+        self._halted = halted
 
     def price(self, t_us: int) -> Optional[Fraction]:
+        if self._halted is not None and self._halted():
+            return None
         bid, ask = self._view.best_bid(), self._view.best_ask()
         if bid is None or ask is None:
             return None

@@ -46,8 +46,26 @@ def _header(run: _Run) -> str:
     if run.outages():
         extras.append("oracle outages: " + ", ".join((f"{sym} " if sym else "") + f"{a / 60:.2f}–{b / 60:.2f} min"
                                                      for sym, (a, b) in run.outages()))
+    events = r.config.get("events") if isinstance(r.config, dict) else None
+    if isinstance(events, list) and events:
+        extras.append("world events: " + ", ".join(_event_label(ev) for ev in events if isinstance(ev, dict)))
     lines = [extras] + [_market_line(run, d) for d in run.drawn] + _run_lines(run)
     return f"{head}\n" + "\n".join(_pack([p for p in ps if p]) for ps in lines if any(ps))
+
+
+def _event_label(ev: dict[str, Any]) -> str:
+    """One scenario event as the header shows it: what, and its window in minutes."""
+    a = float(ev.get("start_s", 0))
+    span = f"{a / 60:.1f}–{(a + float(ev.get('duration_s', 0))) / 60:.1f} min"
+    if ev.get("kind") == "mm_withdrawal":
+        share = float(ev.get("fraction", 1.0))
+        return f"{ev.get('group')} makers{f' ({share:.0%})' if share < 1 else ''} away {span}"
+    where = ", ".join(ev.get("markets") or []) or (ev.get("venue") or "venue")
+    if ev.get("venue") and ev.get("markets"):
+        where = f"{ev['venue']} {where}"
+    state = str(ev.get("state", "")).replace("_", "-")
+    paused = ev.get("state") == "halted" and not ev.get("venue") and ev.get("liquidations") == "continue"
+    return f"{where} {state}{' (liquidations on)' if paused else ''} {span}"
 
 
 def _profile_label(r: RunResult, profile: str) -> str:

@@ -132,7 +132,9 @@ class MarketFeed:
 
     def _on_sample(self, t: int) -> None:
         oracle = self.oracle.price
-        prem = book_premium(self._view, self.impact_notional, oracle) if oracle is not None else None
+        # a halt that stops the venue's engine (Exchange.set_market_state) skips its samples: nobody can trade the book
+        paused = self.ex.markets[self.index].paused
+        prem = book_premium(self._view, self.impact_notional, oracle) if oracle is not None and not paused else None
         self.funding.sample(t, prem)
         self._sched.at(self.funding.next_sample_us(), self._on_sample, priority=FUNDING_SAMPLE)  # type: ignore[union-attr]
 

@@ -7,20 +7,22 @@ they happened.
 
 The priorities, defined here once and used by name everywhere (``priority=ORACLE``, never a number):
 
-0. ``INDEX``: an index made by the venues reads its sources first, so an oracle due at t reads the index
+1. ``VENUE``: a venue's trading state changes first (a scenario's ``venue_state`` events), so everything at
+   t meets the state of t;
+2. ``INDEX``: an index made by the venues reads its sources before the oracle, so an oracle due at t reads the index
    of t (only markets whose index comes from venues schedule it);
-1. ``ORACLE``: the oracle publishes next, so everything at t prices off the oracle of t;
-2. ``MARK``: the mark recomputed from it (and the liquidation check that every mark update runs),
+3. ``ORACLE``: the oracle publishes next, so everything at t prices off the oracle of t;
+4. ``MARK``: the mark recomputed from it (and the liquidation check that every mark update runs),
    so no one trades at t against a stale mark or an account that is already liquidatable;
-3. ``FUNDING_PAYMENT``: a payment due at t settles the interval that ends at t (paid at the mark
+5. ``FUNDING_PAYMENT``: a payment due at t settles the interval that ends at t (paid at the mark
    and oracle of t) before ...
-4. ``FUNDING_SAMPLE``: ... a sample at t, which belongs to the next interval (a schedule refuses a
+6. ``FUNDING_SAMPLE``: ... a sample at t, which belongs to the next interval (a schedule refuses a
    sample at or after an unsettled payment);
-5. ``AGENT``: agents' wakes, price triggers and orders arriving from their links last, so every agent
+7. ``AGENT``: agents' wakes, price triggers and orders arriving from their links last, so every agent
    acting at t sees the prices and the funding of t. It is the default of ``at`` and ``push``.
 
 The values are plain ints, compared in the heap's tuples (compiled code keeps them unboxed); only
-their order matters (4 is unused). ``tests/unit/sim/test_feed.py`` checks the order.
+their order matters (the value 4 is unused). ``tests/unit/sim/test_feed.py`` checks the order.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from typing import Any, Callable, Final, Optional
 
 from abm.errors import InvalidInput
 
+VENUE: Final = -2
 INDEX: Final = -1
 ORACLE: Final = 0
 MARK: Final = 1
 FUNDING_PAYMENT: Final = 2
 FUNDING_SAMPLE: Final = 3
 AGENT: Final = 5
-PRIORITIES: Final = {"INDEX": INDEX, "ORACLE": ORACLE, "MARK": MARK, "FUNDING_PAYMENT": FUNDING_PAYMENT,
+PRIORITIES: Final = {"VENUE": VENUE, "INDEX": INDEX, "ORACLE": ORACLE, "MARK": MARK, "FUNDING_PAYMENT": FUNDING_PAYMENT,
                      "FUNDING_SAMPLE": FUNDING_SAMPLE, "AGENT": AGENT}  # name -> value, in run order
 
 

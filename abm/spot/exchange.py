@@ -49,6 +49,13 @@ from abm.errors import (
     UnknownMarket,
 )
 from abm.exchange import OrderResult
+from abm.exchange.entry import (
+    MARKET_STATES,
+    check_cancel_state,
+    check_modify_state,
+    check_order_state,
+    state_code,
+)
 from abm.exchange.inputs import TIFS, check_client_id, owned_oid, parse_side, slippage_bound
 from abm.market.book import CANCEL_STP, GTC, OrderBook
 from abm.market.spec import MAX_MONEY, MarketSpec, as_int, fee_ppm
@@ -79,7 +86,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 class SpotMarket:
     __slots__ = ("index", "spec", "symbol", "book", "multiplier", "maker_ppm", "taker_ppm", "hold_ppm", "borrow_ppm_day",
-                 "pool", "lent", "external", "seeded", "last_price")
+                 "pool", "lent", "external", "seeded", "last_price", "state")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook, borrow_ppm_day: int) -> None:
         self.index = index
@@ -96,6 +103,7 @@ class SpotMarket:
         self.external = 0  # lots that came from outside (deposits - withdrawals + the pool's seed)
         self.seeded = 0  # of which seeded into the lending pool
         self.last_price = 0  # ticks of the last fill; 0 before any
+        self.state = 0  # trading state (abm.exchange.entry.MARKET_STATES): 0 open; set by set_market_state
 
     def hold_per_lot(self, price: int) -> int:
         """Quote units a buy at ``price`` holds per lot: the price and the highest fee on it, rounded up."""
@@ -337,6 +345,8 @@ class SpotExchange:
         _no_reduce_only(reduce_only)
         check_client_id(a.client_ids, client_id)
         self._check_value(m, "price", p, q)
+        if m.state:
+            check_order_state(m.state, m.symbol, m.book, s, q, p, False, t == GTC, False)
         if post_only and _crosses(m.book, s, p):
             raise PostOnlyWouldCross("price", p, "would take liquidity (post-only)")
         hold = self._hold(a, m, s, q, m.hold_per_lot(p) if s == BUY else 0)
@@ -367,6 +377,8 @@ class SpotExchange:
                 bound = sb
         _no_reduce_only(reduce_only)
         check_client_id(a.client_ids, client_id)  # an immediate order never rests: checked, not kept
+        if m.state:
+            check_order_state(m.state, m.symbol, m.book, s, q, bound or 0, True, False, False)
         if s == BUY and bound is None:
             bound = _sweep_price(m.book, q)
         trimmed = 0
@@ -395,6 +407,8 @@ class SpotExchange:
         a = self.account(account_id)
         o = owned_oid(a.id, a.open_orders, a.client_ids, oid, client_id)
         mi, side, hold = a.holds[o]
+        if self.markets[mi].state:
+            check_cancel_state(self.markets[mi].state, self.markets[mi].symbol, o)
         left = self.markets[mi].book.cancel(o)
         self._release(a, mi, side, left, hold)
         self._forget(a, o)
@@ -403,6 +417,12 @@ class SpotExchange:
     def cancel_all(self, account_id: IntArg, symbol: Optional[StrArg] = None) -> int:
         a = self.account(account_id)
         mi = None if symbol is None else self.market(symbol).index
+        if mi is not None and self.markets[mi].state:
+            check_cancel_state(self.markets[mi].state, self.markets[mi].symbol, -1)
+        for o in a.open_orders:  # all or nothing: a halted market (named, or holding one of the orders) refuses it
+            m = self.markets[a.open_orders[o]]
+            if m.state and (mi is None or m.index == mi):
+                check_cancel_state(m.state, m.symbol, o)
         return sum(self.cancel(a.id, o) for o in list(a.open_orders) if mi is None or a.open_orders[o] == mi)
 
     def modify(self, account_id: IntArg, oid: Optional[IntArg] = None, price: Optional[IntArg] = None,
@@ -420,6 +440,9 @@ class SpotExchange:
         p = old_price if price is None else _price("price", price)
         q = left if qty is None else _size(qty)
         self._check_value(m, "price", p, q)
+        if m.state:
+            check_modify_state(m.state, m.symbol, m.book, o, side, price if price is None else p, old_price, q, left,
+                               False)
         new_hold = m.hold_per_lot(p) if side == BUY else 0
         if side == BUY and q * new_hold > a.cash + left * old_hold:
             raise InsufficientFunds("qty", q, f"needs {_money(m, q * new_hold)} held (price and highest fee); the "
@@ -439,6 +462,13 @@ class SpotExchange:
         filled = m.book.modify(o, None if price is None else p, None if qty is None else q)
         self._finish(a, m, side, o, q, filled, new_hold, 0, cid)
         return filled
+
+    def set_market_state(self, symbol: StrArg, state: StrArg) -> None:
+        """Put a pair in a trading state: ``"open"``, ``"halted"``, ``"cancel_only"`` or ``"post_only"``; order entry
+        refuses what the state does not accept (``abm.exchange.entry``). ``"reduce_only"`` is a perp's state: a spot
+        account holds the asset, not a position to reduce."""
+        m = self.market(symbol)
+        m.state = state_code("state", state, tuple(s for s in MARKET_STATES if s != "reduce_only"))
 
     # ------------------------------------------------------------------ reads
 

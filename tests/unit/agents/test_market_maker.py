@@ -412,3 +412,44 @@ def test_a_hedged_maker_can_read_volatility_from_the_oracle_it_hedges_against() 
         by_mid._observe(t, int(mid), mid, 600_000)
         by_oracle._observe(t, int(mid), mid, 600_000)
     assert by_mid.vol > 3.0 > 0.1 >= by_oracle.vol
+
+# ---------------------------------------------------------------------- standing aside (an mm_withdrawal event)
+
+
+def test_a_withdrawn_maker_cancels_quotes_nothing_in_the_window_and_comes_back() -> None:
+    ctx = FakeContext(mark=600_000)
+    ctx.set_book(599_990, 600_010)
+    mm = build_agent(MarketMaker, {"wake_every_s": 2.0}, ctx)
+    mm.on_wake(0)
+    ctx.answer_all()
+    assert ctx.n_open_orders() == 2 * mm.p.n_levels
+    ctx.now = 5_000_000
+    mm.withdraw(ctx.now, 65_000_000)  # away for a minute
+    assert [s.action for s in ctx.pending()] == ["cancel_all"]
+    assert mm.pull_reason == "withdrawn" and mm.pulled_sides == (True, True)
+    ctx.answer_all()
+    assert ctx.n_open_orders() == 0
+    for t in range(7_000_000, 65_000_000, 2_000_000):  # wakes and price moves in the window send nothing
+        ctx.now = t
+        ctx.marks["BTC-PERP"] = 600_000 + (t // 1_000_000) * 10
+        mm.on_wake(t)
+        mm.on_price(t, "BTC-PERP", ctx.marks["BTC-PERP"])
+    assert not ctx.pending()
+    ctx.run_wakes(65_000_000)  # the end of the window: a refresh quotes the whole ladder again
+    assert mm.pull_reason is None
+    assert sorted(s.action for s in ctx.pending()) == ["limit"] * (2 * mm.p.n_levels)
+
+
+def test_a_withdrawn_maker_cancels_what_a_refused_cancel_left() -> None:
+    """The venue refused the cancel (it was halted): the next refresh in the window cancels the orders one by one."""
+    ctx = FakeContext(mark=600_000)
+    ctx.set_book(599_990, 600_010)
+    mm = build_agent(MarketMaker, {}, ctx)
+    mm.on_wake(0)
+    ctx.answer_all()
+    ctx.now = 5_000_000
+    mm.withdraw(ctx.now, 65_000_000)
+    ctx.reject()
+    ctx.now = 10_000_000
+    mm.on_wake(ctx.now)
+    assert [s.action for s in ctx.pending()] == ["cancel"] * (2 * mm.p.n_levels)

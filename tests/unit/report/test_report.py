@@ -318,3 +318,14 @@ def test_title_names_the_venue_profile_of_a_saved_config(quiet):
     saved = replace(quiet, config={"seed": 1, "venue": {"profile": "binance", "overrides": {"oracle.delay_s": 2}}})
     title = build_figure(saved)._suptitle.get_text()
     assert "venue binance (with overrides)" in title and "{" not in title
+
+
+def test_the_scenarios_events_show_in_the_header(quiet):
+    events = [{"kind": "mm_withdrawal", "group": "market_maker", "start_s": 60.0, "duration_s": 120.0, "fraction": 0.5},
+              {"kind": "venue_state", "state": "halted", "start_s": 300.0, "duration_s": 30.0, "markets": ["BTC-PERP"],
+               "liquidations": "continue"},
+              {"kind": "venue_state", "state": "post_only", "venue": "binance", "start_s": 600.0, "duration_s": 60.0}]
+    title = build_figure(replace(quiet, config={**quiet.config, "events": events}))._suptitle.get_text()
+    assert ("world events: market_maker makers (50%) away 1.0–3.0 min, BTC-PERP halted (liquidations on) 5.0–5.5 min, "
+            "binance post-only 10.0–11.0 min") in title.replace("\n", " ")
+    assert "world events" not in build_figure(quiet)._suptitle.get_text()

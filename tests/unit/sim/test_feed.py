@@ -94,11 +94,11 @@ def test_same_inputs_same_run():
 
 
 def test_events_at_one_time_run_in_the_named_priority_order():
-    """oracle, mark, funding payment, funding sample, agents: whatever order they were scheduled in."""
-    from abm.sim import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, INDEX, MARK, ORACLE, PRIORITIES
+    """venue state, index, oracle, mark, funding payment, funding sample, agents: whatever order they were scheduled in."""
+    from abm.sim import AGENT, FUNDING_PAYMENT, FUNDING_SAMPLE, INDEX, MARK, ORACLE, PRIORITIES, VENUE
 
-    assert list(PRIORITIES) == ["INDEX", "ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT"]
-    assert list(PRIORITIES.values()) == sorted(PRIORITIES.values()) == [INDEX, ORACLE, MARK, FUNDING_PAYMENT,
+    assert list(PRIORITIES) == ["VENUE", "INDEX", "ORACLE", "MARK", "FUNDING_PAYMENT", "FUNDING_SAMPLE", "AGENT"]
+    assert list(PRIORITIES.values()) == sorted(PRIORITIES.values()) == [VENUE, INDEX, ORACLE, MARK, FUNDING_PAYMENT,
                                                                          FUNDING_SAMPLE, AGENT]
     sched, ran = Scheduler(), []
     for name in reversed(PRIORITIES):
@@ -126,3 +126,20 @@ def test_priorities_are_named_never_numbers():
                     f"{where}: priority={ast.unparse(node.value)} must name one of {list(PRIORITIES)}"
                 found.append(where)
     assert len(found) >= 4  # the feed's oracle, mark and funding events
+
+
+def test_a_halt_that_pauses_the_engine_skips_funding_samples_and_pays_the_rest():
+    """A paused halt from 0 to 30 min: the samples in it are skipped, so the hour's rate averages the second half
+    only; the oracle and the mark go on. Without the pause every sample counts."""
+    rates = {}
+    for paused in (False, True):
+        ex, feed, sched, oracle, _ = build(quote_skew=30, hours=1.5)
+        ex.set_market_state("BTC", "halted", pause_liquidations=paused)
+        sched.run_until(1800 * S - 1)
+        skipped = feed.funding._skipped
+        ex.set_market_state("BTC", "open")
+        sched.run_until(3600 * S)
+        rates[paused] = (skipped, feed.log.to_pandas()["rate"].iloc[0])
+        assert oracle.last_update_us == 3600 * S and ex.risk.marks[0] == feed.mark
+    assert rates[False][0] == 0 and rates[True][0] == 360  # a sample every 5 s for half an hour
+    assert rates[False][1] == rates[True][1] > 0  # the same premium in both halves: the same average
