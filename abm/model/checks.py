@@ -191,9 +191,31 @@ def _check_market(i: int, m: Any, scn: Scenario, venue: Optional[Venue]) -> Iter
         elif a >= duration:
             yield Problem(f"{at}.oracle_outages_s[{j}]", [a, b],
                           f"must start before run.duration_s = {duration:g} s (an outage after the end never happens)")
+    yield from _check_external_perps(at, m, duration, venue)
     if m.impact_notional_usdc is not None and usdc_units(m.impact_notional_usdc) > MAX_MONEY:
         yield Problem(f"{at}.impact_notional_usdc", m.impact_notional_usdc,
                       f"must be <= {MAX_MONEY / USDC:,.0f} USDC (the ledgers' 64-bit ceiling)")
+
+
+def _check_external_perps(at: str, m: Any, duration: float, venue: Optional[Venue]) -> Iterator[Problem]:
+    """External perps: distinct names, a mark formula that reads them, times that do something in the run."""
+    if not m.external_perps:
+        return
+    names = [e.name for e in m.external_perps]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        yield Problem(f"{at}.external_perps", dup, "must have distinct names")
+    if venue is not None and venue.profile.mark.formula != "hyperliquid":
+        yield Problem(f"{at}.external_perps", names, f"are read only by the hyperliquid mark formula (venue "
+                                                     f"'{venue.profile.name}' uses '{venue.profile.mark.formula}')")
+    for j, e in enumerate(m.external_perps):
+        for field in ("lag_s", "interval_s"):
+            v = getattr(e, field)
+            if v:
+                yield from _whole_us(f"{at}.external_perps[{j}].{field}", v)
+        if e.lag_s >= duration:
+            yield Problem(f"{at}.external_perps[{j}].lag_s", e.lag_s, f"must be < run.duration_s = {duration:g} s (it "
+                                                                       "would show the start price for the whole run)")
 
 
 def _check_agents(scn: Scenario, venue: Venue) -> Iterator[Problem]:

@@ -50,6 +50,7 @@ from abm.prices import (
     Scripted,
     correlated_paths,
 )
+from abm.prices.external_perp import ExternalPerp, ExternalPerps
 from abm.prices.index_rules import INDEX_RULES
 from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
 from abm.sim import INDEX, FundingLog, MarketFeed, Scheduler
@@ -248,7 +249,8 @@ class MarketModel(mesa.Model):
             impact = usdc_units(mc.impact_notional_usdc)
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
-                          mark_cadence_us=int(round(cfg.run.mark_cadence_s * US_PER_S)), log=self.funding_log)
+                          mark_cadence_us=int(round(cfg.run.mark_cadence_s * US_PER_S)), log=self.funding_log,
+                          external_perps=self._external_perps(mc, spec.tick_size, path, read))
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
         triggers = PriceTriggers(mc.symbol, self.sched)
@@ -265,6 +267,18 @@ class MarketModel(mesa.Model):
         s0 = float(path.values[0]) if mc.process == "replay" else mc.s0  # a replay's index starts at its own price
         ex.set_mark(mc.symbol, spec.to_ticks(Decimal(repr(round(s0 / float(spec.tick_size)) * float(spec.tick_size)))))
         feed.start(self.sched)
+
+    def _external_perps(self, mc: MarketSection, tick_size: Decimal, value: IndexPath, index: Any) -> Optional[ExternalPerps]:
+        """The market's external perps (None: none), each following the drawn path or the index the oracle reads,
+        with its noise from its own stream."""
+        if not mc.external_perps:
+            return None
+        seed = self.config.run.seed
+        return ExternalPerps([ExternalPerp(e.name, value if e.follows == "value" else index, tick_size, e.weight,
+                                           e.basis_bps, e.noise_bps, int(round(e.lag_s * US_PER_S)),
+                                           max(1, int(round(e.interval_s * US_PER_S))),
+                                           stream(seed, "external-perp", mc.symbol, e.name))
+                              for e in mc.external_perps])
 
     @staticmethod
     def _process(mc: MarketSection) -> Any:

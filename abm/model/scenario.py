@@ -106,6 +106,19 @@ class IndexSourceSection(_Model):
     noise_bps: float = Field(0.0, ge=0, lt=10_000)  # lognormal noise of each of its prices
 
 
+class ExternalPerpSection(_Model):
+    """The same perp on another venue (``markets[i].external_perps``), the third input of Hyperliquid's mark:
+    it follows the market's price without the oracle's delay (abm.prices.external_perp)."""
+
+    name: str = Field(min_length=1)
+    weight: int = Field(1, ge=1)  # its weight in the external perps' weighted median
+    follows: Literal["value", "index"] = "value"  # "value": the drawn path (the world now); "index": what the oracle reads
+    basis_bps: float = Field(0.0, gt=-10_000, lt=10_000)  # how far above the followed price it trades
+    noise_bps: float = Field(0.0, ge=0, lt=10_000)  # lognormal noise, redrawn every interval_s
+    lag_s: float = Field(0.0, ge=0)  # how far behind the followed price it trades
+    interval_s: float = Field(1.0, gt=0)  # how often its noise is redrawn
+
+
 class SpotVenueSection(_Model):
     """A simulated spot venue (``[spot.NAME]``): an order book per listed market's underlying, paired with the
     quote currency, with spot accounts (cash and inventory, no leverage) and a lending pool."""
@@ -151,7 +164,8 @@ Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent], Field(discriminator
 
 
 # fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash
-_INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0}
+_INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0,
+                                   "external_perps": []}
 
 
 class MarketSection(_Model):
@@ -184,6 +198,8 @@ class MarketSection(_Model):
     index_sources: list[IndexSourceSection] = Field(default_factory=list)  # exogenous venues (index = "venues")
     index_rule: Optional[str] = None  # abm.prices.INDEX_RULES name (None: the venue's, by its mark formula)
     index_interval_s: float = Field(1.0, gt=0)  # how often the index reads its sources
+    # the same perp on other venues: the Hyperliquid mark's third input, median(oracle-based, book, their median)
+    external_perps: list[ExternalPerpSection] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
     def _without_index_defaults(self, handler: Any) -> Any:

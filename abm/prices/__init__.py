@@ -1,6 +1,7 @@
 """Prices: the external spot index, the oracle the venue reads, the mark price and funding. No Mesa here."""
 
 from abm.prices.correlation import check_correlation, correlated_paths
+from abm.prices.external_perp import ExternalPerp, ExternalPerps
 from abm.prices.funding import FundingConfig, FundingSchedule, book_premium, premium, rate_8h
 from abm.prices.index import DEFAULT_DT_US, INDEX_PROCESSES, PATH_MARGIN_US, US_PER_YEAR, IndexPath, IndexProcess
 from abm.prices.mark import MARK_MODELS, BinanceMark, HyperliquidMark, MarkModel, book_median
@@ -41,5 +42,7 @@ __all__ = [
     "MarkModel",
     "MARK_MODELS",
     "book_median",
+    "ExternalPerp",
+    "ExternalPerps",
 ]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from fractions import Fraction
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 from abm.errors import InvalidInput, InvalidMarketSpec, InvalidPrice
 from abm.prices.funding import SECOND_US, as_fraction, as_price
@@ -119,6 +119,18 @@ def _plain_tick(v: Any) -> bool:
     return type(v) is int and v > 0
 
 
+def _ext_ratio(v: Any) -> Union[None, bool, Ratio]:
+    """The external perp piece for the integer path: None (no piece), its ratio (a positive int or Fraction),
+    or False (anything else: the checked path refuses it by name)."""
+    if v is None:
+        return None
+    if _plain_tick(v):
+        return (v, 1)
+    if type(v) is Fraction and v > 0:
+        return (v.numerator, v.denominator)
+    return False
+
+
 def _t(value: Any, last: Optional[int]) -> int:
     if isinstance(value, bool) or isinstance(value, float) or not hasattr(value, "__index__"):
         raise InvalidInput("t_us", value, "must be an integer number of microseconds")
@@ -157,6 +169,8 @@ class MarkModel:
     __slots__ = ()
 
     value: Optional[int]
+    # whether the formula has an external-perp input (the feed refuses external perps for one without)
+    takes_external_perp: ClassVar[bool] = False
 
     @classmethod
     def from_profile(cls, profile: Any) -> "MarkModel":
@@ -164,8 +178,11 @@ class MarkModel:
 
     def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
                 last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
-                funding_interval_us: int) -> int:
-        """Advance to ``t_us`` and return the mark in ticks (the inputs are the feed's, in ticks)."""
+                funding_interval_us: int, external_perp: Optional[PriceLike] = None) -> int:
+        """Advance to ``t_us`` and return the mark in ticks (the inputs are the feed's, in ticks).
+
+        ``external_perp``: the median of the market's external perp prices (``abm.prices.ExternalPerps``),
+        given only when the market has some, and only to a model with ``takes_external_perp``."""
         raise NotImplementedError
 
 
@@ -187,7 +204,9 @@ class HyperliquidMark(MarkModel):
       there never was a mid.
     - ``median(bid, ask, last)``: what trades now, robust to any one of the three (``book_median``);
       omitted when the book is empty and nothing has traded.
-    - ``external_perp``: the same contract elsewhere, when given. Without it (only two inputs) the third
+    - ``external_perp``: the same contract elsewhere, when given: the weighted median of the market's
+      external perps (``abm.prices.external_perp``; a scenario's ``markets[i].external_perps``), which
+      follow the world's price without the oracle's delay. Without it (only two inputs) the third
       piece is a ``book_ema_window_s`` (30 s) EMA of the book piece, the rule reported for Hyperliquid
       (shared/reference/venue-mechanics.md; unconfirmed in its docs, reported by forks). Why it matters:
       the mean of two pieces holds the mark halfway between a book that has crashed and an oracle that
@@ -202,6 +221,8 @@ class HyperliquidMark(MarkModel):
 
     __slots__ = ("tau_s", "book_tau_s", "_t", "_num", "_den", "_held", "_bnum", "_bden", "_bheld", "value",
                  "_ratios")
+
+    takes_external_perp = True
 
     def __init__(self, ema_window_s: Union[int, float, Fraction] = 150,
                  book_ema_window_s: Optional[Union[int, float, Fraction]] = None) -> None:
@@ -225,8 +246,8 @@ class HyperliquidMark(MarkModel):
 
     def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
                 last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
-                funding_interval_us: int) -> int:
-        return self.update(t_us, oracle, best_bid, best_ask, last_trade)
+                funding_interval_us: int, external_perp: Optional[PriceLike] = None) -> int:
+        return self.update(t_us, oracle, best_bid, best_ask, last_trade, external_perp)
 
     @property
     def ema(self) -> Optional[float]:
@@ -244,11 +265,15 @@ class HyperliquidMark(MarkModel):
         last_trade: Optional[int],
         external_perp: Optional[PriceLike] = None,
     ) -> int:
-        """Advance to ``t_us`` with the current inputs (ticks; ``None`` = missing) and return the mark."""
-        if (external_perp is None and _plain_tick(oracle) and (best_bid is None or _plain_tick(best_bid))
+        """Advance to ``t_us`` with the current inputs (ticks; ``None`` = missing) and return the mark.
+
+        ``external_perp``: the external perps' median (ticks, an int or an exact Fraction), or None for none."""
+        ext_r = _ext_ratio(external_perp)
+        if (ext_r is not False and _plain_tick(oracle) and (best_bid is None or _plain_tick(best_bid))
                 and (best_ask is None or _plain_tick(best_ask)) and (last_trade is None or _plain_tick(last_trade))
                 and (best_bid is None or best_ask is None or best_bid <= best_ask)):
-            return self._update_ticks(_t(t_us, self._t), oracle, best_bid, best_ask, last_trade)  # type: ignore[arg-type]
+            return self._update_ticks(_t(t_us, self._t), oracle, best_bid, best_ask, last_trade,  # type: ignore[arg-type]
+                                      ext_r)  # type: ignore[arg-type]
         t = _t(t_us, self._t)
         o = as_price("oracle", oracle)
         bid, ask, last = _quotes(best_bid, best_ask, last_trade)
@@ -292,7 +317,8 @@ class HyperliquidMark(MarkModel):
                     self._bden += dt
         self._t = t
 
-    def _update_ticks(self, t: int, o: int, bid: Optional[int], ask: Optional[int], last: Optional[int]) -> int:
+    def _update_ticks(self, t: int, o: int, bid: Optional[int], ask: Optional[int], last: Optional[int],
+                      ext: Optional[Ratio] = None) -> int:
         """``update`` for integer ticks (what the feed passes), in integer ratios: the same value, no Fractions.
 
         Each float that the Fraction path derives is a correctly rounded quotient of the same exact
@@ -323,8 +349,8 @@ class HyperliquidMark(MarkModel):
                 v = ask
             book_piece = (v, 1)
         self._bheld = book_piece[0] / book_piece[1] if book_piece is not None else None
-        third: Optional[Ratio] = None
-        if self.book_tau_s is not None:
+        third: Optional[Ratio] = ext
+        if third is None and self.book_tau_s is not None:  # two inputs: the book's own EMA is the third
             third = _float_ratio(self._bnum / self._bden) if self._bden > 0 else book_piece
         pieces = [oracle_piece] if book_piece is None else [oracle_piece, book_piece]
         if third is not None:
@@ -377,7 +403,10 @@ class BinanceMark(MarkModel):
 
     def on_feed(self, t_us: int, oracle: PriceLike, best_bid: Optional[int], best_ask: Optional[int],
                 last_trade: Optional[int], last_funding_rate: Fraction, time_to_funding_us: int,
-                funding_interval_us: int) -> int:
+                funding_interval_us: int, external_perp: Optional[PriceLike] = None) -> int:
+        if external_perp is not None:
+            raise InvalidInput("external_perp", external_perp, "must be None: Binance's mark has no external-perp "
+                                                               "input (only the hyperliquid formula takes one)")
         return self.update(t_us, oracle, best_bid, best_ask, last_trade, last_funding_rate, time_to_funding_us,
                            funding_interval_us)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
+from abm.prices.external_perp import ExternalPerps
 from abm.prices.funding import FundingSchedule, book_premium
 from abm.prices.mark import MarkModel
 from abm.prices.oracle import Oracle
@@ -51,7 +52,7 @@ class FundingLog:
 
 class MarketFeed:
     __slots__ = ("ex", "symbol", "index", "oracle", "mark_model", "funding", "impact_notional", "mark_cadence_us",
-                 "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners")
+                 "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners", "external_perps")
 
     def __init__(
         self,
@@ -63,7 +64,10 @@ class MarketFeed:
         impact_notional: int,
         mark_cadence_us: int = 1_000_000,
         log: Optional[FundingLog] = None,
+        external_perps: Optional[ExternalPerps] = None,
     ) -> None:
+        """``external_perps``: the same perp on other venues, the mark's third input (None: none; only a mark
+        model with ``takes_external_perp`` reads them: Hyperliquid's)."""
         m = ex.market(symbol)
         if not isinstance(oracle, Oracle):
             raise InvalidInput("oracle", oracle, "must be an abm.prices.Oracle")
@@ -75,6 +79,13 @@ class MarketFeed:
             raise InvalidInput("impact_notional", impact_notional, "must be a positive integer (quote units)")
         if type(mark_cadence_us) is not int or mark_cadence_us <= 0:
             raise InvalidInput("mark_cadence_us", mark_cadence_us, "must be a positive integer (microseconds)")
+        if external_perps is not None:
+            if not isinstance(external_perps, ExternalPerps):
+                raise InvalidInput("external_perps", external_perps, "must be None or an abm.prices.ExternalPerps")
+            if not mark_model.takes_external_perp:
+                raise InvalidInput("external_perps", [s.name for s in external_perps.sources],
+                                   f"are read only by a mark model with an external-perp input (hyperliquid); "
+                                   f"{type(mark_model).__name__} has none")
         self.ex = ex
         self.symbol = symbol
         self.index = m.index
@@ -90,6 +101,7 @@ class MarketFeed:
         self._sched: Optional[Scheduler] = None
         self.mark_listeners: list[Callable[[int, int], None]] = []  # (t, mark) after each mark update
         self.funding_listeners: list[Callable[[int, Fraction], None]] = []  # (t, rate) after each payment
+        self.external_perps = external_perps
 
     def start(self, sched: Scheduler) -> None:
         """Put the feed's first events on the scheduler (oracle, mark cadence, funding)."""
@@ -123,8 +135,14 @@ class MarketFeed:
             return
         v = self._view
         last = self.ex.markets[self.index].last_price
-        mark = self.mark_model.on_feed(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
-                                       max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
+        ext = self.external_perps
+        if ext is None:
+            mark = self.mark_model.on_feed(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
+                                           max(0, self.funding.next_payment_us() - t), self.funding.interval_us)
+        else:  # the third leg: the external perps' median at t (read only when the mark is computed)
+            mark = self.mark_model.on_feed(t, oracle, v.best_bid(), v.best_ask(), last, self.last_rate,
+                                           max(0, self.funding.next_payment_us() - t), self.funding.interval_us,
+                                           ext.price(t))
         self.mark = mark
         self.ex.set_mark(self.symbol, mark)
         for fn in self.mark_listeners:

@@ -5,25 +5,27 @@ from __future__ import annotations
 from decimal import Decimal
 
 import numpy as np
+import pytest
 
 from abm import Exchange, MarketSpec
+from abm.errors import InvalidInput
 from abm.margin.params import RiskParams
 from abm.margin.tiers import hyperliquid_tiers
-from abm.prices import FundingConfig, FundingSchedule, HyperliquidMark, Move, Oracle, Scripted
+from abm.prices import BinanceMark, ExternalPerp, ExternalPerps, FundingConfig, FundingSchedule, HyperliquidMark, Move, Oracle, Scripted
 from abm.sim import MarketFeed, Scheduler
 
 USDC = 10**6
 S = 1_000_000  # µs per second
 
 
-def build(moves=(), hours: float = 2.5, quote_skew: int = 0, mark=None):
+def build(moves=(), hours: float = 2.5, quote_skew: int = 0, mark=None, external=None):
     ex = Exchange()
     ex.list_market(MarketSpec("BTC", tick_size="0.01", lot_size="0.001", maker_fee_bps=0, taker_fee_bps=0),
                    RiskParams(hyperliquid_tiers([(0, 40)])))
     path = Scripted(list(moves), s0=100.0).path(int(hours * 3600 * S), dt_us=100_000)
     oracle = Oracle(path, Decimal("0.01"), interval_us=3 * S)
     feed = MarketFeed(ex, "BTC", oracle, mark or HyperliquidMark(), FundingSchedule(FundingConfig.hyperliquid()),
-                      impact_notional=20 * USDC)
+                      impact_notional=20 * USDC, external_perps=external(path) if external else None)
     mm = ex.open_account(10_000_000 * USDC)
     ex.set_mark("BTC", 10_000)
     for k in range(1, 60):
@@ -77,6 +79,37 @@ def test_with_the_books_ema_as_third_input_an_oracle_crash_alone_does_not_move_t
     ex.market_order(t, "BTC", "buy", 15_000)
     sched.run_until(1_200 * S)
     assert oracle.price < 9_100 and abs(feed.mark - 10_000) < 100 and len(ex.liquidations) == 0  # the book's level
+
+
+def test_external_perps_let_a_world_crash_reach_the_mark_when_the_book_alone_holds():
+    """The same crash as above with an external perp following the world's path (without the oracle's delay): the
+    median now has the oracle piece and the external perp below and the book alone above, so the long is
+    liquidated (above, with the book's EMA as the third input, it was not)."""
+    crash = Move(start_s=600, duration_s=60, pct=-10)
+    seen: list[tuple[int, int, tuple]] = []
+    ex, feed, sched, oracle, _ = build(moves=[crash], hours=0.5, mark=HyperliquidMark(book_ema_window_s=30),
+                                       external=lambda path: ExternalPerps([ExternalPerp("ext", path, "0.01")]))
+    feed.mark_listeners.append(lambda t, mark: seen.append((t, mark, feed.mark_model.components)))
+    t = ex.open_account(100 * USDC)
+    ex.set_margin_mode(t, "BTC", "isolated")
+    ex.set_leverage(t, "BTC", 20)
+    ex.market_order(t, "BTC", "buy", 15_000)
+    sched.run_until(1_200 * S)
+    # the mark falls with the oracle piece (the EMA of the book's basis then pulls it back toward the unmoved book)
+    assert oracle.price < 9_100 and min(mark for _, mark, _ in seen) < 9_300
+    rows = ex.liquidations.rows()
+    assert rows and rows[0]["account"] == t and ex.position(t, "BTC").size == 0
+    assert feed.external_perps.value == 9_000  # 100 * 0.9 in 0.01 ticks
+    for _, mark, pieces in seen:  # every update: the middle of the three
+        assert mark == round(sorted(pieces)[1])
+    ex.check_conservation()
+
+
+def test_the_feed_refuses_external_perps_a_mark_model_cannot_read():
+    with pytest.raises(InvalidInput, match=r"external_perps: .*BinanceMark has none"):
+        build(mark=BinanceMark(), external=lambda path: ExternalPerps([ExternalPerp("ext", path, "0.01")]))
+    with pytest.raises(InvalidInput, match=r"external_perps: .*must be None or an abm.prices.ExternalPerps"):
+        build(external=lambda path: [ExternalPerp("ext", path, "0.01")])
 
 
 def test_same_inputs_same_run():
