@@ -44,11 +44,7 @@ class SpotArbitrageurParams(TraderParams):
     clip: Annotated[float, number(gt=0, unit="base units")] = 1.0  # largest pair of trades
 
     def cross_checks(self) -> Iterator[Problem]:
-        if self.venue is None:
-            yield Problem("venue", None, "must name one of the scenario's spot venues (the first of the two)")
-        if self.other_venue is None:
-            yield Problem("other_venue", None, "must name one of the scenario's spot venues (the second of the two)")
-        elif self.other_venue == self.venue:
+        if self.other_venue is not None and self.other_venue == self.venue:
             yield Problem("other_venue", self.other_venue, "must be another venue than venue")
 
 
@@ -63,8 +59,11 @@ class SpotArbitrageur(Trader):
         from abm.agents.spot_context import SpotContext
 
         p = params
-        assert p.other_venue is not None  # cross_checks
-        if p.other_venue not in model.spot_venues:
+        # both venues are required, but only a scenario has venues: the defaults stay constructible
+        if p.venue is None:
+            raise InvalidInput(f"agents.{self.kind}.venue", None, "must name one of the scenario's spot venues (the "
+                                                                  "first of the two)")
+        if p.other_venue is None or p.other_venue not in model.spot_venues:
             raise InvalidInput(f"agents.{self.kind}.other_venue", p.other_venue,
                                f"must be one of the scenario's spot venues {sorted(model.spot_venues)}")
         perp = model.perp_of_spot[p.venue][self.symbol]
