@@ -32,7 +32,8 @@ def run(
     """Run a catalogue scenario (name), a scenario file (path) or a Scenario object; optionally save it.
 
     With ``out`` the run is written there (atomically) with its report; ``out="auto"`` means
-    ``runs/<scenario>-<UTC timestamp>/``.
+    ``runs/<scenario>-<UTC timestamp>/``. With ``run.amplification`` the scenario's no-feedback control
+    (``control_scenario``) runs after it and the summary gains ``control`` and ``amplification``.
     """
     if isinstance(scenario, Scenario):  # built in Python: checked like a file (the schema alone is not enough)
         scn = with_overrides(scenario, overrides, seed) if overrides or seed is not None else revalidate(scenario)

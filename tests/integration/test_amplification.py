@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import abm
+from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.model.scenario import Scenario, parse_scenario
 from abm.scenarios import load_scenario
@@ -86,7 +87,7 @@ def test_the_run_itself_is_the_run_without_the_control(runs):
 
 
 def test_a_calm_run_has_no_amplification_when_its_control_liquidates_nothing(tmp_path):
-    r = cli("run", "baseline", "--set", "run.duration_s=30", "--amplification", "--no-progress", "--out", str(tmp_path / "b"))
+    r = cli("run", "baseline", "--set", "run.duration_s=10", "--amplification", "--no-progress", "--out", str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr
     assert "amplification (with / without feedback)" in r.stdout
     s = json.loads((tmp_path / "b" / "summary.json").read_text())
@@ -95,7 +96,7 @@ def test_a_calm_run_has_no_amplification_when_its_control_liquidates_nothing(tmp
 
 
 def test_sweep_rows_carry_the_control_and_the_amplification(tmp_path):
-    grid = ["agents.long_crowd.count=60"]
+    grid = ["run.duration_s=450", "agents.long_crowd.count=60"]  # the slide is 300-420 s
     with_control = sweep("thin_market", grid, amplification=True, out=tmp_path / "a")
     without = sweep("thin_market", grid, out=tmp_path / "b")
     assert (with_control["error"] == "").all() and len(with_control) == 1
@@ -107,3 +108,11 @@ def test_sweep_rows_carry_the_control_and_the_amplification(tmp_path):
     assert ctl > 0 and np.isclose(amp, row["liquidated_notional.total"] / ctl)
     assert "amplification" not in without.columns
     assert with_control["scenario_hash"].iloc[0] != without["scenario_hash"].iloc[0]
+
+
+def test_a_sweep_that_fixes_the_control_cannot_also_vary_it(tmp_path):
+    with pytest.raises(InvalidInput, match="--grid.*fixes for every run"):
+        sweep("baseline", ["run.amplification=true,false"], amplification=True, out=tmp_path / "x")
+    with pytest.raises(InvalidInput, match="amplification: must be True or False"):
+        sweep("baseline", [], amplification="yes", out=tmp_path / "y")  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
