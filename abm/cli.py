@@ -45,6 +45,8 @@ def main() -> None:
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options of ``abm run``, shared with scenario scripts (``script_main``)."""
     f = click.option("--no-progress", is_flag=True, help="No progress bar.")(f)
+    f = click.option("--amplification", is_flag=True,
+                     help="Also run the no-feedback control and report the amplification (run.amplification=true).")(f)
     f = click.option("--out", type=click.Path(path_type=Path), default=None,
                      help="Results folder (default runs/<scenario>-<UTC time>/).")(f)
     f = click.option("--seed", type=int, default=None, help="Seed (overrides run.seed).")(f)
@@ -53,21 +55,25 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_and_report(scenario: Any, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path],
-                   no_progress: bool) -> None:
+                   no_progress: bool, amplification: bool = False) -> None:
     """Run a scenario (name, file or Scenario), write its folder and print the summary."""
     from abm.scenarios import parse_set
     from abm.scenarios import run as run_scenario
 
-    result = run_scenario(scenario, parse_set(list(sets)), seed, out=out or "auto", progress=not no_progress)
+    overrides = parse_set(list(sets))
+    if amplification:
+        overrides["run.amplification"] = True
+    result = run_scenario(scenario, overrides, seed, out=out or "auto", progress=not no_progress)
     print_summary(result.scenario, result.summary, result.path)
 
 
 @main.command()
 @click.argument("scenario")
 @run_options
-def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
+def run(scenario: str, sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool,
+        amplification: bool) -> None:
     """Run SCENARIO (a catalogue name, a .toml file or a scenario script .py) and write its results and report."""
-    run_and_report(scenario, sets, seed, out, no_progress)
+    run_and_report(scenario, sets, seed, out, no_progress, amplification)
 
 
 def script_main(scenario: Callable[[], Any], argv: Optional[Sequence[str]] = None) -> None:
@@ -80,8 +86,9 @@ def script_main(scenario: Callable[[], Any], argv: Optional[Sequence[str]] = Non
 
     @click.command(name=name, help=(scenario.__doc__ or "Run this scenario script."))
     @run_options
-    def cmd(sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool) -> None:
-        run_and_report(call_scenario(scenario, name), sets, seed, out, no_progress)
+    def cmd(sets: tuple[str, ...], seed: Optional[int], out: Optional[Path], no_progress: bool,
+            amplification: bool) -> None:
+        run_and_report(call_scenario(scenario, name), sets, seed, out, no_progress, amplification)
 
     try:
         cmd.main(args=list(argv) if argv is not None else None, standalone_mode=False)
@@ -110,6 +117,9 @@ def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:
         ("insurance fund at end (USDC)", s.get("insurance_fund_end")),
         ("bad debt (USDC)", s.get("bad_debt_total")),
     ]
+    if "amplification" in s:  # run.amplification: the no-feedback control beside the run
+        rows += [("no-feedback control: liquidated (USDC)", s["control"]["liquidated_notional"]["total"]),
+                 ("amplification (with / without feedback)", s["amplification"])]
     click.echo(f"\n{name}: summary")
     for label, v in rows:
         click.echo(f"  {label:<38} {_fmt(v)}")
@@ -199,15 +209,19 @@ class SweepOptionError(AbmError):
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on a Dask cluster: its address (tcp://host:port) or 'local' to start one here.")
 @click.option("--retry-failed", is_flag=True, help="Run the folder's failed runs of this plan again.")
+@click.option("--amplification", is_flag=True,
+              help="Each run also runs its no-feedback control; rows gain control.* and amplification.")
 @click.option("--no-progress", is_flag=True)
 def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
-          base_seed: int, out: Optional[Path], scheduler: Optional[str], retry_failed: bool, no_progress: bool) -> None:
+          base_seed: int, out: Optional[Path], scheduler: Optional[str], retry_failed: bool, amplification: bool,
+          no_progress: bool) -> None:
     """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
     from abm.sweeps import sweep as run_sweep
 
     folder = out or Path("sweeps") / Path(scenario).stem
     df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
-                   progress=not no_progress, scheduler=scheduler, retry_failed=retry_failed)
+                   progress=not no_progress, scheduler=scheduler, retry_failed=retry_failed,
+                   amplification=amplification)
     failed = int((df["error"] != "").sum()) if len(df) else 0
     hint = " (--retry-failed runs them again)" if failed else ""
     click.echo(f"{len(df)} runs ({failed} failed{hint}; {df.attrs['ran']} run now, {df.attrs['already_done']} "

@@ -197,5 +197,28 @@ def analyse_run(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.Dat
     return RunAnalysis(plain(out), G, events, shock_list, markets)
 
 
-__all__ = ["run_summary", "analyse_run", "RunAnalysis", "market_multipliers", "config_shocks", "steps_markets",
+def amplification_summary(feedback: Optional[pd.DataFrame], control: Optional[pd.DataFrame],
+                          multipliers: Mapping[int, int]) -> dict[str, Any]:
+    """What the no-feedback control adds to a run's summary: ``control`` and ``amplification``.
+
+    ``feedback`` and ``control`` are the liquidation logs of the run and of its control (the same scenario
+    and seed with ``liquidation.process = "no_feedback"``: every liquidated unit closed off the book at the
+    mark). ``control`` holds the control's ``liquidated_notional`` (USDC by kind and total, as the run's own),
+    ``liquidation_events``, ``accounts_liquidated`` and ``bad_debt_total``; ``amplification`` is the run's
+    liquidated notional over the control's, both summed in integer quote units and divided once (an exact
+    int / int, correctly rounded). It is None when the control liquidated nothing: 0 / 0 in a calm run, and in
+    a run whose every liquidation the feedback made the ratio has no finite value (``control`` and the run's
+    own ``liquidated_notional`` then say which).
+    """
+    fb = liquidation_totals(event_records(feedback, multipliers))
+    ct = liquidation_totals(event_records(control, multipliers))
+    debt = control["bad_debt"].to_numpy(np.int64).tolist() if control is not None and len(control) else []
+    out = {"control": {"liquidated_notional": {**ct["notional_by_kind"], "total": ct["notional"]},
+                       "liquidation_events": ct["events"], "accounts_liquidated": ct["accounts"],
+                       "bad_debt_total": sum(debt) / USDC},
+           "amplification": fb["notional_units"] / ct["notional_units"] if ct["notional_units"] else None}
+    return plain(out)
+
+
+__all__ = ["run_summary", "amplification_summary", "analyse_run", "RunAnalysis", "market_multipliers", "config_shocks", "steps_markets",
            "plain"]

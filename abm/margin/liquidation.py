@@ -2,7 +2,8 @@
 
 A liquidation process is a registered piece (``LIQUIDATION_PROCESSES``, chosen by a venue profile's
 ``liquidation.process``): the exchange builds one and talks to it only through ``LiquidationProcess``.
-``Liquidator``, registered as ``book_backstop_adl``, is the waterfall below and every venue's default.
+``Liquidator``, registered as ``book_backstop_adl``, is the waterfall below and every venue's default;
+``no_feedback`` (``abm.margin.no_feedback``) is the control that takes every unit off the book at the mark.
 
 Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.margin.engine``):
 1. cancel the unit's resting orders;
@@ -67,6 +68,9 @@ class LiquidationVenue(Protocol):
 
     def _drop(self, oid: int) -> int:
         """Cancel a resting order."""
+
+    def open_account(self, deposit: int = 0) -> int:
+        """Open an account (the no-feedback control's counterparty, when the run has no vault)."""
 
 
 class LiquidationProcess(Protocol):

@@ -50,6 +50,14 @@ class RunSection(_Model):
     mark_cadence_s: float = Field(1.0, gt=0)  # how often the mark is recomputed from the book
     # when the run starts in the world (ISO-8601; no offset means UTC): event tables get a UTC timestamp
     start_time: Optional[str] = None
+    # the control: the same scenario and seed again with liquidations closed off the book at the mark
+    # (liquidation.process = "no_feedback"); the summary gains its liquidated notional ("control") and
+    # "amplification" = liquidated notional with feedback / without (None when the control liquidates nothing)
+    amplification: bool = False  # also run the no-feedback control and report the amplification
+
+    @model_serializer(mode="wrap")
+    def _without_late_defaults(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), {"amplification": False})
 
     @field_validator("start_time")
     @classmethod

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.model.quiet_gc import quiet_gc
 from abm.model.scenario import Scenario, VenueSection, revalidate
@@ -31,7 +32,8 @@ def run(
     """Run a catalogue scenario (name), a scenario file (path) or a Scenario object; optionally save it.
 
     With ``out`` the run is written there (atomically) with its report; ``out="auto"`` means
-    ``runs/<scenario>-<UTC timestamp>/``.
+    ``runs/<scenario>-<UTC timestamp>/``. With ``run.amplification`` the scenario's no-feedback control
+    (``control_scenario``) runs after it and the summary gains ``control`` and ``amplification``.
     """
     if isinstance(scenario, Scenario):  # built in Python: checked like a file (the schema alone is not enough)
         scn = with_overrides(scenario, overrides, seed) if overrides or seed is not None else revalidate(scenario)
@@ -40,23 +42,10 @@ def run(
     folder = None
     if out is not None:  # before the simulation, not after it
         folder = check_out(default_out(scn.name) if str(out) == "auto" else out)
-    model = MarketModel(scn)
-    n_steps = math.ceil(scn.run.duration_s / scn.run.step_s)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_steps, desc=scn.name, unit="step", leave=False)
-    with quiet_gc():
-        while model.running:
-            model.step()
-            if bar is not None:
-                bar.update(1)
-                liq = len(model.exchange.liquidations)
-                bar.set_postfix(t=f"{model.time_us / 1e6:.0f}s", liquidations=liq, refresh=False)
-    if bar is not None:
-        bar.close()
+    model = simulate(scn, progress)
     result = collect_result(scn, model)
+    if scn.run.amplification:
+        add_amplification(result.summary, model, simulate(control_scenario(scn), progress, " (no feedback)"))
     if folder is not None:
         draw = None
         if report:
@@ -66,6 +55,52 @@ def run(
         save_run(result, folder, frozen_config(scn), venue_toml=model.venue.to_toml(),
                  provenance=run_provenance(scn), report=draw)
     return result
+
+
+def simulate(scn: Scenario, progress: bool = False, label: str = "") -> MarketModel:
+    """Build the scenario's model and run it to the end (with a progress bar named ``scn.name + label``)."""
+    model = MarketModel(scn)
+    n_steps = math.ceil(scn.run.duration_s / scn.run.step_s)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_steps, desc=scn.name + label, unit="step", leave=False)
+    with quiet_gc():
+        while model.running:
+            model.step()
+            if bar is not None:
+                bar.update(1)
+                liq = len(model.exchange.liquidations)
+                bar.set_postfix(t=f"{model.time_us / 1e6:.0f}s", liquidations=liq, refresh=False)
+    if bar is not None:
+        bar.close()
+    return model
+
+
+def control_scenario(scn: Scenario) -> Scenario:
+    """The no-feedback control of ``scn``: the same scenario and seed with ``liquidation.process = "no_feedback"``
+    among its venue overrides (every liquidated unit closed off the book at the mark) and no control of its own."""
+    from abm.margin import NO_FEEDBACK
+    from abm.model.scenario import scenario_venue
+
+    venue = scn.venue.model_copy(update={"overrides": {**scn.venue.overrides, "liquidation.process": NO_FEEDBACK}})
+    control = revalidate(scn.model_copy(update={"venue": venue,
+                                                "run": scn.run.model_copy(update={"amplification": False})}))
+    process = scenario_venue(control).profile.liquidation.process
+    if process != NO_FEEDBACK:  # e.g. a nested overrides table naming another process after the dotted key
+        raise InvalidInput("venue.overrides", dict(scn.venue.overrides),
+                           f"must let the control set liquidation.process = {NO_FEEDBACK!r} (it resolved to {process!r})")
+    return control
+
+
+def add_amplification(summary: dict[str, Any], model: MarketModel, control: MarketModel) -> None:
+    """The control's liquidated notional and the amplification (``abm.analysis.summary.amplification_summary``)
+    into ``summary``, from the two runs' liquidation logs."""
+    from abm.analysis.summary import amplification_summary, market_multipliers
+
+    summary.update(amplification_summary(model.exchange.liquidations.to_pandas(),
+                                         control.exchange.liquidations.to_pandas(), market_multipliers(model)))
 
 
 def frozen_scenario(scn: Scenario) -> Scenario:

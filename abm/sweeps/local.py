@@ -130,6 +130,7 @@ def sweep(
     progress: bool = False,
     scheduler: Optional[str] = None,
     retry_failed: bool = False,
+    amplification: bool = False,
 ) -> pd.DataFrame:
     """Run every combination x seed (validated first); returns this plan's rows, one per run.
 
@@ -138,6 +139,9 @@ def sweep(
     processes on loopback for the sweep and stops it afterwards. ``out`` holds one sweep (its
     ``manifest.json`` names the scenario hash and base seed); the same sweep resumes there, more
     seeds or values extend it, another one is refused. ``retry_failed`` runs failed rows again.
+    ``amplification`` sets ``run.amplification`` in every run (each also runs its no-feedback control, and its
+    row gains ``control.*`` and ``amplification``); the runs keep their seeds, the scenario hash is the
+    amplified scenario's, so such a sweep goes into a folder of its own.
     The frame's ``attrs`` say how many runs ran now (``"ran"``) and how many were already there.
     """
     from abm.sweeps.dask_runner import check_scheduler, dask_client
@@ -152,9 +156,12 @@ def sweep(
     check_scheduler(scheduler, workers)
     if type(retry_failed) is not bool:
         raise InvalidInput("retry_failed", retry_failed, "must be True or False")
+    if type(amplification) is not bool:
+        raise InvalidInput("amplification", amplification, "must be True or False")
     out = Path(out)
     check_writable(out)  # before the plan, which may take a while to validate
-    sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed)
+    sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed,
+                    {"run.amplification": True} if amplification else None)
     there = check_folder(out, sp)
     rows_dir = out / ROWS
     wanted = {r.run_id for r in sp.runs}

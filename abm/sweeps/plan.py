@@ -15,7 +15,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -123,10 +123,17 @@ def run_seed(base_seed: int, params: Mapping[str, Any], replicate: int) -> int:
 
 
 def plan_sweep(scenario: str | Path, grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float, float]],
-               samples: int, seeds: int, base_seed: int = 0) -> SweepPlan:
-    """Every run of the sweep with the scenario's identity, validated before any of them starts."""
+               samples: int, seeds: int, base_seed: int = 0, overrides: Optional[Mapping[str, Any]] = None) -> SweepPlan:
+    """Every run of the sweep with the scenario's identity, validated before any of them starts.
+
+    ``overrides`` (dotted paths, e.g. ``{"run.amplification": True}``) change the base scenario itself: they are
+    in its hash, never in a run's parameters or seed."""
     _check_spec(grid, random, samples, seeds, base_seed)
-    base = load_scenario(scenario)
+    fixed = dict(overrides or {})
+    both = sorted(set(fixed) & (set(grid) | set(random)))
+    if both:
+        raise InvalidInput("--grid", both, "must not name a path the sweep fixes for every run (e.g. --amplification)")
+    base = load_scenario(scenario, fixed or None)
     sha = scenario_hash(base)
     keys = list(grid)
     draws = np.random.default_rng(base_seed).random((samples, len(random)))  # one stream, fixed order
@@ -139,7 +146,7 @@ def plan_sweep(scenario: str | Path, grid: Mapping[str, list[Any]], random: Mapp
             combos.append(p)
     runs = []
     for p in combos:
-        scn = load_scenario(scenario, p)  # one validation per combination: names the bad path or value before running
+        scn = load_scenario(scenario, {**fixed, **p})  # one validation per combination: names the bad path or value before running
         params = tuple(sorted(p.items()))
         for rep in range(seeds):
             runs.append(PlannedRun(run_id(sha, base_seed, params, rep), params, rep, run_seed(base_seed, p, rep), scn))

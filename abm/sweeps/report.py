@@ -19,7 +19,7 @@ from abm.errors import InvalidInput
 from abm.sweeps.local import read_rows
 
 DEFAULT_METRICS = ("liquidated_notional.total", "liquidation_events", "worst_depth_drop", "max_abs_basis_bps",
-                   "largest_cascade_notional", "bad_debt_total")
+                   "largest_cascade_notional", "bad_debt_total", "amplification")  # the last with --amplification only
 
 
 def _mean(v: pd.Series) -> float:

@@ -177,6 +177,7 @@ class Liquidation(_Model):
     fee_pct: LiquidationFeePct
     adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
+    # no_feedback: the control that closes every liquidated unit off the book at the mark (abm.margin.no_feedback)
     process: Optional[StrictStr] = None  # a name in abm.margin.LIQUIDATION_PROCESSES or "module:Class"; absent: book_backstop_adl
 
 

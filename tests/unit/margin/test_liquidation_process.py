@@ -40,7 +40,7 @@ def _crash(overrides: dict) -> MarketModel:
 def test_the_default_is_the_book_backstop_adl_waterfall():
     assert DEFAULT_LIQUIDATION_PROCESS == "book_backstop_adl"
     assert LIQUIDATION_PROCESSES.resolve("book_backstop_adl") is Liquidator
-    assert LIQUIDATION_PROCESSES.names() == ("book_backstop_adl",)
+    assert LIQUIDATION_PROCESSES.names() == ("book_backstop_adl", "no_feedback")  # the control: test_no_feedback
     for venue in ("hyperliquid", "binance"):  # no shipped profile names one: both get the default
         v = load_venue(venue)
         assert "process" not in v.to_dict()["liquidation"]  # and the recorded profile is as before
@@ -55,7 +55,7 @@ def test_an_unknown_name_is_refused_naming_the_field_with_the_closest_name():
     assert "liquidation.process" in text and "did you mean 'book_backstop_adl'?" in text
     with pytest.raises(InvalidInput) as e2:
         LIQUIDATION_PROCESSES.resolve("backstop")
-    assert e2.value.field == "liquidation.process" and "['book_backstop_adl']" in e2.value.allowed
+    assert e2.value.field == "liquidation.process" and "['book_backstop_adl', 'no_feedback']" in e2.value.allowed
 
 
 def test_a_class_that_is_not_a_liquidation_process_is_refused():
