@@ -227,6 +227,7 @@ class MarketMaker(Trader):
         self._sizes = [max(1, round(p.level_size * (1.0 + p.size_growth) ** i / self._lot)) for i in range(p.n_levels)]
         self._deep = deep_ladder(p.deep_levels, p.deep_from_bps, p.deep_to_bps,
                                  p.level_size * p.deep_size / self._lot, p.deep_size_growth)
+        self._lots = self._sizes + [lots for _, lots in self._deep]  # every level's size, near then deep
         self._deposit = int(round(p.deposit_usdc * USDC))
         self._var = annual_to_var_per_s(p.vol_init)  # variance of log returns per second
         self._check_scale()
@@ -386,11 +387,13 @@ class MarketMaker(Trader):
         """(side, level) -> (price ticks, lots): post-only prices that do not cross the book as seen now."""
         p = self.p
         step = s * p.level_spacing_bps / 1e4
+        grids = [(dist, deep_grid(s, dist)) for dist, _ in self._deep]
         out: dict[tuple[int, int], tuple[int, int]] = {}
-        prev = None
-        if bids:
-            for i, lots in enumerate(self._sizes):
-                price = math.floor(r - d - i * step + 1e-9)
+        if bids:  # near levels below r - d, then the deep ones; each strictly below the last, none crossing
+            raw = [math.floor(r - d - i * step + 1e-9) for i in range(len(self._sizes))]
+            raw += [math.floor(r * (1.0 - dist) / g) * g for dist, g in grids]
+            prev = None
+            for i, (price, lots) in enumerate(zip(raw, self._lots)):
                 if best_ask is not None:
                     price = min(price, best_ask - 1)
                 if prev is not None:
@@ -399,37 +402,16 @@ class MarketMaker(Trader):
                     break
                 out[(BUY, i)] = (price, lots)
                 prev = price
-            n = len(self._sizes)
-            for j, (dist, lots) in enumerate(self._deep):
-                g = deep_grid(s, dist)
-                price = math.floor(r * (1.0 - dist) / g) * g
-                if best_ask is not None:
-                    price = min(price, best_ask - 1)
-                if prev is not None:
-                    price = min(price, prev - 1)
-                if price < 1:
-                    break
-                out[(BUY, n + j)] = (price, lots)
-                prev = price
-        prev = None
         if asks:
-            for i, lots in enumerate(self._sizes):
-                price = math.ceil(r + d + i * step - 1e-9)
+            raw = [math.ceil(r + d + i * step - 1e-9) for i in range(len(self._sizes))]
+            raw += [math.ceil(r * (1.0 + dist) / g) * g for dist, g in grids]
+            prev = None
+            for i, (price, lots) in enumerate(zip(raw, self._lots)):
                 if best_bid is not None:
                     price = max(price, best_bid + 1)
                 if prev is not None:
                     price = max(price, prev + 1)
                 out[(SELL, i)] = (price, lots)
-                prev = price
-            n = len(self._sizes)
-            for j, (dist, lots) in enumerate(self._deep):
-                g = deep_grid(s, dist)
-                price = math.ceil(r * (1.0 + dist) / g) * g
-                if best_bid is not None:
-                    price = max(price, best_bid + 1)
-                if prev is not None:
-                    price = max(price, prev + 1)
-                out[(SELL, n + j)] = (price, lots)
                 prev = price
         return out
 

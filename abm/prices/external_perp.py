@@ -41,7 +41,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from abm.errors import InvalidInput, InvalidPrice
-from abm.prices.index_rules import check_weights
+from abm.prices.index_rules import check_weights, weighted_median
 
 
 def _int(field: str, v: Any) -> int:
@@ -120,22 +120,16 @@ class ExternalPerp:
         return ticks
 
 
+def _half_tick(a: int, b: int) -> Union[int, Fraction]:
+    twice = a + b
+    return twice // 2 if twice % 2 == 0 else Fraction(twice, 2)
+
+
 def weighted_median_ticks(pairs: Sequence[tuple[int, int]]) -> Union[int, Fraction]:
-    """``index_rules.weighted_median`` on (ticks, weight) pairs: a whole tick, or the exact half-way
+    """``index_rules.weighted_median`` on (ticks, weight) pairs, exact: a whole tick, or the half-way
     ``Fraction`` where the cumulative weight is exactly half (so equal weights give the plain median)."""
-    ordered = sorted(pairs)
-    total = 0
-    for _, w in ordered:
-        total += w
-    cum = 0
-    for i, (p, w) in enumerate(ordered):
-        cum += w
-        if 2 * cum > total:
-            return p
-        if 2 * cum == total:
-            twice = p + ordered[i + 1][0]
-            return twice // 2 if twice % 2 == 0 else Fraction(twice, 2)
-    raise AssertionError("unreachable: the weights sum to the total")
+    result: Union[int, Fraction] = weighted_median(pairs, _half_tick)
+    return result
 
 
 class ExternalPerps:

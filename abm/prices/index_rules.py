@@ -16,7 +16,7 @@ equal on every machine.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from abm.errors import InvalidInput
 from abm.registry import Registry, subclass_of
@@ -66,9 +66,10 @@ def median(values: Sequence[Price]) -> Price:
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
-def weighted_median(pairs: Sequence[tuple[Price, int]]) -> Price:
+def weighted_median(pairs: Sequence[tuple[Any, int]], halfway: Optional[Callable[[Any, Any], Any]] = None) -> Any:
     """The price at which half the weight lies on each side; where the cumulative weight reaches exactly
-    half at a price, the mean of it and the next price (so equal weights give the plain median)."""
+    half at a price, ``halfway`` of it and the next price (their mean unless given: an exact caller passes
+    its own), so equal weights give the plain median."""
     ordered = sorted(pairs)
     total = sum(w for _, w in ordered)
     cum = 0
@@ -77,7 +78,8 @@ def weighted_median(pairs: Sequence[tuple[Price, int]]) -> Price:
         if 2 * cum > total:
             return p
         if 2 * cum == total:
-            return (p + ordered[i + 1][0]) / 2
+            q = ordered[i + 1][0]
+            return (p + q) / 2 if halfway is None else halfway(p, q)
     raise AssertionError("unreachable: the weights sum to the total")
 
 
