@@ -211,17 +211,21 @@ class SweepOptionError(AbmError):
 @click.option("--retry-failed", is_flag=True, help="Run the folder's failed runs of this plan again.")
 @click.option("--amplification", is_flag=True,
               help="Each run also runs its no-feedback control; rows gain control.* and amplification.")
+@click.option("--metrics", default=None, metavar="MODULE:FUNCTION",
+              help="f(result, model) -> {name: scalar}, called in each worker; rows gain metric.<name>.")
+@click.option("--agent-report", "agent_groups", multiple=True, metavar="GROUP",
+              help="Journal GROUP's orders and add each agent's agent_report to the rows as agent.GROUP.*.")
 @click.option("--no-progress", is_flag=True)
 def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
           base_seed: int, out: Optional[Path], scheduler: Optional[str], retry_failed: bool, amplification: bool,
-          no_progress: bool) -> None:
+          metrics: Optional[str], agent_groups: tuple[str, ...], no_progress: bool) -> None:
     """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
     from abm.sweeps import sweep as run_sweep
 
     folder = out or Path("sweeps") / Path(scenario).stem
     df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
                    progress=not no_progress, scheduler=scheduler, retry_failed=retry_failed,
-                   amplification=amplification)
+                   amplification=amplification, metrics=metrics, agent_report=list(agent_groups))
     failed = int((df["error"] != "").sum()) if len(df) else 0
     hint = " (--retry-failed runs them again)" if failed else ""
     click.echo(f"{len(df)} runs ({failed} failed{hint}; {df.attrs['ran']} run now, {df.attrs['already_done']} "

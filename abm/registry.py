@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib
+import importlib.machinery
 import importlib.util
+import os
 import re
 import sys
 from typing import Callable, Generic, Iterator, Optional, TypeVar
@@ -78,8 +80,9 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(value, names, n=1, cutoff=0.6) if isinstance(value, str) else []
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         if not isinstance(value, str) or not TARGET.fullmatch(value):
-            raise InvalidInput(fld, value, f"must be one of {names}{hint} or 'module:Class' (a module path of "
-                                           "identifiers, a colon, a name)")
+            listed = f"one of {names}{hint} or " if names else ""
+            raise InvalidInput(fld, value, f"must be {listed}'module:Class' (a module path of identifiers, a colon, "
+                                           "a name)")
         module, _, name = value.partition(":")
         if module not in sys.modules:  # an imported module has run already
             check_source(fld, value, module, name)
@@ -102,12 +105,13 @@ def subclass_of(base: type) -> Callable[[object], bool]:
 
 def check_source(field: str, value: str, module: str, name: str) -> None:
     """Refuse a ``module:Class`` whose module is missing or does not define ``name``, without running it."""
-    try:
-        spec = importlib.util.find_spec(module)  # imports the parent packages of a dotted path, not the module
-    except (ImportError, ValueError) as e:
-        raise InvalidInput(field, value, f"could not be found ({e})") from None
+    spec = _find(field, value, module)
+    if spec is None and _in_current_folder(module):
+        spec = _find(field, value, module)
     if spec is None:
-        raise InvalidInput(field, value, f"could not be found: no module named '{module}'")
+        raise InvalidInput(field, value, f"could not be found: no module named '{module}' on the import path nor in "
+                                         f"the current folder ({os.getcwd()}); run from the folder that holds "
+                                         f"{module.split('.')[0]}.py (or its package), or add that folder to PYTHONPATH")
     if spec.origin is None or not spec.origin.endswith(".py"):
         return
     try:
@@ -119,6 +123,34 @@ def check_source(field: str, value: str, module: str, name: str) -> None:
     if name not in names and "*" not in names:  # a star import may define anything: the import decides
         raise InvalidInput(field, value, f"must name a class defined in {module} ({spec.origin}); "
                                          f"it defines no '{name}'")
+
+
+def _find(field: str, value: str, module: str) -> Optional[importlib.machinery.ModuleSpec]:
+    try:
+        return importlib.util.find_spec(module)  # imports the parent packages of a dotted path, not the module
+    except ModuleNotFoundError:
+        return None  # a parent package is missing: perhaps in the current folder
+    except (ImportError, ValueError) as e:
+        raise InvalidInput(field, value, f"could not be found ({e})") from None
+
+
+def _in_current_folder(module: str) -> bool:
+    """Put the current folder on the import path when it holds ``module``'s top package and nothing else does.
+
+    Why: ``python script.py`` and ``python -m`` put the working folder on the path, but the ``abm``
+    command and the sweep's worker processes do not, so a user's ``my_agent.py`` beside their scenario
+    was not found without PYTHONPATH. Only a module found nowhere else is taken from there, so the
+    folder never shadows an installed one. Workers resolve names again in their own process, and a
+    local pool or a local Dask cluster starts them in the same folder.
+    """
+    top = module.split(".")[0]
+    here = os.getcwd()
+    if here in sys.path or not (os.path.isfile(os.path.join(here, top + ".py"))
+                                or os.path.isdir(os.path.join(here, top))):
+        return False
+    sys.path.append(here)
+    importlib.invalidate_caches()
+    return True
 
 
 def _top_level_names(tree: ast.Module) -> set[str]:

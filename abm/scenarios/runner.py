@@ -42,10 +42,7 @@ def run(
     folder = None
     if out is not None:  # before the simulation, not after it
         folder = check_out(default_out(scn.name) if str(out) == "auto" else out)
-    model = simulate(scn, progress)
-    result = collect_result(scn, model)
-    if scn.run.amplification:
-        add_amplification(result.summary, model, simulate(control_scenario(scn), progress, " (no feedback)"))
+    result, model = run_model(scn, progress)
     if folder is not None:
         draw = None
         if report:
@@ -55,6 +52,15 @@ def run(
         save_run(result, folder, frozen_config(scn), venue_toml=model.venue.to_toml(),
                  provenance=run_provenance(scn), report=draw)
     return result
+
+
+def run_model(scn: Scenario, progress: bool = False) -> tuple[RunResult, MarketModel]:
+    """The result of a checked scenario and the model that made it (a sweep's metrics read the model)."""
+    model = simulate(scn, progress)
+    result = collect_result(scn, model)
+    if scn.run.amplification:
+        add_amplification(result.summary, model, simulate(control_scenario(scn), progress, " (no feedback)"))
+    return result, model
 
 
 def simulate(scn: Scenario, progress: bool = False, label: str = "") -> MarketModel:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
 from abm.errors import InvalidInput
+from abm.sweeps.metrics import RowMetrics
 from abm.sweeps.plan import PlannedRun
 
 CONNECT_TIMEOUT_S = 5
@@ -58,12 +59,13 @@ def _reason(e: BaseException) -> str:
     return " ".join((text or str(e) or type(e).__name__).split())
 
 
-def run_on_dask(client: Any, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None]) -> None:
+def run_on_dask(client: Any, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None],
+                metrics: RowMetrics) -> None:
     from distributed import as_completed
 
     from abm.sweeps.local import failed_row, run_one
 
-    futures = {client.submit(run_one, r, pure=False, key=f"abm-run-{r.run_id}"): r for r in runs}
+    futures = {client.submit(run_one, r, metrics, pure=False, key=f"abm-run-{r.run_id}"): r for r in runs}
     for fut in as_completed(futures):
         try:
             row = fut.result()

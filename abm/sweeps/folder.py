@@ -71,8 +71,10 @@ def read_manifest(out: Path) -> Optional[dict[str, Any]]:
     return data
 
 
-def _differences(there: Mapping[str, Any], here: SweepPlan) -> list[str]:
+def _differences(there: Mapping[str, Any], here: SweepPlan, row_metrics: Optional[dict[str, Any]]) -> list[str]:
     diffs = []
+    if there.get("row_metrics") != row_metrics:  # rows of one folder carry the same columns
+        diffs.append(f"row metrics: {there.get('row_metrics')} there, {row_metrics} here")
     if there.get("scenario_hash") != here.scenario_hash:
         what = "content changed" if there.get("scenario") == here.scenario else "another scenario"
         diffs.append(f"scenario ({what}): {there.get('scenario')!r} sha256 {str(there.get('scenario_hash'))[:12]} "
@@ -93,12 +95,14 @@ def plan_record(grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float,
             "samples": samples, "seeds": seeds}
 
 
-def check_folder(out: Path, sweep: SweepPlan) -> Optional[dict[str, Any]]:
-    """The folder's manifest if it holds this sweep (None if it holds none); another sweep is refused."""
+def check_folder(out: Path, sweep: SweepPlan, row_metrics: Optional[dict[str, Any]] = None) -> Optional[dict[str, Any]]:
+    """The folder's manifest if it holds this sweep (None if it holds none); another sweep is refused.
+
+    ``row_metrics`` (``RowMetrics.record()``, None for none) is part of what the folder holds."""
     check_writable(out)
     there = read_manifest(out)
     if there is not None:
-        diffs = _differences(there, sweep)
+        diffs = _differences(there, sweep, row_metrics)
         if diffs:
             raise InvalidInput("--out", str(out), "holds another sweep, which differs in " + "; ".join(diffs)
                                + ": use another --out (the same scenario and base seed resume or extend it)")
@@ -106,7 +110,7 @@ def check_folder(out: Path, sweep: SweepPlan) -> Optional[dict[str, Any]]:
 
 
 def write_manifest(out: Path, there: Optional[dict[str, Any]], sweep: SweepPlan, record: dict[str, Any],
-                   source: str) -> None:
+                   source: str, row_metrics: Optional[dict[str, Any]] = None) -> None:
     """Create the folder and record this sweep (and this plan, if new) in its manifest, atomically."""
     try:
         (out / ROWS).mkdir(parents=True, exist_ok=True)
@@ -114,7 +118,7 @@ def write_manifest(out: Path, there: Optional[dict[str, Any]], sweep: SweepPlan,
         raise InvalidInput("--out", str(out), f"must be a folder that can be created ({e})") from None
     data = there or {"format": FORMAT, "scenario": sweep.scenario, "scenario_source": source,
                      "scenario_hash": sweep.scenario_hash, "base_seed": sweep.base_seed, "abm_version": _abm_version(),
-                     "plans": []}
+                     **({"row_metrics": row_metrics} if row_metrics is not None else {}), "plans": []}
     record = json.loads(json.dumps(record))  # as it reads back, so a repeated plan compares equal
     if record in data["plans"]:
         return

@@ -16,14 +16,17 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import pandas as pd
 
 from abm.errors import InvalidInput
+from abm.scenarios import load_scenario
 from abm.sweeps.folder import ROWS, check_folder, check_writable, plan_record, write_manifest
+from abm.sweeps.metrics import RowMetrics, journal_overrides, metric_columns, row_metrics
 from abm.sweeps.plan import PlannedRun, SweepPlan, flatten, parse_grid, parse_random, plan_sweep
 
+NO_METRICS = RowMetrics()
 PARENT_POLL_S = 0.2  # how soon an orphaned pool worker notices
 ORPHAN_EXIT = 3
 
@@ -40,16 +43,19 @@ def failed_row(run: PlannedRun, e: BaseException, wall_s: float = float("nan")) 
             "traceback": "".join(traceback.format_exception(e)), "wall_s": wall_s}
 
 
-def run_one(run: PlannedRun) -> dict[str, Any]:
-    """One run in a worker: its parameters, seed, flat summary metrics, wall time and error (if any)."""
-    from abm.scenarios import run as run_scenario
+def run_one(run: PlannedRun, metrics: RowMetrics = NO_METRICS) -> dict[str, Any]:
+    """One run in a worker: its parameters, seed, flat summary metrics (and ``metrics``' columns), wall time and
+    error (if any)."""
+    from abm.scenarios.catalogue import with_overrides
+    from abm.scenarios.runner import run_model
 
     t0 = time.perf_counter()
     try:
-        result = run_scenario(run.scenario, None, run.seed)
+        result, model = run_model(with_overrides(run.scenario, None, run.seed))
+        extra = metric_columns(metrics, result, model) if metrics else {}
     except Exception as e:  # recorded, not raised: one bad run must not stop a sweep of thousands
         return failed_row(run, e, time.perf_counter() - t0)
-    return {**_row_head(run), **flatten(result.summary), "error": "", "traceback": "",
+    return {**_row_head(run), **flatten(result.summary), **extra, "error": "", "traceback": "",
             "wall_s": time.perf_counter() - t0}
 
 
@@ -80,11 +86,12 @@ def _exit_with_driver(driver_pid: int) -> None:
     threading.Thread(target=watch, name="abm-exit-with-driver", daemon=True).start()
 
 
-def _run_on_pool(workers: int, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None]) -> None:
+def _run_on_pool(workers: int, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None],
+                 metrics: RowMetrics) -> None:
     pool = ProcessPoolExecutor(max_workers=min(workers, len(runs)), initializer=_exit_with_driver,
                                initargs=(os.getpid(),))
     try:
-        pending = {pool.submit(run_one, r) for r in runs}
+        pending = {pool.submit(run_one, r, metrics) for r in runs}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
@@ -131,6 +138,8 @@ def sweep(
     scheduler: Optional[str] = None,
     retry_failed: bool = False,
     amplification: bool = False,
+    metrics: Optional[str] = None,
+    agent_report: Optional[Sequence[str]] = None,
 ) -> pd.DataFrame:
     """Run every combination x seed (validated first); returns this plan's rows, one per run.
 
@@ -142,6 +151,10 @@ def sweep(
     ``amplification`` sets ``run.amplification`` in every run (each also runs its no-feedback control, and its
     row gains ``control.*`` and ``amplification``); the runs keep their seeds, the scenario hash is the
     amplified scenario's, so such a sweep goes into a folder of its own.
+    ``metrics`` (``"module:function"``, called as ``f(result, model)`` in the worker) adds the scalars it returns
+    as ``metric.*`` columns; ``agent_report`` (group names) adds each agent's ``abm.analysis.agent_report`` as
+    ``agent.<group>.*`` (``agent.<group>.<i>.*`` for a group of several) and journals those groups' orders (an
+    override, so in the scenario hash). Both are part of the folder's identity (``abm.sweeps.metrics``).
     The frame's ``attrs`` say how many runs ran now (``"ran"``) and how many were already there.
     """
     from abm.sweeps.dask_runner import check_scheduler, dask_client
@@ -160,9 +173,11 @@ def sweep(
         raise InvalidInput("amplification", amplification, "must be True or False")
     out = Path(out)
     check_writable(out)  # before the plan, which may take a while to validate
-    sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed,
-                    {"run.amplification": True} if amplification else None)
-    there = check_folder(out, sp)
+    extra = row_metrics(metrics, agent_report, load_scenario(scenario)) if metrics or agent_report else NO_METRICS
+    fixed = {**({"run.amplification": True} if amplification else {}), **journal_overrides(extra)}
+    sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed, fixed or None)
+    record = extra.record() if extra else None
+    there = check_folder(out, sp, record)
     rows_dir = out / ROWS
     wanted = {r.run_id for r in sp.runs}
     done = {p.stem for p in rows_dir.glob("*.parquet")} & wanted if rows_dir.is_dir() else set()
@@ -173,8 +188,8 @@ def sweep(
     if todo and scheduler is not None:
         backend = dask_client(scheduler, workers)  # connects now: a dead address fails before anything is written
     with backend as client:
-        write_manifest(out, there, sp, plan_record(grid, random, samples, seeds), _source(scenario))
-        _execute(sp, todo, rows_dir, workers, client, progress)
+        write_manifest(out, there, sp, plan_record(grid, random, samples, seeds), _source(scenario), record)
+        _execute(sp, todo, rows_dir, workers, client, progress, extra)
     df = read_rows(out)
     df = df[df["run_id"].isin(wanted)].reset_index(drop=True)
     df.attrs.update(ran=len(todo), already_done=len(sp.runs) - len(todo))
@@ -182,7 +197,7 @@ def sweep(
 
 
 def _execute(sp: SweepPlan, todo: list[PlannedRun], rows_dir: Path, workers: int, client: Any,
-             progress: bool) -> None:
+             progress: bool, metrics: RowMetrics) -> None:
     from abm.sweeps.dask_runner import run_on_dask
 
     bar = None
@@ -207,12 +222,12 @@ def _execute(sp: SweepPlan, todo: list[PlannedRun], rows_dir: Path, workers: int
         if not todo:
             return
         if client is not None:
-            run_on_dask(client, todo, finish)
+            run_on_dask(client, todo, finish, metrics)
         elif workers == 1:
             for r in todo:
-                finish(run_one(r))
+                finish(run_one(r, metrics))
         else:
-            _run_on_pool(workers, todo, finish)
+            _run_on_pool(workers, todo, finish, metrics)
     finally:
         if bar is not None:
             bar.close()
