@@ -161,10 +161,15 @@ def list_() -> None:
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a field.")
 @click.option("--seed", type=int, default=None)
 def show(scenario: str, sets: tuple[str, ...], seed: Optional[int]) -> None:
-    """Print SCENARIO's resolved configuration (TOML), overrides applied."""
+    """Print SCENARIO's resolved configuration (TOML), overrides applied, and what [randomize] draws at its seed."""
+    from abm.model.randomize import draws
     from abm.scenarios import load_scenario, parse_set, to_toml
 
-    click.echo(to_toml(load_scenario(scenario, parse_set(list(sets)), seed)), nl=False)
+    scn = load_scenario(scenario, parse_set(list(sets)), seed)
+    if scn.randomize:
+        lines = [f"#   {path} = {value!r}" for path, value in draws(scn.randomize, scn.run.seed).items()]
+        click.echo(f"# [randomize] draws at seed {scn.run.seed} (written into the fields below):\n" + "\n".join(lines))
+    click.echo(to_toml(scn), nl=False)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from abm.config import MISSING, InvalidConfig, Problem, problem_of, show
 from abm.errors import InvalidInput
+from abm.model.randomize import Draw
 
 
 class InvalidScenario(InvalidConfig):
@@ -251,10 +252,12 @@ class Scenario(_Model):
     correlation: Optional[list[list[float]]] = None  # of the markets' index shocks, in market order
     spot: dict[str, SpotVenueSection] = Field(default_factory=dict)  # [spot.NAME]: simulated spot venues
     events: list[Event] = Field(default_factory=list)  # [[events]]: what happens in the world (abm.model.events)
+    # [randomize]: "dotted.path" = {dist = ..., ...}, drawn per seed (abm.model.randomize)
+    randomize: dict[str, Draw] = Field(default_factory=dict)
 
     @model_serializer(mode="wrap")
     def _without_no_spot(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"spot": {}, "events": []})
+        return _without_defaults(handler(self), {"spot": {}, "events": [], "randomize": {}})
 
     @field_validator("name")
     @classmethod
@@ -275,6 +278,8 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
         scn = Scenario.model_validate(dict(data))
     except ValidationError as e:
         raise InvalidScenario(source, [problem_of(err, Scenario) for err in e.errors()]) from None
+    if scn.randomize:
+        scn = _with_draws(scn, data, source)
     problems = list(_check_agents(scn))
     symbols = [m.symbol for m in scn.markets]
     if len(set(symbols)) != len(symbols):
@@ -305,8 +310,44 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
 
         problems.extend(check_scenario(scn))
     if problems:
-        raise InvalidScenario(source, problems)
+        raise InvalidScenario(source, _drawn(scn, problems))
     return scn
+
+
+def _with_draws(scn: Scenario, data: Mapping[str, Any], source: str) -> Scenario:
+    """``scn`` with its ``[randomize]`` fields drawn at its seed, validated like values written in the file."""
+    from abm.config import apply_overrides
+    from abm.model.randomize import draws
+
+    fixed = [p for p in scn.randomize if p == "run.seed" or p.split(".")[0].split("[")[0] in ("name", "randomize")]
+    if fixed:
+        raise InvalidScenario(source, [Problem(f"randomize.{p}", p, "must name a field of the run other than "
+                                                                    "run.seed, name and randomize") for p in fixed])
+    try:
+        drawn = draws(scn.randomize, scn.run.seed)
+    except ValueError as e:
+        raise InvalidScenario(source, [Problem("randomize", dict(scn.randomize), str(e))]) from None
+    raw = apply_overrides(dict(data), drawn, source, root=Scenario, error=InvalidScenario)
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        raise InvalidScenario(source, _drawn(scn, [problem_of(err, Scenario) for err in e.errors()])) from None
+
+
+def _drawn(scn: Scenario, problems: list[Problem]) -> list[Problem]:
+    """Problems with a drawn value say so: the value is not in the file."""
+    return [Problem(p.path, p.value, f"{p.allowed} (drawn by [randomize])") if p.path in scn.randomize else p
+            for p in problems]
+
+
+def refuse_drawn_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any], source: str) -> None:
+    """An override of a field ``[randomize]`` draws would be overwritten by the draw: refused by its path."""
+    from abm.model.randomize import overridden
+
+    drawn = raw.get("randomize")
+    problems = overridden(drawn, overrides) if isinstance(drawn, Mapping) else []
+    if problems:
+        raise InvalidScenario(source, problems)
 
 
 def spot_listings(scn: Scenario) -> dict[str, list[str]]:
@@ -467,6 +508,7 @@ def model_scenario(config: Scenario | Mapping[str, Any] | None, overrides: Mappi
             raise InvalidInput("rng", seed, "must be an integer seed (it sets run.seed)")
         ov["run.seed"] = seed
     if ov:
+        refuse_drawn_overrides(raw, ov, source)
         raw = apply_overrides(raw, ov, source, root=Scenario, error=InvalidScenario)
     return parse_scenario(raw, source)
 

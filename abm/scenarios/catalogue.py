@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 from abm.config import apply_overrides
 from abm.errors import InvalidInput
-from abm.model.scenario import InvalidScenario, Scenario, parse_scenario
+from abm.model.scenario import InvalidScenario, Scenario, parse_scenario, refuse_drawn_overrides
 
 
 def _scenario_dir() -> Path:
@@ -119,6 +119,7 @@ def load_scenario(name: str | Path, overrides: Optional[Mapping[str, Any]] = Non
     if seed is not None:
         overrides["run.seed"] = seed
     if overrides:
+        refuse_drawn_overrides(raw, overrides, str(path))
         raw = apply_overrides(raw, overrides, str(path), root=Scenario, error=InvalidScenario)
     return parse_scenario(raw, str(path), base_dir=path.resolve().parent)
 
@@ -130,7 +131,9 @@ def with_overrides(scn: Scenario, overrides: Optional[Mapping[str, Any]] = None,
     ov = dict(overrides or {})
     if seed is not None:
         ov["run.seed"] = seed
-    raw = apply_overrides(scn.model_dump(mode="json"), ov, scn.name, root=Scenario, error=InvalidScenario)
+    raw = scn.model_dump(mode="json")
+    refuse_drawn_overrides(raw, ov, scn.name)
+    raw = apply_overrides(raw, ov, scn.name, root=Scenario, error=InvalidScenario)
     return parse_scenario(raw, scn.name)
 
 

@@ -165,6 +165,10 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     summary = run_summary(steps, tables["liquidations"], tables["funding"], multipliers, shocks)
     # orders that did not do what they said: what was asked, what filled, when and why (base units)
     summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
+    if scn.randomize:  # what this seed drew, so a sweep's rows can be read against it (drawn.<path> columns)
+        from abm.model.randomize import draws
+
+        summary["drawn"] = draws(scn.randomize, scn.run.seed)
     quote = model.venue.profile.quote_currency
     qd = ex.markets[0].spec.quote_decimals if ex.markets else 6
     # after the summary: the summary reads the integer columns only
