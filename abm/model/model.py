@@ -53,6 +53,7 @@ from abm.prices import (
 from abm.prices.external_perp import ExternalPerp, ExternalPerps
 from abm.prices.index_rules import INDEX_RULES
 from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
+from abm.prices.replay import block_bootstrap, scale_moves
 from abm.sim import INDEX, FundingLog, MarketFeed, Scheduler
 from abm.spot import SpotExchange
 from abm.spot.tape import SpotTape
@@ -305,8 +306,14 @@ class MarketModel(mesa.Model):
         assert mc.replay_file is not None  # parse_scenario read the file and checked that the run fits in it
         rep = Replay(mc.replay_file)
         path = rep.path(self.end_us, None)
+        run = path.values
+        if mc.replay_block_s is not None:  # the run's own span resampled, from a stream of its own
+            block = max(1, round(mc.replay_block_s * 1_000_000 / path.dt_us))
+            run = block_bootstrap(run, block, stream(self.config.run.seed, "replay-bootstrap", mc.symbol))
+        if mc.replay_move_scale != 1.0:
+            run = scale_moves(run, mc.replay_move_scale)
         pad = -(-(duration_us - path.end_us) // path.dt_us)
-        values = np.concatenate((path.values, np.full(max(pad, 0), path.values[-1])))
+        values = np.concatenate((run, np.full(max(pad, 0), run[-1])))
         if mc.replay_rescale:
             values = values * (mc.s0 / values[0])
         path = IndexPath(values, path.dt_us)

@@ -174,7 +174,7 @@ Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent], Field(discriminator
 
 # fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash
 _INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0,
-                                   "external_perps": []}
+                                   "external_perps": [], "replay_move_scale": 1.0, "replay_block_s": None}
 
 
 class MarketSection(_Model):
@@ -201,6 +201,10 @@ class MarketSection(_Model):
     # derived from the file's first price; with it the path is scaled so that it starts at s0.
     replay_file: Optional[str] = Field(None, min_length=1)  # process = "replay": a .csv/.parquet of time, price
     replay_rescale: bool = False  # scale the replayed path to start at s0
+    # every log move of the replayed run from its first price times this factor (a deeper or milder crash)
+    replay_move_scale: float = Field(1.0, gt=0)
+    # a moving-block bootstrap of the replayed run's log returns, blocks of this many seconds, drawn per seed
+    replay_block_s: Optional[float] = Field(None, gt=0)
     # "exogenous": the index is the process above (drawn before the run); "venues": the process is the latent
     # value, and the index is made during the run from the spot venues listing this market and index_sources
     index: Literal["exogenous", "venues"] = "exogenous"
@@ -300,6 +304,9 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
     problems.extend(check_events(scn))
     markets = []
     for i, m in enumerate(scn.markets):
+        for key, off in (("replay_move_scale", 1.0), ("replay_block_s", None)):
+            if m.process != "replay" and getattr(m, key) != off:
+                problems.append(Problem(f"markets[{i}].{key}", getattr(m, key), 'applies to process = "replay" only'))
         markets.append(_check_replay(i, m, scn.run.duration_s, base_dir, problems) if m.process == "replay" else m)
     if markets != list(scn.markets):
         scn = scn.model_copy(update={"markets": markets})
@@ -458,6 +465,9 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
     span_s = rep.span_us / 1e6
     if duration_s > span_s:
         problems.append(Problem("run.duration_s", duration_s, f"must be <= {span_s:g} s, the span of {field} ({p.name})"))
+    if m.replay_block_s is not None and m.replay_block_s > duration_s:
+        problems.append(Problem(f"markets[{i}].replay_block_s", m.replay_block_s,
+                                f"must be <= run.duration_s = {duration_s:g} s (the run's span is what is resampled)"))
     update: dict[str, Any] = {"replay_file": str(p)}
     if not m.replay_rescale:
         first = float(rep.prices[0])

@@ -163,3 +163,26 @@ def _positive_prices(pd: Any, col: Any, name: str, line0: Optional[int]) -> np.n
             why = "must be a finite price > 0"
         raise InvalidReplayData(name, col.iloc[i], f"{_at(i, line0)}: {why}", row=i)
     return p
+
+
+def block_bootstrap(values: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
+    """A moving-block bootstrap of a price path: its log returns resampled in contiguous blocks of ``block``.
+
+    Why blocks: a crash is a run of returns, and volatility clusters; resampling single returns would
+    keep the distribution of one-step moves and destroy both. Blocks start uniformly among the path's
+    ``len - block`` windows, whole blocks are laid end to end and the last one cut, and the new path
+    starts at the recorded first price (Kunsch 1989; Lahiri, Resampling Methods for Dependent Data, 2003).
+    """
+    r = np.diff(np.log(values))
+    n = len(r)
+    if not 1 <= block <= n:
+        raise InvalidInput("replay_block_s", block, f"must span 1 to {n} grid steps of the replayed run")
+    starts = rng.integers(0, n - block + 1, size=-(-n // block))
+    out = np.concatenate([r[s:s + block] for s in starts])[:n]
+    return values[0] * np.exp(np.concatenate(([0.0], np.cumsum(out))))
+
+
+def scale_moves(values: np.ndarray, factor: float) -> np.ndarray:
+    """The path with every log move from its first price times ``factor``: p0 (p_t / p0) ** factor."""
+    return values[0] * (values / values[0]) ** factor
+
