@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``abm.run``, ``abm.sweep`` and ``abm.load_run`` without importing Mesa for users of the exchange core alone."""
+    """``abm.run``, ``abm.sweep``, ``abm.load_run`` and ``abm.position_risk`` without importing Mesa for users of
+    the exchange core alone."""
     if name == "run":
         from abm.scenarios import run
 
@@ -30,6 +31,10 @@ def __getattr__(name: str) -> object:
         from abm.results import load_run
 
         return load_run
+    if name == "position_risk":
+        from abm.position import position_risk
+
+        return position_risk
     raise AttributeError(f"module 'abm' has no attribute {name!r}")
 
 __all__ = ["AbmError", "Exchange", "OrderResult", "check_conservation", "MarketSpec", "OrderBook", "Tape", "BUY", "SELL"]

@@ -216,6 +216,8 @@ class SweepOptionError(AbmError):
 @click.option("--retry-failed", is_flag=True, help="Run the folder's failed runs of this plan again.")
 @click.option("--amplification", is_flag=True,
               help="Each run also runs its no-feedback control; rows gain control.* and amplification.")
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
+              help="Override a field of the scenario for every run (in its hash, not in the runs' seeds).")
 @click.option("--metrics", default=None, metavar="MODULE:FUNCTION",
               help="f(result, model) -> {name: scalar}, called in each worker; rows gain metric.<name>.")
 @click.option("--agent-report", "agent_groups", multiple=True, metavar="GROUP",
@@ -223,18 +225,68 @@ class SweepOptionError(AbmError):
 @click.option("--no-progress", is_flag=True)
 def sweep(scenario: str, grids: tuple[str, ...], randoms: tuple[str, ...], samples: int, seeds: int, workers: int,
           base_seed: int, out: Optional[Path], scheduler: Optional[str], retry_failed: bool, amplification: bool,
-          metrics: Optional[str], agent_groups: tuple[str, ...], no_progress: bool) -> None:
+          sets: tuple[str, ...], metrics: Optional[str], agent_groups: tuple[str, ...], no_progress: bool) -> None:
     """Run SCENARIO over a parameter grid and seeds; one summary row per run in OUT/rows/ (resumable)."""
+    from abm.scenarios import parse_set
     from abm.sweeps import sweep as run_sweep
 
     folder = out or Path("sweeps") / Path(scenario).stem
     df = run_sweep(scenario, list(grids), list(randoms), samples, seeds, workers, folder, base_seed,
                    progress=not no_progress, scheduler=scheduler, retry_failed=retry_failed,
-                   amplification=amplification, metrics=metrics, agent_report=list(agent_groups))
+                   amplification=amplification, metrics=metrics, agent_report=list(agent_groups),
+                   overrides=parse_set(list(sets)) or None)
     failed = int((df["error"] != "").sum()) if len(df) else 0
     hint = " (--retry-failed runs them again)" if failed else ""
     click.echo(f"{len(df)} runs ({failed} failed{hint}; {df.attrs['ran']} run now, {df.attrs['already_done']} "
                f"already in the folder): {folder / 'rows'}")
+
+
+def _leash(text: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise SweepOptionError(f"--leash: must be a TOML inline table such as '{{kind = \"trailing_stop\", pct = 3}}', "
+                               f"got {text!r}")
+    return value
+
+
+@main.command(cls=_SweepCommand)
+@click.argument("scenario")
+@click.option("--market", default=None, help="The position's market (default: the scenario's first).")
+@click.option("--side", type=click.Choice(["long", "short"]), default="long", show_default=True)
+@click.option("--notional", type=float, default=50_000.0, show_default=True, help="USDC, at the mark when it opens.")
+@click.option("--leverage", type=int, default=10, show_default=True)
+@click.option("--mode", "modes", default="isolated,cross", show_default=True, help="Margin modes compared, on the same seeds.")
+@click.option("--stop", default=None, metavar="PCT", help="A market stop this far against the entry, e.g. 5%.")
+@click.option("--take-profit", default=None, metavar="PCT", help="A take-profit this far in favour of the entry.")
+@click.option("--leash", "leashes", multiple=True, metavar="TABLE",
+              help="More protections as TOML tables, e.g. '{kind = \"trailing_stop\", pct = 3}' (docs/design.md).")
+@click.option("--open-s", type=float, default=60.0, show_default=True, help="When the position opens (s).")
+@click.option("--entry", type=click.Choice(["market", "limit"]), default="market", show_default=True)
+@click.option("--deposit", type=float, default=None, help="The account's deposit (default: initial margin + 1%).")
+@click.option("--seeds", type=int, default=200, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="A Dask scheduler address, or 'local'.")
+@click.option("--base-seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder (default positions/<scenario>).")
+@click.option("--no-progress", is_flag=True)
+def position(scenario: str, market: Optional[str], side: str, notional: float, leverage: int, modes: str,
+             stop: Optional[str], take_profit: Optional[str], leashes: tuple[str, ...], open_s: float, entry: str,
+             deposit: Optional[float], seeds: int, workers: int, scheduler: Optional[str], base_seed: int,
+             out: Optional[Path], no_progress: bool) -> None:
+    """Stress-test one position in SCENARIO: each margin mode and the run without it, on the same seeds."""
+    from abm.position import position_risk
+
+    r = position_risk(scenario, market=market, side=side, notional=notional, leverage=leverage, modes=modes, stop=stop,
+                      take_profit=take_profit, leashes=[_leash(t) for t in leashes], open_s=open_s, entry=entry,
+                      deposit=deposit, seeds=seeds, workers=workers, scheduler=scheduler, out=out,
+                      base_seed=base_seed, progress=not no_progress)
+    click.echo(r.table())
+    click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in r.files.items()))
 
 
 @main.command(name="sweep-report")

@@ -23,6 +23,7 @@ _BUILTIN = {
     "basket": "abm.agents.basket:BasketTrader",
     "value": "abm.agents.value:ValueTrader",
     "spot_arbitrageur": "abm.agents.spot_arbitrageur:SpotArbitrageur",
+    "position": "abm.agents.position:PositionHolder",
 }
 
 

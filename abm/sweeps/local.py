@@ -140,6 +140,7 @@ def sweep(
     amplification: bool = False,
     metrics: Optional[str] = None,
     agent_report: Optional[Sequence[str]] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
 ) -> pd.DataFrame:
     """Run every combination x seed (validated first); returns this plan's rows, one per run.
 
@@ -155,6 +156,8 @@ def sweep(
     as ``metric.*`` columns; ``agent_report`` (group names) adds each agent's ``abm.analysis.agent_report`` as
     ``agent.<group>.*`` (``agent.<group>.<i>.*`` for a group of several) and journals those groups' orders (an
     override, so in the scenario hash). Both are part of the folder's identity (``abm.sweeps.metrics``).
+    ``overrides`` (dotted paths, as ``--set``) change the base scenario for every run: they are in its hash,
+    not in the runs' parameters or seeds, so the same seeds run with and without them.
     The frame's ``attrs`` say how many runs ran now (``"ran"``) and how many were already there.
     """
     from abm.sweeps.dask_runner import check_scheduler, dask_client
@@ -173,8 +176,12 @@ def sweep(
         raise InvalidInput("amplification", amplification, "must be True or False")
     out = Path(out)
     check_writable(out)  # before the plan, which may take a while to validate
-    extra = row_metrics(metrics, agent_report, load_scenario(scenario)) if metrics or agent_report else NO_METRICS
-    fixed = {**({"run.amplification": True} if amplification else {}), **journal_overrides(extra)}
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise InvalidInput("overrides", overrides, "must be a mapping of dotted paths to values (as --set)")
+    base = dict(overrides or {})
+    extra = (row_metrics(metrics, agent_report, load_scenario(scenario, base or None)) if metrics or agent_report
+             else NO_METRICS)
+    fixed = {**base, **({"run.amplification": True} if amplification else {}), **journal_overrides(extra)}
     sp = plan_sweep(scenario, grid, random, samples, seeds, base_seed, fixed or None)
     record = extra.record() if extra else None
     there = check_folder(out, sp, record)

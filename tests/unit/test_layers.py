@@ -1,7 +1,7 @@
 """The package layers: every import in abm/ points down (or within its layer), and no packages import each other.
 
 Lowest first: ``units``/``errors``/``registry`` (with ``_native``, the build switch) < market < accounts < margin <
-exchange < spot < prices < venues < sim < agents < model < results < analysis < report < scenarios < sweeps <
+exchange < spot < prices < venues < sim < agents < model < results < analysis < report < scenarios < sweeps < position <
 cli (with ``demo``, the walk-through behind ``abm demo``). The root ``abm/__init__.py`` is the facade
 above them all (``abm.run``, ``abm.Exchange``): no module of the package may import from it.
 
@@ -32,7 +32,7 @@ FACADE = "abm"  # abm/__init__.py
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("units", "errors", "registry", "config", "_native"), ("market",), ("accounts",), ("margin",), ("exchange",), ("spot",), ("prices",),
     ("venues",), ("sim",), ("agents",), ("model",), ("results",), ("analysis",), ("report",), ("scenarios",),
-    ("sweeps",), ("cli", "demo"),
+    ("sweeps",), ("position",), ("cli", "demo"),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
