@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import mesa
@@ -104,6 +104,7 @@ class FakeContext:
         self.setup: list[tuple[Any, ...]] = []
         self.wakes: list[tuple[int, int, Callable[[int], None]]] = []  # (time, sequence, fn)
         self.price_watch: dict[str, tuple[Optional[int], Optional[int]]] = {}
+        self.stop_reports: dict[int, Any] = {}  # trigger id -> what ``stop_report`` answers (unset: still resting)
         self.funding_watched: list[str] = []
         self.now = 0
         self.agent: Any = None
@@ -295,6 +296,11 @@ class FakeContext:
 
     def cancel_stop(self, tid: int, on_done: Any = None) -> None:
         self._send("cancel_stop", on_done, tid=tid)
+
+    def stop_report(self, tid: int) -> Any:
+        """The report the test set in ``stop_reports``; unset: a trigger still resting."""
+        found = self.stop_reports.get(tid)
+        return found if found is not None else SimpleNamespace(tid=tid, status="resting", filled=0, notional=0)
 
     def _setup(self, name: str, *args: Any, on_done: Any = None) -> None:
         self.setup.append((name, *args))
