@@ -19,7 +19,11 @@ registered with ``watch_price``, so they cost nothing until the mark gets there,
 reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on Hyperliquid), the
 funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
 just paid at each payment; it does not enter against such a rate either), the signal reversing
-(``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. An entry that fills nothing is
+(``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. With ``stop_on_exchange`` the
+stop-loss is a stop-market TP/SL of the position held by the venue (``abm.exchange.triggers``): it fires
+at the mark update that crosses it, not after the agent's latency, and its fills are the agent's own
+exit (read back before any change of position is judged forced); a stop the venue refuses is watched
+as before. An entry that fills nothing is
 retried ``entry_retries`` times ``retry_s`` apart; an exit that does not complete (or is refused) is
 retried until flat. Nothing it gives up goes unrecorded (``shortfalls``): an entry that filled only
 part of its size (it does not top up), an entry still unfilled after its retries, and an exit whose
@@ -103,9 +107,7 @@ class LeveragedParams(TraderParams):
     stop_loss_pct: Optional[Annotated[float, number(gt=0, lt=100, unit="percent move of the mark")]] = None
     take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
     exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
-    # the stop-loss as a stop-market TP/SL of the position held by the venue (fires at the mark update that
-    # crosses it, 10% bound) instead of a price trigger it watches and acts on after its latency
-    stop_on_exchange: bool = False
+    stop_on_exchange: bool = False  # the stop-loss as a venue-held stop-market of the position, not a level it watches
     # exit (and don't enter) when funding against it exceeds this; None: never
     funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
