@@ -320,3 +320,24 @@ def test_same_inputs_same_fates() -> None:
         return [r.report() for r in ex.stops.orders.values()] + [list(tape.column(c)) for c in ("price", "qty")]  # type: ignore[union-attr]
 
     assert play() == play()
+
+
+def test_decoded_trades_give_trigger_price_and_slippage_in_the_quote_currency() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from abm.results.decode import decode_tables
+
+    ex, mm, tape = venue()
+    t = trader(ex, mm, 10)
+    ex.limit(mm, SYM, BUY, 10, 9_480)
+    ex.trigger_order(t, SYM, SELL, 10, 9_500, reduce_only=True)
+    ex.set_mark(SYM, 9_490)
+    empty = pd.DataFrame({"time_us": [], "market": [], "mode": [], "size": [], "price": [], "mark": [],
+                          **{c: [] for c in ("equity_before", "equity_after", "bad_debt", "insurance_after")}})
+    tables = {"trades": ex.stops.trade_columns(tape.to_pandas()), "liquidations": empty,  # type: ignore[union-attr]
+              "funding": pd.DataFrame({"time_us": [], "market": [], "price": [], "paid": [], "received": [],
+                                       "rounding": []})}
+    d = decode_tables(tables, [{"symbol": SYM, "tick_size": 1.0, "lot_size": 0.001, "multiplier": 1_000}])["trades"]
+    assert np.isnan(d["trigger_price_usdc"].iloc[0]) and np.isnan(d["trigger_slippage_usdc"].iloc[0])  # the opening fill
+    assert list(d["trigger_price_usdc"].iloc[1:]) == [9_500.0] and list(d["trigger_slippage_usdc"].iloc[1:]) == [20.0]
