@@ -14,7 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abm import Exchange, Tape
-from abm.errors import InvalidInput, InvalidOrderType, InvalidPrice, InvalidSize, ReduceOnlyViolation, UnknownOrder
+from abm.errors import (
+    InvalidInput,
+    InvalidOrderType,
+    InvalidPrice,
+    InvalidSize,
+    ReduceOnlyViolation,
+    UnknownOrder,
+    VenueStateViolation,
+)
 from abm.exchange.triggers import TriggerReport
 from abm.margin.params import RiskParams
 from abm.margin.tiers import hyperliquid_tiers
@@ -232,6 +240,9 @@ def test_cancel_by_id_and_a_halted_market_fires_nothing_until_it_reopens() -> No
         ex.cancel_trigger(t, a)
     assert e.value.field == "tid"
     ex.set_market_state(SYM, "halted")
+    with pytest.raises(VenueStateViolation) as v:  # a halted venue takes no new trigger either
+        ex.trigger_order(t, SYM, SELL, 5, 9_200, reduce_only=True)
+    assert v.value.field == "halted"
     ex.set_mark(SYM, 9_300)
     assert ex.trigger_report(t, b).status == "resting"
     ex.set_market_state(SYM, "open")
