@@ -6,7 +6,12 @@ Opens N positions (half isolated, half cross; half long, half short; leverage 2x
 Liquidated units go to the backstop vault (the book holds no bids), so the figure is the engine's own
 cost, not the book's.
 
+``--triggers`` measures the exchange's trigger orders (``abm.exchange.triggers``) instead: N resting stop
+orders far from the mark (N = 0, 1k, 10k, 100k), and the median cost of a mark update that fires none
+(should not depend on N), beside the cost per trigger of a move that fires 1,000 of them.
+
     python bench/liquidation_scan.py [--positions 100000]
+    python bench/liquidation_scan.py --triggers
 """
 
 from __future__ import annotations
@@ -70,10 +75,58 @@ def liquidating_moves(ex: Exchange, steps: list[int]) -> list[tuple[int, int, fl
     return out
 
 
+def build_triggers(n: int, seed: int = 1) -> Exchange:
+    """A margined market at mark 10,000 with ``n`` resting stops from 100 accounts: sell stops at 1,000-5,000
+    and buy stops at 15,000-20,000 ticks (stop-limits resting far from the book if they ever fired), plus
+    1,000 sell stops at 9,000-9,499 that the move in ``firing_move`` fires."""
+    rng = random.Random(seed)
+    ex = Exchange()
+    ex.list_market(MarketSpec("BTC", tick_size="0.01", lot_size="0.001", maker_fee_bps=0, taker_fee_bps=0),
+                   RiskParams(hyperliquid_tiers([(0, 40), (150_000_000 * USDC, 20)])))
+    ex.set_mark("BTC", 10_000)
+    owners = [ex.open_account(10**6 * USDC) for _ in range(100)]
+    for i in range(n):
+        if i % 2:
+            ex.trigger_order(owners[i % 100], "BTC", "sell", 1, rng.randint(1_000, 5_000), limit_price=100_000)
+        else:
+            ex.trigger_order(owners[i % 100], "BTC", "buy", 1, rng.randint(15_000, 20_000), limit_price=1)
+    return ex
+
+
+def firing_move(ex: Exchange, k: int = 1_000) -> float:
+    """µs per trigger of one mark update that fires ``k`` stop-limits (each enters the book and rests)."""
+    owner = ex.open_account(10**6 * USDC)
+    for i in range(k):
+        ex.trigger_order(owner, "BTC", "sell", 1, 9_000 + i % 500, limit_price=100_000)
+    t0 = time.perf_counter_ns()
+    ex.set_mark("BTC", 8_999)
+    dt = (time.perf_counter_ns() - t0) / 1_000
+    assert ex.stops is not None and sum(t.status == "triggered" for t in ex.stops.orders.values()) == k
+    return dt / k
+
+
+def trigger_main() -> None:
+    for n in (0, 1_000, 10_000, 100_000):
+        t0 = time.perf_counter()
+        ex = build_triggers(n)
+        built = time.perf_counter() - t0
+        if n == 0:  # build the (empty) trigger book, so the figure includes its look at the heaps
+            ex.cancel_trigger(1, ex.trigger_order(1, "BTC", "sell", 1, 1_000))
+        q = quiet_updates(ex)
+        f = firing_move(ex)
+        print(f"N={n:,} resting triggers (placed in {built:.1f} s): mark update firing none: median {q:.2f} µs; "
+              f"a move firing 1,000: {f:.1f} µs per trigger")
+        ex.check_conservation()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--positions", type=int, default=100_000)
+    ap.add_argument("--triggers", action="store_true", help="measure resting trigger orders instead of positions")
     args = ap.parse_args()
+    if args.triggers:
+        trigger_main()
+        return
     for n in sorted({args.positions // 10, args.positions}):
         t0 = time.perf_counter()
         ex = build(n)

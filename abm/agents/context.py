@@ -29,6 +29,7 @@ import numpy as np
 
 from abm.errors import AbmError
 from abm.exchange import PositionInfo
+from abm.exchange.triggers import TriggerReport
 from abm.market.spec import MarketSpec
 from abm.market.view import BookView
 
@@ -197,6 +198,26 @@ class AgentContext:
         """Change a resting order's price and/or size in place (``Exchange.modify``)."""
         self._send("modify", self._ex.modify, (oid, price, qty, client_id), on_done, None)
 
+    def submit_stop(self, symbol: str, side: int, qty: Optional[int], trigger_price: int,
+                    limit_price: Optional[int] = None, kind: str = "stop", reduce_only: bool = False,
+                    position: bool = False, on_done: Optional[Done] = None,
+                    on_trigger: Optional[Callable[[TriggerReport], None]] = None) -> None:
+        """A trigger order held by the venue (``Exchange.trigger_order``: stop or take-profit, market or limit,
+        reduce-only, or a TP/SL of the position). ``on_done(trigger id, error)`` when it reaches the venue;
+        ``on_trigger(report)`` when the venue fires, rejects or cancels it, as a wake right after the event
+        that did it (never inside the exchange)."""
+        notify = None if on_trigger is None else (lambda rep: self._sched.push(self._sched.now, _call, on_trigger, rep))
+        args = (symbol, side, qty, trigger_price, limit_price, kind, reduce_only, position, notify)
+        self._send("stop", self._ex.trigger_order, args, on_done, None)
+
+    def cancel_stop(self, tid: int, on_done: Optional[Done] = None) -> None:
+        """Cancel one of the agent's resting trigger orders by its id."""
+        self._send("cancel_stop", self._ex.cancel_trigger, (tid,), on_done, None)
+
+    def stop_report(self, tid: int) -> TriggerReport:
+        """What has become of one of the agent's trigger orders, now (read only)."""
+        return self._ex.trigger_report(self.account, tid)
+
     # ------------------------------------------------------------------ set-up calls
 
     def _setup(self, action: str, fn: Callable[..., Any], args: tuple, on_done: Optional[Done], immediate: bool) -> None:
@@ -353,6 +374,10 @@ class AgentContext:
     def watch_funding(self, symbol: str) -> None:
         """The agent's ``on_funding`` at every funding payment of ``symbol``."""
         self.model.funding_watchers[symbol].append(self.agent)
+
+
+def _call(t: int, fn: Callable[[TriggerReport], None], report: TriggerReport) -> None:
+    fn(report)
 
 
 __all__ = ["AgentContext", "Done", "Arrive"]

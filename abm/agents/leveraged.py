@@ -19,7 +19,11 @@ registered with ``watch_price``, so they cost nothing until the mark gets there,
 reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on Hyperliquid), the
 funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
 just paid at each payment; it does not enter against such a rate either), the signal reversing
-(``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. An entry that fills nothing is
+(``exit_on_signal``, trend and contrarian only), or ``hold_s`` elapsed. With ``stop_on_exchange`` the
+stop-loss is a stop-market TP/SL of the position held by the venue (``abm.exchange.triggers``): it fires
+at the mark update that crosses it, not after the agent's latency, and its fills are the agent's own
+exit (read back before any change of position is judged forced); a stop the venue refuses is watched
+as before. An entry that fills nothing is
 retried ``entry_retries`` times ``retry_s`` apart; an exit that does not complete (or is refused) is
 retried until flat. Nothing it gives up goes unrecorded (``shortfalls``): an entry that filled only
 part of its size (it does not top up), an entry still unfilled after its retries, and an exit whose
@@ -103,6 +107,7 @@ class LeveragedParams(TraderParams):
     stop_loss_pct: Optional[Annotated[float, number(gt=0, lt=100, unit="percent move of the mark")]] = None
     take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
     exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
+    stop_on_exchange: bool = False  # the stop-loss as a venue-held stop-market of the position, not a level it watches
     # exit (and don't enter) when funding against it exceeds this; None: never
     funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
@@ -173,6 +178,7 @@ class LeveragedTrader(Trader):
         self._take: Optional[int] = None
         self._armed: Optional[tuple[Optional[int], Optional[int]]] = None
         self._exiting: Optional[str] = None  # an exit that has not completed yet: keep at it
+        self._ex_stop: Optional[int] = None  # the venue-held stop (stop_on_exchange): its id, -1 while in flight
         self._fails = 0  # consecutive entries that filled nothing
         self._liquidating = False  # the venue is taking the current position away
         self._ema: Optional[float] = None
@@ -288,7 +294,7 @@ class LeveragedTrader(Trader):
 
     def _exit_reason(self, t: int, mark: int) -> Optional[str]:
         long = self._held > 0
-        if self._stop is not None and (mark <= self._stop if long else mark >= self._stop):
+        if self._stop is not None and self._ex_stop is None and (mark <= self._stop if long else mark >= self._stop):
             return "stop"
         if self._take is not None and (mark >= self._take if long else mark <= self._take):
             return "take_profit"
@@ -374,6 +380,8 @@ class LeveragedTrader(Trader):
 
     def on_reject(self, action: str, error: AbmError) -> None:
         """Refusals (not enough margin, a reduce-only order after a liquidation) end the attempt; it retries later."""
+        if action == "stop" or action == "cancel_stop":
+            return  # the venue-held stop's own callback handles it (_ex_stop_placed)
         pending, self._pending = self._pending, None
         if pending is None:
             return
@@ -418,6 +426,56 @@ class LeveragedTrader(Trader):
         j = Fraction(repr(float(tp))) / 100 if tp is not None else None
         self._take = None if j is None else (ceil(e * (1 + j)) if long else max(1, floor(e * (1 - j))))
         self.liq_price_at_entry = self.liquidation_price()
+        if self.p.stop_on_exchange and self._stop is not None and self._ex_stop is None:
+            self._ex_stop = -1
+            self.ctx.submit_stop(self.symbol, SELL if long else BUY, None, self._stop, kind="stop", reduce_only=True,
+                                 position=True, on_done=self._ex_stop_placed, on_trigger=self._ex_stop_event)
+
+    # ------------------------------------------------------------------ the venue-held stop (stop_on_exchange)
+
+    def _ex_stop_placed(self, tid: Optional[int], error: Optional[AbmError]) -> None:
+        """The venue took the stop (it fires on its own from now) or refused it (e.g. the mark is already past
+        it): then the agent watches the level itself, as without ``stop_on_exchange``."""
+        if self._ex_stop != -1:
+            return  # the position it was for is gone already
+        if error is not None or tid is None:
+            self._ex_stop = None
+            if self._held and self.active:
+                self._arm()
+            return
+        self._ex_stop = tid
+
+    def _ex_stop_event(self, report: Any) -> None:
+        """The venue fired, rejected or cancelled the stop. Its fills are the agent's own exit, never forced."""
+        if report.tid != self._ex_stop:
+            return  # already accounted for (read in _reconcile), or a stop of an earlier position
+        self._ex_stop = None
+        if report.status == "cancelled":  # the position closed some other way (the venue cancels its TP/SLs)
+            return
+        if report.filled:
+            dq = report.filled if report.side == BUY else -report.filled
+            self._held += dq
+            self.history.append((self.now, "exit:stop", dq, int(round(Fraction(report.notional, report.filled)))))
+        if not self.active:
+            return
+        self._reconcile(self.now)
+        if not self.active:
+            return
+        if self._held:  # the 10% bound left a rest, or the venue refused it: close the rest itself
+            self._exiting = "stop"
+            if self._pending is None:
+                self._exit("stop")
+        else:
+            self._clear_position()
+
+    def _sync_ex_stop(self) -> None:
+        """Before judging a change of position as forced: a stop the venue fired is the agent's own exit,
+        whether or not its report has arrived yet."""
+        tid = self._ex_stop
+        if tid is not None and tid > 0:
+            report = self.ctx.stop_report(tid)
+            if report.status != "resting":
+                self._ex_stop_event(report)
 
     @property
     def stop_price(self) -> Optional[int]:
@@ -435,6 +493,7 @@ class LeveragedTrader(Trader):
         self._exiting = None
         self._liquidating = False
         self._stop = self._take = None
+        self._ex_stop = None  # the venue cancels a position's TP/SLs when it closes
         self._entry_equity = 0
         if self._armed is not None:
             self.watch_price(None, None)  # void the old trigger
@@ -446,6 +505,8 @@ class LeveragedTrader(Trader):
         A forced reduction while losing money is a liquidation (counted once per position, however many
         slices the venue takes it in); one in profit is an auto-deleveraging close against someone else.
         """
+        if self._ex_stop is not None:
+            self._sync_ex_stop()
         actual = self.position().size
         if actual == self._held:
             return
@@ -493,13 +554,14 @@ class LeveragedTrader(Trader):
             return
         liq = self.liquidation_price()
         long = size > 0
+        stop = self._stop if self._ex_stop is None else None  # a venue-held stop needs no watching
         if long:
             liq_t = floor(liq) if liq is not None and liq > 0 else None
-            adverse = max((x for x in (self._stop, liq_t) if x is not None), default=None)
+            adverse = max((x for x in (stop, liq_t) if x is not None), default=None)
             levels = (adverse, self._take)
         else:
             liq_t = ceil(liq) if liq is not None and liq > 0 else None
-            adverse = min((x for x in (self._stop, liq_t) if x is not None), default=None)
+            adverse = min((x for x in (stop, liq_t) if x is not None), default=None)
             levels = (self._take, adverse)
         if levels != self._armed:
             self._armed = levels

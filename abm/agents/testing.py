@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import mesa
@@ -104,6 +104,7 @@ class FakeContext:
         self.setup: list[tuple[Any, ...]] = []
         self.wakes: list[tuple[int, int, Callable[[int], None]]] = []  # (time, sequence, fn)
         self.price_watch: dict[str, tuple[Optional[int], Optional[int]]] = {}
+        self.stop_reports: dict[int, Any] = {}  # trigger id -> what ``stop_report`` answers (unset: still resting)
         self.funding_watched: list[str] = []
         self.now = 0
         self.agent: Any = None
@@ -171,7 +172,8 @@ class FakeContext:
         return res
 
     def rest(self, sent: Optional[Sent] = None) -> OrderResult:
-        """Answer the oldest waiting action: a limit rests whole; a cancel, cancel_all or modify succeeds."""
+        """Answer the oldest waiting action: a limit rests whole; a cancel, cancel_all, modify, stop (its id is the
+        answer) or cancel_stop succeeds."""
         s = self._peek(sent)
         if s.action == "limit":
             return self.fill(0, sent=s)
@@ -192,6 +194,11 @@ class FakeContext:
             self._details[oid] = (sym, side, kw["price"] if kw["price"] is not None else price,
                                   kw["qty"] if kw["qty"] is not None else left)
             res = 0
+        elif s.action == "stop":  # accepted by the venue: the answer is the trigger's id
+            res = self._next_oid
+            self._next_oid += 1
+        elif s.action == "cancel_stop":
+            res = None
         else:
             raise AssertionError(f"use fill() for a {s.action} order")
         self._answer(s, res)
@@ -278,6 +285,22 @@ class FakeContext:
     def modify(self, client_id: object = None, price: Optional[int] = None, qty: Optional[int] = None,
                oid: Optional[int] = None, on_done: Any = None) -> None:
         self._send("modify", on_done, oid=oid, price=price, qty=qty, client_id=client_id)
+
+    def submit_stop(self, symbol: str, side: int, qty: Optional[int], trigger_price: int,
+                    limit_price: Optional[int] = None, kind: str = "stop", reduce_only: bool = False,
+                    position: bool = False, on_done: Any = None, on_trigger: Any = None) -> None:
+        """Recorded as ``stop``; the test answers it and calls ``kwargs["on_trigger"]`` with a report itself."""
+        self._send("stop", on_done, symbol=symbol, side=side, qty=qty, trigger_price=trigger_price,
+                   limit_price=limit_price, kind=kind, reduce_only=reduce_only, position=position,
+                   on_trigger=on_trigger)
+
+    def cancel_stop(self, tid: int, on_done: Any = None) -> None:
+        self._send("cancel_stop", on_done, tid=tid)
+
+    def stop_report(self, tid: int) -> Any:
+        """The report the test set in ``stop_reports``; unset: a trigger still resting."""
+        found = self.stop_reports.get(tid)
+        return found if found is not None else SimpleNamespace(tid=tid, status="resting", filled=0, notional=0)
 
     def _setup(self, name: str, *args: Any, on_done: Any = None) -> None:
         self.setup.append((name, *args))

@@ -30,6 +30,7 @@ from abm.errors import (
     StrArg,
     UnknownAccount,
     UnknownMarket,
+    UnknownOrder,
 )
 from abm.exchange import collateral, queries
 from abm.exchange.collateral import positive_amount
@@ -45,6 +46,7 @@ from abm.exchange.entry import (
 from abm.exchange.inputs import TIFS, check_client_id, owned_oid, parse_side, slippage_bound
 from abm.exchange.queries import OrderResult, PositionInfo
 from abm.exchange.settlement import Settlement
+from abm.exchange.triggers import TriggerBook, TriggerReport
 from abm.margin.engine import MarginEngine
 from abm.margin.events import LiquidationLog
 from abm.margin.liquidation import LiquidationFactory, LiquidationProcess, Liquidator, is_liquidation_process
@@ -87,6 +89,7 @@ class Exchange:
         self.settlement = Settlement(self.ledgers, self.risk)
         self._liquidator: LiquidationProcess = (liquidation or Liquidator)(self, self.risk)
         self.risk.on_bad_debt = self._liquidator.cover_bad_debt
+        self.stops: Optional[TriggerBook] = None  # trigger orders (abm.exchange.triggers), built at the first one
 
     # ------------------------------------------------------------------ listing and lookup
 
@@ -400,10 +403,55 @@ class Exchange:
         if resumed and m.margined and m.index in self.risk.marks:
             self._liquidator.on_mark(m.index)
 
+    # ------------------------------------------------------------------ trigger orders (abm.exchange.triggers)
+
+    def trigger_order(
+        self,
+        account_id: IntArg,
+        symbol: StrArg,
+        side: IntArg,
+        qty: Optional[IntArg],
+        trigger_price: IntArg,
+        limit_price: Optional[IntArg] = None,
+        kind: StrArg = "stop",
+        reduce_only: BoolArg = False,
+        position: BoolArg = False,
+        notify: Optional[Callable[[TriggerReport], None]] = None,
+    ) -> int:
+        """A trigger order held by the venue until a mark update crosses ``trigger_price``; returns its id.
+
+        ``kind``: ``"stop"`` (a sell fires when the mark falls to the trigger, a buy when it rises to it) or
+        ``"take_profit"`` (the other way round). Without ``limit_price`` it enters as a market order bounded
+        at the firing mark ∓10%, with one as a GTC limit. ``position=True``: a TP/SL of the account's
+        position (reduce-only, one-cancels-the-other, cancelled when the position closes; ``qty`` None: the
+        whole position when it fires). ``notify(report)`` gets a ``TriggerReport`` whenever the venue fires,
+        rejects or cancels it; it must not call back into the exchange. Rules: ``abm.exchange.triggers``.
+        """
+        a, m, s = self._order_target(account_id, symbol, side)
+        book = self.stops if self.stops is not None else TriggerBook(self)
+        tid = book.place(a, m, s, qty, trigger_price, limit_price, kind, reduce_only, position, notify)
+        self.stops = book
+        return tid
+
+    def cancel_trigger(self, account_id: IntArg, tid: IntArg) -> None:
+        """Cancel one of the account's resting trigger orders by its id."""
+        a = self.account(account_id)
+        if self.stops is None:
+            raise UnknownOrder("tid", tid, f"must be the id of one of account {a.id}'s trigger orders")
+        self.stops.cancel(a, tid)
+
+    def trigger_report(self, account_id: IntArg, tid: IntArg) -> TriggerReport:
+        """What became of one of the account's trigger orders (resting, triggered, cancelled or rejected)."""
+        a = self.account(account_id)
+        if self.stops is None:
+            raise UnknownOrder("tid", tid, f"must be the id of one of account {a.id}'s trigger orders")
+        return self.stops.get(a, tid).report()
+
     # ------------------------------------------------------------------ margin and liquidation
 
     def set_mark(self, symbol: StrArg, price: IntArg) -> None:
-        """Publish a mark price (integer ticks); in a margined market this runs the liquidation check."""
+        """Publish a mark price (integer ticks); in a margined market this runs the liquidation check, then fires
+        the trigger orders it crosses (not in a halted market)."""
         m = self.market(symbol)
         price = as_int("price", price, InvalidPrice)
         if not 0 < price <= m.max_tick_lots:
@@ -416,6 +464,8 @@ class Exchange:
             m.band_hi = min(m.max_tick_lots, (price * 1_000_000 + w) // 1_000_000)  # floor(mark * (1 + band))
         if m.margined and not m.paused:
             self._liquidator.on_mark(m.index)
+        if self.stops is not None and m.state != HALTED:
+            self.stops.on_mark(m, price)
 
     @property
     def liquidations(self) -> LiquidationLog:

@@ -15,7 +15,7 @@ rounded amount lands in the ``fees`` ledger, which pays rebates: nothing is lost
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.ledgers import Ledgers
@@ -43,6 +43,8 @@ class Settlement:
         self.balances = ledgers.balances
         self.risk = risk
         self.position_seq = 0  # age of positions (ADL ties): bumped whenever one opens or flips
+        # told when a position closes or flips (the trigger book's position TP/SLs); None until one exists
+        self.on_close: Optional[Callable[[Account, Market], None]] = None
 
     # ------------------------------------------------------------------ cross balance
 
@@ -99,12 +101,15 @@ class Settlement:
         else:
             pos.margin += pnl - fee
         s1 = pos.size
+        closed = False
         if s1 and (not s0 or (s0 > 0) != (s1 > 0)):
             self.position_seq += 1
             pos.opened = self.position_seq
             m.holders[acct.id] = pos
+            closed = s0 != 0
         elif s0 and not s1:
             del m.holders[acct.id]
+            closed = True
         m.open_interest += (s1 if s1 > 0 else 0) - (s0 if s0 > 0 else 0)
         tag = acct.tag
         if tag is not None and s1 != s0:
@@ -117,6 +122,8 @@ class Settlement:
                 lots[tagged_slot(s1, pos.mode)] += s1 if s1 > 0 else -s1
         if m.margined and pos.mode != CROSS:
             self.risk.dirty.add((acct.id, idx))
+        if closed and self.on_close is not None:
+            self.on_close(acct, m)
 
     def retag(self, acct: Account, tag: Optional[str], markets: list[Market]) -> None:
         """Count the account's open positions under ``tag`` (None: under none) from now on, moving them

@@ -364,8 +364,13 @@ class MarketModel(mesa.Model):
         return self.sched.now
 
     def tables(self) -> dict[str, Any]:
-        """Event tables as DataFrames: trades, liquidations, funding."""
-        return {"trades": self.tape.to_pandas(), "liquidations": self.exchange.liquidations.to_pandas(),
+        """Event tables as DataFrames: trades, liquidations, funding. The trades table has the trigger columns
+        (``abm.exchange.triggers.TriggerBook.trade_columns``) only in a run that placed a trigger order."""
+        trades = self.tape.to_pandas()
+        stops = self.exchange.stops
+        if stops is not None and stops.used:
+            trades = stops.trade_columns(trades)
+        return {"trades": trades, "liquidations": self.exchange.liquidations.to_pandas(),
                 "funding": self.funding_log.to_pandas()}
 
     def steps_frame(self) -> Any:

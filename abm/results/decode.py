@@ -83,6 +83,12 @@ def decode_tables(tables: Mapping[str, pd.DataFrame], markets: Sequence[Mapping[
     t["size_base"] = _scaled(t, qty, markets, "lot_size")
     t[f"notional_{q}"] = _notional(t, qty, price, markets, unit)
     t["side"] = pd.Categorical.from_codes(t["taker_side"].to_numpy(np.int64), SIDE_NAMES)
+    if "trigger_id" in t:  # a run with trigger orders (abm.exchange.triggers): NaN on fills no trigger made
+        none = t["trigger_id"].to_numpy(np.int64) == 0
+        for c in ("trigger_price", "trigger_slippage"):
+            v = _scaled(t, t[c].to_numpy(np.int64), markets, "tick_size")
+            v[none] = np.nan
+            t[f"{c}_{q}"] = v
     out["trades"] = t
 
     liq = tables["liquidations"].copy()

@@ -197,3 +197,52 @@ def test_basket_leverage_above_the_venue_maximum_is_refused_naming_the_group() -
     with pytest.raises(InvalidInput, match=r"\n  agents\.crowd\.leverage: must be <= 40 \(the venue's maximum for "
                                            r"BTC-PERP, hyperliquid; refused, not capped\), got 41$"):
         MarketModel(cfg)
+
+
+class PlacesStops(Trader):
+    """At 1 s: a sell stop a tick below the mark, a buy stop a tick above, and one the venue refuses; when one
+    fires it cancels the other."""
+
+    kind = "places_stops"
+
+    def start(self) -> None:
+        self.placed: list[tuple[int, object]] = []
+        self.fired: list[tuple[int, object]] = []
+        self.cancelled: list[tuple[int, object]] = []
+        self.refused: list[str] = []
+        self.wake_in(1_000_000)
+
+    def on_wake(self, t: int) -> None:
+        mark = self.mark()
+        assert mark is not None
+        self.sent_at = t
+        for side, trig in ((SELL, mark - 1), (BUY, mark + 1)):
+            self.ctx.submit_stop(self.symbol, side, 1, trig, on_done=lambda r, e: self.placed.append((self.now, r)),
+                                 on_trigger=self.on_fired)
+        self.ctx.submit_stop(self.symbol, SELL, 1, mark * 2)  # above the mark: refused when it lands
+
+    def on_fired(self, report: object) -> None:
+        self.fired.append((self.now, report))
+        other = next(tid for _, tid in self.placed if tid != report.tid)  # type: ignore[attr-defined]
+        self.ctx.cancel_stop(other, on_done=lambda r, e: self.cancelled.append((self.now, other)))
+
+    def on_reject(self, action: str, error: object) -> None:
+        self.refused.append(action)
+
+
+def test_stops_travel_the_link_and_their_reports_come_back_as_wakes() -> None:
+    params = {"wake": "none", "data_latency_ms": 20.0, "entry_latency_ms": 30.0, "jitter_ms": 0.0}
+    cfg = scenario(seed=3, duration_s=30, markets=(market(sigma=2.0),),
+                   agents=(group("noise", 20, {}), group("market_maker", 2, {}),
+                           group(f"{__name__}:PlacesStops", 1, params, name="probe")))
+    m = MarketModel(cfg, audit=True).run()
+    (a,) = m.agents_by_group["probe"]
+    assert [t for t, _ in a.placed] == [a.sent_at + 50_000] * 2 and a.refused == ["stop"] and a.rejects == 1
+    (t_fired, report), = a.fired
+    assert report.status == "triggered" and report.time_us == t_fired and t_fired % 1_000_000 == 0  # a mark update
+    assert a.cancelled == [(t_fired + 50_000, a.cancelled[0][1])]
+    assert m.exchange.trigger_report(a.account, a.cancelled[0][1]).status == "cancelled"
+    trades = m.tables()["trades"]
+    mine = trades[trades["trigger_id"] == report.tid]
+    assert mine["qty"].sum() == 1 and (mine["taker_account"] == a.account).all()
+    assert (trades.loc[trades["trigger_id"] == 0, "trigger_price"] == 0).all()

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
+from math import floor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -17,8 +20,10 @@ import pytest
 
 from abm.agents.base import Trader, TraderParams
 from abm.agents.leveraged import LeveragedParams, LeveragedTrader, pareto_quantile, pareto_truncated
+from abm.agents.testing import FakeContext, build_agent
 from abm.errors import InvalidInput
 from abm.model import MarketModel
+from abm.units import SELL
 from tests.support import group, market, scenario, shock
 
 TICK = 0.1  # BTC-PERP tick size in USDC
@@ -363,3 +368,72 @@ def test_unknown_param_suggests_name() -> None:
     with pytest.raises(InvalidInput) as e:
         build_only((group("leveraged", 1, {"stop_loss": 2.0}),))
     assert e.value.field == "agents.leveraged.stop_loss" and "stop_loss_pct" in e.value.allowed
+
+
+# ---------------------------------------------------------------------------------------------- venue-held stops
+
+
+def test_stop_on_exchange_fires_at_the_mark_update_and_is_its_own_exit() -> None:
+    """The same crowd and crash as ``test_stop_loss_fires_above_liquidation_price``: with the stop held by the
+    venue each exit fills at the very mark update that crossed the stop (the agent's own stop lands its
+    latency later), its fills carry the trigger in the trades table, and nothing counts as a liquidation."""
+    p = {"signal": "long", "margin_mode": "isolated", "leverage": 10, "stop_loss_pct": 2.0,
+         "entry_delay_s": 20.0, "wake": "none"}
+    own = run((group("leveraged", 4, p),), shocks=(shock(150, 60, -10),), duration_s=300)
+    assert "trigger_id" not in own.tables()["trades"]  # no trigger order in the run: the table as before
+    m = run((group("leveraged", 4, {**p, "stop_on_exchange": True}),), shocks=(shock(150, 60, -10),), duration_s=300)
+    trades = m.tables()["trades"]
+    for a, b in zip(lev_agents(m), lev_agents(own)):
+        (entry,), (out,) = events(a, "entry"), events(a, "exit:stop")
+        assert entry == events(b, "entry")[0] and out[2] == -entry[2] and a.liquidations == 0
+        assert a.position().size == 0 and a.rejects == 0
+        mine = trades[(trades["taker_account"] == a.account) & (trades["time_us"] == out[0])]
+        assert len(mine) and (mine["trigger_id"] > 0).all() and mine["qty"].sum() == entry[2]
+        stop = floor(Fraction(int(mine["trigger_price"].iloc[0])))
+        assert abs(stop - entry[3] * 0.98) / stop < 0.001
+        assert (mine["trigger_mark"] <= stop).all() and (mine["price"] >= mine["trigger_mark"] * 0.9).all()
+        assert (mine["trigger_slippage"] == stop - mine["price"]).all()
+        assert out[0] % 1_000_000 == 0 and out[0] < events(b, "exit:stop")[0][0]  # at the mark update: 1 s cadence
+    m.exchange.check_conservation()
+    again = run((group("leveraged", 4, {**p, "stop_on_exchange": True}),), shocks=(shock(150, 60, -10),), duration_s=300)
+    assert again.tables()["trades"].equals(trades)
+
+
+def test_stop_on_exchange_sends_a_position_stop_and_watches_only_what_the_venue_does_not() -> None:
+    ctx = FakeContext(mark=600_000)
+    ctx.set_book(599_990, 600_010)
+    a = build_agent(LeveragedTrader, {"signal": "long", "leverage": 10, "stop_loss_pct": 2.0, "wake": "none",
+                                      "stop_on_exchange": True, "funding_exit_bps": None}, ctx)
+    a.on_wake(0)
+    (entry,) = ctx.pending("market")
+    ctx.set_position(entry.kwargs["qty"], Fraction(600_010), liquidation_price=Fraction(545_000))
+    ctx.fill(price=600_010)
+    (stop,) = ctx.pending("stop")
+    stop_level = floor(Fraction(600_010) * Fraction(98, 100))
+    assert stop.kwargs | {"on_trigger": None} == {"symbol": "BTC-PERP", "side": SELL, "qty": None,
+                                                   "trigger_price": stop_level, "limit_price": None, "kind": "stop",
+                                                   "reduce_only": True, "position": True, "on_trigger": None}
+    assert ctx.price_watch["BTC-PERP"][0] == 545_000  # the liquidation level only: the venue holds the stop
+    tid = ctx.rest()
+    ctx.set_position(0)
+    report = SimpleNamespace(tid=tid, status="triggered", side=SELL, filled=entry.kwargs["qty"],
+                             notional=entry.kwargs["qty"] * 587_000)
+    ctx.stop_reports[tid] = report
+    a.on_wake(1_000)  # it looks before the report arrives: the fired stop is still its own exit, not a liquidation
+    stop.kwargs["on_trigger"](report)  # the report itself, arriving late, changes nothing more
+    assert [h[1] for h in a.history] == ["entry", "exit:stop"] and a.history[1][3] == 587_000
+    assert a.liquidations == 0 and not a.in_position and a.active
+
+
+def test_a_refused_venue_stop_is_watched_by_the_agent_itself() -> None:
+    ctx = FakeContext(mark=600_000)
+    ctx.set_book(599_990, 600_010)
+    a = build_agent(LeveragedTrader, {"signal": "long", "leverage": 10, "stop_loss_pct": 2.0, "wake": "none",
+                                      "stop_on_exchange": True}, ctx)
+    a.on_wake(0)
+    (entry,) = ctx.pending("market")
+    ctx.set_position(entry.kwargs["qty"], Fraction(600_010), liquidation_price=Fraction(545_000))
+    ctx.fill(price=600_010)
+    ctx.reject()  # e.g. the mark was already past the stop
+    assert ctx.price_watch["BTC-PERP"][0] == a.stop_price == floor(Fraction(600_010) * Fraction(98, 100))
+    assert a.rejects == 1 and a._pending is None
