@@ -4,7 +4,9 @@ Why the exchange knows only this much: the rules themselves (minimum order value
 are venue policy, built from a venue profile one layer up (``abm.venues.rules``); the exchange holds
 each market's built rules in ``Market.rules`` and, when there are any, shows every user order to them
 after its own validity checks and before margin admission. A market with no rules pays one truth test
-per order. The exchange's own liquidation orders never pass through here.
+per order. The exchange's own liquidation orders never pass through here. A rule whose ``applies`` is
+``"liquidations"`` is a liquidation hold instead (``LiquidationHold``): kept in ``Market.holds`` and asked at
+every mark update whether the engine must stop in the market (``Exchange.set_mark``).
 
 The trading states (``MARKET_STATES``) are the venue's other entry gate, scheduled by a scenario's
 ``venue_state`` events and set by the exchange that owns the market (``Exchange.set_market_state``, and the

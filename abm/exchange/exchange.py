@@ -389,8 +389,9 @@ class Exchange:
 
         ``pause_liquidations`` (a halt only) also stops the venue's engine in the market: mark updates run no
         liquidation check, the exchange's own liquidation orders fill nothing there, and the feed skips its
-        funding samples; reopening runs the liquidation check at once, at the mark of that moment. Without it a
-        halt locks users out while liquidations go on against the frozen book. Other states never stop them.
+        funding samples; reopening runs the liquidation check at once, at the mark of that moment (unless a
+        liquidation hold, ``Market.holds``, still holds: then at the first mark update it no longer does). Without
+        it a halt locks users out while liquidations go on against the frozen book. Other states never stop them.
         """
         m = self.market(symbol)
         code = state_code("state", state)

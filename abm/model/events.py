@@ -272,7 +272,8 @@ def _arm(model: MarketModel, ev: VenueStateEvent, start: int, duration: int, tar
     assert when is not None
     trig = _Trigger(model, ev.state, start, duration, targets, paused)
     model.event_triggers.append(trig)
-    for sym in ev.markets or model.symbols:
+    watched = ev.markets or (model.symbols if ev.venue is None else list(model.perp_of_spot[ev.venue].values()))
+    for sym in watched:
         feed = model.feeds[sym]
         if when.oracle_outage:
             feed.outage_listeners.append(_on_outage(trig))

@@ -156,7 +156,7 @@ class VenueTrigger(_Model):
     event's perp markets; the state begins at the first oracle publication or mark update that meets it (once)."""
 
     oracle_outage: bool = False  # true: when the oracle misses a publication (markets[i].oracle_outages_s)
-    move_pct: Optional[float] = Field(None, gt=0, lt=100)  # the mark moves at least this share of the earlier mark ...
+    move_pct: Optional[float] = Field(None, gt=0, lt=100)  # the mark moves at least this many % of an earlier mark ...
     within_s: Optional[float] = Field(None, gt=0)  # ... between two mark updates at most this far apart
     direction: Literal["either", "down", "up"] = "either"  # which way the move counts
 

@@ -70,6 +70,16 @@ def test_an_oracle_outage_triggers_a_halt_at_the_first_missed_publication() -> N
     assert not ((trades.time_us >= 297 * S) & (trades.time_us < 327 * S)).any()
 
 
+def test_a_spot_venue_halt_is_triggered_by_its_perp_market_s_oracle() -> None:
+    ov = {**SPOT, "run.duration_s": 100, "agents.whale.start_s": 95, "markets[0].oracle_outages_s": [[61, 70]],
+          "events": [{**HALT, "venue": "binance", "when": {"oracle_outage": True}}]}
+    model = MarketModel(load_scenario("whale_dump", ov, seed=7), audit=True)
+    states = stepped(model, lambda m: m.spot_venues["binance"].market("BTC/USDC").state)
+    assert model.event_triggers[0].fired_us == 63 * S  # the first publication due inside [61, 70)
+    assert {t for t, s in states.items() if s} == set(range(63, 93))
+    assert not model.exchange.market(SYM).state, "the perp venue is not halted"
+
+
 def first_move(marks: list[tuple[int, int]], start: int, window: int, pct: float) -> int:
     """The first mark update (at or after ``start``) at which the mark is at least ``pct`` % below a mark at most
     ``window`` earlier (both at or after ``start``): the brute-force reading of the trigger."""
