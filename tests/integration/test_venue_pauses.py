@@ -38,6 +38,8 @@ def test_a_stale_oracle_refuses_the_block_and_holds_liquidations_while_older_tha
     paused = stepped(model, lambda m: m.exchange.market(SYM).paused)
     # held from the first mark update more than 48 s after 294 s until the oracle publishes at 357 s
     assert [t for t, p in paused.items() if p and t > 20] == list(range(343, 357))
+    # and before the first publication (12 s: the first multiple of 3 s at or after the 10 s delay): never published
+    assert [t for t, p in paused.items() if p and t <= 20] == list(range(1, 12))
     (whale,) = model.agents_by_group["whale"]
     (short,) = whale.shortfalls
     assert short.filled == 0 and "oracle_trading_staleness" in short.reason and "staleness.trading_s = 4 s" in short.reason
@@ -163,3 +165,16 @@ def test_the_arbitrageur_rides_out_transfer_freezes() -> None:
         assert withdrawals and max(withdrawals) < 40 * S
         assert a.spot.rejects >= 25 and a.ctx.rejects >= len(withdrawals)  # each venue counts what it refused
     assert model.exchange.frozen_withdrawals == 0 and model.spot_venues["binance"].frozen_deposits == 0
+
+
+def test_triggered_states_and_freezes_repeat_from_the_run_folder(tmp_path: Any) -> None:
+    # baseline's mark first moves 0.01 % within 5 s after 10 s at 16 s (seed 5): a halt from 16 s to 26 s
+    events = [{**HALT, "start_s": 10, "duration_s": 10, "when": {"move_pct": 0.01, "within_s": 5}},
+              {"kind": "transfer_freeze", "start_s": 5, "duration_s": 30}]
+    a = run("baseline", {"run.duration_s": 60, "events": events}, seed=5, out=tmp_path / "run", report=False)
+    assert a.config["events"][0]["when"]["move_pct"] == 0.01 and a.config["events"][1]["blocks"] == "both"
+    assert not ((a.trades.time_us >= 16 * S) & (a.trades.time_us < 26 * S)).any()
+    assert ((a.trades.time_us >= 26 * S) & (a.trades.time_us < 30 * S)).any()
+    again = run(tmp_path / "run" / "config.toml", report=False)
+    assert fingerprint(again) == fingerprint(a)
+    assert fingerprint(a) != fingerprint(run("baseline", {"run.duration_s": 60}, seed=5, report=False))
