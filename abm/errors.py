@@ -94,6 +94,17 @@ class VenueStateViolation(InvalidInput):
     post-only, reduce-only): ``field`` is the state's name, ``value`` the action, ``allowed`` what the state accepts."""
 
 
+class StaleOracle(InvalidInput):
+    """A risk-increasing order refused because the market's oracle is older than the venue allows for trading (the
+    opt-in rule ``oracle_trading_staleness``): ``field`` is the rule's name, ``value`` the oracle's age, ``allowed``
+    the limit (``staleness.trading_s``) and what still passes (reduce-only and closing orders, cancels)."""
+
+
+class TransferFrozen(InvalidInput):
+    """A deposit or withdrawal refused while the venue has transfers frozen (a ``transfer_freeze`` event):
+    ``field`` is what is frozen (``deposits`` or ``withdrawals``), ``value`` the amount, ``allowed`` says which venue."""
+
+
 class InsufficientFunds(InvalidInput):
     pass
 

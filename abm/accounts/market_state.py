@@ -25,7 +25,7 @@ class Market:
 
     __slots__ = ("index", "spec", "book", "open_interest", "last_price", "volume", "taker_volume", "margined", "holders",
                  "max_tick_lots", "band_ppm", "band_lo", "band_hi", "rules",
-                 "tagged_lots", "state", "paused")
+                 "tagged_lots", "state", "paused", "halt_pause", "holds", "held", "oracle_us", "oracle_price")
 
     def __init__(self, index: int, spec: MarketSpec, book: OrderBook) -> None:
         self.index = index
@@ -45,4 +45,10 @@ class Market:
         self.tagged_lots: dict[str, list[int]] = {}
         self.rules: tuple[Any, ...] = ()  # opt-in order-entry rules (abm.exchange.entry), none unless listed with some
         self.state = 0  # trading state (abm.exchange.entry.MARKET_STATES): 0 open; set by Exchange.set_market_state
-        self.paused = False  # a halt that also stops the venue's engine here: no liquidations, no funding samples
+        # the venue's engine is stopped here (no liquidations, no funding samples): a halt that pauses it, or a hold
+        self.paused = False
+        self.halt_pause = False  # a halt (Exchange.set_market_state) asked for the pause
+        self.holds: tuple[Any, ...] = ()  # opt-in liquidation holds (oracle staleness, mark/oracle divergence)
+        self.held = False  # one of the holds held at the latest mark update
+        self.oracle_us = -1  # when the oracle last published (Exchange.set_oracle); -1: never
+        self.oracle_price = 0  # its last price in ticks; 0: none yet

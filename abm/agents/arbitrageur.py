@@ -47,7 +47,10 @@ out past what its capital can close. ``capped`` counts how often each limit bit.
 Transfers between venues take ``transfer_s``: to the spot venue is an ``Exchange.withdraw`` now and
 spot cash after the latency; to the perp venue is spot cash now and an ``Exchange.deposit`` after the
 latency (both recorded external flows of the exchange, so its money conservation holds; money in
-transit is counted in ``in_transit``). With ``rebalance`` the agent tops up its perp collateral from spot
+transit is counted in ``in_transit``). A venue with transfers frozen (a ``transfer_freeze`` event) refuses
+them: a refused withdrawal sends nothing (a reject; a rebalance tries again at a later wake), a refused
+deposit stays in transit and lands at the first try, every ``wake_every_s``, after the freeze (each
+refusal a reject, counted in the transfer's ``refused``). With ``rebalance`` the agent tops up its perp collateral from spot
 cash when margin usage exceeds ``topup_usage`` (to half of it), and moves collateral beyond that level
 to the spot venue when spot cash falls below one clip. One automatic transfer is in flight at a time.
 
@@ -396,10 +399,18 @@ class Arbitrageur(Trader):
 
     def _arrive(self, rec: dict[str, Any]) -> None:
         amount = rec["amount"]
-        if rec["to"] == "perp":
-            self.ctx.deposit(amount, immediate=True)  # the bridge credits it as it lands
-        elif self.spot is not None:
-            self.spot.deposit(amount, immediate=True)
+        link = self.ctx if rec["to"] == "perp" else self.spot
+        if link is not None:
+            try:
+                link.deposit(amount, immediate=True)  # the bridge credits it as it lands
+            except AbmError as e:  # the venue takes no deposits now (a transfer freeze): hold it, try again later
+                self.rejects += 1
+                link.rejects += 1
+                self.last_reject = e
+                rec["refused"] = rec.get("refused", 0) + 1
+                self.on_reject("transfer", e)
+                self.wake_at(self.now + max(1, int(round(self.p.wake_every_s * US_PER_S))), lambda t: self._arrive(rec))
+                return
         else:
             self._spot_cash += amount
         self._in_transit -= amount

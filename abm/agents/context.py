@@ -32,6 +32,7 @@ from abm.exchange import PositionInfo
 from abm.exchange.triggers import TriggerReport
 from abm.market.spec import MarketSpec
 from abm.market.view import BookView
+from abm.venues.rules import EnforcedLimits, enforced_limits
 
 if TYPE_CHECKING:
     from abm.agents.base import Trader
@@ -303,6 +304,12 @@ class AgentContext:
     def multiplier(self, symbol: str) -> int:
         """Quote units per tick per lot."""
         return self._ex.market(symbol).spec.multiplier
+
+    def order_limits(self, symbol: str) -> EnforcedLimits:
+        """The order limits the venue enforces in ``symbol`` (its opt-in rules, ``abm.venues.rules``) in quote units,
+        None where it enforces none: what an agent reads to keep its orders inside them (a whale splits a block
+        worth more than ``max_market_order_value``)."""
+        return enforced_limits(getattr(self._ex.market(symbol), "rules", ()))
 
     def max_leverage(self, symbol: str) -> int:
         """The venue's maximum leverage for a new position in ``symbol`` (its first tier)."""

@@ -28,6 +28,7 @@ from abm.errors import AbmError, InvalidInput
 from abm.exchange import OrderResult, PositionInfo
 from abm.market.spec import MarketSpec
 from abm.units import USDC
+from abm.venues.rules import EnforcedLimits
 
 if TYPE_CHECKING:
     from abm.agents.base import Trader
@@ -88,6 +89,7 @@ class FakeContext:
         self.funding_rates: dict[str, Fraction] = {s: Fraction(0) for s in self.symbols}
         self.funding_intervals_us: dict[str, int] = {s: 3_600_000_000 for s in self.symbols}
         self.max_leverages: dict[str, int] = {s: max_leverage for s in self.symbols}
+        self.limits: dict[str, EnforcedLimits] = {s: EnforcedLimits() for s in self.symbols}  # order_limits: none
         self.positions: dict[str, PositionInfo] = {}
         self.liquidation_prices: dict[str, Optional[Fraction]] = {}
         self.margin: dict[str, object] = {"cross_maintenance": 0}
@@ -362,6 +364,9 @@ class FakeContext:
 
     def max_leverage(self, symbol: str) -> int:
         return self.max_leverages[symbol]
+
+    def order_limits(self, symbol: str) -> EnforcedLimits:
+        return self.limits[symbol]
 
     def liquidation_levels(self, symbol: str) -> list[tuple[int, Fraction]]:
         return list(self.others[symbol])

@@ -30,6 +30,13 @@ depending on how it is worked:
   would leave the liquidation orders nothing to trade with and hand the positions to the backstop. The
   target is fixed when found; it is not chased further.
 
+A venue that enforces a maximum market-order value (the opt-in rule ``max_market_order_value``, read through
+``AgentContext.order_limits``) would refuse a block worth more, so every market order the whale sends (a
+block, a slice, a close) goes as ``n = ceil(lots / most)`` children of equal size (within one lot), ``most``
+the lots the limit allows at the mark when it sends, one after another on its FIFO link: each is worth at
+most the limit, and the block executes as a whole. A child the venue still refuses for that limit (the mark
+rose before it landed) is split again at the mark then. With no such rule an order goes as one.
+
 Nothing is dropped silently: when an execution ends with less filled than ``size`` (a block the book
 could not absorb, twap slices cut at their bound, an iceberg or hunt that gave up) the shortfall is
 recorded once its last order has landed (``shortfalls``; the run's ``summary["unfilled"]``). A hunt
@@ -55,7 +62,7 @@ from typing import Annotated, Any, Iterator, Literal, Optional
 from abm.agents.base import Trader, TraderParams, WakeMode
 from abm.agents.params import Bps, Leverage, PositiveBps, PositiveSeconds, Seconds, Usdc, number
 from abm.config import Problem
-from abm.errors import AbmError, InvalidInput
+from abm.errors import AbmError, InvalidInput, OrderLimitViolation
 from abm.units import BUY, SELL, US_PER_S
 
 Execution = Literal["market", "twap", "iceberg", "hunt"]
@@ -195,12 +202,33 @@ class Whale(Trader):
         d = self.position().size - self.size0
         return d if self.side == BUY else -d
 
+    def children(self, qty: int) -> list[int]:
+        """``qty`` lots as the market orders the venue takes: ``[qty]``, or with a maximum market-order value
+        ``n = ceil(qty / most)`` sizes differing by at most one lot, ``most`` = the lots worth at most the limit at
+        the mark (the venue values a market order at the mark)."""
+        cap = self.ctx.order_limits(self.symbol).max_market_order_value
+        mark = self.mark() if cap is not None else None
+        if cap is None or not mark:
+            return [qty]
+        most = cap // (mark * self.ctx.multiplier(self.symbol))
+        if most < 1 or qty <= most:
+            return [qty]  # not even one lot fits: the venue refuses it, and says why
+        n = -(-qty // most)
+        base, extra = divmod(qty, n)
+        return [base + (1 if i < extra else 0) for i in range(n)]
+
     def _send(self, side: int, qty: int, tag: str, slippage_bps: Optional[float] = None,
               reduce_only: bool = False, limit: Optional[int] = None) -> None:
-        """A market order delivered after latency; its result is logged with the mid it met on arrival.
+        """A market order (or its children, within the venue's maximum market-order value) delivered after latency;
+        each result is logged with the mid it met on arrival.
 
         ``limit`` (ticks) is a further bound: the order takes nothing beyond it nor beyond ``slippage_bps``.
         """
+        for q in self.children(qty):
+            self._send_one(side, q, tag, slippage_bps, reduce_only, limit)
+
+    def _send_one(self, side: int, qty: int, tag: str, slippage_bps: Optional[float], reduce_only: bool,
+                  limit: Optional[int]) -> None:
         self.in_flight += 1
         self.sent_lots += 0 if reduce_only else qty
         sent = self.now
@@ -214,6 +242,11 @@ class Whale(Trader):
             if error is not None:
                 if not reduce_only:  # a refused flow order spent nothing
                     self.sent_lots -= qty
+                if (isinstance(error, OrderLimitViolation) and error.field == "max_market_order_value"
+                        and len(self.children(qty)) > 1):  # the mark rose since it was split: split it again now
+                    self._send(side, qty, tag, slippage_bps, reduce_only, limit)
+                    return
+                if not reduce_only:
                     self.flow_refusals += 1
                     self._flow_refused = error
                 return

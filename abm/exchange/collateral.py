@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from abm.accounts.account import CROSS, MARGIN_MODES, STRICT_ISOLATED
-from abm.errors import InsufficientFunds, IntArg, InvalidAmount, InvalidInput, StrArg
+from abm.errors import BoolArg, InsufficientFunds, IntArg, InvalidAmount, InvalidInput, StrArg, TransferFrozen
 from abm.margin.engine import CROSS_UNIT
 from abm.market.spec import as_int
 
@@ -26,9 +26,37 @@ def positive_amount(amount: object) -> int:
     return amount
 
 
+def check_frozen(frozen: int, what: str, amount: int, venue: str) -> None:
+    """Refuse a deposit or withdrawal while ``frozen`` (how many freezes of that kind are on) is not 0."""
+    if frozen:
+        raise TransferFrozen(what, amount, f"{venue} takes no {what} now (a transfer freeze); try again after it")
+
+
+def freeze_transfers(ex: "Exchange", deposits: BoolArg, withdrawals: BoolArg, step: IntArg) -> None:
+    """A freeze of deposits and/or withdrawals begins (step 1) or ends (step -1); freezes of a kind are counted."""
+    counts = [ex.frozen_deposits, ex.frozen_withdrawals]
+    validate_freeze(deposits, withdrawals, step, counts)
+    ex.frozen_deposits, ex.frozen_withdrawals = counts
+
+
+def validate_freeze(deposits: object, withdrawals: object, step: object, counts: list[int]) -> None:
+    """Check a freeze call and apply it to ``counts`` ([deposits, withdrawals]) in place (shared with spot venues)."""
+    if type(deposits) is not bool or type(withdrawals) is not bool:
+        raise InvalidInput("deposits" if type(deposits) is not bool else "withdrawals",
+                           deposits if type(deposits) is not bool else withdrawals, "must be True or False")
+    if step not in (1, -1) or type(step) is not int:
+        raise InvalidInput("step", step, "must be 1 (a freeze begins) or -1 (one ends)")
+    new = [counts[0] + step * deposits, counts[1] + step * withdrawals]
+    if min(new) < 0:
+        raise InvalidInput("step", step, "ends a freeze that did not begin")
+    counts[:] = new
+
+
 def deposit(ex: "Exchange", account_id: IntArg, amount: IntArg) -> None:
     a = ex.account(account_id)
     positive_amount(amount)
+    if ex.frozen_deposits:
+        check_frozen(ex.frozen_deposits, "deposits", amount, "the perp venue")
     ex.ledgers.check_room(amount)
     ex.settlement.external(a, amount)
     ex.risk.process_dirty()
@@ -37,6 +65,8 @@ def deposit(ex: "Exchange", account_id: IntArg, amount: IntArg) -> None:
 def withdraw(ex: "Exchange", account_id: IntArg, amount: IntArg) -> None:
     a = ex.account(account_id)
     positive_amount(amount)
+    if ex.frozen_withdrawals:
+        check_frozen(ex.frozen_withdrawals, "withdrawals", amount, "the perp venue")
     limit = ex.risk.withdrawable(a) if ex.risk.params else a.balance
     if amount > limit:
         raise InsufficientFunds("amount", amount, f"must be at most the withdrawable amount {limit}")

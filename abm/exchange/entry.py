@@ -4,7 +4,9 @@ Why the exchange knows only this much: the rules themselves (minimum order value
 are venue policy, built from a venue profile one layer up (``abm.venues.rules``); the exchange holds
 each market's built rules in ``Market.rules`` and, when there are any, shows every user order to them
 after its own validity checks and before margin admission. A market with no rules pays one truth test
-per order. The exchange's own liquidation orders never pass through here.
+per order. The exchange's own liquidation orders never pass through here. A rule whose ``applies`` is
+``"liquidations"`` is a liquidation hold instead (``LiquidationHold``): kept in ``Market.holds`` and asked at
+every mark update whether the engine must stop in the market (``Exchange.set_mark``).
 
 The trading states (``MARKET_STATES``) are the venue's other entry gate, scheduled by a scenario's
 ``venue_state`` events and set by the exchange that owns the market (``Exchange.set_market_state``, and the
@@ -51,12 +53,20 @@ class OrderEntry(NamedTuple):
     reduce_only: bool
     market_order: bool
     replaces: int  # lots of the account's resting orders this order replaces (a modify's old size; else 0)
+    now: int = 0  # the venue's time (µs): what a rule on the oracle's age measures from
 
 
 class OrderRule(Protocol):
     """A built rule: ``check`` returns None to let the order through, or raises an ``AbmError`` to refuse it."""
 
     def check(self, order: OrderEntry) -> None: ...
+
+
+class LiquidationHold(Protocol):
+    """A built rule that stops the venue's liquidation engine in a market while ``holds`` is true (a built rule whose
+    ``applies`` is ``"liquidations"``): asked at every mark update, with the venue's time and the new mark."""
+
+    def holds(self, market: Market, now: int, mark: int) -> bool: ...
 
 
 def check_rules(ex: Any, m: Market, a: Account, side: int, qty: int, price: int, reduce_only: bool,
@@ -66,7 +76,7 @@ def check_rules(ex: Any, m: Market, a: Account, side: int, qty: int, price: int,
     if market_order:
         opp = m.book.best_ask() if side == BUY else m.book.best_bid()
         price = mark or opp or price or 0
-    order = OrderEntry(a, m, side, qty, price, mark, reduce_only, market_order, replaces)
+    order = OrderEntry(a, m, side, qty, price, mark, reduce_only, market_order, replaces, ex.now)
     for rule in m.rules:
         rule.check(order)
 
@@ -124,19 +134,28 @@ def check_cancel_state(state: int, symbol: str, oid: int) -> None:
         refuse_in_state(state, symbol, f"cancel of order {oid}" if oid >= 0 else "cancel of all orders")
 
 
-def valid_rules(rules: Any) -> tuple[OrderRule, ...]:
-    """``Exchange.list_market``'s ``rules`` argument as a tuple, each with a callable ``check``."""
+def valid_rules(rules: Any) -> tuple[tuple[OrderRule, ...], tuple[LiquidationHold, ...]]:
+    """``Exchange.list_market``'s ``rules`` argument as (order rules, each with a callable ``check``; liquidation
+    holds, those whose ``applies`` is ``"liquidations"``, each with a callable ``holds``)."""
     try:
-        out = tuple(rules)
+        given = tuple(rules)
     except TypeError:
         raise InvalidInput("rules", rules, "must be a sequence of built rules (objects with a check(order) method)") from None
-    for r in out:
-        if not callable(getattr(r, "check", None)):
+    checks: list[OrderRule] = []
+    holds: list[LiquidationHold] = []
+    for r in given:
+        if getattr(r, "applies", "orders") == "liquidations":
+            if not callable(getattr(r, "holds", None)):
+                raise InvalidInput("rules", r, "must have a holds(market, now, mark) method (applies = 'liquidations')")
+            holds.append(r)
+        elif callable(getattr(r, "check", None)):
+            checks.append(r)
+        else:
             raise InvalidInput("rules", r, "must be built rules: objects with a check(order) method "
                                            "(abm.venues.rules builds them from a venue profile)")
-    return out
+    return tuple(checks), tuple(holds)
 
 
-__all__ = ["OrderEntry", "OrderRule", "check_rules", "valid_rules", "MARKET_STATES", "OPEN", "HALTED", "CANCEL_ONLY",
+__all__ = ["OrderEntry", "OrderRule", "LiquidationHold", "check_rules", "valid_rules", "MARKET_STATES", "OPEN", "HALTED", "CANCEL_ONLY",
            "POST_ONLY", "REDUCE_ONLY", "state_code", "refuse_in_state", "check_order_state", "check_modify_state",
            "check_cancel_state"]

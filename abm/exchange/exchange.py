@@ -85,6 +85,8 @@ class Exchange:
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
         self._halted = 0  # markets halted now: a cancel looks at its market's state only while some are
+        self.frozen_deposits = 0  # transfer freezes on now (freeze_transfers): deposits, withdrawals
+        self.frozen_withdrawals = 0
         self.risk = MarginEngine(self.accounts, self.markets)
         self.settlement = Settlement(self.ledgers, self.risk)
         self._liquidator: LiquidationProcess = (liquidation or Liquidator)(self, self.risk)
@@ -95,20 +97,22 @@ class Exchange:
 
     def list_market(self, spec: MarketSpec, risk: Optional[RiskParams] = None, rules: Any = ()) -> int:
         """List a market. With ``risk`` its positions need margin and get liquidated; without, it is a bare
-        trading venue (book and fee studies, tests) where nothing is margined. ``rules``: opt-in order-entry
-        rules built for this market (``abm.venues.rules``), checked on every user order."""
+        trading venue (book and fee studies, tests) where nothing is margined. ``rules``: opt-in rules built for
+        this market (``abm.venues.rules``): order-entry rules, checked on every user order, and liquidation holds
+        (``applies = "liquidations"``), asked at every mark update whether the engine must stop there."""
         if not isinstance(spec, MarketSpec):
             raise InvalidInput("spec", spec, "must be a MarketSpec")
         if risk is not None and not isinstance(risk, RiskParams):
             raise InvalidInput("risk", risk, "must be RiskParams or None")
         if spec.symbol in self._by_symbol:
             raise DuplicateMarket("symbol", spec.symbol, "must not be listed already")
-        built = valid_rules(rules)
+        built, holds = valid_rules(rules)
         idx = len(self.markets)
         stp = STP_CANCEL_RESTING if spec.stp == "cancel_resting" else STP_CANCEL_INCOMING
         book = OrderBook(stp=stp)
         m = Market(idx, spec, book)
         m.rules = built
+        m.holds = holds
         book.on_fill = self._fill_handler(m)
         book.on_cancel = self._cancel_handler(m)
         book.ro_cap = self._ro_cap_fn(m)
@@ -172,6 +176,11 @@ class Exchange:
     def withdraw(self, account_id: IntArg, amount: IntArg) -> None:
         """Withdraw cross collateral; with margined positions what stays must cover max(IM, 10% of notional)."""
         collateral.withdraw(self, account_id, amount)
+
+    def freeze_transfers(self, deposits: BoolArg, withdrawals: BoolArg, step: IntArg = 1) -> None:
+        """A freeze of deposits and/or withdrawals begins (``step`` 1) or ends (-1): while one is on, ``deposit`` or
+        ``withdraw`` is refused with ``TransferFrozen``. Freezes of a kind are counted, so windows may overlap."""
+        collateral.freeze_transfers(self, deposits, withdrawals, step)
 
     def seed_ledger(self, name: StrArg, amount: IntArg) -> None:
         self.ledgers.seed(name, amount)
@@ -383,8 +392,9 @@ class Exchange:
 
         ``pause_liquidations`` (a halt only) also stops the venue's engine in the market: mark updates run no
         liquidation check, the exchange's own liquidation orders fill nothing there, and the feed skips its
-        funding samples; reopening runs the liquidation check at once, at the mark of that moment. Without it a
-        halt locks users out while liquidations go on against the frozen book. Other states never stop them.
+        funding samples; reopening runs the liquidation check at once, at the mark of that moment (unless a
+        liquidation hold, ``Market.holds``, still holds: then at the first mark update it no longer does). Without
+        it a halt locks users out while liquidations go on against the frozen book. Other states never stop them.
         """
         m = self.market(symbol)
         code = state_code("state", state)
@@ -393,13 +403,14 @@ class Exchange:
         if pause_liquidations and code != HALTED:
             raise InvalidInput("pause_liquidations", pause_liquidations, f"only a halt pauses liquidations, not "
                                                                          f"{state!r}")
-        resumed = m.paused and not pause_liquidations
+        resumed = m.paused and not pause_liquidations and not m.held
         if m.state == HALTED:
             self._halted -= 1
         if code == HALTED:
             self._halted += 1
         m.state = code
-        m.paused = pause_liquidations
+        m.halt_pause = pause_liquidations
+        m.paused = pause_liquidations or m.held
         if resumed and m.margined and m.index in self.risk.marks:
             self._liquidator.on_mark(m.index)
 
@@ -449,9 +460,22 @@ class Exchange:
 
     # ------------------------------------------------------------------ margin and liquidation
 
+    def set_oracle(self, symbol: StrArg, price: IntArg) -> None:
+        """The oracle published ``price`` (integer ticks) now: what the opt-in oracle rules measure age and divergence
+        from (``Market.oracle_us``, ``Market.oracle_price``); nothing else reads it."""
+        m = self.market(symbol)
+        if type(price) is not int or price <= 0:
+            raise InvalidPrice("price", price, "must be a positive integer number of ticks")
+        m.oracle_us = self.now
+        m.oracle_price = price
+
     def set_mark(self, symbol: StrArg, price: IntArg) -> None:
         """Publish a mark price (integer ticks); in a margined market this runs the liquidation check, then fires
-        the trigger orders it crosses (not in a halted market)."""
+        the trigger orders it crosses (not in a halted market).
+
+        With liquidation holds (``Market.holds``: a stale oracle, a mark far from the oracle) each is asked first;
+        while one holds the engine stops in the market as in a paused halt, and the first mark update at which none
+        holds runs the check at once."""
         m = self.market(symbol)
         price = as_int("price", price, InvalidPrice)
         if not 0 < price <= m.max_tick_lots:
@@ -462,6 +486,14 @@ class Exchange:
             w = price * m.band_ppm
             m.band_lo = max(1, -((w - price * 1_000_000) // 1_000_000))  # ceil(mark * (1 - band))
             m.band_hi = min(m.max_tick_lots, (price * 1_000_000 + w) // 1_000_000)  # floor(mark * (1 + band))
+        if m.holds:
+            held = False
+            for h in m.holds:
+                if h.holds(m, self.now, price):
+                    held = True
+                    break
+            m.held = held
+            m.paused = m.halt_pause or held
         if m.margined and not m.paused:
             self._liquidator.on_mark(m.index)
         if self.stops is not None and m.state != HALTED:

@@ -13,6 +13,14 @@ venue halts), and each of them acts through the pieces that already exist rather
   (``abm.exchange.entry``) with a ``VenueStateViolation`` naming the state, which the agent counts as a
   reject like any other. A perp halt pauses liquidations and funding samples unless
   ``liquidations = "continue"``; a halted spot venue leaves the index (it publishes no prices).
+  With ``when`` the state is triggered instead (``VenueTrigger``): watched from ``start_s``, it begins at the
+  first missed oracle publication (``oracle_outage = true``) or the first mark update at which the mark has
+  moved ``move_pct`` % of an earlier mark within ``within_s`` (``direction``), once, and lasts ``duration_s``.
+  The move is exact (integer ticks against a Fraction) and costs O(1) per mark update amortised: the window's
+  highest and lowest marks are kept in two monotonic queues.
+- ``transfer_freeze``: the venue (the perp venue, or ``venue`` = a spot venue) refuses deposits, withdrawals or
+  both from ``start_s`` for ``duration_s`` (``TransferFrozen``, a reject like any other): what kept arbitrage
+  capital from moving between venues in March 2020. Freezes may overlap (each kind is counted).
 
 A large seller is a whale group (``[agents.NAME]`` with ``kind = "whale"``, ``venue``, ``size``, ``start_s``,
 ``execution``), and news in the value is a market's ``shocks`` with ``index = "venues"``: both already are
@@ -24,7 +32,9 @@ No events, nothing scheduled: a scenario without the section runs exactly as bef
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterator
+from collections import deque
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from abm.config import Problem
 from abm.errors import InvalidInput
@@ -32,7 +42,7 @@ from abm.units import US_PER_S
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
-    from abm.model.scenario import MmWithdrawalEvent, Scenario, VenueStateEvent
+    from abm.model.scenario import MmWithdrawalEvent, Scenario, TransferFreezeEvent, VenueStateEvent, VenueTrigger
 
 PERP = "the perp venue"
 
@@ -46,6 +56,7 @@ def check_events(scn: Scenario) -> Iterator[Problem]:
     """Every event inside the run, naming groups, venues and markets the scenario has; states that fit the venue;
     no market in two states at once."""
     windows: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
+    triggered: dict[tuple[str, str], int] = {}  # (venue, market) -> the triggered event on it
     for j, ev in enumerate(scn.events):
         at = f"events[{j}]"
         if ev.start_s >= scn.run.duration_s:
@@ -53,15 +64,55 @@ def check_events(scn: Scenario) -> Iterator[Problem]:
                                                        "after the end never happens)")
         if ev.kind == "mm_withdrawal":
             yield from _check_withdrawal(at, ev, scn)
+        elif ev.kind == "transfer_freeze":
+            yield from _check_freeze(at, ev, scn)
         else:
-            for sym in (yield from _check_venue_state(at, ev, scn)):
-                windows.setdefault((ev.venue or PERP, sym), []).append((ev.start_s, ev.start_s + ev.duration_s, j))
+            covered = yield from _check_venue_state(at, ev, scn)
+            if ev.when is not None:
+                yield from _check_trigger(f"{at}.when", ev.when, scn, covered or ev.markets)
+            for sym in covered:
+                key = (ev.venue or PERP, sym)
+                windows.setdefault(key, []).append((ev.start_s, ev.start_s + ev.duration_s, j))
+                if ev.when is not None:
+                    triggered.setdefault(key, j)
     for (venue, sym), spans in windows.items():
         spans.sort()
+        if len(spans) > 1 and (venue, sym) in triggered:  # when a triggered state begins is known only in the run
+            i = triggered[(venue, sym)]
+            j = next(k for _, _, k in spans if k != i)
+            yield Problem(f"events[{max(i, j)}].markets", scn.events[max(i, j)].markets,  # type: ignore[union-attr]
+                          f"must not share {sym} ({venue}) with events[{min(i, j)}]: a triggered state's window is "
+                          "known only when it fires, and a market is in one state at a time")
+            continue
         for (a0, a1, i), (b0, _b1, j) in zip(spans, spans[1:]):
             if b0 < a1:
                 yield Problem(f"events[{j}].start_s", b0, f"must not fall inside events[{i}] ({a0:g} s to {a1:g} s) on "
                                                          f"{sym} ({venue}): a market is in one state at a time")
+
+
+def _check_trigger(at: str, when: VenueTrigger, scn: Scenario, symbols: list[str]) -> Iterator[Problem]:
+    """One condition: an oracle outage, or a move (move_pct with within_s); an outage trigger needs an outage."""
+    if when.oracle_outage and when.move_pct is not None:
+        yield Problem(f"{at}.move_pct", when.move_pct, "must be left out with oracle_outage = true (one condition)")
+    elif not when.oracle_outage and when.move_pct is None:
+        yield Problem(f"{at}", when.model_dump(exclude_defaults=True), "must give a condition: oracle_outage = true, "
+                                                                      "or move_pct with within_s")
+    if when.move_pct is not None and when.within_s is None:
+        yield Problem(f"{at}.within_s", None, "is required with move_pct (the move counts within this many seconds)")
+    if when.move_pct is None and when.within_s is not None:
+        yield Problem(f"{at}.within_s", when.within_s, "is read only with move_pct")
+    if when.move_pct is None and when.direction != "either":
+        yield Problem(f"{at}.direction", when.direction, "is read only with move_pct")
+    if when.oracle_outage:
+        outages = {m.symbol for m in scn.markets if m.oracle_outages_s}
+        if symbols and not outages & set(symbols):
+            yield Problem(f"{at}.oracle_outage", True, f"never fires: none of {symbols} has oracle_outages_s")
+
+
+def _check_freeze(at: str, ev: TransferFreezeEvent, scn: Scenario) -> Iterator[Problem]:
+    if ev.venue is not None and ev.venue not in scn.spot:
+        yield Problem(f"{at}.venue", ev.venue, f"must be one of the scenario's spot venues {sorted(scn.spot)}, or left "
+                                               "out for the perp venue")
 
 
 def _check_withdrawal(at: str, ev: MmWithdrawalEvent, scn: Scenario) -> Iterator[Problem]:
@@ -146,10 +197,110 @@ def schedule_events(model: MarketModel) -> None:
             chosen = group[:withdrawn_count(ev.fraction, len(group))]
             sched.at(start, _withdraw, chosen, end, priority=AGENT)
             continue
+        if ev.kind == "transfer_freeze":
+            ex = model.exchange if ev.venue is None else model.spot_venues[ev.venue]
+            deposits, withdrawals = ev.blocks in ("deposits", "both"), ev.blocks in ("withdrawals", "both")
+            sched.at(start, _freeze, ex, deposits, withdrawals, 1, priority=VENUE)
+            sched.at(end, _freeze, ex, deposits, withdrawals, -1, priority=VENUE)
+            continue
         targets = _state_targets(model, ev)
         paused = ev.venue is None and ev.state == "halted" and ev.liquidations != "continue"
+        if ev.when is not None:
+            _arm(model, ev, start, end - start, targets, paused)
+            continue
         sched.at(start, _set_state, targets, ev.state, paused, priority=VENUE)
         sched.at(end, _set_state, targets, "open", False, priority=VENUE)
+
+
+class _Trigger:
+    """One triggered venue state: fires once, at the first watched moment (at or after ``start``) that meets its
+    condition, setting the state at once and scheduling the return to open ``duration`` later."""
+
+    __slots__ = ("model", "state", "start", "duration", "targets", "paused", "fired_us")
+
+    def __init__(self, model: MarketModel, state: str, start: int, duration: int, targets: list[Any], paused: bool) -> None:
+        self.model, self.state, self.start, self.duration = model, state, start, duration
+        self.targets, self.paused = targets, paused
+        self.fired_us = -1  # when it fired; -1: not yet
+
+    def fire(self, t: int) -> None:
+        from abm.sim import VENUE
+
+        self.fired_us = t
+        _set_state(t, self.targets, self.state, self.paused)
+        self.model.sched.at(t + self.duration, _set_state, self.targets, "open", False, priority=VENUE)
+
+
+class MoveWatch:
+    """Whether the mark has moved at least ``pct`` (a Fraction: 0.05 is 5 %) of an earlier mark within ``window_us``.
+
+    Why two monotonic queues: the largest fall from any mark in the window is measured from the window's highest
+    mark, the largest rise from its lowest; each queue keeps only marks that can still be the extreme, so each
+    mark is pushed and popped once: O(1) amortised per update, exact in integers.
+    """
+
+    __slots__ = ("window_us", "num", "den", "down", "up", "_hi", "_lo")
+
+    def __init__(self, pct: Fraction, window_us: int, direction: str = "either") -> None:
+        self.window_us, self.num, self.den = window_us, pct.numerator, pct.denominator
+        self.down, self.up = direction in ("either", "down"), direction in ("either", "up")
+        self._hi: deque[tuple[int, int]] = deque()  # (t, mark), marks decreasing: the window's highest first
+        self._lo: deque[tuple[int, int]] = deque()  # marks increasing: the lowest first
+
+    def update(self, t: int, mark: int) -> bool:
+        """Add the mark at ``t`` (times not decreasing); True if it is the moved-enough end of a move in the window."""
+        cut = t - self.window_us
+        hi, lo = self._hi, self._lo
+        while hi and hi[0][0] < cut:
+            hi.popleft()
+        while lo and lo[0][0] < cut:
+            lo.popleft()
+        moved = ((self.down and bool(hi) and (hi[0][1] - mark) * self.den >= self.num * hi[0][1])
+                 or (self.up and bool(lo) and (mark - lo[0][1]) * self.den >= self.num * lo[0][1]))
+        while hi and hi[-1][1] <= mark:
+            hi.pop()
+        hi.append((t, mark))
+        while lo and lo[-1][1] >= mark:
+            lo.pop()
+        lo.append((t, mark))
+        return moved
+
+
+def _arm(model: MarketModel, ev: VenueStateEvent, start: int, duration: int, targets: list[Any], paused: bool) -> None:
+    """Watch the event's perp markets for its condition (``ev.when``) from ``start`` on."""
+    when = ev.when
+    assert when is not None
+    trig = _Trigger(model, ev.state, start, duration, targets, paused)
+    model.event_triggers.append(trig)
+    watched = ev.markets or (model.symbols if ev.venue is None else list(model.perp_of_spot[ev.venue].values()))
+    for sym in watched:
+        feed = model.feeds[sym]
+        if when.oracle_outage:
+            feed.outage_listeners.append(_on_outage(trig))
+        else:
+            assert when.move_pct is not None and when.within_s is not None
+            watch = MoveWatch(Fraction(repr(when.move_pct)) / 100, int(round(when.within_s * US_PER_S)), when.direction)
+            feed.mark_listeners.insert(0, _on_move(trig, watch))  # before the agents' price triggers hear of the mark
+
+
+def _on_outage(trig: _Trigger) -> Callable[[int], None]:
+    def heard(t: int) -> None:
+        if trig.fired_us < 0 and t >= trig.start:
+            trig.fire(t)
+
+    return heard
+
+
+def _on_move(trig: _Trigger, watch: MoveWatch) -> Callable[[int, int], None]:
+    def heard(t: int, mark: int) -> None:
+        if trig.fired_us < 0 and t >= trig.start and watch.update(t, mark):
+            trig.fire(t)
+
+    return heard
+
+
+def _freeze(t: int, ex: Any, deposits: bool, withdrawals: bool, step: int) -> None:
+    ex.freeze_transfers(deposits, withdrawals, step)
 
 
 def halted_spot_venues(model: MarketModel) -> set[str]:
@@ -180,4 +331,4 @@ def _withdraw(t: int, agents: list[Any], until_us: int) -> None:
         a.withdraw(t, until_us)
 
 
-__all__ = ["check_events", "schedule_events", "halted_spot_venues", "withdrawn_count"]
+__all__ = ["check_events", "schedule_events", "halted_spot_venues", "withdrawn_count", "MoveWatch"]

@@ -152,6 +152,7 @@ class MarketModel(mesa.Model):
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
                 a.start()
+        self.event_triggers: list[Any] = []  # triggered venue states (abm.model.events), when each fired
         if cfg.events:  # what happens in the world (abm.model.events); none: nothing scheduled
             schedule_events(self)
         self._liq_seen = 0

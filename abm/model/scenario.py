@@ -152,12 +152,22 @@ class MmWithdrawalEvent(_Model):
     fraction: float = Field(1.0, gt=0, le=1)  # of the group: its first round(fraction x count) agents
 
 
+class VenueTrigger(_Model):
+    """What starts a triggered venue state (``events[i].when``): one condition, watched from start_s on in the
+    event's perp markets; the state begins at the first oracle publication or mark update that meets it (once)."""
+
+    oracle_outage: bool = False  # true: when the oracle misses a publication (markets[i].oracle_outages_s)
+    move_pct: Optional[float] = Field(None, gt=0, lt=100)  # the mark moves at least this many % of an earlier mark ...
+    within_s: Optional[float] = Field(None, gt=0)  # ... between two mark updates at most this far apart
+    direction: Literal["either", "down", "up"] = "either"  # which way the move counts
+
+
 class VenueStateEvent(_Model):
     """A window in which a venue's markets accept less (abm.exchange.entry): halted (nothing, not even cancels),
     cancel_only, post_only (nothing that takes) or reduce_only (perp only); refused actions are rejects."""
 
     kind: Literal["venue_state"]
-    start_s: float = Field(ge=0)  # when the state begins
+    start_s: float = Field(ge=0)  # when the state begins (with ``when``: when the trigger starts watching)
     duration_s: float = Field(gt=0)  # how long it lasts (then the markets are open again)
     state: Literal["halted", "cancel_only", "post_only", "reduce_only"]  # what the markets accept meanwhile
     venue: Optional[str] = None  # a [spot.NAME] venue; left out: the perp venue
@@ -166,10 +176,28 @@ class VenueStateEvent(_Model):
     # samples; Binance's maintenance windows), "continue" locks users out while liquidations go on against the
     # frozen book (Hyperliquid's API outage of 2025-07-29)
     liquidations: Optional[Literal["paused", "continue"]] = None  # perp halt: paused (default) or continue
+    # a triggered state: it begins when the condition is first met at or after start_s (an oracle outage, or a
+    # move of move_pct % of the mark within within_s), and lasts duration_s; left out: it begins at start_s
+    when: Optional[VenueTrigger] = None
+
+    @model_serializer(mode="wrap")
+    def _without_no_trigger(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), {"when": None})
+
+
+class TransferFreezeEvent(_Model):
+    """A window in which a venue takes no deposits and/or withdrawals (what blocked arbitrage transfers in March
+    2020): the venue refuses them (``TransferFrozen``), a reject like any other; trading goes on."""
+
+    kind: Literal["transfer_freeze"]
+    start_s: float = Field(ge=0)  # when the freeze begins
+    duration_s: float = Field(gt=0)  # how long it lasts
+    venue: Optional[str] = None  # a [spot.NAME] venue; left out: the perp venue
+    blocks: Literal["deposits", "withdrawals", "both"] = "both"  # what it refuses
 
 
 # what happens in the world during a run, one table per event ([[events]] with its kind)
-Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent], Field(discriminator="kind")]
+Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent, TransferFreezeEvent], Field(discriminator="kind")]
 
 
 # fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash

@@ -60,6 +60,14 @@ def _event_label(ev: dict[str, Any]) -> str:
     if ev.get("kind") == "mm_withdrawal":
         share = float(ev.get("fraction", 1.0))
         return f"{ev.get('group')} makers{f' ({share:.0%})' if share < 1 else ''} away {span}"
+    if ev.get("kind") == "transfer_freeze":
+        blocks = {"both": "deposits and withdrawals"}.get(str(ev.get("blocks", "both")), str(ev.get("blocks")))
+        return f"{ev.get('venue') or 'venue'} {blocks} frozen {span}"
+    when = ev.get("when")
+    if isinstance(when, dict):  # a triggered state: its window is known only in the run
+        cond = ("on an oracle outage" if when.get("oracle_outage") else
+                f"on a {float(when.get('move_pct', 0)):g}% move within {float(when.get('within_s', 0)):g} s")
+        span = f"{cond} from {a / 60:.1f} min, for {float(ev.get('duration_s', 0)) / 60:.1f} min"
     where = ", ".join(ev.get("markets") or []) or (ev.get("venue") or "venue")
     if ev.get("venue") and ev.get("markets"):
         where = f"{ev['venue']} {where}"

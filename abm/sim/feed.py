@@ -52,7 +52,8 @@ class FundingLog:
 
 class MarketFeed:
     __slots__ = ("ex", "symbol", "index", "oracle", "mark_model", "funding", "impact_notional", "mark_cadence_us",
-                 "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners", "external_perps")
+                 "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners", "outage_listeners",
+                 "external_perps")
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class MarketFeed:
         self._sched: Optional[Scheduler] = None
         self.mark_listeners: list[Callable[[int, int], None]] = []  # (t, mark) after each mark update
         self.funding_listeners: list[Callable[[int, Fraction], None]] = []  # (t, rate) after each payment
+        self.outage_listeners: list[Callable[[int], None]] = []  # (t) at each publication the oracle missed
         self.external_perps = external_perps
 
     def start(self, sched: Scheduler) -> None:
@@ -119,8 +121,13 @@ class MarketFeed:
     # ------------------------------------------------------------------ events
 
     def _on_oracle(self, t: int) -> None:
-        if self.oracle.publish(t) is not None:
+        price = self.oracle.publish(t)
+        if price is not None:
+            self.ex.set_oracle(self.symbol, price)
             self._update_mark(t)
+        else:
+            for fn in self.outage_listeners:
+                fn(t)
         nxt = self.oracle.next_update_us()
         if nxt is not None:
             self._sched.at(nxt, self._on_oracle, priority=ORACLE)  # type: ignore[union-attr]

@@ -49,6 +49,7 @@ from abm.errors import (
     UnknownMarket,
 )
 from abm.exchange import OrderResult
+from abm.exchange.collateral import check_frozen, validate_freeze
 from abm.exchange.entry import (
     MARKET_STATES,
     check_cancel_state,
@@ -133,6 +134,8 @@ class SpotExchange:
         self._trade_subscribers: list[TradeSubscriber] = []
         self._taker_hold = 0  # quote units per lot the order being matched holds (a buy)
         self._last_fill_notional = 0
+        self.frozen_deposits = 0  # transfer freezes on now (freeze_transfers): deposits, withdrawals
+        self.frozen_withdrawals = 0
 
     @property
     def now(self) -> int:
@@ -203,9 +206,18 @@ class SpotExchange:
         self.external_cash += amount
         return aid
 
+    def freeze_transfers(self, deposits: BoolArg, withdrawals: BoolArg, step: IntArg = 1) -> None:
+        """A freeze of deposits and/or withdrawals (cash and inventory) begins (``step`` 1) or ends (-1); while one
+        is on they are refused with ``TransferFrozen``. Freezes of a kind are counted, so windows may overlap."""
+        counts = [self.frozen_deposits, self.frozen_withdrawals]
+        validate_freeze(deposits, withdrawals, step, counts)
+        self.frozen_deposits, self.frozen_withdrawals = counts
+
     def deposit(self, account_id: IntArg, amount: IntArg) -> None:
         a = self.account(account_id)
         v = _amount("amount", amount)
+        if self.frozen_deposits:
+            check_frozen(self.frozen_deposits, "deposits", v, f"spot venue {self.name!r}")
         self._check_room(v)
         a.cash += v
         a.cash_in += v
@@ -214,6 +226,8 @@ class SpotExchange:
     def withdraw(self, account_id: IntArg, amount: IntArg) -> None:
         a = self.account(account_id)
         v = _amount("amount", amount)
+        if self.frozen_withdrawals:
+            check_frozen(self.frozen_withdrawals, "withdrawals", v, f"spot venue {self.name!r}")
         if v > a.cash:
             raise InsufficientFunds("amount", v, f"must be at most the free cash ({a.cash} quote units)")
         a.cash -= v
@@ -224,6 +238,8 @@ class SpotExchange:
         a = self.account(account_id)
         m = self.market(symbol)
         q = _amount("lots", lots)
+        if self.frozen_deposits:
+            check_frozen(self.frozen_deposits, "deposits", q, f"spot venue {self.name!r}")
         a.inventory[m.index] += q
         a.lots_in[m.index] += q
         m.external += q
@@ -232,6 +248,8 @@ class SpotExchange:
         a = self.account(account_id)
         m = self.market(symbol)
         q = _amount("lots", lots)
+        if self.frozen_withdrawals:
+            check_frozen(self.frozen_withdrawals, "withdrawals", q, f"spot venue {self.name!r}")
         if q > a.inventory[m.index]:
             raise InsufficientFunds("lots", q, f"must be at most the free inventory ({a.inventory[m.index]} lots)")
         a.inventory[m.index] -= q

@@ -1,4 +1,5 @@
-"""Opt-in venue rules at order entry: minimum order value, maximum market-order value, position and open-interest caps.
+"""Opt-in venue rules: at order entry (minimum order value, maximum market-order value, position and open-interest caps,
+a stale oracle) and on the liquidation engine (a stale oracle, a mark far from the oracle).
 
 Why opt-in: the venue profiles carry these limits (they are the real venues' numbers), but every
 existing study ran without them, and a study must be able to ask what a limit changes by switching it
@@ -12,6 +13,14 @@ naming the rule, the limit's profile key and value, and the order's value, in th
 rule with nothing to enforce in a market (no ``max_notional`` in its tier class, say) builds to None
 and costs nothing there. The exchange's own liquidation orders never meet a rule.
 
+The oracle rules (Drift's oracle-validity guards, from the profile's ``[staleness]``):
+``oracle_trading_staleness`` refuses risk-increasing orders (``StaleOracle``) while the oracle is older than
+``staleness.trading_s``; ``oracle_margin_staleness`` (older than ``staleness.margin_s``) and
+``mark_oracle_divergence`` (|mark - oracle| / oracle above ``staleness.divergence_pct``) are liquidation holds
+(``applies = "liquidations"``): asked at every mark update, and while one holds the venue's engine stops in the
+market as in a paused halt (``Exchange.set_mark``). The oracle's age is measured from its last publication
+(``Exchange.set_oracle``); before the first one the oracle counts as stale, as ``Oracle.is_stale`` says.
+
 A user's own rule is a ``VenueRule`` subclass named as ``"module:Class"`` in ``rules``.
 """
 
@@ -20,9 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, NoReturn, Optional, Sequence
 
-from abm.errors import InvalidInput, OrderLimitViolation
+from abm.accounts.market_state import Market
+from abm.errors import InvalidInput, OrderLimitViolation, StaleOracle
 from abm.exchange.entry import OrderEntry
 from abm.market.spec import MarketSpec
 from abm.registry import Registry, subclass_of
@@ -32,7 +42,8 @@ if TYPE_CHECKING:
     from abm.venues.venue import Venue
 
 __all__ = ["VENUE_RULES", "VenueRule", "RuleSite", "build_rules", "MinOrderValue", "MaxMarketOrderValue",
-           "MaxPositionNotional", "OpenInterestCap"]
+           "MaxPositionNotional", "OpenInterestCap", "OracleTradingStaleness", "OracleMarginStaleness",
+           "MarkOracleDivergence", "EnforcedLimits", "enforced_limits"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,11 @@ class VenueRule:
     """
 
     name: ClassVar[str] = ""
+    # "orders": ``check`` runs on every user order; "liquidations": ``holds(market, now, mark)`` runs at every mark
+    # update and stops the liquidation engine in the market while it is true (``check`` is then never called)
+    applies: ClassVar[str] = "orders"
+    # the limit a trader can read through its context (``AgentContext.order_limits``), quote units; None: none
+    limit: Optional[int] = None
 
     def __init__(self, site: RuleSite) -> None:
         self.site = site
@@ -71,6 +87,9 @@ class VenueRule:
         raise NotImplementedError
 
     def check(self, order: OrderEntry) -> None:
+        raise NotImplementedError
+
+    def holds(self, market: Market, now: int, mark: int) -> bool:
         raise NotImplementedError
 
     def refuse(self, amount: int, allowed: str) -> NoReturn:
@@ -117,7 +136,7 @@ class MinOrderValue(VenueRule):
 
     def __init__(self, site: RuleSite, minimum: int) -> None:
         super().__init__(site)
-        self.minimum = minimum
+        self.minimum = self.limit = minimum
 
     @classmethod
     def build(cls, site: RuleSite) -> Optional[VenueRule]:
@@ -142,7 +161,7 @@ class MaxMarketOrderValue(VenueRule):
 
     def __init__(self, site: RuleSite, maximum: int, path: str) -> None:
         super().__init__(site)
-        self.maximum = maximum
+        self.maximum = self.limit = maximum
         self.path = path
 
     @classmethod
@@ -177,7 +196,7 @@ class MaxPositionNotional(VenueRule):
 
     def __init__(self, site: RuleSite, cap: int) -> None:
         super().__init__(site)
-        self.cap = cap
+        self.cap = self.limit = cap
 
     @classmethod
     def build(cls, site: RuleSite) -> Optional[VenueRule]:
@@ -213,7 +232,7 @@ class OpenInterestCap(VenueRule):
 
     def __init__(self, site: RuleSite, cap: int) -> None:
         super().__init__(site)
-        self.cap = cap
+        self.cap = self.limit = cap
 
     @classmethod
     def build(cls, site: RuleSite) -> Optional[VenueRule]:
@@ -235,3 +254,112 @@ class OpenInterestCap(VenueRule):
                                f"tiers.{self.site.tier_class}.max_open_interest = {self.site.money(self.cap)} "
                                f"(open now: {self.site.money(order.market.open_interest * price * self.multiplier)}; "
                                "orders that only reduce positions are accepted)")
+
+
+def _opens(order: OrderEntry) -> bool:
+    """Whether the order adds risk: not reduce-only and more than it closes of the account's position."""
+    if order.reduce_only:
+        return False
+    size = _position(order)
+    closes = -size if order.side == BUY else size
+    return order.qty > closes
+
+
+def _seconds(us: int) -> str:
+    return f"{Decimal(us).scaleb(-6).normalize():f}"
+
+
+@VENUE_RULES.register("oracle_trading_staleness")
+class OracleTradingStaleness(VenueRule):
+    """``staleness.trading_s``: while the oracle is older than this (or has never published), an order that adds
+    risk is refused with ``StaleOracle``; reduce-only orders, orders that only close, and cancels pass."""
+
+    name = "oracle_trading_staleness"
+
+    def __init__(self, site: RuleSite, max_age_us: int) -> None:
+        super().__init__(site)
+        self.max_age_us = max_age_us
+
+    @classmethod
+    def build(cls, site: RuleSite) -> Optional[VenueRule]:
+        return cls(site, _micros(site.venue.profile.staleness.trading_s))
+
+    def check(self, order: OrderEntry) -> None:
+        last = order.market.oracle_us
+        if last >= 0 and order.now - last <= self.max_age_us:
+            return
+        if not _opens(order):
+            return
+        age = "never published" if last < 0 else f"{_seconds(order.now - last)} s old"
+        raise StaleOracle(self.name, age, f"{order.market.spec.symbol}'s oracle must be at most staleness.trading_s = "
+                                          f"{_seconds(self.max_age_us)} s old for an order that adds risk "
+                                          "(reduce-only and closing orders and cancels pass)")
+
+
+@VENUE_RULES.register("oracle_margin_staleness")
+class OracleMarginStaleness(VenueRule):
+    """``staleness.margin_s``: liquidations stop in the market while the oracle is older than this (or has never
+    published); the first mark update after it publishes again runs the liquidation check."""
+
+    name = "oracle_margin_staleness"
+    applies = "liquidations"
+
+    def __init__(self, site: RuleSite, max_age_us: int) -> None:
+        super().__init__(site)
+        self.max_age_us = max_age_us
+
+    @classmethod
+    def build(cls, site: RuleSite) -> Optional[VenueRule]:
+        return cls(site, _micros(site.venue.profile.staleness.margin_s))
+
+    def holds(self, market: Market, now: int, mark: int) -> bool:
+        return market.oracle_us < 0 or now - market.oracle_us > self.max_age_us
+
+
+@VENUE_RULES.register("mark_oracle_divergence")
+class MarkOracleDivergence(VenueRule):
+    """``staleness.divergence_pct``: liquidations stop in the market while |mark - oracle| / oracle is above it
+    (exact, in ticks); the first mark update back within it runs the liquidation check. No oracle yet: no hold
+    (``oracle_margin_staleness`` says what a missing oracle does)."""
+
+    name = "mark_oracle_divergence"
+    applies = "liquidations"
+
+    def __init__(self, site: RuleSite, divergence: Fraction) -> None:
+        super().__init__(site)
+        self.num = divergence.numerator
+        self.den = divergence.denominator
+
+    @classmethod
+    def build(cls, site: RuleSite) -> Optional[VenueRule]:
+        return cls(site, Fraction(site.venue.profile.staleness.divergence_pct) / 100)
+
+    def holds(self, market: Market, now: int, mark: int) -> bool:
+        oracle = market.oracle_price
+        return oracle > 0 and abs(mark - oracle) * self.den > self.num * oracle
+
+
+def _micros(seconds: Fraction) -> int:
+    us = Fraction(seconds) * 1_000_000
+    assert us.denominator == 1  # the schema admits only whole microseconds
+    return int(us)
+
+
+class EnforcedLimits(NamedTuple):
+    """The order limits a market enforces, in quote units (None: not enforced there), as a trader reads them
+    (``AgentContext.order_limits``) to keep its orders inside them."""
+
+    min_order_value: Optional[int] = None
+    max_market_order_value: Optional[int] = None
+    max_position_notional: Optional[int] = None
+    open_interest_cap: Optional[int] = None
+
+
+def enforced_limits(rules: Sequence[object]) -> EnforcedLimits:
+    """What a market's built order rules enforce, by rule name (a rule of another name is not a limit here)."""
+    found = {}
+    for r in rules:
+        name, limit = getattr(r, "name", None), getattr(r, "limit", None)
+        if name in EnforcedLimits._fields and isinstance(limit, int):
+            found[name] = limit
+    return EnforcedLimits(**found)

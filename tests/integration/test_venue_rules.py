@@ -9,18 +9,29 @@ from abm.scenarios.runner import run
 WHALE = {"run.duration_s": 320}  # the whale sells its 80 BTC block at t = 300 s
 
 
-def test_a_catalogue_run_with_rules_records_the_refused_block():
+def test_a_catalogue_run_with_rules_splits_the_block_below_the_limit():
+    """The whale reads the venue's maximum market-order value (1,000,000 USDC for a 40x market) through its context
+    and sends its 80 BTC block (about 4.8 M USDC) as children within it: none is refused."""
+    from abm.model import MarketModel
+    from abm.scenarios import load_scenario
+
     r = run("whale_dump", WHALE, seed=7, report=False)
-    on = run("whale_dump", {**WHALE, "venue.rules": ["min_order_value", "max_market_order_value"]}, seed=7, report=False)
-    whale = [u for u in on.summary["unfilled"] if u["group"] == "whale"]
-    assert len(whale) == 1 and whale[0]["filled"] == 0 and whale[0]["requested"] == 80
-    # the reason names the rule, the profile key with its value and the block's value
-    reason = whale[0]["reason"]
-    assert "max_market_order_value" in reason and "orders.max_market_value[1].value = 1,000,000 USDC" in reason
-    assert "USDC" in reason.rsplit("got", 1)[1]
+    rules = {**WHALE, "venue.rules": ["min_order_value", "max_market_order_value"]}
+    model = MarketModel(load_scenario("whale_dump", rules, seed=7))
+    model.run()
+    (whale,) = model.agents_by_group["whale"]
+    limit = whale.ctx.order_limits("BTC-PERP").max_market_order_value
+    assert limit == 1_000_000 * 10**6
+    mark = model.exchange.risk.marks[0]
+    assert len(whale.orders) == len({o["oid"] for o in whale.orders}) >= 5  # ceil(4.8 M / 1 M) children at least
+    assert sum(o["qty"] for o in whale.orders) == 80_000 and whale.flow_refusals == 0
+    assert max(o["qty"] for o in whale.orders) * 600_000 * 100 <= limit * 61 // 60  # each about 1/5 of the block
+    assert mark > 0 and sum(o["filled"] for o in whale.orders) > 0
+    on = run("whale_dump", rules, seed=7, report=False)
     rejects = on.accounts.groupby("group")["rejects"].sum()
-    assert rejects["whale"] == r.accounts.groupby("group")["rejects"].sum()["whale"] + 1
-    assert all(u["filled"] > 0 for u in r.summary["unfilled"] if u["group"] == "whale")  # without the rule it sold
+    assert rejects["whale"] == r.accounts.groupby("group")["rejects"].sum()["whale"]
+    unfilled = [u for u in on.summary["unfilled"] if u["group"] == "whale"]
+    assert all("max_market_order_value" not in u["reason"] for u in unfilled)
     assert on.config["venue"]["rules"] == ["min_order_value", "max_market_order_value"]
 
 

@@ -152,7 +152,7 @@ def test_the_same_seed_gives_the_same_run_and_the_folder_repeats_it(tmp_path: An
 
 
 @pytest.mark.parametrize("events, field, words", [
-    ([{"kind": "halt", "start_s": 1, "duration_s": 1}], "events[0].kind", "'mm_withdrawal' or 'venue_state'"),
+    ([{"kind": "halt", "start_s": 1, "duration_s": 1}], "events[0].kind", "'mm_withdrawal' or 'venue_state' or 'transfer_freeze'"),
     ([withdrawal("market_maker", 1e6, 1)], "events[0].start_s", "never happens"),
     ([withdrawal("nobody", 1, 1)], "events[0].group", "agent groups"),
     ([withdrawal("noise", 1, 1)], "events[0].group", "a group of market makers"),

@@ -299,3 +299,63 @@ def test_bad_params_named_through_the_model() -> None:
         whale_model({"leverage": 500})
     assert e.value.field == "agents.whale.leverage"
     assert WhaleParams(execution="hunt", side="auto").side == "auto"
+
+
+# ---------------------------------------------------------------------- a venue's maximum market-order value
+
+
+@pytest.mark.parametrize("lots, limit_usdc", [(80_000, 1_000_000), (80_000, 999_999), (1_234, 10_000), (500, 60_000)])
+def test_a_block_above_the_max_market_order_value_goes_as_children_within_it(lots: int, limit_usdc: int) -> None:
+    """Block value V = lots x mark x multiplier, limit L: ceil(lots / floor(L / lot value)) children (ceil(V / L) when
+    a lot's value divides L), each worth at most L, of sizes within one lot, sent in order, adding up to the block."""
+    from abm.agents.testing import FakeContext, build_agent
+    from abm.venues.rules import EnforcedLimits
+
+    ctx = FakeContext(mark=S0_TICKS)
+    ctx.limits[SYM] = EnforcedLimits(max_market_order_value=limit_usdc * 10**6)
+    w = build_agent(Whale, {"execution": "market", "size": lots / 1000, "start_s": 0.0}, ctx)
+    ctx.bind(w)
+    w.start()
+    ctx.run_wakes(0)
+    lot_value = S0_TICKS * ctx.multiplier(SYM)  # 60 USDC in quote units
+    most = limit_usdc * 10**6 // lot_value
+    n = -(-lots // most)
+    sent = ctx.pending("market")
+    sizes = [s.kwargs["qty"] for s in sent]
+    assert len(sent) == n and sum(sizes) == lots and max(sizes) - min(sizes) <= 1
+    assert all(q * lot_value <= limit_usdc * 10**6 for q in sizes)
+    if (limit_usdc * 10**6) % lot_value == 0:
+        assert n == -(-(lots * lot_value) // (limit_usdc * 10**6))  # ceil(V / L)
+    assert [s.t_us for s in sent] == sorted(s.t_us for s in sent)
+    ctx.answer_all()
+    assert w.filled_lots == lots and not w.shortfalls and len(w.orders) == n
+
+
+def test_without_a_limit_the_block_goes_as_one_order() -> None:
+    from abm.agents.testing import FakeContext, build_agent
+
+    ctx = FakeContext(mark=S0_TICKS)
+    w = build_agent(Whale, {"execution": "market", "size": 80.0, "start_s": 0.0}, ctx)
+    ctx.bind(w)
+    w.start()
+    ctx.run_wakes(0)
+    assert [s.kwargs["qty"] for s in ctx.pending("market")] == [80_000]
+
+
+def test_a_child_refused_for_the_limit_is_split_again_at_the_mark_then() -> None:
+    from abm.agents.testing import FakeContext, build_agent
+    from abm.errors import OrderLimitViolation
+    from abm.venues.rules import EnforcedLimits
+
+    ctx = FakeContext(mark=S0_TICKS)
+    ctx.limits[SYM] = EnforcedLimits(max_market_order_value=600 * 10**6)  # 10 lots at the mark
+    w = build_agent(Whale, {"execution": "market", "size": 0.02, "start_s": 0.0}, ctx)
+    ctx.bind(w)
+    w.start()
+    ctx.run_wakes(0)
+    assert [s.kwargs["qty"] for s in ctx.pending("market")] == [10, 10]
+    ctx.marks[SYM] = S0_TICKS * 2  # the mark doubled before the first child landed: 5 lots fit now
+    ctx.reject(OrderLimitViolation("max_market_order_value", "1,200 USDC", "at most 600 USDC"))
+    assert [s.kwargs["qty"] for s in ctx.pending("market")] == [10, 5, 5]
+    ctx.answer_all()
+    assert w.filled_lots == 20 and not w.shortfalls and w.flow_refusals == 0

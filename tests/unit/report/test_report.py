@@ -329,3 +329,12 @@ def test_the_scenarios_events_show_in_the_header(quiet):
     assert ("world events: market_maker makers (50%) away 1.0–3.0 min, BTC-PERP halted (liquidations on) 5.0–5.5 min, "
             "binance post-only 10.0–11.0 min") in title.replace("\n", " ")
     assert "world events" not in build_figure(quiet)._suptitle.get_text()
+
+
+def test_triggered_states_and_transfer_freezes_show_in_the_header(quiet):
+    events = [{"kind": "venue_state", "state": "halted", "start_s": 60.0, "duration_s": 120.0,
+               "when": {"move_pct": 5.0, "within_s": 60.0}},
+              {"kind": "transfer_freeze", "venue": "binance", "blocks": "withdrawals", "start_s": 300.0, "duration_s": 600.0}]
+    title = build_figure(replace(quiet, config={**quiet.config, "events": events}))._suptitle.get_text().replace("\n", " ")
+    assert "venue halted on a 5% move within 60 s from 1.0 min, for 2.0 min" in title
+    assert "binance withdrawals frozen 5.0–15.0 min" in title

@@ -239,8 +239,9 @@ def test_no_rules_by_default_and_records_unchanged():
     assert load_venue(on.to_dict()) == on and load_venue(on.to_dict()).profile.rules == on.profile.rules
     # open_interest_cap has nothing to enforce without a cap: built to nothing
     assert [type(r) for r in on.order_rules("btc", spec)] == [MinOrderValue]
-    assert VENUE_RULES.names() == ("max_market_order_value", "max_position_notional", "min_order_value",
-                                   "open_interest_cap")
+    assert VENUE_RULES.names() == ("mark_oracle_divergence", "max_market_order_value", "max_position_notional",
+                                   "min_order_value", "open_interest_cap", "oracle_margin_staleness",
+                                   "oracle_trading_staleness")
 
 
 def test_unknown_or_repeated_rule_names_are_refused_with_the_field():
