@@ -4,8 +4,8 @@ margin top-up, stale-oracle exit), each acting through the agent's own context a
 Why pieces and not a strategy: the questions users ask ("would a 5 % stop have saved me, at what fill?",
 "how long to hedge under load?") compare protections on the same seeds, so each is one small object
 that says at which mark levels it wants to look (``levels``), whether a mark fires it (``fires``) and
-what it sends (``act``). The holder (``abm.agents.position.PositionHolder``, or a user's own ``Trader``
-through ``LeashSet``) watches the union of the levels with one price trigger, so a leash costs
+what it sends (``act``). The holder (``abm.agents.leashed.LeashedTrader``: the ``position`` kind, or a
+user's own strategy derived from it) watches the union of the levels with one price trigger, so a leash costs
 nothing until the mark reaches it. A leash that acts sends orders through the holder's context: they
 arrive after its latency and fill against the book at arrival, which is the whole point.
 
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from abm.config import Problem
 
 if TYPE_CHECKING:
-    from abm.agents.position import PositionHolder
+    from abm.agents.leashed import LeashedTrader
 
 US_PER_S = 1_000_000
 
@@ -123,32 +123,32 @@ class Leash:
         self.spec = spec
         self.done = False  # acted (a one-shot leash) or no longer applies
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         return None, None
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         return False
 
-    def act(self, h: PositionHolder, t: int, mark: int) -> None:
+    def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         h.close_all(self.kind, t, mark, self.spec.slippage_bps)
         self.done = True
 
-    def poll(self, h: PositionHolder, t: int) -> None:
+    def poll(self, h: LeashedTrader, t: int) -> None:
         """A periodic look (only when ``poll_s``)."""
 
 
-def _adverse(h: PositionHolder, pct: float) -> int:
+def _adverse(h: LeashedTrader, pct: float) -> int:
     """The mark level ``pct`` against the position from its entry, rounded so it fires no earlier."""
     level = h.entry * (1 - h.sign * _frac(pct) / 100)
     return floor(level) if h.sign > 0 else ceil(level)
 
 
-def _favourable(h: PositionHolder, pct: float) -> int:
+def _favourable(h: LeashedTrader, pct: float) -> int:
     level = h.entry * (1 + h.sign * _frac(pct) / 100)
     return ceil(level) if h.sign > 0 else floor(level)
 
 
-def _hit(h: PositionHolder, mark: int, level: int) -> bool:
+def _hit(h: LeashedTrader, mark: int, level: int) -> bool:
     """The mark is at or past ``level`` in the direction that loses money."""
     return mark <= level if h.sign > 0 else mark >= level
 
@@ -156,14 +156,14 @@ def _hit(h: PositionHolder, mark: int, level: int) -> bool:
 class Stop(Leash):
     kind = "stop"
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = _adverse(h, self.spec.pct)
         return (lvl, None) if h.sign > 0 else (None, lvl)
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         return _hit(h, mark, _adverse(h, self.spec.pct))
 
-    def act(self, h: PositionHolder, t: int, mark: int) -> None:
+    def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         if self.spec.order == "market":
             super().act(h, t, mark)
             return
@@ -176,11 +176,11 @@ class Stop(Leash):
 class TakeProfit(Leash):
     kind = "take_profit"
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = _favourable(h, self.spec.pct)
         return (None, lvl) if h.sign > 0 else (lvl, None)
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         lvl = _favourable(h, self.spec.pct)
         return mark >= lvl if h.sign > 0 else mark <= lvl
 
@@ -188,29 +188,29 @@ class TakeProfit(Leash):
 class TrailingStop(Leash):
     kind = "trailing_stop"
 
-    def _level(self, h: PositionHolder) -> int:
+    def _level(self, h: LeashedTrader) -> int:
         level = h.best * (1 - h.sign * _frac(self.spec.pct) / 100)
         return floor(level) if h.sign > 0 else ceil(level)
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         # the far side wakes it at a new best mark, so the level follows
         return (self._level(h), h.best + 1) if h.sign > 0 else (h.best - 1, self._level(h))
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         return _hit(h, mark, self._level(h))
 
 
 class TwapExit(Leash):
     kind = "twap_exit"
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = _adverse(h, self.spec.pct)
         return (lvl, None) if h.sign > 0 else (None, lvl)
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         return _hit(h, mark, _adverse(h, self.spec.pct))
 
-    def act(self, h: PositionHolder, t: int, mark: int) -> None:
+    def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         h.twap_close(self.kind, t, mark, self.spec.slices, int(self.spec.interval_s * US_PER_S), self.spec.slippage_bps)
         self.done = True
 
@@ -218,14 +218,14 @@ class TwapExit(Leash):
 class Hedge(Leash):
     kind = "hedge"
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = _adverse(h, self.spec.pct)
         return (lvl, None) if h.sign > 0 else (None, lvl)
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         return _hit(h, mark, _adverse(h, self.spec.pct))
 
-    def act(self, h: PositionHolder, t: int, mark: int) -> None:
+    def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         h.hedge(self.kind, t, mark, self.spec.symbol, _frac(self.spec.ratio), self.spec.slippage_bps)
         self.done = True
 
@@ -238,22 +238,22 @@ class TopUp(Leash):
         self.added = 0  # quote units moved so far
         self.waiting = False  # a transfer in flight: the liquidation price moves when it lands
 
-    def _level(self, h: PositionHolder) -> Optional[int]:
+    def _level(self, h: LeashedTrader) -> Optional[int]:
         liq = h.liquidation_price()
         if liq is None or liq <= 0:
             return None
         level = liq * (1 + h.sign * _frac(self.spec.distance_pct) / 100)
         return floor(level) if h.sign > 0 else ceil(level)
 
-    def levels(self, h: PositionHolder) -> tuple[Optional[int], Optional[int]]:
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = None if self.waiting else self._level(h)
         return (lvl, None) if h.sign > 0 else (None, lvl)
 
-    def fires(self, h: PositionHolder, t: int, mark: int) -> bool:
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
         lvl = self._level(h)
         return not self.waiting and lvl is not None and _hit(h, mark, lvl)
 
-    def act(self, h: PositionHolder, t: int, mark: int) -> None:
+    def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         cap = round(self.spec.max_usdc * h.usdc)
         amount = min(round(self.spec.amount_usdc * h.usdc), cap - self.added)
         if amount <= 0:
@@ -279,7 +279,7 @@ class StaleOracle(Leash):
         super().__init__(spec)
         self.poll_s = spec.check_s
 
-    def poll(self, h: PositionHolder, t: int) -> None:
+    def poll(self, h: LeashedTrader, t: int) -> None:
         age = h.oracle_age_us()
         if age is not None and age > self.spec.max_age_s * US_PER_S:
             mark = h.mark() or 0

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from abm.agents.leashes import Stop, StopSpec, TakeProfit, TakeProfitSpec, TrailingStop, TrailingStopSpec
-from abm.agents.position import fills_by_order
+from abm.agents.leashed import LeashedTrader, fills_by_order
 from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.position import position_risk
@@ -218,3 +218,28 @@ def test_a_hedge_sells_the_other_market_in_proportion():
     assert out["hedge_trigger_s"] == rec.trigger_us / 1e6 and (out["time_to_hedge_s"] is None
                                                               or out["time_to_hedge_s"] >= a.latency.min_us / 1e6)
     assert a.ctx.position("ETH-PERP").size <= 0
+
+
+class OwnStrategy(LeashedTrader):
+    """A user's own strategy that buys 0.5 BTC at 40 s and protects it with a trailing stop."""
+
+    kind = "own_strategy"
+
+    def start(self) -> None:
+        self.init_leashes([{"kind": "trailing_stop", "pct": 2}])
+        self.ctx.set_leverage(self.symbol, 10)
+        self.wake_at(40_000_000)
+
+    def on_wake(self, t: int) -> None:
+        if not self.size:
+            self.market(0, 500, slippage_bps=100, on_done=lambda r, e: self.attach_leashes() if self.size else None)
+
+
+def test_a_users_own_strategy_carries_leashes():
+    m = crash_model(extra=(group(f"{__name__}:OwnStrategy", 1, {"deposit_usdc": 10_000}, name="own"),))
+    (a,) = m.agents_by_group["own"]
+    (rec,) = a.exits
+    assert rec.kind == "trailing_stop" and rec.held == 500 and a.size == 0
+    assert rec.trigger_mark <= floor(a.best * Fraction(98, 100)) + 1
+    with pytest.raises(InvalidInput, match="mine\\[0\\].pct"):
+        a.init_leashes([{"kind": "stop", "pct": -1}], "mine")
