@@ -39,6 +39,7 @@ class ExitRecord:
     held: int  # lots held when it was set off
     oids: list[int] = field(default_factory=list)
     sent_us: list[int] = field(default_factory=list)  # when each order was sent (it lands a latency later)
+    trigger_id: Optional[int] = None  # the venue's trigger order that fired it (a venue-held stop)
     retry: bool = True  # send the remainder again until flat (a TWAP only after its last slice)
 
 
@@ -128,6 +129,8 @@ class LeashedTrader(Trader):
         self.entry = pos.entry_price
         self.best = self.mark() or floor(self.entry)
         self.armed = True
+        for leash in self.leashes:
+            leash.attach(self)
         self._arm()
         for leash in self.leashes:
             if leash.poll_s:
@@ -280,6 +283,30 @@ class LeashedTrader(Trader):
             self._arm()
 
         self.ctx.transfer_margin(self.symbol, amount, on_done=done)
+
+    def venue_stop(self, kind: str, level: int, limit: Optional[int], slippage_bps: float) -> None:
+        """A stop-loss of the position held by the venue at ``level`` (a stop-limit at ``limit``): the venue fires
+        it at the mark update that crosses; the agent hears of it right after (a wake) and sends what the
+        venue's order left again, as its own exits do."""
+        side = SELL if self.sign > 0 else BUY
+
+        def fired(rep: Any) -> None:
+            if rep.status != "triggered" or self._closing is not None:
+                return
+            rec = ExitRecord(kind, rep.time_us, rep.mark, self.symbol, side, abs(self.size) + rep.filled,
+                             retry=limit is None, trigger_id=rep.tid)
+            rec.oids.append(rep.oid)
+            rec.sent_us.append(rep.time_us)
+            self.exits.append(rec)
+            self._closing = rec
+            if not self.size:
+                self._flat(rec)
+            elif limit is None:
+                self.wake_in(int(RETRY_S * US_PER_S), lambda t: self._send_close(rec, slippage_bps))
+            else:
+                self._watch_flat(rec)
+
+        self.ctx.submit_stop(self.symbol, side, None, level, limit, "stop", True, True, on_trigger=fired)
 
     def _flat(self, rec: ExitRecord) -> None:
         self._closing = None

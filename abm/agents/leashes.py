@@ -43,6 +43,9 @@ class StopSpec(_Spec):
     order: Literal["market", "limit"] = "market"  # market: bounded by slippage_bps; limit: rests at the level
     slippage_bps: float = Field(1000.0, ge=0, lt=10_000)  # Hyperliquid's market stops: 10 %
     limit_offset_bps: float = Field(0.0, ge=0, lt=10_000)  # limit: this far beyond the level (a sell below it)
+    # held by the venue (a position stop-loss, abm.exchange.triggers): fired at the mark update itself, with
+    # the venue's own bound (Hyperliquid: 10 %) instead of slippage_bps; what it leaves, the agent sends again
+    venue: bool = False
 
 
 class TakeProfitSpec(_Spec):
@@ -136,6 +139,9 @@ class Leash:
     def poll(self, h: LeashedTrader, t: int) -> None:
         """A periodic look (only when ``poll_s``)."""
 
+    def attach(self, h: LeashedTrader) -> None:
+        """When the position is first armed: a leash the venue holds is placed now."""
+
 
 def _adverse(h: LeashedTrader, pct: float) -> int:
     """The mark level ``pct`` against the position from its entry, rounded so it fires no earlier."""
@@ -156,6 +162,16 @@ def _hit(h: LeashedTrader, mark: int, level: int) -> bool:
 class Stop(Leash):
     kind = "stop"
 
+    def _limit_price(self, h: LeashedTrader) -> int:
+        price = Fraction(_adverse(h, self.spec.pct)) * (1 - h.sign * _frac(self.spec.limit_offset_bps) / 10_000)
+        return floor(price) if h.sign > 0 else ceil(price)
+
+    def attach(self, h: LeashedTrader) -> None:
+        if self.spec.venue:
+            limit = self._limit_price(h) if self.spec.order == "limit" else None
+            h.venue_stop(self.kind, _adverse(h, self.spec.pct), limit, self.spec.slippage_bps)
+            self.done = True  # the venue holds it now; the agent watches nothing
+
     def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
         lvl = _adverse(h, self.spec.pct)
         return (lvl, None) if h.sign > 0 else (None, lvl)
@@ -167,9 +183,7 @@ class Stop(Leash):
         if self.spec.order == "market":
             super().act(h, t, mark)
             return
-        level = Fraction(_adverse(h, self.spec.pct))
-        price = level * (1 - h.sign * _frac(self.spec.limit_offset_bps) / 10_000)
-        h.close_with_limit(self.kind, t, mark, floor(price) if h.sign > 0 else ceil(price))
+        h.close_with_limit(self.kind, t, mark, self._limit_price(h))
         self.done = True
 
 

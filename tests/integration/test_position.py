@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.agents.leashes import Stop, StopSpec, TakeProfit, TakeProfitSpec, TrailingStop, TrailingStopSpec
 from abm.agents.leashed import LeashedTrader, fills_by_order
+from abm.agents.leashes import Stop, StopSpec, TakeProfit, TakeProfitSpec, TrailingStop, TrailingStopSpec
 from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.position import position_risk
@@ -243,3 +243,16 @@ def test_a_users_own_strategy_carries_leashes():
     assert rec.trigger_mark <= floor(a.best * Fraction(98, 100)) + 1
     with pytest.raises(InvalidInput, match="mine\\[0\\].pct"):
         a.init_leashes([{"kind": "stop", "pct": -1}], "mine")
+
+
+def test_a_venue_held_stop_fires_at_the_mark_update_itself():
+    own = crash_model([{"kind": "stop", "pct": 3}])
+    venue = crash_model([{"kind": "stop", "pct": 3, "venue": True}])
+    (mine,), (held,) = holder(own).exits, holder(venue).exits
+    assert held.kind == "stop" and held.trigger_mark <= floor(holder(venue).entry * Fraction(97, 100))
+    rep = holder(venue).ctx.stop_report(held.trigger_id)
+    assert rep.status == "triggered" and rep.time_us == held.trigger_us and rep.oid == held.oids[0]
+    got = fills_by_order(venue.tape, holder(venue).account).get(rep.oid)
+    assert got is None or got.last_us == held.trigger_us  # it met the book at the mark update itself, no latency
+    assert mine.sent_us[0] == mine.trigger_us and all(o > rep.oid for o in held.oids[1:])  # then the agent's own
+    assert outcome(venue)["exit_kind"] == "stop" and holder(venue).size == 0
