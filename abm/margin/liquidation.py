@@ -17,8 +17,9 @@ Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.m
 The liquidator acts on the venue only through ``LiquidationVenue`` (the exchange): liquidation orders,
 order cancels, and its settlement for position transfers and balance credits. Money moves only through
 that settlement and ledger transfers, so conservation holds throughout.
-If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
-uncovered bad debt is visible in the log and in the fund rather than silently spread.
+The insurance fund never goes below zero: ADL at the mark closes at the mark while the fund can pay what
+that leaves, and otherwise at the price that uses up the unit's equity plus the whole fund, so the
+counterparties carry exactly what the fund cannot (step 5 of the waterfall in docs/design.md).
 """
 
 from __future__ import annotations
@@ -319,14 +320,23 @@ class Liquidator:
     # ------------------------------------------------------------------ bad debt and ADL
 
     def cover_bad_debt(self, a: Account, unit: Unit) -> None:
+        """The fund pays the unit's debt as far as it can, and never goes below zero.
+
+        The waterfall only leaves debt the fund can pay (ADL closes at the price that keeps it so); a unit that
+        closed itself beyond its bankruptcy price has nothing left to deleverage, so what the fund cannot pay
+        stays on the account as a negative balance (the row's ``equity_after``), paid as soon as the fund can.
+        """
         debt = -self._bucket(a, unit)
         if debt <= 0:
             return
-        self._bucket_add(a, unit, debt)
         ins = self.ex.ledgers.balances
-        ins["insurance"] -= debt
+        paid = min(debt, max(0, ins["insurance"]))
+        if not paid:
+            return
+        self._bucket_add(a, unit, paid)
+        ins["insurance"] -= paid
         idx = unit[1] if unit[1] != CROSS_UNIT else -1
-        self._record("bad_debt", a, unit, idx, 0, 0, self.eng.mark_seq, -debt, bad_debt=debt)
+        self._record("bad_debt", a, unit, idx, 0, 0, self.eng.mark_seq, -debt, bad_debt=paid)
 
     def adl(self, unit: Unit, trigger: int) -> None:
         eng, ex = self.eng, self.ex
@@ -337,13 +347,19 @@ class Liquidator:
             return
         adl_price = eng.params[ps[0][0]].liquidation.adl_price
         eq = self._equity(a, unit)
+        # At the mark the unit keeps its (negative) equity and the fund pays it; what the fund cannot pay the
+        # counterparties carry: the legs close at the price that uses up the unit's equity plus the fund.
+        fund = max(0, ex.ledgers.balances["insurance"])
+        shifted = adl_price == "mark" and eq + fund < 0
+        target = eq if adl_price == "bankruptcy" else eq + fund
         notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]
         total = sum(notionals)
         for (i, p), notional in zip(ps, notionals):
             c = eng.params[i].liquidation
             size = p.size
-            if c.adl_price == "bankruptcy":
-                pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
+            if c.adl_price == "bankruptcy" or shifted:
+                # rounded in the unit's favour: what it then owes stays within what the fund can pay
+                pb = eng.bankruptcy_price(a, unit, i, target, Fraction(notional, total))
                 price = max(1, ceil(pb)) if size > 0 else max(1, floor(pb))
             else:
                 mark = eng.mark(i)
@@ -364,7 +380,7 @@ class Liquidator:
                     break
         left_money = self._bucket(a, unit)
         if not eng.positions(a, unit):
-            if left_money > 0 and adl_price == "bankruptcy":
+            if left_money > 0 and (adl_price == "bankruptcy" or shifted):
                 # what rounding the bankruptcy price to ticks left over goes to the fund, as on Binance
                 self._bucket_add(a, unit, -left_money)
                 ex.ledgers.balances["insurance"] += left_money
