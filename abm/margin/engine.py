@@ -110,7 +110,9 @@ class MarginEngine:
         self.dirty: set[Unit] = set()
         self.cooling: dict[Unit, int] = {}  # unit -> time its book-liquidation cooldown ends
         self.vault: Optional[int] = None  # backstop vault account id
-        self.vault_min_equity = 0  # loss limit: no takeover that would leave the vault below this
+        self.vault_min_equity = 0  # loss limit: no takeover once the vault's equity is below this
+        self.vault_adl_equity = 0  # ADL trigger: below this equity the vault's own positions are deleveraged
+        self.vault_max_notional: Optional[int] = None  # risk limit: its position's notional per market, at the mark
         self.unwind_interval_us = 30_000_000
         self.unwind_slippage_bps = 100
         self._unwind_next: dict[int, int] = {}

@@ -144,8 +144,22 @@ class Liquidator:
                     seen.add(unit)
                     self.process(unit, trigger)
             eng.process_dirty()
+        self._vault_adl(trigger)
         self.unwind(idx)
         eng.process_dirty()
+
+    def _vault_adl(self, trigger: int) -> None:
+        """A vault whose equity fell below its ADL trigger (default: below zero, it cannot cover its losses) has
+        its positions closed by ADL per the profile, rather than being left negative."""
+        eng = self.eng
+        vid = eng.vault
+        if vid is None:
+            return
+        vault = self.ex.accounts[vid]
+        unit = (vid, CROSS_UNIT)
+        if any(p.size for p in vault.positions.values()) and eng.equity(vault, unit) < eng.vault_adl_equity:
+            self.adl(unit, trigger)
+            eng.process_dirty()
 
     def _config(self, a: Account, unit: Unit) -> Optional[LiquidationConfig]:
         ps = self.eng.positions(a, unit)
@@ -271,7 +285,7 @@ class Liquidator:
             self.adl(unit, trigger)
             return
         vault = ex.accounts[vault_id]
-        if eng.equity(vault, (vault_id, CROSS_UNIT)) < eng.vault_min_equity:
+        if eng.equity(vault, (vault_id, CROSS_UNIT)) < eng.vault_min_equity or self._past_vault_limit(vault, a, unit):
             self.adl(unit, trigger)
             return
         self._cancel_orders(a, unit)
@@ -288,6 +302,20 @@ class Liquidator:
             ex.settlement.credit(vault, left)
         elif left < 0:
             self.cover_bad_debt(a, unit)
+
+    def _past_vault_limit(self, vault: Account, a: Account, unit: Unit) -> bool:
+        """Whether taking the unit over would take the vault's position in one of its markets past its notional
+        limit (``vault_max_notional``, at the mark): such a unit goes to ADL instead."""
+        eng = self.eng
+        limit = eng.vault_max_notional
+        if limit is None:
+            return False
+        for i, p in eng.positions(a, unit):
+            held = vault.positions.get(i)
+            after = p.size + (held.size if held is not None else 0)
+            if abs(after) * self.ex.markets[i].spec.multiplier * eng.mark(i) > limit:
+                return True
+        return False
 
     def _unwind_soon(self, idx: int) -> None:
         self.eng._unwind_next.setdefault(idx, self.ex.now + self.eng.unwind_interval_us)
