@@ -174,6 +174,8 @@ class Liquidation(_Model):
     cooldown_s: Optional[Seconds] = None
     backstop: StrictBool
     backstop_ratio: Optional[ShareOrZero] = None
+    # what the book (and the vault) cannot take closes at the bankruptcy price against the insurance fund, before ADL
+    insurance_takeover: StrictBool = False
     fee_pct: LiquidationFeePct
     adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
@@ -255,12 +257,14 @@ class VenueProfile(_Model):
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged.
 
-        No rules is left out, as an absent optional key is: a profile's record (and so a scenario's hash)
-        stays what it was before rules existed.
+        No rules is left out, as an absent optional key is, and so is ``liquidation.insurance_takeover`` when
+        false: a profile's record (and so a scenario's hash) stays what it was before either existed.
         """
         data = plain(self.model_dump(mode="python", exclude_none=True))
         if not data.get("rules"):
             data.pop("rules", None)
+        if not data["liquidation"].get("insurance_takeover"):
+            data["liquidation"].pop("insurance_takeover", None)
         return data
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from abm.errors import InvalidAmount
-from abm.margin.params import LiquidationConfig
+from abm.margin.params import LiquidationConfig, binance_liquidation
 from abm.model import MarketModel
 from abm.model.scenario import InvalidScenario
 from tests.support import scenario
-from tests.unit.margin.test_margin import USDC, _adl_setup, open_long, venue
+from tests.unit.margin.test_margin import USDC, _adl_setup, bids, open_long, venue
 
 
 def _isolated_long(ex, deposit: int = 1_000 * USDC, lots: int = 1_000) -> int:
@@ -75,6 +75,76 @@ def test_the_vault_adl_trigger_may_sit_above_zero():
     adl = [r for r in ex.liquidations.rows() if r["kind"] == "adl" and r["account"] == vault]
     assert {r["price"] for r in adl} == {8_999} and ex.position(vault, "BTC").size == 0
     assert ex.account(vault).balance == 1_990_000
+    ex.check_conservation()
+
+
+def _binance(fund: int) -> tuple:
+    ex = venue(liquidation=binance_liquidation(), vault=None)
+    if fund:
+        ex.seed_ledger("insurance", fund)
+    t = ex.open_account(1_000 * USDC)
+    ex.set_margin_mode(t, "BTC", "isolated")
+    ex.set_leverage(t, "BTC", 10)
+    maker = open_long(ex, t, "BTC", 1_000)  # 1,000 lots at 100.00 on 10 USDC margin; no bids: the book takes nothing
+    return ex, t, maker
+
+
+def _fund(ex) -> int:
+    fid = ex.risk.fund_account
+    return ex.ledgers["insurance"] + (ex.risk.equity(ex.account(fid), (fid, -1)) if fid is not None else 0)
+
+
+@pytest.mark.parametrize("mark, bankruptcy_loss", [(8_500, 5 * USDC), (9_100, -1 * USDC)])
+def test_binance_what_the_book_cannot_take_closes_against_the_fund_at_the_bankruptcy_price(mark, bankruptcy_loss):
+    ex, t, _ = _binance(100 * USDC)
+    # equity at the mark: 10 USDC + 1,000 lots x (mark - 10_000) ticks x 10 quote units; bankrupt at 90.00
+    ex.set_mark("BTC", mark)
+    rows = ex.liquidations.rows()
+    assert [r["kind"] for r in rows] == (["backstop", "bad_debt"] if bankruptcy_loss > 0 else ["backstop"])
+    fid = ex.risk.fund_account
+    assert fid is not None and ex.position(fid, "BTC").size == 1_000 and ex.position(t, "BTC").size == 0
+    # as a close at the bankruptcy price 90.00: the trader loses exactly its margin, the fund pays exactly the
+    # loss beyond it (8_500: 5 USDC, a bad_debt row) or keeps what was left above it (9_100: 1 USDC)
+    assert ex.account(t).balance == 990 * USDC and ex.position(t, "BTC").margin == 0
+    assert _fund(ex) == 100 * USDC - bankruptcy_loss
+    assert [r["bad_debt"] for r in rows if r["kind"] == "bad_debt"] == ([bankruptcy_loss] if bankruptcy_loss > 0 else [])
+    assert not any(r["kind"] == "adl" for r in rows)
+    ex.check_conservation()
+
+
+def test_binance_a_fund_that_cannot_pay_hands_the_unit_to_adl_at_the_bankruptcy_price():
+    ex, t, maker = _binance(4 * USDC)
+    ex.set_mark("BTC", 8_500)  # 5 USDC of bad debt, 4 in the fund
+    rows = ex.liquidations.rows()
+    assert ex.risk.fund_account is None and [r["kind"] for r in rows] == ["adl", "adl_counterparty"]
+    assert {r["price"] for r in rows} == {9_000} and ex.ledgers["insurance"] == 4 * USDC
+    ex.check_conservation()
+
+
+def test_binance_the_funds_account_sells_its_inventory_and_its_cash_goes_to_the_fund():
+    ex, t, maker = _binance(100 * USDC)
+    ex.set_mark("BTC", 8_500)  # the fund pays 5 USDC and holds 1,000 lots at 85.00
+    fid = ex.risk.fund_account
+    bids(ex, maker, "BTC", 8_490, levels=5)
+    ex.now = ex.risk.unwind_interval_us  # the first slice is due: 20% at 84.90, within 1% of the mark
+    ex.set_mark("BTC", 8_500)
+    assert ex.position(fid, "BTC").size == 800
+    # 200 lots x -10 ticks x 10 quote units realised: the account's cash moved to the ledger at once
+    assert ex.account(fid).balance == 0 and ex.ledgers["insurance"] == 95 * USDC - 20_000
+    ex.check_conservation()
+
+
+def test_binance_a_fund_whose_inventory_loses_more_than_it_holds_is_deleveraged_and_stays_at_zero():
+    ex, t, maker = _binance(5 * USDC)
+    ex.set_mark("BTC", 8_500)  # the fund pays its whole 5 USDC and holds 1,000 lots at 85.00
+    fid = ex.risk.fund_account
+    assert ex.ledgers["insurance"] == 0 and ex.position(fid, "BTC").size == 1_000
+    ex.set_mark("BTC", 8_400)  # its inventory: -1 USDC, more than the empty ledger holds
+    adl = [r for r in ex.liquidations.rows() if r["kind"] == "adl" and r["account"] == fid]
+    # the maker (short 1,000, ranked alone) takes the inventory at the account's bankruptcy price,
+    # 8400 + 1e6 / 10_000 = 8500 ticks: the counterparty carries exactly the 1 USDC the fund cannot
+    assert [(r["size"], r["price"]) for r in adl] == [(-1_000, 8_500)]
+    assert ex.position(fid, "BTC").size == 0 and ex.account(fid).balance == 0 and ex.ledgers["insurance"] == 0
     ex.check_conservation()
 
 
