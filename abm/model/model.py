@@ -256,7 +256,8 @@ class MarketModel(mesa.Model):
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
                           mark_cadence_us=int(round(cfg.run.mark_cadence_s * US_PER_S)), log=self.funding_log,
-                          external_perps=self._external_perps(mc, spec.tick_size, path, read))
+                          external_perps=self._external_perps(mc, spec.tick_size, path, read),
+                          thin_side=venue.profile.funding.thin_side)
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
         triggers = PriceTriggers(mc.symbol, self.sched)

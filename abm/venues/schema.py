@@ -200,6 +200,8 @@ class Funding(_Model):
     caps_by_max_leverage: tuple[CapRule, ...] = ()
     capped_interval_s: Optional[PositiveSeconds] = None
     impact_margin: Optional[PositiveMoney] = None
+    # a side thinner than the impact notional: the average price of all it holds, or no price (abm.prices.funding)
+    thin_side: Literal["available_depth", "zero"] = "available_depth"
 
 
 class HyperliquidMarkConfig(_Model):
@@ -257,14 +259,17 @@ class VenueProfile(_Model):
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged.
 
-        No rules is left out, as an absent optional key is, and so is ``liquidation.insurance_takeover`` when
-        false: a profile's record (and so a scenario's hash) stays what it was before either existed.
+        No rules is left out, as an absent optional key is, and so are ``liquidation.insurance_takeover`` when
+        false and ``funding.thin_side`` at its default: a profile's record (and so a scenario's hash) stays what
+        it was before they existed.
         """
         data = plain(self.model_dump(mode="python", exclude_none=True))
         if not data.get("rules"):
             data.pop("rules", None)
         if not data["liquidation"].get("insurance_takeover"):
             data["liquidation"].pop("insurance_takeover", None)
+        if data["funding"].get("thin_side") == "available_depth":  # the default: records before it stand
+            data["funding"].pop("thin_side")
         return data
 
 
