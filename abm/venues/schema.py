@@ -174,8 +174,7 @@ class Liquidation(_Model):
     cooldown_s: Optional[Seconds] = None
     backstop: StrictBool
     backstop_ratio: Optional[ShareOrZero] = None
-    # what the book (and the vault) cannot take closes at the bankruptcy price against the insurance fund, before ADL
-    insurance_takeover: StrictBool = False
+    insurance_takeover: StrictBool = False  # what book and vault cannot take: to the fund at the bankruptcy price
     fee_pct: LiquidationFeePct
     adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
@@ -200,8 +199,7 @@ class Funding(_Model):
     caps_by_max_leverage: tuple[CapRule, ...] = ()
     capped_interval_s: Optional[PositiveSeconds] = None
     impact_margin: Optional[PositiveMoney] = None
-    # a side thinner than the impact notional: the average price of all it holds, or no price (abm.prices.funding)
-    thin_side: Literal["available_depth", "zero"] = "available_depth"
+    thin_side: Literal["available_depth", "zero"] = "available_depth"  # a side thinner than the impact notional
 
 
 class HyperliquidMarkConfig(_Model):
