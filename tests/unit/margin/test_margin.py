@@ -313,9 +313,12 @@ def test_bad_input_changes_nothing():
     moves=st.lists(st.integers(-400, 400), min_size=5, max_size=25),
     fund=st.integers(0, 50),
     with_vault=st.booleans(),
+    binance=st.booleans(),
 )
-def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes, levs, sides, moves, fund, with_vault):
-    ex = venue("BTC", "ETH", vault=200 * USDC if with_vault else None)
+def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes, levs, sides, moves, fund, with_vault,
+                                                                    binance):
+    ex = venue("BTC", "ETH", vault=200 * USDC if with_vault else None,
+               liquidation=binance_liquidation() if binance else None)
     if fund:
         ex.seed_ledger("insurance", fund * USDC)
     mm = ex.open_account(100_000 * USDC)
@@ -348,8 +351,9 @@ def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes,
         ex.set_mark(other, marks[other])
         ex.check_conservation()
         eng = ex.risk
+        assert ex.ledgers["insurance"] >= 0  # the fund never goes below zero: what it cannot pay, ADL does
         for a in ex.accounts.values():
-            if a.id == eng.vault:
+            if a.id in (eng.vault, eng.fund_account):
                 continue
             units = {(a.id, CROSS_UNIT)} | {(a.id, i) for i, p in a.positions.items() if p.mode != 0}
             for u in units:

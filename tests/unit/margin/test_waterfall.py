@@ -181,3 +181,27 @@ def test_scenario_vault_limits_reach_the_engine():
 def test_bad_vault_fields_are_refused_naming_the_field(funds, field):
     with pytest.raises(InvalidScenario, match=field.replace(".", r"\.")):
         _model(funds)
+
+
+def test_a_binance_gap_audited_step_by_step_the_fund_takes_what_it_can_then_adl_and_never_goes_below_zero():
+    from abm.scenarios import load_scenario
+
+    scn = load_scenario("insurance_depletion", {"venue.profile": "binance", "run.duration_s": 300}, seed=3)
+    m = MarketModel(scn, audit=True).run()  # conservation checked after every step
+    liq = m.exchange.liquidations.to_pandas()
+    kinds = set(liq["kind"])
+    assert {"backstop", "bad_debt", "adl"} <= kinds  # the fund took units over, paid their debt, then ran out
+    first_adl = liq.index[liq["kind"] == "adl"][0]
+    assert (liq.loc[:first_adl, "kind"] == "backstop").any()  # the fund went before ADL
+    assert (liq["insurance_after"] >= 0).all() and (m.steps_frame()["insurance_fund"] >= 0).all()
+    fid = m.exchange.risk.fund_account
+    from abm.results.accounts import accounts_table
+
+    assert fid is not None and accounts_table(m).set_index("account").loc[fid, "group"] == "insurance_fund"
+
+
+def test_a_bad_insurance_takeover_is_refused_naming_the_profile_key():
+    with pytest.raises(InvalidScenario, match=r"liquidation\.insurance_takeover.*yes"):
+        MarketModel(scenario(duration_s=5.0, venue_overrides={"liquidation.insurance_takeover": "yes"}))
+    hl = MarketModel(scenario(duration_s=5.0, venue_overrides={"liquidation.insurance_takeover": True}))
+    assert all(p.liquidation.insurance_takeover for p in hl.exchange.risk.params.values())
