@@ -9,7 +9,7 @@ exchange's settlement (``abm.exchange.settlement``), and the margin engine is to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from abm.accounts.account import CROSS, MARGIN_MODES, STRICT_ISOLATED
 from abm.errors import BoolArg, InsufficientFunds, IntArg, InvalidAmount, InvalidInput, StrArg, TransferFrozen
@@ -125,11 +125,19 @@ def set_leverage(ex: "Exchange", account_id: IntArg, symbol: StrArg, leverage: I
 
 
 def create_backstop_vault(ex: "Exchange", deposit: IntArg, min_equity: IntArg, unwind_interval_us: IntArg,
-                          unwind_slippage_bps: IntArg) -> int:
+                          unwind_slippage_bps: IntArg, adl_equity: IntArg = 0,
+                          max_notional: Optional[IntArg] = None) -> int:
+    """The vault takes over no unit once its equity is below ``min_equity`` (its loss limit) nor one that would take
+    its position in a market past ``max_notional`` (None: no limit); below ``adl_equity`` its own positions are
+    closed by ADL (the default 0: a vault that cannot cover its losses never stays negative)."""
     if ex.risk.vault is not None:
         raise InvalidInput("vault", ex.risk.vault, "a backstop vault exists already")
     if type(min_equity) is not int or min_equity < 0:
         raise InvalidAmount("min_equity", min_equity, "must be a non-negative integer (quote units)")
+    if type(adl_equity) is not int or adl_equity < 0:
+        raise InvalidAmount("adl_equity", adl_equity, "must be a non-negative integer (quote units)")
+    if max_notional is not None and (type(max_notional) is not int or max_notional <= 0):
+        raise InvalidAmount("max_notional", max_notional, "must be None or a positive integer (quote units)")
     if type(unwind_interval_us) is not int or unwind_interval_us <= 0:
         raise InvalidInput("unwind_interval_us", unwind_interval_us, "must be a positive integer (microseconds)")
     if type(unwind_slippage_bps) is not int or not 0 < unwind_slippage_bps < 10_000:
@@ -138,6 +146,8 @@ def create_backstop_vault(ex: "Exchange", deposit: IntArg, min_equity: IntArg, u
     aid = ex.open_account(deposit)
     ex.risk.vault = aid
     ex.risk.vault_min_equity = min_equity
+    ex.risk.vault_adl_equity = adl_equity
+    ex.risk.vault_max_notional = max_notional
     ex.risk.unwind_interval_us = unwind_interval_us
     ex.risk.unwind_slippage_bps = unwind_slippage_bps
     return aid

@@ -198,9 +198,12 @@ class Exchange:
         collateral.set_leverage(self, account_id, symbol, leverage)
 
     def create_backstop_vault(self, deposit: IntArg, min_equity: IntArg = 0, unwind_interval_us: IntArg = 30_000_000,
-                              unwind_slippage_bps: IntArg = 100) -> int:
-        """Open the backstop vault account (funded from outside) that takes over positions the book cannot absorb."""
-        return collateral.create_backstop_vault(self, deposit, min_equity, unwind_interval_us, unwind_slippage_bps)
+                              unwind_slippage_bps: IntArg = 100, adl_equity: IntArg = 0,
+                              max_notional: Optional[IntArg] = None) -> int:
+        """Open the backstop vault account (funded from outside) that takes over positions the book cannot absorb;
+        its limits: ``abm.exchange.collateral.create_backstop_vault``."""
+        return collateral.create_backstop_vault(self, deposit, min_equity, unwind_interval_us, unwind_slippage_bps,
+                                                adl_equity, max_notional)
 
     # ------------------------------------------------------------------ orders
 

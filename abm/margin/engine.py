@@ -110,7 +110,10 @@ class MarginEngine:
         self.dirty: set[Unit] = set()
         self.cooling: dict[Unit, int] = {}  # unit -> time its book-liquidation cooldown ends
         self.vault: Optional[int] = None  # backstop vault account id
-        self.vault_min_equity = 0  # loss limit: no takeover that would leave the vault below this
+        self.fund_account: Optional[int] = None  # holds what the insurance fund took over (opened at its first takeover)
+        self.vault_min_equity = 0  # loss limit: no takeover once the vault's equity is below this
+        self.vault_adl_equity = 0  # ADL trigger: below this equity the vault's own positions are deleveraged
+        self.vault_max_notional: Optional[int] = None  # risk limit: its position's notional per market, at the mark
         self.unwind_interval_us = 30_000_000
         self.unwind_slippage_bps = 100
         self._unwind_next: dict[int, int] = {}
@@ -301,7 +304,7 @@ class MarginEngine:
         v = self._version.get(unit, 0) + 1
         self._version[unit] = v
         aid = unit[0]
-        if aid == self.vault or unit in self.cooling:
+        if aid == self.vault or aid == self.fund_account or unit in self.cooling:
             return
         a = self.accounts[aid]
         markets = self.markets
@@ -376,7 +379,7 @@ class MarginEngine:
         for aid in sorted(cross):
             a = accounts[aid]
             unit = (aid, CROSS_UNIT)
-            if a.balance < 0 and aid != self.vault and not self.positions(a, unit):
+            if a.balance < 0 and aid != self.vault and aid != self.fund_account and not self.positions(a, unit):
                 self.on_bad_debt(a, unit)
             self.reindex(unit)
 

@@ -3,7 +3,7 @@
 Kinds: ``book`` (a liquidation order into the shared book), ``backstop`` (the vault took a
 position over at the mark), ``adl`` (the bankrupt side of an auto-deleveraging close),
 ``adl_counterparty`` (a profitable position closed against it), ``bad_debt`` (the insurance fund
-covered negative equity; ``bad_debt`` > 0 that the fund could not cover is left as a negative fund).
+covered negative equity, never more than it holds: debt it cannot pay stays on the account, ``equity_after`` < 0).
 ``trigger`` is the sequence number of the mark update that started the step, and ``order_id`` the
 liquidation order's id (its fills carry the liquidation flag on the tape), which is what links a
 liquidation to the later mark moves its trades caused.

@@ -17,8 +17,9 @@ Runs inside ``Exchange.set_mark`` for the units whose trigger fired (see ``abm.m
 The liquidator acts on the venue only through ``LiquidationVenue`` (the exchange): liquidation orders,
 order cancels, and its settlement for position transfers and balance credits. Money moves only through
 that settlement and ledger transfers, so conservation holds throughout.
-If ADL at the mark leaves a deficit the insurance fund cannot pay, the fund goes negative: that
-uncovered bad debt is visible in the log and in the fund rather than silently spread.
+The insurance fund never goes below zero: ADL at the mark closes at the mark while the fund can pay what
+that leaves, and otherwise at the price that uses up the unit's equity plus the whole fund, so the
+counterparties carry exactly what the fund cannot (step 5 of the waterfall in docs/design.md).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Liquidator:
         self.ex = ex
         self.eng = engine
         self._ranking: dict[tuple, list] = {}
+        self._fund_unwind_next: dict[int, int] = {}  # market -> when the fund's account sells its next slice
 
     # ------------------------------------------------------------------ entry point
 
@@ -143,8 +145,23 @@ class Liquidator:
                     seen.add(unit)
                     self.process(unit, trigger)
             eng.process_dirty()
+        self._house_adl(trigger)
         self.unwind(idx)
         eng.process_dirty()
+
+    def _house_adl(self, trigger: int) -> None:
+        """A vault whose equity fell below its ADL trigger (default: below zero, it cannot cover its losses), and a
+        fund whose account's inventory lost more than the fund holds, have their positions closed by ADL per the
+        profile rather than being left negative."""
+        eng = self.eng
+        for aid, short in ((eng.vault, lambda v: eng.equity(v, (v.id, CROSS_UNIT)) < eng.vault_adl_equity),
+                           (eng.fund_account, lambda _f: self.fund_value() < 0)):
+            if aid is None:
+                continue
+            acct = self.ex.accounts[aid]
+            if any(p.size for p in acct.positions.values()) and short(acct):
+                self.adl((aid, CROSS_UNIT), trigger)
+                eng.process_dirty()
 
     def _config(self, a: Account, unit: Unit) -> Optional[LiquidationConfig]:
         ps = self.eng.positions(a, unit)
@@ -200,7 +217,7 @@ class Liquidator:
             eng.cooling[unit] = ex.now + cfg.cooldown_us
         if not absorbed and eng.liquidatable(a, unit):
             eng.cooling.pop(unit, None)
-            if cfg.backstop:
+            if cfg.backstop or cfg.insurance_takeover:
                 self.backstop(unit, trigger)
             else:
                 self.adl(unit, trigger)
@@ -259,51 +276,124 @@ class Liquidator:
     # ------------------------------------------------------------------ backstop
 
     def backstop(self, unit: Unit, trigger: int) -> None:
+        """Take the unit over off the book: the vault at the mark, else (``insurance_takeover``, Binance) the fund.
+
+        The fund's takeover is the reference's close "at the bankruptcy price against the insurance fund", booked
+        as the vault's is: the fund's account takes the positions at the mark and the fund pays the unit's negative
+        equity (a ``bad_debt`` row) or keeps its positive equity, which leaves trader and fund exactly where a
+        close at the bankruptcy price would, without rounding that price to a tick. Either way, a debt the fund
+        cannot pay goes to ADL, and so does a unit neither may take.
+        """
         eng, ex = self.eng, self.ex
         a = ex.accounts[unit[0]]
         cfg = self._config(a, unit)
         assert cfg is not None  # only units that hold positions are taken over
-        vault_id = eng.vault
         eq = self._equity(a, unit)
-        insurance = ex.ledgers.balances["insurance"]
-        if vault_id is None or not cfg.backstop or (eq < 0 and insurance < -eq):
+        if eq < 0 and ex.ledgers.balances["insurance"] < -eq:
             self.adl(unit, trigger)
-            return
-        vault = ex.accounts[vault_id]
-        if eng.equity(vault, (vault_id, CROSS_UNIT)) < eng.vault_min_equity:
+        elif cfg.backstop and self._vault_takes(a, unit):
+            self._take_over(a, unit, ex.accounts[eng.vault], trigger)  # type: ignore[index]  # _vault_takes: a vault
+        elif cfg.insurance_takeover:
+            self._take_over(a, unit, self._fund_account(), trigger)
+        else:
             self.adl(unit, trigger)
-            return
+
+    def _vault_takes(self, a: Account, unit: Unit) -> bool:
+        """A vault exists and neither its loss limit nor its notional limit keeps it from taking this unit."""
+        eng = self.eng
+        vid = eng.vault
+        if vid is None:
+            return False
+        vault = self.ex.accounts[vid]
+        return eng.equity(vault, (vid, CROSS_UNIT)) >= eng.vault_min_equity and not self._past_vault_limit(vault, a, unit)
+
+    def _take_over(self, a: Account, unit: Unit, receiver: Account, trigger: int) -> None:
+        ex = self.ex
         self._cancel_orders(a, unit)
-        for i, p in eng.positions(a, unit):
+        for i, p in self.eng.positions(a, unit):
             before = self._equity(a, unit)
             size = p.size
-            mark = eng.mark(i)
-            self.transfer(a, vault, i, size, mark)
+            mark = self.eng.mark(i)
+            self.transfer(a, receiver, i, size, mark)
             self._record("backstop", a, unit, i, -size, mark, trigger, before)
             self._unwind_soon(i)
         left = self._bucket(a, unit)
         if left > 0:
             self._bucket_add(a, unit, -left)
-            ex.settlement.credit(vault, left)
+            if receiver.id == self.eng.vault:
+                ex.settlement.credit(receiver, left)
+            else:
+                ex.ledgers.balances["insurance"] += left
         elif left < 0:
             self.cover_bad_debt(a, unit)
 
+    # ------------------------------------------------------------------ the insurance fund's account
+
+    def _fund_account(self) -> Account:
+        """The account that holds what the fund took over (opened, with no deposit, at its first takeover); the
+        engine never liquidates it, and its cash goes to the fund's ledger as its inventory is sold."""
+        eng, ex = self.eng, self.ex
+        if eng.fund_account is None:
+            eng.fund_account = ex.open_account(0)
+        return ex.accounts[eng.fund_account]
+
+    def fund_value(self) -> int:
+        """The insurance fund: its ledger plus the equity of what its account holds at the marks."""
+        fid = self.eng.fund_account
+        held = self.eng.equity(self.ex.accounts[fid], (fid, CROSS_UNIT)) if fid is not None else 0
+        return self.ex.ledgers.balances["insurance"] + held
+
+    def _sweep_fund(self) -> None:
+        """The fund account's cash (what its sales realised) into the fund's ledger, never taking it below zero:
+        a loss beyond the ledger stays on the account, visible there, until the fund can pay it."""
+        fid = self.eng.fund_account
+        if fid is None:
+            return
+        acct = self.ex.accounts[fid]
+        ledgers = self.ex.ledgers.balances
+        amount = acct.balance if acct.balance >= 0 else -min(-acct.balance, max(0, ledgers["insurance"]))
+        if amount:
+            self.ex.settlement.credit(acct, -amount)
+            ledgers["insurance"] += amount
+
+    def _past_vault_limit(self, vault: Account, a: Account, unit: Unit) -> bool:
+        """Whether taking the unit over would take the vault's position in one of its markets past its notional
+        limit (``vault_max_notional``, at the mark): such a unit goes to ADL instead."""
+        eng = self.eng
+        limit = eng.vault_max_notional
+        if limit is None:
+            return False
+        for i, p in eng.positions(a, unit):
+            held = vault.positions.get(i)
+            after = p.size + (held.size if held is not None else 0)
+            if abs(after) * self.ex.markets[i].spec.multiplier * eng.mark(i) > limit:
+                return True
+        return False
+
     def _unwind_soon(self, idx: int) -> None:
-        self.eng._unwind_next.setdefault(idx, self.ex.now + self.eng.unwind_interval_us)
+        due = self.ex.now + self.eng.unwind_interval_us
+        self.eng._unwind_next.setdefault(idx, due)
+        self._fund_unwind_next.setdefault(idx, due)
 
     def unwind(self, idx: int) -> None:
-        """The vault sells its inventory back into the book in slices, one per interval, within a slippage bound."""
+        """The vault and the fund's account sell what they took over back into the book in slices, one per
+        interval, within a slippage bound (the vault's settings serve both)."""
+        eng = self.eng
+        if eng.vault is not None:
+            self._unwind(eng.vault, eng._unwind_next, idx)
+        if eng.fund_account is not None:
+            self._unwind(eng.fund_account, self._fund_unwind_next, idx)
+            self._sweep_fund()
+
+    def _unwind(self, aid: int, schedule: dict[int, int], idx: int) -> None:
         eng, ex = self.eng, self.ex
-        if eng.vault is None:
-            return
-        vault = ex.accounts[eng.vault]
-        pos = vault.positions.get(idx)
+        pos = ex.accounts[aid].positions.get(idx)
         if pos is None or not pos.size:
-            eng._unwind_next.pop(idx, None)
+            schedule.pop(idx, None)
             return
-        due = eng._unwind_next.get(idx)
+        due = schedule.get(idx)
         if due is None:
-            eng._unwind_next[idx] = ex.now + eng.unwind_interval_us
+            schedule[idx] = ex.now + eng.unwind_interval_us
             return
         if ex.now < due:
             return
@@ -313,20 +403,29 @@ class Liquidator:
         f = Fraction(eng.unwind_slippage_bps, 10_000)
         side = SELL if pos.size > 0 else BUY
         worst = max(1, ceil(mark * (1 - f))) if side == SELL else floor(mark * (1 + f))
-        ex._liquidation_order(vault, idx, side, qty, worst)
-        eng._unwind_next[idx] = ex.now + eng.unwind_interval_us
+        ex._liquidation_order(ex.accounts[aid], idx, side, qty, worst)
+        schedule[idx] = ex.now + eng.unwind_interval_us
 
     # ------------------------------------------------------------------ bad debt and ADL
 
     def cover_bad_debt(self, a: Account, unit: Unit) -> None:
+        """The fund pays the unit's debt as far as it can, and never goes below zero.
+
+        The waterfall only leaves debt the fund can pay (ADL closes at the price that keeps it so); a unit that
+        closed itself beyond its bankruptcy price has nothing left to deleverage, so what the fund cannot pay
+        stays on the account as a negative balance (the row's ``equity_after``), paid as soon as the fund can.
+        """
         debt = -self._bucket(a, unit)
         if debt <= 0:
             return
-        self._bucket_add(a, unit, debt)
         ins = self.ex.ledgers.balances
-        ins["insurance"] -= debt
+        paid = min(debt, max(0, ins["insurance"]))
+        if not paid:
+            return
+        self._bucket_add(a, unit, paid)
+        ins["insurance"] -= paid
         idx = unit[1] if unit[1] != CROSS_UNIT else -1
-        self._record("bad_debt", a, unit, idx, 0, 0, self.eng.mark_seq, -debt, bad_debt=debt)
+        self._record("bad_debt", a, unit, idx, 0, 0, self.eng.mark_seq, -debt, bad_debt=paid)
 
     def adl(self, unit: Unit, trigger: int) -> None:
         eng, ex = self.eng, self.ex
@@ -337,13 +436,21 @@ class Liquidator:
             return
         adl_price = eng.params[ps[0][0]].liquidation.adl_price
         eq = self._equity(a, unit)
+        # At the mark the unit keeps its (negative) equity and the fund pays it; what the fund cannot pay the
+        # counterparties carry: the legs close at the price that uses up the unit's equity plus the fund.
+        # (The fund's own account is closed so too, whatever the ADL price: the fund pays first what it can.)
+        fund = max(0, ex.ledgers.balances["insurance"])
+        own = unit[0] == eng.fund_account
+        shifted = (adl_price == "mark" or own) and eq + fund < 0
+        target = eq + fund if shifted else eq
         notionals = [abs(p.size) * ex.markets[i].spec.multiplier * eng.mark(i) for i, p in ps]
         total = sum(notionals)
         for (i, p), notional in zip(ps, notionals):
             c = eng.params[i].liquidation
             size = p.size
-            if c.adl_price == "bankruptcy":
-                pb = eng.bankruptcy_price(a, unit, i, eq, Fraction(notional, total))
+            if shifted or (c.adl_price == "bankruptcy" and not own):
+                # rounded in the unit's favour: what it then owes stays within what the fund can pay
+                pb = eng.bankruptcy_price(a, unit, i, target, Fraction(notional, total))
                 price = max(1, ceil(pb)) if size > 0 else max(1, floor(pb))
             else:
                 mark = eng.mark(i)
@@ -364,7 +471,7 @@ class Liquidator:
                     break
         left_money = self._bucket(a, unit)
         if not eng.positions(a, unit):
-            if left_money > 0 and adl_price == "bankruptcy":
+            if left_money > 0 and (adl_price == "bankruptcy" or shifted):
                 # what rounding the bankruptcy price to ticks left over goes to the fund, as on Binance
                 self._bucket_add(a, unit, -left_money)
                 ex.ledgers.balances["insurance"] += left_money
@@ -373,6 +480,8 @@ class Liquidator:
                 ex.settlement.credit(a, left_money)
             elif left_money < 0:
                 self.cover_bad_debt(a, unit)
+            if own:
+                self._sweep_fund()
 
     def ranked(self, idx: int, size: int, exclude: int, ranking: AdlRanking) -> list[tuple[Account, Position]]:
         """Opposite positions in ADL order: profitable ones by the venue's score, then the rest; ties by age.
@@ -424,6 +533,6 @@ class Liquidator:
         self.eng.log.record(
             time_us=self.ex.now, trigger=trigger, account=a.id, market=idx, mode=mode, kind=KIND_CODE[kind],
             size=size, price=price, mark=eng.mark(idx) if idx >= 0 else 0, equity_before=before,
-            equity_after=after, bad_debt=bad_debt, insurance_after=self.ex.ledgers.balances["insurance"],
+            equity_after=after, bad_debt=bad_debt, insurance_after=self.fund_value(),
             order_id=oid,
         )

@@ -5,7 +5,8 @@ liquidation with market orders, 20% slices with a 30 s cooldown above 100k USDC 
 vault below 2/3 of maintenance margin or when the book cannot absorb, no liquidation fee, and ADL
 ranked by (mark / entry) x (notional / account value) at the previous mark. ``binance_liquidation``
 gives the Binance-like variant: one large order, a liquidation fee to the insurance fund, no
-backstop vault, and ADL ranked by PnL% x effective leverage at the bankruptcy price.
+backstop vault, what the book cannot take closed against the insurance fund at the bankruptcy price,
+and ADL (when the fund cannot pay) ranked by PnL% x effective leverage at the bankruptcy price.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class LiquidationConfig:
     cooldown_us: int = 30_000_000
     backstop: bool = True
     backstop_ratio: Fraction = Fraction(2, 3)  # below this share of MM the backstop takes over at once
+    # what the book (and the vault) cannot take, the insurance fund takes at the bankruptcy price, before ADL
+    insurance_takeover: bool = False
     fee_ppm: int = 0  # liquidation fee on liquidated notional, to the insurance fund (ppm: 1 bp = 100)
     adl_ranking: str = "hyperliquid"  # a name in ADL_RANKINGS or "module:Class" (a subclass of AdlRanking)
     adl_price: str = "mark"
@@ -40,6 +43,8 @@ class LiquidationConfig:
             raise InvalidInput("slice_fraction", self.slice_fraction, "must be in (0, 1]")
         if type(self.cooldown_us) is not int or self.cooldown_us < 0:
             raise InvalidInput("cooldown_us", self.cooldown_us, "must be a non-negative integer (microseconds)")
+        if type(self.insurance_takeover) is not bool:
+            raise InvalidInput("insurance_takeover", self.insurance_takeover, "must be true or false")
         if not 0 <= self.backstop_ratio <= 1:
             raise InvalidInput("backstop_ratio", self.backstop_ratio, "must be in [0, 1]")
         if type(self.fee_ppm) is not int or not 0 <= self.fee_ppm < 1_000_000:
@@ -50,8 +55,8 @@ class LiquidationConfig:
 
 
 def binance_liquidation(fee_ppm: int = 12_500) -> LiquidationConfig:
-    return LiquidationConfig(slice_threshold=None, backstop=False, fee_ppm=fee_ppm, adl_ranking="binance",
-                             adl_price="bankruptcy")
+    return LiquidationConfig(slice_threshold=None, backstop=False, insurance_takeover=True, fee_ppm=fee_ppm,
+                             adl_ranking="binance", adl_price="bankruptcy")
 
 
 @dataclass(frozen=True, slots=True)

@@ -588,6 +588,22 @@ class OrderBook:
             lots += size
         return None
 
+    def depth_ratio(self, side: int) -> Optional[tuple[int, int]]:
+        """The average price of all a taker on ``side`` could trade, as (tick·lots, lots); None on an empty side.
+
+        What the funding premium takes as a side's impact price when the side holds less than the impact notional.
+        """
+        keys, levels, sgn = (self._ask_keys, self._ask_lv, -1) if side == BUY else (self._bid_keys, self._bid_lv, 1)
+        if not keys:
+            return None
+        value = 0
+        lots = 0
+        for k in keys:
+            size = levels[k].size
+            value += size * sgn * k
+            lots += size
+        return value, lots
+
     # ------------------------------------------------------------------ invariants (tests, debugging)
 
     def check_invariants(self) -> None:

@@ -61,5 +61,10 @@ class BookView:
         """``impact_price`` as an integer ratio, for a positive int ``notional`` (unchecked: the feed's own)."""
         return self._book.impact_ratio(side, notional, self._mult)
 
+    def depth_ratio(self, side: int) -> Optional[tuple[int, int]]:
+        """The average price (ticks) of a taker on ``side`` trading all that side holds, as an integer ratio; None if
+        it holds nothing (the funding premium's impact price of a side thinner than the impact notional)."""
+        return self._book.depth_ratio(side)
+
     def __len__(self) -> int:
         return len(self._book)

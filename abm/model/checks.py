@@ -77,6 +77,7 @@ def check_scenario(scn: Scenario) -> list[Problem]:
                                 f"{run.duration_s:g} s; at most {MAX_STEPS:,} (one metrics row per step)"))
     venue = _venue(scn, problems)
     _check_money(scn, problems)
+    problems.extend(_check_vault(scn))
     for i, m in enumerate(scn.markets):
         problems.extend(_check_market(i, m, scn, venue))
     if venue is not None:
@@ -106,6 +107,25 @@ def _venue(scn: Scenario, problems: list[Problem]) -> Optional[Venue]:
     except InvalidConfig as e:
         problems.extend(Problem(f"venue.rules: {p.path}", p.value, p.allowed) for p in e.problems)
     return None
+
+
+def _check_vault(scn: Scenario) -> Iterator[Problem]:
+    """The vault's limits only make sense with a vault, and inside its deposit."""
+    from abm.model.scenario import _VAULT_DEFAULTS
+
+    f = scn.funds
+    if not f.vault_usdc:
+        for field, default in _VAULT_DEFAULTS.items():
+            if getattr(f, field) != default:
+                yield Problem(f"funds.{field}", getattr(f, field), "only allowed with a vault (funds.vault_usdc > 0)")
+        return
+    if f.vault_loss_limit_usdc is not None and f.vault_loss_limit_usdc > f.vault_usdc:
+        yield Problem("funds.vault_loss_limit_usdc", f.vault_loss_limit_usdc,
+                      f"must be <= funds.vault_usdc = {f.vault_usdc:g} (the vault cannot lose more than its deposit)")
+    if f.vault_adl_equity_usdc >= f.vault_usdc:
+        yield Problem("funds.vault_adl_equity_usdc", f.vault_adl_equity_usdc,
+                      f"must be < funds.vault_usdc = {f.vault_usdc:g} (else its first takeover is deleveraged at once)")
+    yield from _whole_us("funds.vault_unwind_interval_s", f.vault_unwind_interval_s)
 
 
 def _check_money(scn: Scenario, problems: list[Problem]) -> None:

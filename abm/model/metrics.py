@@ -45,7 +45,11 @@ def time_s(model: MarketModel) -> float:
 
 
 def insurance_fund(model: MarketModel) -> float:
-    return model.exchange.ledgers["insurance"] / USDC
+    """The fund's ledger plus, on a venue where the fund takes positions over (Binance), what its account holds."""
+    ex = model.exchange
+    fund = ex.risk.fund_account
+    held = ex.risk.equity(ex.accounts[fund], (fund, CROSS_UNIT)) if fund is not None else 0
+    return (ex.ledgers["insurance"] + held) / USDC
 
 
 def vault_equity(model: MarketModel) -> float:

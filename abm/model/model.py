@@ -122,8 +122,14 @@ class MarketModel(mesa.Model):
             self._list_market(i, mc)
         if cfg.funds.insurance_usdc:
             ex.seed_ledger("insurance", usdc_units(cfg.funds.insurance_usdc))
-        if cfg.funds.vault_usdc:
-            ex.create_backstop_vault(usdc_units(cfg.funds.vault_usdc))
+        f = cfg.funds
+        if f.vault_usdc:
+            deposit = usdc_units(f.vault_usdc)
+            ex.create_backstop_vault(
+                deposit, deposit - usdc_units(f.vault_loss_limit_usdc) if f.vault_loss_limit_usdc is not None else 0,
+                int(round(f.vault_unwind_interval_s * US_PER_S)), f.vault_unwind_slippage_bps,
+                usdc_units(f.vault_adl_equity_usdc),
+                usdc_units(f.vault_max_notional_usdc) if f.vault_max_notional_usdc is not None else None)
         self.agents_by_kind: dict[str, list[Trader]] = {}
         self.agents_by_group: dict[str, list[Trader]] = {}  # in the configuration's order
         self.agents_by_role: dict[str, list[Trader]] = {}  # what the metrics count by (``role_of``)
@@ -252,7 +258,8 @@ class MarketModel(mesa.Model):
         feed = MarketFeed(ex, mc.symbol, oracle, venue.mark_model(), FundingSchedule(venue.funding_config(mc.tier_class)),
                           impact_notional=impact,
                           mark_cadence_us=int(round(cfg.run.mark_cadence_s * US_PER_S)), log=self.funding_log,
-                          external_perps=self._external_perps(mc, spec.tick_size, path, read))
+                          external_perps=self._external_perps(mc, spec.tick_size, path, read),
+                          thin_side=venue.profile.funding.thin_side)
         self.feeds[mc.symbol] = feed
         self.views[mc.symbol] = ex.data(mc.symbol)
         triggers = PriceTriggers(mc.symbol, self.sched)

@@ -96,9 +96,24 @@ class VenueSection(_Model):
         return _without_defaults(handler(self), {"rules": []})
 
 
+_VAULT_DEFAULTS: dict[str, Any] = {"vault_loss_limit_usdc": None, "vault_adl_equity_usdc": 0.0,
+                                   "vault_max_notional_usdc": None, "vault_unwind_interval_s": 30.0,
+                                   "vault_unwind_slippage_bps": 100}
+
+
 class FundsSection(_Model):
     insurance_usdc: float = Field(1_000_000.0, ge=0)  # the insurance fund at the start
     vault_usdc: float = Field(5_000_000.0, ge=0)  # the backstop liquidator vault (0: none)
+    # the vault's limits (a unit it may not take over goes to ADL); each needs vault_usdc > 0
+    vault_loss_limit_usdc: Optional[float] = Field(None, gt=0)  # it takes over nothing once it has lost this much (None: its whole deposit)
+    vault_adl_equity_usdc: float = Field(0.0, ge=0)  # ADL trigger: below this equity ADL closes its own positions
+    vault_max_notional_usdc: Optional[float] = Field(None, gt=0)  # risk limit: its position per market (at the mark); None: none
+    vault_unwind_interval_s: float = Field(30.0, gt=0)  # it sells one slice of what it took over per interval
+    vault_unwind_slippage_bps: int = Field(100, gt=0, lt=10_000)  # each slice no worse than this from the mark
+
+    @model_serializer(mode="wrap")
+    def _without_vault_defaults(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), _VAULT_DEFAULTS)
 
 
 class ShockSection(_Model):

@@ -9,6 +9,14 @@ The pieces, as the venues define them (see ``shared/reference/venue-mechanics.md
 
 - ``premium(impact_bid, impact_ask, oracle)``: how far a taker of the impact notional would trade away from
   the oracle, as a fraction of the oracle; zero while the oracle sits between the two impact prices.
+- ``book_premium(view, impact_notional, oracle, thin_side)``: the same from a live book. A side that holds
+  less than the impact notional has no impact price in the reference's sense (vm:45-47 define it only as
+  "the average fill price for the impact notional"; neither venue's rule for a thin side is in the
+  reference). The choice (``THIN_SIDE_RULES``, a profile's ``funding.thin_side``): ``available_depth``, the
+  default, takes the average price of all the side holds, what a taker of the impact notional would get for
+  the part that fills, so a book emptied in a crash still shows its discount; ``zero`` counts such a side as
+  contributing nothing (this simulator's rule before, which kept funding on the interest leg through a crash
+  whose makers had pulled their quotes).
 - ``FundingSchedule``: samples the premium on a fixed clock (5 s), averages the samples of one payment
   interval, and at the payment time turns the average ``P̄`` into the 8-hour rate
   ``F = P̄ + clamp(interest − P̄, −band, +band)``. The payment for an interval of length ``L`` is
@@ -99,12 +107,10 @@ def _time(field: str, value: Any, lo: int = 0) -> int:
 def premium(impact_bid: Optional[Fraction], impact_ask: Optional[Fraction], oracle: Union[int, Fraction]) -> Fraction:
     """``[max(impact_bid − oracle, 0) − max(oracle − impact_ask, 0)] / oracle``, exact.
 
-    A ``None`` impact price means that side of the book cannot fill the impact notional. Such a side
-    contributes 0 to the premium: a thin bid side cannot show that buyers would pay above the oracle for
-    the impact size, nor a thin ask side that sellers would sell below it. (Any term a thin side could
-    add has the other sign anyway, since what it cannot fill would go even further from the book.) With
-    both sides ``None`` the premium is 0; ``book_premium`` returns ``None`` instead, so the sample can be
-    skipped rather than counted as 0.
+    A ``None`` impact price means that side has no price to offer (an empty side, or a thin one under the
+    ``zero`` rule of ``book_premium``): it contributes 0 to the premium. With both sides ``None`` the
+    premium is 0; ``book_premium`` returns ``None`` instead, so the sample can be skipped rather than
+    counted as 0.
     """
     o = as_price("oracle", oracle)
     b = as_price("impact_bid", impact_bid, optional=True)
@@ -116,13 +122,23 @@ def premium(impact_bid: Optional[Fraction], impact_ask: Optional[Fraction], orac
     return Fraction(up - down) / o
 
 
-def _premium_ticks(view: BookView, impact_notional: int, o: int) -> tuple[bool, Optional[Fraction]]:
+THIN_SIDE_RULES = ("available_depth", "zero")
+DEFAULT_THIN_SIDE = "available_depth"
+
+
+def _impact_ratio(view: BookView, side: int, impact_notional: int, depth: bool) -> Optional[tuple[int, int]]:
+    """A side's impact price as an integer ratio; a thin side's is its whole depth's average under ``depth``."""
+    r = view.impact_ratio(side, impact_notional)
+    return view.depth_ratio(side) if r is None and depth else r
+
+
+def _premium_ticks(view: BookView, impact_notional: int, o: int, depth: bool) -> tuple[bool, Optional[Fraction]]:
     """(True, ``book_premium``) for an int oracle, from integer impact ratios: one Fraction, the result.
 
     (False, None) when the impact bid exceeds the impact ask (a broken book): the exact path raises for it.
     """
-    b = view.impact_ratio(SELL, impact_notional)
-    a = view.impact_ratio(BUY, impact_notional)
+    b = _impact_ratio(view, SELL, impact_notional, depth)
+    a = _impact_ratio(view, BUY, impact_notional, depth)
     if b is None and a is None:
         return True, None
     if b is not None and a is not None and b[0] * a[1] > a[0] * b[1]:
@@ -132,26 +148,39 @@ def _premium_ticks(view: BookView, impact_notional: int, o: int) -> tuple[bool, 
     return True, Fraction(up_n * down_d - down_n * up_d, up_d * down_d * o)
 
 
-def book_premium(view: BookView, impact_notional: int, oracle: Union[int, Fraction]) -> Optional[Fraction]:
+def book_premium(view: BookView, impact_notional: int, oracle: Union[int, Fraction],
+                 thin_side: str = DEFAULT_THIN_SIDE) -> Optional[Fraction]:
     """The premium of a live book: impact prices for ``impact_notional`` quote units from ``view``.
 
     The impact bid is what a taker *selling* the notional would average (it walks the bids), the impact
-    ask what a taker *buying* it would average. Returns ``None`` when neither side can fill the
-    notional (nothing to measure): pass that to ``FundingSchedule.sample`` to skip the sample. With one
-    side thin, that side contributes 0 (see ``premium``).
+    ask what a taker *buying* it would average. A side thinner than the notional follows ``thin_side``
+    (module doc): the average of all it holds (``available_depth``) or no price (``zero``). Returns
+    ``None`` when neither side has a price (nothing to measure): pass that to ``FundingSchedule.sample``
+    to skip the sample. A side without a price contributes 0 (see ``premium``).
     """
     if not isinstance(view, BookView):
         raise InvalidInput("view", view, "must be a BookView (Exchange.data(symbol))")
+    if thin_side not in THIN_SIDE_RULES:
+        raise InvalidInput("thin_side", thin_side, f"must be one of {list(THIN_SIDE_RULES)}")
+    depth = thin_side == "available_depth"
     if type(oracle) is int and oracle > 0 and type(impact_notional) is int and impact_notional > 0:
-        ok, got = _premium_ticks(view, impact_notional, oracle)
+        ok, got = _premium_ticks(view, impact_notional, oracle, depth)
         if ok:
             return got
     as_price("oracle", oracle)
     bid = view.impact_price(SELL, impact_notional)  # validates impact_notional
     ask = view.impact_price(BUY, impact_notional)
+    if depth:
+        bid = _depth_price(view, SELL) if bid is None else bid
+        ask = _depth_price(view, BUY) if ask is None else ask
     if bid is None and ask is None:
         return None
     return premium(bid, ask, oracle)
+
+
+def _depth_price(view: BookView, side: int) -> Optional[Fraction]:
+    r = view.depth_ratio(side)
+    return None if r is None else Fraction(*r)
 
 
 # ------------------------------------------------------------------------------------- venue config

@@ -1,7 +1,7 @@
 """The accounts table: every account of a run, who owned it and how it ended, so users find their own agent.
 
 One row per account of the perp exchange (spot venues' accounts are ``abm.results.spot``'s), in account-id order:
-its owner (agent group, kind, index in the group, or the venue's own ``vault``), its market and margin
+its owner (agent group, kind, index in the group, or the venue's own ``vault`` or ``insurance_fund``), its market and margin
 mode there, the money it brought (deposits less withdrawals), its equity at the final marks and so its
 profit, realised PnL, fees and funding over all its positions, its open position, whether and when it
 was liquidated and for how much, and the actions (orders, cancels, modifies) that reached the exchange
@@ -38,7 +38,8 @@ def accounts_table(model: Any) -> pd.DataFrame:
     rows = []
     for aid in sorted(ex.accounts):
         a = ex.accounts[aid]
-        group, kind, index, agent = owner.get(aid, ("vault" if aid == ex.risk.vault else "", "", -1, None))
+        house = "vault" if aid == ex.risk.vault else "insurance_fund" if aid == ex.risk.fund_account else ""
+        group, kind, index, agent = owner.get(aid, (house, "", -1, None))
         symbol = getattr(agent, "symbol", None) or (ex.markets[0].spec.symbol if ex.markets else "")
         mi = ex.market(symbol).index if symbol else 0
         pos = a.positions.get(mi)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Union
 from abm.errors import InvalidInput
 from abm.exchange import Exchange
 from abm.prices.external_perp import ExternalPerps
-from abm.prices.funding import FundingSchedule, book_premium
+from abm.prices.funding import DEFAULT_THIN_SIDE, THIN_SIDE_RULES, FundingSchedule, book_premium
 from abm.prices.mark import MarkModel
 from abm.prices.oracle import Oracle
 from abm.sim.scheduler import FUNDING_PAYMENT, FUNDING_SAMPLE, MARK, ORACLE, Scheduler
@@ -53,7 +53,7 @@ class FundingLog:
 class MarketFeed:
     __slots__ = ("ex", "symbol", "index", "oracle", "mark_model", "funding", "impact_notional", "mark_cadence_us",
                  "log", "mark", "last_rate", "_view", "_sched", "mark_listeners", "funding_listeners", "outage_listeners",
-                 "external_perps")
+                 "external_perps", "thin_side")
 
     def __init__(
         self,
@@ -66,9 +66,11 @@ class MarketFeed:
         mark_cadence_us: int = 1_000_000,
         log: Optional[FundingLog] = None,
         external_perps: Optional[ExternalPerps] = None,
+        thin_side: str = DEFAULT_THIN_SIDE,
     ) -> None:
         """``external_perps``: the same perp on other venues, the mark's third input (None: none; only a mark
-        model with ``takes_external_perp`` reads them: Hyperliquid's)."""
+        model with ``takes_external_perp`` reads them: Hyperliquid's). ``thin_side``: the impact price of a side
+        thinner than the impact notional (``abm.prices.funding.THIN_SIDE_RULES``, a profile's ``funding.thin_side``)."""
         m = ex.market(symbol)
         if not isinstance(oracle, Oracle):
             raise InvalidInput("oracle", oracle, "must be an abm.prices.Oracle")
@@ -80,6 +82,8 @@ class MarketFeed:
             raise InvalidInput("impact_notional", impact_notional, "must be a positive integer (quote units)")
         if type(mark_cadence_us) is not int or mark_cadence_us <= 0:
             raise InvalidInput("mark_cadence_us", mark_cadence_us, "must be a positive integer (microseconds)")
+        if thin_side not in THIN_SIDE_RULES:
+            raise InvalidInput("thin_side", thin_side, f"must be one of {list(THIN_SIDE_RULES)}")
         if external_perps is not None:
             if not isinstance(external_perps, ExternalPerps):
                 raise InvalidInput("external_perps", external_perps, "must be None or an abm.prices.ExternalPerps")
@@ -104,6 +108,7 @@ class MarketFeed:
         self.funding_listeners: list[Callable[[int, Fraction], None]] = []  # (t, rate) after each payment
         self.outage_listeners: list[Callable[[int], None]] = []  # (t) at each publication the oracle missed
         self.external_perps = external_perps
+        self.thin_side = thin_side
 
     def start(self, sched: Scheduler) -> None:
         """Put the feed's first events on the scheduler (oracle, mark cadence, funding)."""
@@ -159,7 +164,8 @@ class MarketFeed:
         oracle = self.oracle.price
         # a halt that stops the venue's engine (Exchange.set_market_state) skips its samples: nobody can trade the book
         paused = self.ex.markets[self.index].paused
-        prem = book_premium(self._view, self.impact_notional, oracle) if oracle is not None and not paused else None
+        prem = (book_premium(self._view, self.impact_notional, oracle, self.thin_side)
+                if oracle is not None and not paused else None)
         self.funding.sample(t, prem)
         self._sched.at(self.funding.next_sample_us(), self._on_sample, priority=FUNDING_SAMPLE)  # type: ignore[union-attr]
 

@@ -174,6 +174,7 @@ class Liquidation(_Model):
     cooldown_s: Optional[Seconds] = None
     backstop: StrictBool
     backstop_ratio: Optional[ShareOrZero] = None
+    insurance_takeover: StrictBool = False  # what book and vault cannot take: to the fund at the bankruptcy price
     fee_pct: LiquidationFeePct
     adl_ranking: StrictStr  # a name in abm.margin.ADL_RANKINGS or "module:Class" (checked in check_profile)
     adl_price: Literal["mark", "bankruptcy"]
@@ -198,6 +199,7 @@ class Funding(_Model):
     caps_by_max_leverage: tuple[CapRule, ...] = ()
     capped_interval_s: Optional[PositiveSeconds] = None
     impact_margin: Optional[PositiveMoney] = None
+    thin_side: Literal["available_depth", "zero"] = "available_depth"  # a side thinner than the impact notional
 
 
 class HyperliquidMarkConfig(_Model):
@@ -255,12 +257,17 @@ class VenueProfile(_Model):
     def to_dict(self) -> dict[str, Any]:
         """Plain data (ints, strings, bools, lists, dicts; no None) that ``parse_profile`` reads back unchanged.
 
-        No rules is left out, as an absent optional key is: a profile's record (and so a scenario's hash)
-        stays what it was before rules existed.
+        No rules is left out, as an absent optional key is, and so are ``liquidation.insurance_takeover`` when
+        false and ``funding.thin_side`` at its default: a profile's record (and so a scenario's hash) stays what
+        it was before they existed.
         """
         data = plain(self.model_dump(mode="python", exclude_none=True))
         if not data.get("rules"):
             data.pop("rules", None)
+        if not data["liquidation"].get("insurance_takeover"):
+            data["liquidation"].pop("insurance_takeover", None)
+        if data["funding"].get("thin_side") == "available_depth":  # the default: records before it stand
+            data["funding"].pop("thin_side")
         return data
 
 

@@ -129,7 +129,8 @@ class Venue:
     def liquidation_config(self, quote_decimals: int = 6) -> LiquidationConfig:
         """How liquidations proceed on this venue; money in quote units at ``quote_decimals``."""
         liq = self.profile.liquidation
-        kw: dict[str, Any] = dict(backstop=liq.backstop, fee_ppm=int(liq.fee_pct * 10_000),
+        kw: dict[str, Any] = dict(backstop=liq.backstop, insurance_takeover=liq.insurance_takeover,
+                                  fee_ppm=int(liq.fee_pct * 10_000),
                                   adl_ranking=liq.adl_ranking, adl_price=liq.adl_price)
         if liq.slice_threshold is None:
             kw["slice_threshold"] = None

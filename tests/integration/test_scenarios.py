@@ -86,7 +86,9 @@ def test_isolated_traders_go_first_cross_traders_lose_more():
 def test_insurance_depletion_drains_the_fund_and_deleverages_profitable_shorts():
     r = abm.run("insurance_depletion")
     liq = r.liquidations
-    assert r.summary["insurance_fund_end"] < 0.1 * 20_000  # the 20k USDC fund is gone (negative: uncovered)
+    # the 20k USDC fund is gone, and no further: what it could not pay the ADL counterparties carried
+    assert 0 <= r.summary["insurance_fund_end"] < 0.1 * 20_000
+    assert (liq["insurance_after"] >= 0).all()
     adl = liq[liq["kind"] == "adl"]
     cps = liq[liq["kind"] == "adl_counterparty"]
     assert len(adl) > 10 and len(cps) == len(adl)

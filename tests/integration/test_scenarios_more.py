@@ -22,7 +22,7 @@ def funding_squeeze_effects(seed: Optional[int] = None) -> dict:
         "payments": m.tables()["funding"],
         "accounts_paid": sum(1 for f in paid if f < 0),
         "crowd_oi_peak": float(oi.max()),
-        "crowd_oi_end": float(oi.iloc[-1]),
+        "crowd_oi_trough": float(oi.iloc[int(oi.idxmax()):].min()),  # the lowest after the peak
         "funding_exits": sum(1 for a in crowd if any(h[1] == "exit:funding" for h in a.history)),
         "liquidated": sum(1 for a in crowd if a.liquidations),
     }
@@ -34,7 +34,9 @@ def test_funding_squeeze_spikes_funding_and_deleverages_the_crowd():
     assert e["max_funding_last"] > 5 * INTEREST_PER_HOUR
     assert (e["payments"]["rate"] > 0).all()  # longs paid every payment
     assert e["accounts_paid"] >= 10  # crowd members with cumulative funding < 0
-    assert e["crowd_oi_end"] < 0.5 * e["crowd_oi_peak"]
+    # funding forces at least half of it out; the funding-aware crowd comes back in once the rate falls under its
+    # 6 bps threshold (the third hour at the file's seed: 3.3 bps), so the end is not the measure
+    assert e["crowd_oi_trough"] < 0.5 * e["crowd_oi_peak"]
     assert e["funding_exits"] + e["liquidated"] >= 20
 
 

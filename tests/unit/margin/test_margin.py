@@ -226,9 +226,51 @@ def test_adl_closes_the_right_counterparties_in_order_when_the_fund_is_empty(pro
         assert {r["price"] for r in rows if r["kind"] == "adl"} == {9_000}
         assert ex.ledgers["insurance"] == 0 and ex.account(acc["L"]).balance == 0
     else:
-        # at the mark the 6 USDC deficit is bad debt the empty fund could not pay: visible as a negative fund
-        assert {r["price"] for r in rows if r["kind"] == "adl"} == {8_000}
-        assert ex.ledgers["insurance"] == -6 * USDC
+        # at the mark the 6 USDC deficit would be bad debt the empty fund cannot pay: the counterparties carry
+        # it, closing at the bankruptcy price, and the fund stays at zero
+        assert {r["price"] for r in rows if r["kind"] == "adl"} == {9_000}
+        assert ex.ledgers["insurance"] == 0 and ex.account(acc["L"]).balance == 0
+    ex.check_conservation()
+
+
+def test_adl_at_the_mark_shifts_to_the_counterparties_only_what_the_fund_cannot_pay():
+    ex, acc = _adl_setup(LiquidationConfig())
+    ex.seed_ledger("insurance", 2 * USDC)
+    ex.set_mark("BTC", 8_000)  # L: equity -6 USDC on 600 lots (6,000 quote units a tick); the fund holds 2
+    rows = ex.liquidations.rows()
+    # the fund covers 2 USDC: the legs close where the unit's equity plus the fund is used up, 8000 + 4e6 / 6000
+    # = 8666.67 ticks, rounded up (the unit's favour): L owes 6e6 - (10_000 - 8_667) * 6_000 = 1,998,000 to the fund
+    assert {r["price"] for r in rows if r["kind"] in ("adl", "adl_counterparty")} == {8_667}
+    assert [r["bad_debt"] for r in rows if r["kind"] == "bad_debt"] == [1_998_000]
+    assert ex.ledgers["insurance"] == 2 * USDC - 1_998_000 and ex.account(acc["L"]).balance == 0
+    ex.check_conservation()
+
+
+def test_adl_at_the_mark_stays_at_the_mark_while_the_fund_can_pay():
+    ex, acc = _adl_setup(LiquidationConfig())
+    ex.seed_ledger("insurance", 6 * USDC)
+    ex.set_mark("BTC", 8_000)
+    rows = ex.liquidations.rows()
+    assert {r["price"] for r in rows if r["kind"] == "adl"} == {8_000}
+    assert [r["bad_debt"] for r in rows if r["kind"] == "bad_debt"] == [6 * USDC]
+    assert ex.ledgers["insurance"] == 0
+    ex.check_conservation()
+
+
+def test_the_fund_pays_a_closed_units_debt_only_as_far_as_it_holds():
+    ex = venue(vault=None)
+    ex.seed_ledger("insurance", 1 * USDC)
+    t = ex.open_account(1_000 * USDC)
+    ex.set_margin_mode(t, "BTC", "isolated")
+    ex.set_leverage(t, "BTC", 10)
+    open_long(ex, t, "BTC", 1_000)
+    # the trader closes itself far below its bankruptcy price before any mark shows it: 10 USDC margin, -15 loss
+    buyer = ex.open_account(1_000 * USDC)
+    ex.limit(buyer, "BTC", "buy", 1_000, 8_500)
+    ex.market_order(t, "BTC", "sell", 1_000)
+    rows = ex.liquidations.rows()
+    assert [(r["kind"], r["bad_debt"], r["equity_after"]) for r in rows] == [("bad_debt", 1 * USDC, -4 * USDC)]
+    assert ex.ledgers["insurance"] == 0
     ex.check_conservation()
 
 
@@ -271,9 +313,12 @@ def test_bad_input_changes_nothing():
     moves=st.lists(st.integers(-400, 400), min_size=5, max_size=25),
     fund=st.integers(0, 50),
     with_vault=st.booleans(),
+    binance=st.booleans(),
 )
-def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes, levs, sides, moves, fund, with_vault):
-    ex = venue("BTC", "ETH", vault=200 * USDC if with_vault else None)
+def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes, levs, sides, moves, fund, with_vault,
+                                                                    binance):
+    ex = venue("BTC", "ETH", vault=200 * USDC if with_vault else None,
+               liquidation=binance_liquidation() if binance else None)
     if fund:
         ex.seed_ledger("insurance", fund * USDC)
     mm = ex.open_account(100_000 * USDC)
@@ -306,8 +351,9 @@ def test_random_paths_conserve_money_and_leave_no_liquidatable_unit(seed, modes,
         ex.set_mark(other, marks[other])
         ex.check_conservation()
         eng = ex.risk
+        assert ex.ledgers["insurance"] >= 0  # the fund never goes below zero: what it cannot pay, ADL does
         for a in ex.accounts.values():
-            if a.id == eng.vault:
+            if a.id in (eng.vault, eng.fund_account):
                 continue
             units = {(a.id, CROSS_UNIT)} | {(a.id, i) for i, p in a.positions.items() if p.mode != 0}
             for u in units:

@@ -91,7 +91,17 @@ def test_integer_book_premium_equals_the_fraction_premium(bids, asks, gap, notio
     from abm.prices.funding import book_premium, premium
 
     view = BookView(build(bids, asks, gap), mult)
-    got = book_premium(view, notional, oracle)
     b, a = view.impact_price(SELL, notional), view.impact_price(BUY, notional)
+    got = book_premium(view, notional, oracle, "zero")
+    assert got == (None if b is None and a is None else premium(b, a, Fraction(oracle)))
+    assert got is None or type(got) is Fraction
+    # the default rule: a thin side's impact price is the average of all it holds, by hand from its levels
+    def depth(levels):
+        return Fraction(sum(q * p for p, q in levels), sum(q for _, q in levels)) if levels else None
+
+    top_bids, top_asks = view.l2(10**6)
+    b = depth(top_bids) if b is None else b
+    a = depth(top_asks) if a is None else a
+    got = book_premium(view, notional, oracle)
     assert got == (None if b is None and a is None else premium(b, a, Fraction(oracle)))
     assert got is None or type(got) is Fraction

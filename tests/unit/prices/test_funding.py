@@ -85,13 +85,33 @@ def test_book_premium_from_a_live_book():
     # premium = (9995 - 9900) / 9900 = 95/9900
     assert book_premium(view, 199_900_000, 9_900) == Fraction(95, 9900)
     # notional 250,000 tick·lots: bids hold 100,000 + 30*9990 = 399,700 -> fill; asks hold 200,300 -> thin.
-    # impact bid = 250,000 / (10 + 150,000/9990) lots; oracle 10,100 is above it -> first leg 0, ask leg 0 -> 0.
-    assert book_premium(view, 250_000_000, 10_100) == 0
-    # ... and with oracle 9,000 only the bid leg counts
+    # impact bid = 250,000 / (10 + 150,000/9990) lots; oracle 10,100 is above it -> first leg 0. The thin ask
+    # side's impact price is the average of all it holds, (10*10010 + 10*10020) / 20 = 10015, below the oracle:
+    # -(10100 - 10015) / 10100 = -85/10100
+    assert book_premium(view, 250_000_000, 10_100) == Fraction(-85, 10_100)
+    # under the "zero" rule the thin side adds nothing: 0
+    assert book_premium(view, 250_000_000, 10_100, "zero") == 0
+    # ... and with oracle 9,000 only the bid leg counts (the thin asks' 10015 is above the oracle)
     ib = Fraction(250_000) / (10 + Fraction(150_000, 9_990))
     assert book_premium(view, 250_000_000, 9_000) == (ib - 9_000) / 9_000
-    # neither side fills 500,000 tick·lots -> None (skip the sample)
-    assert book_premium(view, 500_000_000, 10_000) is None
+    # neither side fills 500,000 tick·lots: both take their depth's average, bids (10*10000 + 30*9990) / 40 =
+    # 9992.5, asks 10015; oracle 10,050 is above the impact ask: -(10050 - 10015) / 10050
+    assert book_premium(view, 500_000_000, 10_050) == Fraction(-35, 10_050)
+    assert book_premium(view, 500_000_000, Fraction(20_100, 2)) == Fraction(-35, 10_050)  # the exact path agrees
+    # ... and under "zero" nothing is measured: None (skip the sample)
+    assert book_premium(view, 500_000_000, 10_000, "zero") is None
+    with pytest.raises(InvalidInput, match="thin_side"):
+        book_premium(view, 500_000_000, 10_000, "skip")
+
+
+def test_book_premium_of_an_empty_side_is_that_sides_nothing():
+    ex = Exchange()
+    ex.list_market(MarketSpec(BTC, tick_size="1", lot_size="0.001"))
+    mm = ex.open_account(FUND)
+    ex.limit(mm, BTC, "sell", 10, 9_900)  # no bids at all; 10 lots of asks at 9,900 (99,000 tick·lots, thin)
+    view = ex.data(BTC)
+    assert book_premium(view, 200_000_000, 10_000) == Fraction(-100, 10_000)
+    assert book_premium(view, 200_000_000, 10_000, "zero") is None
 
 
 # ---------------------------------------------------------------------------------------------- the rate
@@ -453,3 +473,15 @@ def test_pay_funding_is_zero_sum_plus_rounding(sizes, isolated, num, den, price)
     assert ex.ledgers["funding_rounding"] == r.rounding
     assert list(r.touched) == sorted(r.touched)
     ex.check_conservation()
+
+
+def test_the_profiles_thin_side_rule_reaches_the_feed_and_a_bad_one_is_refused_by_name():
+    from abm.model import MarketModel
+    from abm.model.scenario import InvalidScenario
+    from tests.support import scenario
+
+    assert {f.thin_side for f in MarketModel(scenario(duration_s=5.0)).feeds.values()} == {"available_depth"}
+    zero = scenario(duration_s=5.0, venue_overrides={"funding.thin_side": "zero"})
+    assert {f.thin_side for f in MarketModel(zero).feeds.values()} == {"zero"}
+    with pytest.raises(InvalidScenario, match=r"funding\.thin_side.*available_depth.*zero"):
+        MarketModel(scenario(duration_s=5.0, venue_overrides={"funding.thin_side": "skip"}))
