@@ -40,6 +40,7 @@ class ExitRecord:
     oids: list[int] = field(default_factory=list)
     sent_us: list[int] = field(default_factory=list)  # when each order was sent (it lands a latency later)
     trigger_id: Optional[int] = None  # the venue's trigger order that fired it (a venue-held stop)
+    venue: Optional[str] = None  # a spot hedge's venue (its orders' fills are on the spot tape)
     retry: bool = True  # send the remainder again until flat (a TWAP only after its last slice)
 
 
@@ -55,15 +56,18 @@ class Fills:
         return Fraction(self.notional, self.lots) if self.lots else None
 
 
-def fills_by_order(tape: Any, account: int) -> dict[int, Fills]:
-    """Each of ``account``'s orders' fills on the tape (as maker or taker)."""
+def fills_by_order(tape: Any, account: int, venue: Optional[int] = None) -> dict[int, Fills]:
+    """Each of ``account``'s orders' fills on the tape (as maker or taker); on the spot tape, ``venue`` is the
+    spot venue's index (accounts are numbered per venue)."""
     if not len(tape):
         return {}
     col = {c: np.frombuffer(tape.column(c), dtype=np.int64)
            for c in ("time_us", "price", "qty", "maker_account", "maker_oid", "taker_account", "taker_oid")}
+    here = np.ones(len(col["qty"]), dtype=bool) if venue is None else \
+        np.frombuffer(tape.column("venue"), dtype=np.int64) == venue
     out: dict[int, list[int]] = {}
     for side in ("maker", "taker"):
-        sel = np.flatnonzero(col[f"{side}_account"] == account)
+        sel = np.flatnonzero((col[f"{side}_account"] == account) & here)
         for oid, q, px, t in zip(col[f"{side}_oid"][sel].tolist(), col["qty"][sel].tolist(),
                                  col["price"][sel].tolist(), col["time_us"][sel].tolist()):
             acc = out.setdefault(oid, [0, 0, t])
@@ -94,9 +98,11 @@ class LeashedTrader(Trader):
             if problems:
                 p = problems[0]
                 raise InvalidInput(p.path.replace("leashes", field_name, 1), p.value, p.allowed)
-            if isinstance(spec, HedgeSpec) and spec.symbol == self.symbol:
+            if isinstance(spec, HedgeSpec) and spec.spot and getattr(self, "spot", None) is None:
+                raise InvalidInput(f"{field_name}[{i}].spot", True, "needs the holder's spot venue (spot_venue)")
+            if isinstance(spec, HedgeSpec) and not spec.spot and spec.symbol == self.symbol:
                 raise InvalidInput(f"{field_name}[{i}].symbol", spec.symbol, "must be another market than the position's")
-            if isinstance(spec, HedgeSpec) and spec.symbol not in self.ctx.symbols:
+            if isinstance(spec, HedgeSpec) and not spec.spot and spec.symbol not in self.ctx.symbols:
                 raise InvalidInput(f"{field_name}[{i}].symbol", spec.symbol,
                                    f"a hedge's symbol must be one of {list(self.ctx.symbols)}")
             built.append(spec)
@@ -271,6 +277,58 @@ class LeashedTrader(Trader):
                                       str(error) if error is not None else "the book ran out within the bound", symbol)
 
         self.market(side, qty, symbol=symbol, slippage_bps=slippage_bps, on_done=landed)
+
+    def open_spot_account(self, venue: str, cash: int, inventory: float) -> None:
+        """An account on spot venue ``venue`` (``cash`` quote units, ``inventory`` base units of its pairs), reached
+        through a link of its own with the agent's latency: where a spot hedge trades."""
+        from abm.agents.spot_context import SpotContext
+
+        self.spot: Any = SpotContext(self.model, self, venue, cash, inventory, self.latency, False)
+        self.spot_symbol = next(pair for pair, perp in self.model.perp_of_spot[venue].items() if perp == self.symbol)
+
+    def _place(self, group: str, index: int, network: Any) -> None:
+        """The spot link's jitter has a network stream of its own, a child of the perp link's (no draws taken)."""
+        super()._place(group, index, network)
+        if getattr(self, "spot", None) is not None:
+            self.spot.set_network(np.random.default_rng(network.bit_generator.seed_seq.spawn(1)[0]))
+
+    def spot_hedge(self, kind: str, t: int, mark: int, ratio: Fraction, slippage_bps: float, borrow: bool) -> None:
+        """The opposite exposure in the underlying on the spot venue: ``ratio`` x the position's notional at this
+        mark. A long is hedged by a sale of inventory (what it lacks borrowed first when ``borrow``, else left
+        short and recorded); a short by a purchase, which the venue trims to the free cash."""
+        spot, pair, size = self.spot, self.spot_symbol, self.size
+        price = spot.mark(pair)
+        if price is None or not size:
+            return
+        qty = floor(abs(size) * mark * self._mult * ratio / (price * spot.multiplier(pair)))
+        side = SELL if self.sign > 0 else BUY
+        rec = ExitRecord(kind, t, price, pair, side, qty, retry=False, venue=spot.venue)
+        self.exits.append(rec)
+        if qty < 1:
+            self.record_shortfall("hedge", 0, 0, "the hedge is less than one lot", pair)
+            return
+
+        def landed(result: Any, error: Optional[AbmError]) -> None:
+            if result is not None:
+                rec.oids.append(result.oid)
+            if result is None or result.filled < qty:
+                self.record_shortfall(f"spot market {'sell' if side == SELL else 'buy'} (hedge)", qty,
+                                      result.filled if result is not None else 0,
+                                      str(error) if error is not None else "the book ran out within the bound", pair)
+
+        def send(lots: int, why: str = "") -> None:
+            if lots < qty:
+                self.record_shortfall("spot sell (hedge)", qty, 0, why or f"inventory covers {lots} of {qty} lots "
+                                                                          "(borrow = true borrows the rest)", pair)
+            if lots >= 1:
+                spot.submit_market(pair, side, lots, slippage_bps=slippage_bps, on_done=landed)
+
+        free = spot.free_inventory(pair) if side == SELL else qty
+        if side == BUY or free >= qty or not borrow:
+            send(min(qty, free))
+            return
+        spot.borrow(pair, qty - free, price,
+                    on_done=lambda r, e: send(qty) if e is None else send(free, f"the borrow was refused: {e}"))
 
     def top_up(self, amount: int, landed: Any) -> None:
         """Move ``amount`` from the cross balance into the isolated margin; ``landed(ok)`` when it arrives."""

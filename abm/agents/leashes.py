@@ -20,7 +20,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from abm.config import Problem
 
@@ -71,9 +71,19 @@ class TwapExitSpec(_Spec):
 class HedgeSpec(_Spec):
     kind: Literal["hedge"]
     pct: Pct  # adverse move from entry that starts it
-    symbol: str = Field(min_length=1)  # another perp market of the venue
+    symbol: Optional[str] = Field(None, min_length=1)  # another perp market of the venue ...
+    spot: bool = False  # ... or the position's underlying on the holder's spot venue (a sale needs inventory)
+    borrow: bool = False  # spot: borrow what the inventory lacks for a sale, at the venue's rate
     ratio: float = Field(1.0, gt=0, le=10)  # hedge notional / position notional at the trigger
     slippage_bps: float = Field(1000.0, ge=0, lt=10_000)
+
+    @model_validator(mode="after")
+    def _one_market(self) -> "HedgeSpec":
+        if (self.symbol is None) == (not self.spot):
+            raise ValueError("needs either symbol (another perp market) or spot = true (the holder's spot venue)")
+        if self.borrow and not self.spot:
+            raise ValueError("borrow applies to a spot hedge (spot = true)")
+        return self
 
 
 class TopUpSpec(_Spec):
@@ -240,7 +250,10 @@ class Hedge(Leash):
         return _hit(h, mark, _adverse(h, self.spec.pct))
 
     def act(self, h: LeashedTrader, t: int, mark: int) -> None:
-        h.hedge(self.kind, t, mark, self.spec.symbol, _frac(self.spec.ratio), self.spec.slippage_bps)
+        if self.spec.spot:
+            h.spot_hedge(self.kind, t, mark, _frac(self.spec.ratio), self.spec.slippage_bps, self.spec.borrow)
+        else:
+            h.hedge(self.kind, t, mark, self.spec.symbol, _frac(self.spec.ratio), self.spec.slippage_bps)
         self.done = True
 
 

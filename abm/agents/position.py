@@ -24,7 +24,7 @@ import numpy as np
 from abm.agents.base import TraderParams, WakeMode
 from abm.agents.leashed import ExitRecord, Fills, LeashedTrader, _sum, fills_by_order
 from abm.agents.leashes import HedgeSpec, TopUpSpec, parse_leash
-from abm.agents.params import Bps, Leverage, PositiveSeconds, PositiveUsdc, Seconds, number
+from abm.agents.params import Bps, Leverage, PositiveSeconds, PositiveUsdc, Seconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, USDC
@@ -45,6 +45,8 @@ class PositionParams(TraderParams):
     entry_retries: Annotated[int, number(ge=0)] = 10  # a market entry that fills nothing is sent again, poll_s apart
     leashes: tuple[dict[str, Any], ...] = ()  # [{kind = "stop", pct = 5}, ...] (abm.agents.leashes)
     poll_s: PositiveSeconds = 1.0  # how often it looks at its resting orders' fills
+    spot_venue: Optional[str] = None  # a [spot.NAME] venue where a spot hedge trades (an account of its own there)
+    spot_cash_usdc: Usdc = 0.0  # that account's cash (a short's hedge buys with it); its inventory: spot_inventory
     sample_s: PositiveSeconds = 10.0  # how often its equity path is recorded
     wake: WakeMode = "none"  # its actions come from its own clock and triggers
 
@@ -55,7 +57,9 @@ class PositionParams(TraderParams):
             if isinstance(spec, TopUpSpec) and self.margin_mode != "isolated":
                 yield Problem(f"leashes[{i}].kind", "top_up", "applies to margin_mode = 'isolated' (a cross position "
                                                              "is backed by the whole balance already)")
-            if isinstance(spec, HedgeSpec) and spec.symbol == self.symbol:
+            if isinstance(spec, HedgeSpec) and spec.spot and self.spot_venue is None:
+                yield Problem(f"leashes[{i}].spot", True, "needs spot_venue (the [spot.NAME] venue the hedge trades on)")
+            if isinstance(spec, HedgeSpec) and spec.symbol is not None and spec.symbol == self.symbol:
                 yield Problem(f"leashes[{i}].symbol", spec.symbol, "must be another market than the position's")
 
 
@@ -80,6 +84,8 @@ class PositionHolder(LeashedTrader):
         self.poll_s = p.poll_s
         self.ctx.set_margin_mode(self.symbol, p.margin_mode)
         self.ctx.set_leverage(self.symbol, p.leverage)
+        if p.spot_venue is not None:
+            self.open_spot_account(p.spot_venue, round(p.spot_cash_usdc * USDC), p.spot_inventory)
         self.init_leashes(p.leashes, f"agents.{self.kind}.leashes")
         self.entry_mark: Optional[int] = None  # the mark when it decided to open
         self.entry_oids: list[int] = []
@@ -155,16 +161,18 @@ class PositionHolder(LeashedTrader):
 
     # ------------------------------------------------------------------ what the report reads
 
-    def outcome(self, fills: dict[int, Fills], liquidated: bool) -> dict[str, Any]:
+    def outcome(self, fills: dict[int, Fills], liquidated: bool, spot_fills: Optional[dict[int, Fills]] = None) -> dict[str, Any]:
         """The position's story in plain numbers (prices in the quote currency, sizes in base units), its fills
-        from ``fills`` (``fills_by_order`` of the run's tape) and ``liquidated`` from the liquidation log."""
+        from ``fills`` (``fills_by_order`` of the run's tape; a spot hedge's from ``spot_fills``, of the spot tape)
+        and ``liquidated`` from the liquidation log."""
         spec = self.ctx.spec(self.symbol)
         tick, lot = float(spec.tick_size), float(spec.lot_size)
         entry = _sum(fills, self.entry_oids)
         first = next((r for r in self.exits if r.kind != "hedge"), None)
         hedge = next((r for r in self.exits if r.kind == "hedge"), None)
         ex = _sum(fills, first.oids) if first else Fills()
-        hf = _sum(fills, hedge.oids) if hedge else Fills()
+        hedge_fills = (spot_fills or {}) if hedge is not None and hedge.venue else fills
+        hf = _sum(hedge_fills, hedge.oids) if hedge else Fills()
         flat_by_exit = first is not None and ex.lots >= first.held and not liquidated
         ended = "liquidated" if liquidated else "exit" if flat_by_exit else "held"
 

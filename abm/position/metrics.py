@@ -7,7 +7,7 @@ records (what set them off, the fills the book gave), so each column has one sou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     from abm.model.model import MarketModel
@@ -35,10 +35,20 @@ def position_metrics(result: RunResult, model: MarketModel) -> dict[str, Any]:
         "loss_usdc": deposit - equity,  # positive = lost
         "fees_usdc": float(row["fees_usdc"]),
         "funding_usdc": float(row["funding_usdc"]),
-        **agent.outcome(fills_by_order(model.tape, agent.account), bool(row["liquidated"])),
+        **agent.outcome(fills_by_order(model.tape, agent.account), bool(row["liquidated"]), _spot_fills(model, agent)),
     }
     out.update(_path(agent.path, model.config.run.duration_s))
     return out
+
+
+def _spot_fills(model: MarketModel, agent: Any) -> Optional[dict[int, Any]]:
+    """The agent's spot account's fills (where a spot hedge trades), or None when it has none."""
+    from abm.agents.leashed import fills_by_order
+
+    spot = getattr(agent, "spot", None)
+    if spot is None:
+        return None
+    return fills_by_order(model.spot_tape, spot.account, list(model.spot_venues).index(spot.venue))
 
 
 def _path(path: list[tuple[int, int]], duration_s: float) -> dict[str, float]:

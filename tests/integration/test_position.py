@@ -256,3 +256,51 @@ def test_a_venue_held_stop_fires_at_the_mark_update_itself():
     assert got is None or got.last_us == held.trigger_us  # it met the book at the mark update itself, no latency
     assert mine.sent_us[0] == mine.trigger_us and all(o > rep.oid for o in held.oids[1:])  # then the agent's own
     assert outcome(venue)["exit_kind"] == "stop" and holder(venue).size == 0
+
+
+SPOT_WORLD = {
+    "run.duration_s": 500, "markets[0].shocks": [], "markets[0].index": "venues",
+    "spot": {"binance": {"weight": 1, "lending": 200.0, "borrow_bps_per_day": 5.0}},
+    "agents.spot_mm": {"kind": "market_maker", "count": 3, "venue": "binance", "deposit_usdc": 2_000_000,
+                       "spot_inventory": 20.0, "reference": "mid", "max_inventory": 15.0},
+    "agents.spot_noise": {"kind": "noise", "count": 20, "venue": "binance", "deposit_usdc": 1_000_000,
+                          "spot_inventory": 10.0},
+    "agents.spot_whale": {"kind": "whale", "count": 1, "venue": "binance", "execution": "twap", "side": "sell",
+                          "size": 30, "start_s": 300, "duration_s": 120, "slice_s": 10, "deposit_usdc": 0,
+                          "spot_inventory": 30.0},
+}
+
+
+def spot_hedged(cash: float = 50_000.0, **hedge) -> MarketModel:
+    from abm.scenarios import load_scenario
+
+    pos = {"kind": "position", "notional_usdc": 30_000.0, "leverage": 10, "open_s": 60.0, "deposit_usdc": 5_000.0,
+           "spot_venue": "binance", "spot_cash_usdc": cash,
+           "leashes": [{"kind": "hedge", "pct": 0.3, "spot": True, **hedge}]}
+    return MarketModel(load_scenario("whale_dump", {**SPOT_WORLD, "agents.position": pos}, seed=7), audit=True).run()
+
+
+def test_a_spot_hedge_sells_the_underlying_on_the_spot_venue_borrowing_what_it_lacks():
+    m = spot_hedged(borrow=True)
+    a = holder(m)
+    (rec,) = a.exits
+    assert rec.kind == "hedge" and rec.venue == "binance" and rec.side == 1 and rec.held >= 1
+    mine = fills_by_order(m.spot_tape, a.spot.account, 0)
+    sold = sum(mine[o].lots for o in rec.oids if o in mine)
+    acct = m.spot_venues["binance"].accounts[a.spot.account]
+    assert acct.debt[0] == rec.held  # it held no inventory: everything it sold was borrowed first
+    assert acct.total_inventory(0) == rec.held - sold  # what the book did not take is still held
+    assert a.position().size > 0  # the perp position itself is kept: hedged, not closed
+    liquidated = bool(len(m.exchange.liquidations.to_pandas().query("account == @a.account")))
+    out = a.outcome(fills_by_order(m.tape, a.account), liquidated, mine)
+    assert out["hedge_trigger_s"] == rec.trigger_us / 1e6 and (sold < rec.held or out["time_to_hedge_s"] >= 0)
+
+
+def test_a_spot_hedge_without_inventory_or_borrowing_is_recorded_not_sent():
+    m = spot_hedged(borrow=False)
+    a = holder(m)
+    (rec,) = a.exits
+    assert not rec.oids and any("borrow = true" in s.reason for s in a.shortfalls)
+    assert m.spot_venues["binance"].accounts[a.spot.account].debt[0] == 0
+    poor = spot_hedged(cash=100.0, borrow=True)  # too little collateral: the venue refuses the loan, and says why
+    assert any("the borrow was refused" in s.reason for s in holder(poor).shortfalls)
