@@ -99,6 +99,9 @@ if TYPE_CHECKING:  # to a type checker the field types are plain Fractions and i
     ShareOrZero = Fraction
     NoiseBps = Fraction
     Leverage = int
+    Count = int
+    Weight = int
+    Rate = Fraction
 else:
     Money = number(ge=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
     PositiveMoney = number(gt=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
@@ -116,6 +119,9 @@ else:
     ShareOrZero = number(ge=0, le=1)
     NoiseBps = number(ge=0, lt=10_000)
     Leverage = integer(1, 1000)
+    Count = integer(1, 10**9)
+    Weight = integer(0, 10**6)
+    Rate = number(gt=0)
 Name = Annotated[StrictStr, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
@@ -226,6 +232,40 @@ class Staleness(_Model):
     divergence_pct: PositivePercent
 
 
+class ActionWeights(_Model):
+    """What one action of each kind counts against a rate limit (Binance-style request weights; 0: not counted)."""
+
+    limit: Weight = 1
+    market: Weight = 1
+    cancel: Weight = 1
+    cancel_all: Weight = 1
+    modify: Weight = 1
+
+
+class RateLimit(_Model):
+    """Per account: at most ``limit`` weight of actions in each window of ``window_s`` (fixed windows from t = 0)."""
+
+    name: Name  # what a refusal names: gateway.rate_limits.NAME
+    window_s: PositiveSeconds
+    limit: Count
+    weights: ActionWeights = ActionWeights()
+
+
+class GatewayConfig(_Model):
+    """The venue's order gateway (``abm.sim.gateway``): a single-server FIFO queue in front of the matching engine
+    and per-account rate limits. Absent: every action is served the instant it arrives, as before."""
+
+    # one action's service time, or the capacity in actions per second (1 / service time, whole microseconds)
+    service_s: Optional[PositiveSeconds] = None
+    actions_per_s: Optional[Rate] = None
+    queue_limit: Optional[Count] = None  # actions in the gateway (waiting or in service) beyond which one is refused
+    cancel_priority: StrictBool = False  # cancels are served before waiting orders and modifies
+    # the exchange's liquidation engine: "bypass" (internal: never waits) or "queued" (each mark update's
+    # liquidation check waits behind the actions queued before it, then takes one service time)
+    liquidations: Literal["bypass", "queued"] = "bypass"
+    rate_limits: tuple[RateLimit, ...] = ()
+
+
 class VenueProfile(_Model):
     """A whole venue: every key is required except those that are ``Optional`` (absent means "none")."""
 
@@ -241,6 +281,7 @@ class VenueProfile(_Model):
     oracle: OracleConfig
     staleness: Staleness
     rules: tuple[StrictStr, ...] = ()  # opt-in order-entry rules: names in abm.venues.rules.VENUE_RULES or "module:Class"
+    gateway: Optional[GatewayConfig] = None  # opt-in gateway capacity and rate limits (absent: unlimited, instant)
 
     @field_validator("tiers", mode="after")
     @classmethod
@@ -391,6 +432,32 @@ def _check_rules(p: VenueProfile) -> Iterator[Problem]:
             yield Problem(f"rules[{i}]", e.value, e.allowed)
 
 
+def _check_gateway(p: VenueProfile) -> Iterator[Problem]:
+    g = p.gateway
+    if g is None:
+        return
+    if g.service_s is not None and g.actions_per_s is not None:
+        yield Problem("gateway.actions_per_s", g.actions_per_s, "must not be set with gateway.service_s (give one of the two)")
+    if g.actions_per_s is not None and (US / g.actions_per_s).denominator != 1:
+        yield Problem("gateway.actions_per_s", g.actions_per_s,
+                      "must give a whole number of microseconds per action (1,000,000 / actions_per_s)")
+    queued = g.service_s is not None or g.actions_per_s is not None
+    if not queued:
+        for key, v, off in (("queue_limit", g.queue_limit, None), ("cancel_priority", g.cancel_priority, False),
+                            ("liquidations", g.liquidations, "bypass")):
+            if v != off:
+                yield Problem(f"gateway.{key}", v, "only allowed with gateway.service_s or gateway.actions_per_s "
+                                                   "(without a service time nothing queues)")
+        if not g.rate_limits:
+            yield Problem("gateway", MISSING, "must set gateway.service_s, gateway.actions_per_s or gateway.rate_limits")
+    names = [r.name for r in g.rate_limits]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            yield Problem(f"gateway.rate_limits[{i}].name", name, f"must not repeat rate_limits[{names.index(name)}].name")
+        if not any(getattr(g.rate_limits[i].weights, k) for k in ActionWeights.model_fields):
+            yield Problem(f"gateway.rate_limits[{i}].weights", MISSING, "must give some action a weight above 0")
+
+
 def _check_builds(p: VenueProfile) -> Iterator[Problem]:
     """Build every engine object once (quote units at 18 decimals: always exact); report what they refuse."""
     from abm.venues.venue import (
@@ -424,7 +491,7 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
 def check_profile(p: VenueProfile) -> list[Problem]:
     """Rules that span keys; empty when the profile is consistent."""
     problems = [*_check_fees(p), *_check_tiers(p), *_check_liquidation(p), *_check_funding(p), *_check_orders(p),
-                *_check_rules(p)]
+                *_check_rules(p), *_check_gateway(p)]
     if not problems:
         problems.extend(_check_builds(p))
     return problems
