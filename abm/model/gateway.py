@@ -83,7 +83,9 @@ def queued_liquidations(base: Any, model: MarketModel) -> type:
     class QueuedLiquidations:
         def __init__(self, venue: Any, engine: Any) -> None:
             self.inner = base(venue, engine)
-            self.cover_bad_debt = self.inner.cover_bad_debt
+
+        def cover_bad_debt(self, a: Any, unit: Any) -> None:
+            self.inner.cover_bad_debt(a, unit)
 
         def on_mark(self, idx: int) -> None:
             gw = model.gateway
