@@ -235,35 +235,33 @@ class Staleness(_Model):
 class ActionWeights(_Model):
     """What one action of each kind counts against a rate limit (Binance-style request weights; 0: not counted)."""
 
-    limit: Weight = 1
-    market: Weight = 1
-    cancel: Weight = 1
-    cancel_all: Weight = 1
-    modify: Weight = 1
+    limit: Weight = 1  # a limit order's weight against the rate limit (0: not counted)
+    market: Weight = 1  # a market order's weight
+    cancel: Weight = 1  # a cancel's weight
+    cancel_all: Weight = 1  # a cancel-all's weight
+    modify: Weight = 1  # a modify's weight
 
 
 class RateLimit(_Model):
     """Per account: at most ``limit`` weight of actions in each window of ``window_s`` (fixed windows from t = 0)."""
 
     name: Name  # what a refusal names: gateway.rate_limits.NAME
-    window_s: PositiveSeconds
-    limit: Count
-    weights: ActionWeights = ActionWeights()
+    window_s: PositiveSeconds  # the window's length; windows are fixed, from t = 0 (the counter resets at each)
+    limit: Count  # the most weight of one account's actions in one window
+    weights: ActionWeights = ActionWeights()  # weight per action kind
 
 
 class GatewayConfig(_Model):
     """The venue's order gateway (``abm.sim.gateway``): a single-server FIFO queue in front of the matching engine
     and per-account rate limits. Absent: every action is served the instant it arrives, as before."""
 
-    # one action's service time, or the capacity in actions per second (1 / service time, whole microseconds)
-    service_s: Optional[PositiveSeconds] = None
-    actions_per_s: Optional[Rate] = None
+    service_s: Optional[PositiveSeconds] = None  # one action's service time (absent with actions_per_s: no queue)
+    actions_per_s: Optional[Rate] = None  # or the capacity: 1 / service time, a whole number of microseconds
     queue_limit: Optional[Count] = None  # actions in the gateway (waiting or in service) beyond which one is refused
     cancel_priority: StrictBool = False  # cancels are served before waiting orders and modifies
-    # the exchange's liquidation engine: "bypass" (internal: never waits) or "queued" (each mark update's
-    # liquidation check waits behind the actions queued before it, then takes one service time)
-    liquidations: Literal["bypass", "queued"] = "bypass"
-    rate_limits: tuple[RateLimit, ...] = ()
+    # "bypass": liquidation checks never wait (internal); "queued": each waits behind the queued actions
+    liquidations: Literal["bypass", "queued"] = "bypass"  # how the venue's liquidation engine meets the queue
+    rate_limits: tuple[RateLimit, ...] = ()  # per-account limits, each checked on every action before it queues
 
 
 class VenueProfile(_Model):

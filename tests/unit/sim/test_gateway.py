@@ -181,3 +181,20 @@ def test_bad_gateway_input_names_the_field(gw, field, words):  # type: ignore[no
     line = next((ln for ln in text.splitlines() if ln.strip().startswith(field)), None)
     assert line is not None, text
     assert words in line, text
+
+
+@pytest.mark.parametrize("name", ["hyperliquid", "binance"])
+def test_the_shipped_profiles_gateway_sketch_loads_once_uncommented(name):  # type: ignore[no-untyped-def]
+    import tomllib
+    from decimal import Decimal
+
+    from abm.venues import read_profile
+    from tests.support import REPO
+
+    text = (REPO / "abm" / "venues" / "profiles" / f"{name}.toml").read_text()
+    block = text[text.index("# [gateway]"):]
+    sketch = tomllib.loads("\n".join(ln[2:] for ln in block.splitlines()), parse_float=Decimal)
+    raw, _ = read_profile(name)
+    assert "gateway" not in raw, "off in the shipped profile"
+    spec = load_venue({**raw, "gateway": sketch["gateway"]}).gateway()
+    assert spec is not None and spec.service_us > 0 and spec.rate_limits and not spec.liquidations_queued
