@@ -172,3 +172,27 @@ def test_a_gateway_that_never_binds_changes_nothing_but_adds_its_columns():
 def test_a_dotted_override_switches_the_gateway_on():
     r = run("baseline", {"run.duration_s": 20, "venue.overrides": {"gateway.service_s": 0.001}}, seed=3, report=False)
     assert r.steps["gateway_served"].sum() > 0
+
+
+def test_venue_overload_saturates_the_gateway_while_liquidations_bypass_it():
+    from abm.report import build_figure
+
+    r = run("venue_overload", report=False)  # its own seed
+    g = r.summary["gateway"]
+    steps = r.steps
+    calm = steps[steps["time_s"] < 240]  # before the slide: about half the capacity, no refusals
+    assert calm["gateway_latency_p99_ms"].max() < 300 and calm.filter(like="gateway_rejects_").to_numpy().sum() == 0
+    assert g["saturated_s"] > 30 and g["max_p99_latency_ms"] > 1_000 and g["peak_queue"] == 100
+    # Binance's 300 orders per 10 s never binds here: the overload does the refusing
+    assert g["refused"]["overload"] > 500 and g["refused"]["orders_10s"] == 0
+    rejects = r.accounts.groupby("group")["rejects"].sum()
+    assert rejects["long_crowd"] > 500  # stops refused (and retried)
+    t = r.liquidations["time_us"].to_numpy()
+    assert len(t) > 5 and (t % 1_000_000 == 0).all(), "liquidations at their mark updates, never behind the queue"
+    assert r.summary["liquidation_events"] > 5
+    fig = build_figure(r)
+    labels = [a.get_label() for a in fig.axes]
+    assert labels[:2] == ["prices", "gateway"] and "gateway_price" in labels  # latency beside the price
+    assert "gateway:" in fig._suptitle.get_text()  # type: ignore[union-attr]
+    off = build_figure(run("baseline", {"run.duration_s": 30}, seed=1, report=False))
+    assert "gateway" not in [a.get_label() for a in off.axes]
