@@ -98,12 +98,13 @@ class Gateway:
             self.waits_us.append(0)
             fn(t, *args)
             return None
-        n = len(self)
-        if self.queue_limit is not None and n >= self.queue_limit:
+        n = len(self._orders) + len(self._cancels) + self._busy
+        limit = self.queue_limit
+        if limit is not None and n >= limit:
             self.rejected[OVERLOAD] += 1
             self.refused += 1
             return GatewayOverload("gateway.queue_limit", action,
-                                   f"at most {self.queue_limit} actions in the venue's gateway (waiting or in service); "
+                                   f"at most {limit} actions in the venue's gateway (waiting or in service); "
                                    f"{n} were there (system overload)")
         self._admit((t, fn, args), self.cancel_priority and action in CANCELS)
         return None
@@ -123,12 +124,14 @@ class Gateway:
     def _admit(self, job: Job, cancel: bool) -> None:
         if self._busy:
             (self._cancels if cancel else self._orders).append(job)
+            n = len(self._orders) + len(self._cancels) + 1
+            if n > self.peak:
+                self.peak = n
         else:
             self._busy = True
             self._sched.push(job[0] + self.service_us, self._serve, job)
-        n = len(self)
-        if n > self.peak:
-            self.peak = n
+            if not self.peak:
+                self.peak = 1
 
     def _serve(self, t: int, job: Job) -> None:
         """The action in service is done at ``t``: executed now; the next waiting one starts now."""

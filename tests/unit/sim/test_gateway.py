@@ -198,3 +198,34 @@ def test_the_shipped_profiles_gateway_sketch_loads_once_uncommented(name):  # ty
     assert "gateway" not in raw, "off in the shipped profile"
     spec = load_venue({**raw, "gateway": sketch["gateway"]}).gateway()
     assert spec is not None and spec.service_us > 0 and spec.rate_limits and not spec.liquidations_queued
+
+
+@pytest.mark.parametrize("seed, limit", [(1, None), (2, 8), (3, 3), (4, 30)])
+def test_random_arrivals_match_the_queue_recurrence(seed, limit):  # type: ignore[no-untyped-def]
+    """Against an independent model: d_k = max(a_k, d_{k-1}) + s for the admitted, refused while `limit` remain."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    s = 1_333  # arrivals on a 1 ms grid, service 1.333 ms: no completion falls on an arrival (no ties to order)
+    arrivals = np.sort(rng.integers(0, 400, size=600)) * 1_000  # bursts (repeated times) and gaps
+    gw, sched, served = gateway(service_us=s, queue_limit=limit)
+    refused: list[int] = []
+
+    def arrive(t: int, k: int) -> None:
+        if offer(gw, served, t, str(k)) is not None:
+            refused.append(k)
+
+    for k, a in enumerate(arrivals.tolist()):
+        sched.at(a, arrive, k)
+    sched.run_until(10**9)
+    free, inside, expect, expect_refused = 0, [], [], []
+    for k, a in enumerate(arrivals.tolist()):
+        inside = [d for d in inside if d > a]
+        if limit is not None and len(inside) >= limit:
+            expect_refused.append(k)
+            continue
+        free = max(a, free) + s
+        inside.append(free)
+        expect.append((free, str(k)))
+    assert served == expect and refused == expect_refused
+    assert (limit is None) == (not refused)
