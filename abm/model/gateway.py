@@ -12,6 +12,9 @@ appends them to its own plan (``gateway_plan``), after every registered column:
   not in it), nearest-rank percentiles; NaN in a step that served none;
 - ``gateway_rejects_overload``: actions refused by the queue limit in the step, and ``gateway_rejects_NAME`` for
   each rate limit.
+
+A simulated spot venue with a gateway (``spot.NAME.gateway``) has the same columns suffixed ``@NAME``, after the
+perp venue's.
 """
 
 from __future__ import annotations
@@ -31,18 +34,18 @@ GATEWAY_COLUMNS = ("gateway_queue", "gateway_queue_peak", "gateway_served", "gat
 NAN = float("nan")
 
 
-def _sorted_waits(model: MarketModel) -> list[int]:
+def _sorted_waits(model: MarketModel, gw: Gateway) -> list[int]:
     cache = model.metric_cache
-    waits = cache.get("gateway_waits")
+    key = ("gateway_waits", id(gw))
+    waits = cache.get(key)
     if waits is None:
-        assert model.gateway is not None
-        waits = cache["gateway_waits"] = sorted(model.gateway.waits_us)
+        waits = cache[key] = sorted(gw.waits_us)
     return waits  # type: ignore[no-any-return]
 
 
-def _percentile(q: float) -> Callable[[MarketModel], float]:
+def _percentile(gw: Gateway, q: float) -> Callable[[MarketModel], float]:
     def fn(model: MarketModel) -> float:
-        waits = _sorted_waits(model)
+        waits = _sorted_waits(model, gw)
         if not waits:
             return NAN
         return waits[max(0, math.ceil(q * len(waits)) - 1)] / 1000.0
@@ -50,27 +53,16 @@ def _percentile(q: float) -> Callable[[MarketModel], float]:
     return fn
 
 
-def _rejects(reason: str) -> Callable[[MarketModel], int]:
-    def fn(model: MarketModel) -> int:
-        assert model.gateway is not None
-        return model.gateway.rejected[reason]
-
-    return fn
-
-
-def _gw(model: MarketModel) -> Gateway:
-    assert model.gateway is not None
-    return model.gateway
-
-
-def gateway_plan(gateway: Gateway) -> list[tuple[str, Callable[..., Any], int]]:
-    """The gateway's step columns as (column, reporter, -1) entries of a model's plan."""
+def gateway_plan(gateway: Gateway, suffix: str = "") -> list[tuple[str, Callable[..., Any], int]]:
+    """The gateway's step columns as (column, reporter, -1) entries of a model's plan; a spot venue's gateway has
+    its columns suffixed ``@NAME``."""
+    gw = gateway
     fns: list[tuple[str, Callable[..., Any]]] = [
-        ("gateway_queue", lambda m: len(_gw(m))), ("gateway_queue_peak", lambda m: _gw(m).peak),
-        ("gateway_served", lambda m: len(_gw(m).waits_us)), ("gateway_latency_p50_ms", _percentile(0.5)),
-        ("gateway_latency_p99_ms", _percentile(0.99)), ("gateway_latency_max_ms", _percentile(1.0))]
-    fns += [(f"gateway_rejects_{reason}", _rejects(reason)) for reason in gateway.rejected]
-    return [(name, fn, -1) for name, fn in fns]
+        ("gateway_queue", lambda m: len(gw)), ("gateway_queue_peak", lambda m: gw.peak),
+        ("gateway_served", lambda m: len(gw.waits_us)), ("gateway_latency_p50_ms", _percentile(gw, 0.5)),
+        ("gateway_latency_p99_ms", _percentile(gw, 0.99)), ("gateway_latency_max_ms", _percentile(gw, 1.0))]
+    fns += [(f"gateway_rejects_{reason}", lambda m, r=reason: gw.rejected[r]) for reason in gw.rejected]
+    return [(name + suffix, fn, -1) for name, fn in fns]
 
 
 def queued_liquidations(base: Any, model: MarketModel) -> type:

@@ -60,6 +60,7 @@ from abm.sim.gateway import Gateway
 from abm.spot import SpotExchange
 from abm.spot.tape import SpotTape
 from abm.units import US_PER_S, usdc_units
+from abm.venues.venue import gateway_spec
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
@@ -109,6 +110,7 @@ class MarketModel(mesa.Model):
         self.exchange = ex = Exchange(liquidation)
         self.sched = Scheduler(ex)
         self.gateways: dict[int, Gateway] = {}  # id(venue) -> its gateway, read by the agents' links
+        self.spot_gateways: dict[str, Gateway] = {}  # spot venue -> its gateway (spot.NAME.gateway)
         if gateway is not None:
             self.gateway = self.gateways[id(ex)] = Gateway(gateway, self.sched)
         self.tape = Tape()
@@ -170,6 +172,8 @@ class MarketModel(mesa.Model):
         self._steps = plan(self.symbols)  # the metric registry as it is now: a model's columns never change
         if self.gateway is not None:  # its columns only in runs that have one, after the registered ones
             self._steps += gateway_plan(self.gateway)
+        for name, gw in self.spot_gateways.items():
+            self._steps += gateway_plan(gw, f"@{name}")
         self.metric_cache: dict[Any, Any] = {}  # reporters' shared work within one collection
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, n=name: m.metrics[n]) for name, _, _ in self._steps})
@@ -210,6 +214,8 @@ class MarketModel(mesa.Model):
                     sx.seed_lending(pair, int(lending))
                 pairs[pair] = sym
             sx.subscribe_trades(self.spot_tape.listener(len(self.spot_venues)))
+            if sv.gateway is not None:
+                self.spot_gateways[name] = self.gateways[id(sx)] = Gateway(gateway_spec(sv.gateway), self.sched)
             self.spot_venues[name] = sx
             self.perp_of_spot[name] = pairs
 
@@ -350,8 +356,8 @@ class MarketModel(mesa.Model):
         self.metrics = collect(self, self._steps)
         self._liq_seen = len(self.exchange.liquidations)  # the next step's flow figures start here
         self._taker_seen = [list(m.taker_volume) for m in self.exchange.markets]
-        if self.gateway is not None:
-            self.gateway.new_step()
+        for gw in self.gateways.values():
+            gw.new_step()
         self.datacollector.collect(self)
         if self._t >= self.end_us:
             self.running = False

@@ -337,7 +337,7 @@ def _gateway(ax: Any, run: _Run) -> None:
                     label="latency, slowest action of the step")
     ax.plot(run.t, col("gateway_latency_p99_ms"), color="tab:purple", lw=1.3, label="latency p99")
     ax.plot(run.t, col("gateway_latency_p50_ms"), color="tab:purple", lw=0.9, ls="--", label="latency p50")
-    refused = sum((col(c) for c in steps.columns if c.startswith("gateway_rejects_")), np.zeros(len(run.t)))
+    refused = sum((col(c) for c in steps.columns if c.startswith("gateway_rejects_") and "@" not in c), np.zeros(len(run.t)))
     if np.nansum(refused) > 0:
         ax.fill_between(run.t, 0, 1, where=refused > 0, transform=ax.get_xaxis_transform(), step="mid",
                         color="tab:red", alpha=0.12, lw=0,

@@ -65,6 +65,8 @@ __all__ = [
     "Band",
     "parse_profile",
     "MAX_QUOTE_DECIMALS",
+    "GatewayConfig",
+    "check_gateway",
 ]
 
 US = 1_000_000  # microseconds per second
@@ -430,30 +432,33 @@ def _check_rules(p: VenueProfile) -> Iterator[Problem]:
             yield Problem(f"rules[{i}]", e.value, e.allowed)
 
 
-def _check_gateway(p: VenueProfile) -> Iterator[Problem]:
-    g = p.gateway
-    if g is None:
-        return
+def check_gateway(g: GatewayConfig, at: str = "gateway") -> Iterator[Problem]:
+    """A gateway's rules across keys (a venue profile's ``gateway``, a spot venue's ``spot.NAME.gateway``)."""
     if g.service_s is not None and g.actions_per_s is not None:
-        yield Problem("gateway.actions_per_s", g.actions_per_s, "must not be set with gateway.service_s (give one of the two)")
+        yield Problem(f"{at}.actions_per_s", g.actions_per_s, f"must not be set with {at}.service_s (give one of the two)")
     if g.actions_per_s is not None and (US / g.actions_per_s).denominator != 1:
-        yield Problem("gateway.actions_per_s", g.actions_per_s,
+        yield Problem(f"{at}.actions_per_s", g.actions_per_s,
                       "must give a whole number of microseconds per action (1,000,000 / actions_per_s)")
     queued = g.service_s is not None or g.actions_per_s is not None
     if not queued:
         for key, v, off in (("queue_limit", g.queue_limit, None), ("cancel_priority", g.cancel_priority, False),
                             ("liquidations", g.liquidations, "bypass")):
             if v != off:
-                yield Problem(f"gateway.{key}", v, "only allowed with gateway.service_s or gateway.actions_per_s "
-                                                   "(without a service time nothing queues)")
+                yield Problem(f"{at}.{key}", v, f"only allowed with {at}.service_s or {at}.actions_per_s "
+                                                "(without a service time nothing queues)")
         if not g.rate_limits:
-            yield Problem("gateway", MISSING, "must set gateway.service_s, gateway.actions_per_s or gateway.rate_limits")
+            yield Problem(at, MISSING, f"must set {at}.service_s, {at}.actions_per_s or {at}.rate_limits")
     names = [r.name for r in g.rate_limits]
     for i, name in enumerate(names):
         if name in names[:i]:
-            yield Problem(f"gateway.rate_limits[{i}].name", name, f"must not repeat rate_limits[{names.index(name)}].name")
+            yield Problem(f"{at}.rate_limits[{i}].name", name, f"must not repeat rate_limits[{names.index(name)}].name")
         if not any(getattr(g.rate_limits[i].weights, k) for k in ActionWeights.model_fields):
-            yield Problem(f"gateway.rate_limits[{i}].weights", MISSING, "must give some action a weight above 0")
+            yield Problem(f"{at}.rate_limits[{i}].weights", MISSING, "must give some action a weight above 0")
+
+
+def _check_gateway(p: VenueProfile) -> Iterator[Problem]:
+    if p.gateway is not None:
+        yield from check_gateway(p.gateway)
 
 
 def _check_builds(p: VenueProfile) -> Iterator[Problem]:

@@ -24,9 +24,9 @@ from abm.prices.funding import FundingConfig
 from abm.prices.mark import MARK_MODELS, MarkModel
 from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
 from abm.venues.rules import VenueRule, build_rules
-from abm.venues.schema import MAX_QUOTE_DECIMALS, US, InvalidProfile, TierClass, VenueProfile, band_mmr
+from abm.venues.schema import MAX_QUOTE_DECIMALS, US, GatewayConfig, InvalidProfile, TierClass, VenueProfile, band_mmr
 
-__all__ = ["Venue", "OrderLimits", "StalenessLimits", "GatewaySpec", "RateLimitSpec", "GATEWAY_ACTIONS"]
+__all__ = ["Venue", "OrderLimits", "StalenessLimits", "GatewaySpec", "RateLimitSpec", "GATEWAY_ACTIONS", "gateway_spec"]
 
 GATEWAY_ACTIONS = ("limit", "market", "cancel", "cancel_all", "modify")  # what passes the gateway, by the link's name
 
@@ -68,6 +68,16 @@ class GatewaySpec:
     cancel_priority: bool
     liquidations_queued: bool
     rate_limits: tuple[RateLimitSpec, ...]
+
+
+def gateway_spec(g: GatewayConfig) -> GatewaySpec:
+    """A validated gateway table (``check_gateway`` passed) in microseconds and weights."""
+    service = _us(g.service_s) if g.service_s is not None else 0
+    if g.actions_per_s is not None:
+        service = _us(1 / g.actions_per_s)
+    limits = tuple(RateLimitSpec(r.name, _us(r.window_s), r.limit, {a: getattr(r.weights, a) for a in GATEWAY_ACTIONS})
+                   for r in g.rate_limits)
+    return GatewaySpec(service, g.queue_limit, g.cancel_priority, g.liquidations == "queued", limits)
 
 
 def _us(seconds: Fraction) -> int:
@@ -244,15 +254,7 @@ class Venue:
 
     def gateway(self) -> Optional[GatewaySpec]:
         """The gateway's capacity and rate limits in microseconds and weights; None when the profile has none."""
-        g = self.profile.gateway
-        if g is None:
-            return None
-        service = _us(g.service_s) if g.service_s is not None else 0
-        if g.actions_per_s is not None:
-            service = _us(1 / g.actions_per_s)
-        limits = tuple(RateLimitSpec(r.name, _us(r.window_s), r.limit,
-                                     {a: getattr(r.weights, a) for a in GATEWAY_ACTIONS}) for r in g.rate_limits)
-        return GatewaySpec(service, g.queue_limit, g.cancel_priority, g.liquidations == "queued", limits)
+        return None if self.profile.gateway is None else gateway_spec(self.profile.gateway)
 
     def staleness(self) -> StalenessLimits:
         s = self.profile.staleness

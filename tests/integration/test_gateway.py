@@ -196,3 +196,53 @@ def test_venue_overload_saturates_the_gateway_while_liquidations_bypass_it():
     assert "gateway:" in fig._suptitle.get_text()  # type: ignore[union-attr]
     off = build_figure(run("baseline", {"run.duration_s": 30}, seed=1, report=False))
     assert "gateway" not in [a.get_label() for a in off.axes]
+
+
+def test_a_spot_venue_has_a_gateway_of_its_own():
+    spot = {"binance": {"weight": 3, "gateway": {"service_s": 0.01, "queue_limit": 5}}}
+    agents = (group("noise", 10, {}), group("noise", 20, {"venue": "binance", "spot_inventory": 10.0}, name="spot_noise"),
+              group("market_maker", 2, {"venue": "binance", "spot_inventory": 20.0, "deposit_usdc": 2_000_000}, name="spot_mm"))
+    cfg = {**scenario(seed=2, duration_s=60, agents=agents), "spot": spot}
+    m = MarketModel(cfg, audit=True).run()
+    assert m.gateway is None and set(m.spot_gateways) == {"binance"}
+    gw = m.spot_gateways["binance"]
+    steps = m.steps_frame()
+    assert not any(c.startswith("gateway_") and "@" not in c for c in steps.columns)  # the perp venue has none
+    assert int(steps["gateway_served@binance"].sum()) == gw.served > 100
+    assert int(steps["gateway_rejects_overload@binance"].sum()) == gw.refused > 0
+    assert steps["gateway_queue_peak@binance"].max() == 5
+    refused = sum(a.ctx.rejects for a in m.agents_by_group["spot_noise"] + m.agents_by_group["spot_mm"])
+    assert refused >= gw.refused
+    assert all(a.ctx._gateway is None for a in m.agents_by_group["noise"])  # the perp venue's links pass none
+    assert all(a.ctx._gateway is gw for a in m.agents_by_group["spot_noise"])
+    from abm.model.scenario import parse_scenario
+
+    r = run(parse_scenario(cfg, "test"), report=False)
+    assert r.summary["spot_gateways"]["binance"]["refused"]["overload"] == gw.refused and "gateway" not in r.summary
+
+
+def test_bad_spot_gateway_input_names_the_spot_venue():
+    import pytest
+
+    from abm.model.scenario import InvalidScenario, parse_scenario
+
+    for gw, words in (({"queue_limit": 5}, "spot.binance.gateway.queue_limit: only allowed with"),
+                      ({"service_s": 0.01, "liquidations": "queued"}, "spot.binance.gateway.liquidations: must be 'bypass'"),
+                      ({"service_s": -1}, "spot.binance.gateway.service_s: must be > 0")):
+        with pytest.raises(InvalidScenario) as e:
+            parse_scenario({"name": "x", "spot": {"binance": {"gateway": gw}}}, "t")
+        assert words in str(e.value), str(e.value)
+
+
+def test_a_spot_gateway_round_trips_and_none_leaves_the_record_as_it_was():
+    import tomllib
+
+    from abm.model.scenario import parse_scenario
+    from abm.scenarios import to_toml
+
+    data = {"name": "x", "spot": {"binance": {"gateway": {"service_s": 0.01, "rate_limits": [
+        {"name": "r", "window_s": 1, "limit": 5, "weights": {"cancel": 0}}]}}}}
+    scn = parse_scenario(data, "t")
+    assert parse_scenario(tomllib.loads(to_toml(scn)), "again") == scn
+    plain = parse_scenario({"name": "x", "spot": {"binance": {}}}, "t")
+    assert "gateway" not in plain.model_dump(mode="json")["spot"]["binance"]
