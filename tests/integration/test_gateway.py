@@ -246,3 +246,11 @@ def test_a_spot_gateway_round_trips_and_none_leaves_the_record_as_it_was():
     assert parse_scenario(tomllib.loads(to_toml(scn)), "again") == scn
     plain = parse_scenario({"name": "x", "spot": {"binance": {}}}, "t")
     assert "gateway" not in plain.model_dump(mode="json")["spot"]["binance"]
+
+
+def test_a_run_folder_repeats_a_run_through_the_gateway(tmp_path):  # type: ignore[no-untyped-def]
+    first = run("venue_overload", {"run.duration_s": 260}, out=tmp_path / "run", report=False)
+    venue_toml = (tmp_path / "run" / "venue.toml").read_text()
+    assert "[gateway]" in venue_toml and "queue_limit = 100" in venue_toml  # the frozen profile has it
+    again = run(tmp_path / "run" / "config.toml", report=False)
+    assert fingerprint(again) == fingerprint(first) and first.summary["gateway"]["served"] > 0
