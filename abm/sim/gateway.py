@@ -25,7 +25,9 @@ goes ahead of orders that arrived before it, so an action's execution time is on
 - The exchange's liquidation engine is internal and never passes here by default. With
   ``liquidations_queued`` each mark update's liquidation check is a job in the order lane (coalesced per market:
   a check already waiting will read the newest mark), exempt from the limits (the engine cannot be refused).
-- Set-up calls (leverage, margin mode, deposits, transfers) do not pass the gateway.
+- Set-up calls (leverage, margin mode, deposits, transfers) do not pass the gateway. Placing and cancelling a
+  trigger order held by the venue (``stop``, ``cancel_stop``) do; its firing at a mark update is the venue's own
+  and never waits, like a liquidation.
 
 The gateway keeps the figures of what it served since the model's last step (``waits_us``, ``rejected``,
 ``peak``) for the per-step metrics; the model calls ``new_step`` after each collection.
@@ -41,7 +43,7 @@ from abm.venues.venue import GatewaySpec
 
 __all__ = ["Gateway", "CANCELS", "OVERLOAD"]
 
-CANCELS = frozenset({"cancel", "cancel_all"})
+CANCELS = frozenset({"cancel", "cancel_all", "cancel_stop"})
 OVERLOAD = "overload"  # the reason of a refusal by the queue limit (a rate limit's reason is its name)
 
 Job = tuple[int, Callable[..., None], tuple]  # (arrival time, fn(t, *args) run when served, args)

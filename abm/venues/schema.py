@@ -242,6 +242,8 @@ class ActionWeights(_Model):
     cancel: Weight = 1  # a cancel's weight
     cancel_all: Weight = 1  # a cancel-all's weight
     modify: Weight = 1  # a modify's weight
+    stop: Weight = 1  # placing a trigger order held by the venue (its firing is the venue's own: never weighed)
+    cancel_stop: Weight = 1  # cancelling a trigger order
 
 
 class RateLimit(_Model):

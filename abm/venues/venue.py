@@ -28,7 +28,8 @@ from abm.venues.schema import MAX_QUOTE_DECIMALS, US, GatewayConfig, InvalidProf
 
 __all__ = ["Venue", "OrderLimits", "StalenessLimits", "GatewaySpec", "RateLimitSpec", "GATEWAY_ACTIONS", "gateway_spec"]
 
-GATEWAY_ACTIONS = ("limit", "market", "cancel", "cancel_all", "modify")  # what passes the gateway, by the link's name
+# what passes the gateway, by the link's name ("stop" / "cancel_stop": placing and cancelling venue-held triggers)
+GATEWAY_ACTIONS = ("limit", "market", "cancel", "cancel_all", "modify", "stop", "cancel_stop")
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,3 +254,11 @@ def test_a_run_folder_repeats_a_run_through_the_gateway(tmp_path):  # type: igno
     assert "[gateway]" in venue_toml and "queue_limit = 100" in venue_toml  # the frozen profile has it
     again = run(tmp_path / "run" / "config.toml", report=False)
     assert fingerprint(again) == fingerprint(first) and first.summary["gateway"]["served"] > 0
+
+
+def test_venue_held_stops_fire_at_the_mark_past_a_saturated_gateway():
+    r = run("venue_overload", {"run.duration_s": 300, "agents.long_crowd.stop_on_exchange": True}, report=False)
+    assert r.summary["gateway"]["saturated_s"] > 10  # users' actions queued for seconds meanwhile
+    fired = r.trades[r.trades["trigger_id"] > 0]
+    assert len(fired) > 5
+    assert ((fired["time_us"] % 1_000_000) == 0).all(), "each fill at the mark update (1 s cadence) that fired it"

@@ -83,17 +83,19 @@ def order_of_service(priority: bool) -> list[str]:
         offer(gw, served, t, "c", "cancel")
         offer(gw, served, t, "m", "modify")
         offer(gw, served, t, "ca", "cancel_all")
+        offer(gw, served, t, "s", "stop")
+        offer(gw, served, t, "cs", "cancel_stop")
 
     sched.at(0, burst)
     sched.run_until(10_000)
-    assert [t for t, _ in served] == [S * k for k in range(1, 8)]  # one service time apart either way
+    assert [t for t, _ in served] == [S * k for k in range(1, 10)]  # one service time apart either way
     return [lab for _, lab in served]
 
 
 def test_cancels_go_ahead_of_waiting_orders_only_with_priority():
-    assert order_of_service(False) == ["o0", "o1", "o2", "o3", "c", "m", "ca"], "FIFO: arrival order"
-    # the action in service (o0) is not interrupted; the cancels keep their own order
-    assert order_of_service(True) == ["o0", "c", "ca", "o1", "o2", "o3", "m"]
+    assert order_of_service(False) == ["o0", "o1", "o2", "o3", "c", "m", "ca", "s", "cs"], "FIFO: arrival order"
+    # the action in service (o0) is not interrupted; the cancels (of orders and of triggers) keep their own order
+    assert order_of_service(True) == ["o0", "c", "ca", "cs", "o1", "o2", "o3", "m", "s"]
 
 
 def test_rate_limit_windows_weights_and_accounts():
@@ -168,7 +170,8 @@ def test_a_profile_gateway_builds_into_integers():
     ({"rate_limits": [{"name": "a", "window_s": 1, "limit": 5, "weights": {"limit": -1}}]},
      "gateway.rate_limits[0].weights.limit", "integer in [0"),
     ({"rate_limits": [{"name": "a", "window_s": 1, "limit": 5, "weights": {"limit": 0, "market": 0, "cancel": 0,
-                                                                              "cancel_all": 0, "modify": 0}}]},
+                                                                              "cancel_all": 0, "modify": 0, "stop": 0,
+                                                                              "cancel_stop": 0}}]},
      "gateway.rate_limits[0].weights", "weight above 0"),
     ({"service_s": 0.001, "queue_limt": 5}, "gateway.queue_limt", "queue_limit"),
 ])
