@@ -105,6 +105,17 @@ class TransferFrozen(InvalidInput):
     ``field`` is what is frozen (``deposits`` or ``withdrawals``), ``value`` the amount, ``allowed`` says which venue."""
 
 
+class GatewayOverload(InvalidInput):
+    """An action the venue's gateway turns away because its queue is full (``abm.sim.gateway``; BitMEX's
+    "system overload" of March 2020): ``field`` is ``"gateway.queue_limit"``, ``value`` the action, ``allowed``
+    the limit and how many actions were waiting."""
+
+
+class RateLimitExceeded(InvalidInput):
+    """An action over one of the account's rate limits (``gateway.rate_limits``): ``field`` names the limit
+    (``gateway.rate_limits.NAME``), ``value`` the weight the window would reach, ``allowed`` the limit and window."""
+
+
 class InsufficientFunds(InvalidInput):
     pass
 

@@ -6,6 +6,7 @@ second, total events processed by the scheduler, and wall time.
     python bench/model_throughput.py [--duration-s 3600] [--noise 900] [--makers 10] [--leveraged 80] ...
     ABM_PURE_PYTHON=1 python bench/model_throughput.py    # the same run on the Python sources only
     python bench/model_throughput.py --spot [--repeat 3]  # perp-only paired with the spot configuration
+    python bench/model_throughput.py --gateway [--repeat 3]  # perp-only paired with the same through a gateway
 
 The first line says which build ran: the compiled hot modules (setup.py) or pure Python.
 
@@ -16,6 +17,10 @@ makers and noise flow on each spot book, and the arbitrageurs hedging through th
 pairs; the medians are compared) and prints both throughputs, their CPU time and the ratio; the bar
 is a ratio of at least 0.6 in order events per second (every venue's events count: the spot crowd's
 orders reach an exchange through the same link).
+
+``--gateway`` (issue 17): the perp-only crowd with and without a venue gateway (``--gateway-service-ms`` per
+action, no queue limit, and a per-account rate limit that never binds), alternated like ``--spot``; the ratio
+of order events per second is what the gateway costs (one queue step and one scheduler event per action).
 """
 
 from __future__ import annotations
@@ -117,13 +122,20 @@ def main() -> None:
                          "sources) and print both throughputs and their ratio")
     ap.add_argument("--spot-makers", type=int, default=5, help="--spot: market makers on each spot venue")
     ap.add_argument("--spot-noise", type=int, default=300, help="--spot: noise traders on each spot venue")
-    ap.add_argument("--repeat", type=int, default=1, help="--spot: pairs of runs, alternated; medians compared")
+    ap.add_argument("--gateway", action="store_true",
+                    help="run the perp-only configuration paired with the same one through a venue gateway (a queue "
+                         "and a rate limit that never refuses) and print both throughputs and their ratio")
+    ap.add_argument("--gateway-service-ms", type=float, default=1.0, help="--gateway: service time per action (ms)")
+    ap.add_argument("--repeat", type=int, default=1, help="--spot, --gateway: pairs of runs, alternated; medians compared")
     args = ap.parse_args()
     native = compiled_modules()
     print(f"core: {f'compiled with mypyc ({len(native)} modules)' if native else 'pure Python'}")
     cfg = perp_config(args)
     if args.spot:
         paired(cfg, spot_config(args), args)
+        return
+    if args.gateway:
+        paired(cfg, gateway_config(cfg, args), args, ("perp", "gateway"), bar=None)
         return
     r = timed_run(cfg)
     describe(r, args.duration_s)
@@ -135,27 +147,44 @@ def main() -> None:
               f"-> {cpu_plain / cpu_quiet:.2f}x")
 
 
-def paired(perp: dict[str, Any], spot: dict[str, Any], args: argparse.Namespace) -> None:
-    """Perp-only and spot runs alternated in this process, so both meet the same machine; medians compared."""
-    rates: dict[str, list[float]] = {"perp": [], "spot": []}
-    cpu_rates: dict[str, list[float]] = {"perp": [], "spot": []}
+def gateway_config(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The same crowd through a venue gateway that queues (``--gateway-service-ms`` per action, no queue limit)
+    and keeps a per-account rate limit that never binds: what the gateway's bookkeeping costs per action."""
+    gateway = {"service_s": args.gateway_service_ms / 1000,
+               "rate_limits": [{"name": "orders_10s", "window_s": 10, "limit": 10**9}]}
+    return {**cfg, "name": "throughput_gateway", "venue": {"overrides": {"gateway": gateway}}}
+
+
+LABELS = {"perp": "perp-only", "spot": "spot (index by venues)", "gateway": "with the venue gateway"}
+
+
+def paired(first: dict[str, Any], second: dict[str, Any], args: argparse.Namespace,
+           names: tuple[str, str] = ("perp", "spot"), bar: float | None = SPOT_BAR) -> None:
+    """Two configurations alternated in this process, so both meet the same machine; medians compared."""
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    cpu_rates: dict[str, list[float]] = {n: [] for n in names}
     for k in range(max(1, args.repeat)):
-        for name, cfg in (("perp", perp), ("spot", spot)):
+        for name, cfg in zip(names, (first, second)):
             r = timed_run(cfg)
-            print(f"--- {name}-only" if name == "perp" else f"--- {name} (index by venues)", f"(pair {k + 1})")
+            print(f"--- {LABELS[name]}", f"(pair {k + 1})")
             describe(r, args.duration_s)
+            if name == "gateway":
+                gw = r["model"].gateway
+                print(f"  gateway: {gw.served:,} actions served, {gw.refused:,} refused")
             rates[name].append(r["events"] / r["wall"])
             cpu_rates[name].append(r["events"] / r["cpu"])
             del r
-    p, s = statistics.median(rates["perp"]), statistics.median(rates["spot"])
-    pc, sc = statistics.median(cpu_rates["perp"]), statistics.median(cpu_rates["spot"])
+    a, b = names
+    p, s = statistics.median(rates[a]), statistics.median(rates[b])
+    pc, sc = statistics.median(cpu_rates[a]), statistics.median(cpu_rates[b])
+
     def verdict(r: float) -> str:
-        return "met" if r >= SPOT_BAR else "NOT met"
+        return "" if bar is None else f" ({'met' if r >= bar else 'NOT met'})"
 
     # on a shared machine wall time carries the other processes' load; CPU time is this process's own
-    print(f"=== order events per wall second (median of {len(rates['perp'])}): perp-only {p:,.0f}, spot {s:,.0f} "
-          f"-> ratio {s / p:.2f} ({verdict(s / p)}); per CPU second: {pc:,.0f} and {sc:,.0f} -> ratio {sc / pc:.2f} "
-          f"({verdict(sc / pc)}); bar >= {SPOT_BAR}")
+    print(f"=== order events per wall second (median of {len(rates[a])}): {LABELS[a]} {p:,.0f}, {LABELS[b]} {s:,.0f} "
+          f"-> ratio {s / p:.2f}{verdict(s / p)}; per CPU second: {pc:,.0f} and {sc:,.0f} -> ratio {sc / pc:.2f}"
+          f"{verdict(sc / pc)}" + (f"; bar >= {bar}" if bar is not None else ""))
 
 
 def cpu_of(fn) -> float:  # type: ignore[no-untyped-def]

@@ -75,7 +75,10 @@ class AgentContext:
         self._lagged = latency.max_us > 0
         self._jitter = latency.random
         self._journal: Optional[list[tuple]] = agent.journal
-        self._inline = not (self._lagged or journal)  # straight to the exchange (the background flow's path)
+        # the venue's gateway (abm.sim.gateway), None without one: actions queue there between arrival and execution
+        self._gateway = model.gateways.get(id(ex)) if getattr(model, "gateways", None) else None
+        self._inline = not (self._lagged or journal or self._gateway is not None)  # straight to the exchange (the background flow's path)
+        self._land = self._deliver if self._gateway is None else self._at_gateway  # where an arriving action goes
         self._net: Optional[np.random.Generator] = None  # the network stream, for latency jitter only
         self._nbuf: list[float] = []
         self._link_us = 0  # arrival time of the latest action sent: the FIFO link's tail
@@ -120,9 +123,9 @@ class AgentContext:
         now = sched.now
         if self._lagged:
             arrive = self._arrival(now)
-            sched.push(arrive, self._deliver, action, fn, args, on_done, on_arrive, now, mid, record)
+            sched.push(arrive, self._land, action, fn, args, on_done, on_arrive, now, mid, record)
         else:
-            self._deliver(now, action, fn, args, on_done, on_arrive, now, mid, record)
+            self._land(now, action, fn, args, on_done, on_arrive, now, mid, record)
 
     def _arrival(self, now: int) -> int:
         arrive = now + self.latency.sample(self.network_uniform() if self._jitter else 0.0)
@@ -131,9 +134,34 @@ class AgentContext:
         self._link_us = arrive
         return arrive
 
+    def _at_gateway(self, t: int, action: str, fn: Callable[..., Any], args: tuple, on_done: Optional[Done],
+                    on_arrive: Optional[Arrive], decided: int, mid: Optional[float], record: bool) -> None:
+        """An action reaches the venue's gateway: it queues there (delivered when served) or is refused now."""
+        gw = self._gateway
+        assert gw is not None
+        refusal = gw.offer(t, self.account, action, self._deliver, (action, fn, args, on_done, on_arrive, decided, mid, record))
+        if refusal is not None:
+            self.model.order_events += 1
+            self.agent.actions += 1
+            self.actions += 1
+            self._rejected(t, action, refusal, args, on_done, decided, mid, record)
+
+    def _rejected(self, t: int, action: str, e: AbmError, args: tuple, on_done: Optional[Done], decided: int,
+                  mid: Optional[float], record: bool) -> None:
+        agent = self.agent
+        agent.rejects += 1
+        self.rejects += 1
+        agent.last_reject = e
+        if on_done is not None:
+            on_done(None, e)
+        if record:
+            self._journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
+        agent.on_reject(action, e)
+
     def _deliver(self, t: int, action: str, fn: Callable[..., Any], args: tuple, on_done: Optional[Done],
                  on_arrive: Optional[Arrive], decided: int, mid: Optional[float], record: bool) -> None:
-        """An action reaches the exchange (after latency); journal it when asked."""
+        """An action reaches the exchange (after latency, and the gateway's queue if the venue has one); journal it
+        when asked."""
         agent = self.agent
         self.model.order_events += 1
         agent.actions += 1
@@ -143,14 +171,7 @@ class AgentContext:
         try:
             res = fn(self.account, *args)
         except AbmError as e:
-            agent.rejects += 1
-            self.rejects += 1
-            agent.last_reject = e
-            if on_done is not None:
-                on_done(None, e)
-            if record:
-                self._journal.append((decided, t, args[0], args[1], args[2], mid, -1, 0, 0, 0, True))  # type: ignore[union-attr]
-            agent.on_reject(action, e)
+            self._rejected(t, action, e, args, on_done, decided, mid, record)
             return
         if on_done is not None:
             on_done(res, None)

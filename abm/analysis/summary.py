@@ -194,7 +194,33 @@ def analyse_run(steps: pd.DataFrame, liquidations: pd.DataFrame, funding: pd.Dat
     # ---- fund and vault
     out["insurance_fund_end"] = float(steps["insurance_fund"].iloc[-1]) if len(steps) and "insurance_fund" in steps else None
     out["vault_equity_end"] = float(steps["vault_equity"].iloc[-1]) if len(steps) and "vault_equity" in steps else None
+    if "gateway_served" in steps:  # a run with a venue gateway (abm.model.gateway); without one the key is absent
+        out["gateway"] = gateway_summary(steps)
+    spot = [c.split("@", 1)[1] for c in steps.columns if c.startswith("gateway_served@")]
+    if spot:  # simulated spot venues with gateways
+        out["spot_gateways"] = {name: gateway_summary(steps, f"@{name}") for name in spot}
     return RunAnalysis(plain(out), G, events, shock_list, markets)
+
+
+def gateway_summary(steps: pd.DataFrame, suffix: str = "") -> dict[str, Any]:
+    """A venue gateway over the run, from its step columns (a spot venue's: ``suffix`` ``@NAME``): actions
+    ``served``, ``refused`` by reason (the queue limit's ``overload`` and each rate limit by name), the worst step's
+    latency (``max_latency_ms``, the largest per-step maximum, and ``max_p99_latency_ms``), the ``peak_queue``, and
+    ``saturated_s``: the time in steps whose latency p99 exceeded one second."""
+    dt = steps["time_s"].diff().fillna(steps["time_s"].iloc[0] if len(steps) else 0.0)
+    p99 = steps[f"gateway_latency_p99_ms{suffix}"]
+    refused = {c[len("gateway_rejects_"):len(c) - len(suffix)]: int(steps[c].sum()) for c in steps.columns
+               if c.startswith("gateway_rejects_") and (c.endswith(suffix) if suffix else "@" not in c)}
+    return {"served": int(steps[f"gateway_served{suffix}"].sum()), "refused": refused,
+            "max_latency_ms": _finite_max(steps[f"gateway_latency_max_ms{suffix}"]),
+            "max_p99_latency_ms": _finite_max(p99),
+            "peak_queue": int(steps[f"gateway_queue_peak{suffix}"].max()) if len(steps) else 0,
+            "saturated_s": math.fsum(dt[p99 > 1000.0].tolist())}
+
+
+def _finite_max(col: pd.Series) -> Optional[float]:
+    v = col.dropna()
+    return float(v.max()) if len(v) else None
 
 
 def amplification_summary(feedback: Optional[pd.DataFrame], control: Optional[pd.DataFrame],

@@ -34,6 +34,7 @@ from abm.market.spec import MarketSpec
 from abm.market.tape import Tape
 from abm.market.view import BookView
 from abm.model.events import halted_spot_venues, schedule_events
+from abm.model.gateway import gateway_plan, queued_liquidations
 from abm.model.metrics import LEVERAGED_TAG
 from abm.model.reporters import collect, plan
 from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings
@@ -55,9 +56,11 @@ from abm.prices.index_rules import INDEX_RULES
 from abm.prices.live_index import BookMidSource, LiveIndex, ValueSource
 from abm.prices.replay import block_bootstrap, scale_moves
 from abm.sim import INDEX, FundingLog, MarketFeed, Scheduler
+from abm.sim.gateway import Gateway
 from abm.spot import SpotExchange
 from abm.spot.tape import SpotTape
 from abm.units import US_PER_S, usdc_units
+from abm.venues.venue import gateway_spec
 
 UNFILLED_COLUMNS = ("group", "agent", "kind", "symbol", "what", "requested", "filled", "requested_lots", "filled_lots",
                     "orders", "time_s", "reason")
@@ -99,8 +102,17 @@ class MarketModel(mesa.Model):
         self.step_us = int(round(cfg.run.step_s * US_PER_S))
         self.end_us = int(round(cfg.run.duration_s * US_PER_S))
         self.venue = scenario_venue(cfg)
-        self.exchange = ex = Exchange(self.venue.liquidation_process())
+        gateway = self.venue.gateway()  # None: every action is served the instant it arrives
+        liquidation = self.venue.liquidation_process()
+        if gateway is not None and gateway.liquidations_queued:
+            liquidation = queued_liquidations(liquidation, self)
+        self.gateway: Optional[Gateway] = None
+        self.exchange = ex = Exchange(liquidation)
         self.sched = Scheduler(ex)
+        self.gateways: dict[int, Gateway] = {}  # id(venue) -> its gateway, read by the agents' links
+        self.spot_gateways: dict[str, Gateway] = {}  # spot venue -> its gateway (spot.NAME.gateway)
+        if gateway is not None:
+            self.gateway = self.gateways[id(ex)] = Gateway(gateway, self.sched)
         self.tape = Tape()
         ex.subscribe_fills(self.tape)
         self.funding_log = FundingLog()
@@ -164,6 +176,10 @@ class MarketModel(mesa.Model):
         self._liq_seen = 0
         self.conservation_gap_last = float("nan")
         self._steps = plan(self.symbols)  # the metric registry as it is now: a model's columns never change
+        if self.gateway is not None:  # its columns only in runs that have one, after the registered ones
+            self._steps += gateway_plan(self.gateway)
+        for name, gw in self.spot_gateways.items():
+            self._steps += gateway_plan(gw, f"@{name}")
         self.metric_cache: dict[Any, Any] = {}  # reporters' shared work within one collection
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, n=name: m.metrics[n]) for name, _, _ in self._steps})
@@ -204,6 +220,8 @@ class MarketModel(mesa.Model):
                     sx.seed_lending(pair, int(lending))
                 pairs[pair] = sym
             sx.subscribe_trades(self.spot_tape.listener(len(self.spot_venues)))
+            if sv.gateway is not None:
+                self.spot_gateways[name] = self.gateways[id(sx)] = Gateway(gateway_spec(sv.gateway), self.sched)
             self.spot_venues[name] = sx
             self.perp_of_spot[name] = pairs
 
@@ -345,6 +363,8 @@ class MarketModel(mesa.Model):
         self.metrics = collect(self, self._steps)
         self._liq_seen = len(self.exchange.liquidations)  # the next step's flow figures start here
         self._taker_seen = [list(m.taker_volume) for m in self.exchange.markets]
+        for gw in self.gateways.values():
+            gw.new_step()
         self.datacollector.collect(self)
         if self._t >= self.end_us:
             self.running = False

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from abm.config import MISSING, InvalidConfig, Problem, problem_of, show
 from abm.errors import InvalidInput
 from abm.model.randomize import Draw
+from abm.venues.schema import GatewayConfig, check_gateway
 
 
 class InvalidScenario(InvalidConfig):
@@ -154,6 +155,12 @@ class SpotVenueSection(_Model):
     borrow_bps_per_day: float = Field(0.0, ge=0, lt=10_000)  # interest on borrowed inventory
     collateral_pct: float = Field(100.0, ge=0, le=1_000)  # cash locked against a borrow, percent of its value
     lending: float = Field(0.0, ge=0)  # base units its pool can lend, per listed pair
+    # its order gateway, as a venue profile's [gateway] (abm.sim.gateway; liquidations do not apply); absent: none
+    gateway: Optional[GatewayConfig] = None
+
+    @model_serializer(mode="wrap")
+    def _without_no_gateway(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), {"gateway": None})
 
 
 class MmWithdrawalEvent(_Model):
@@ -415,6 +422,11 @@ def _check_spot(scn: Scenario) -> Iterator[Problem]:
         for j, sym in enumerate(v.markets):
             if sym not in symbols:
                 yield Problem(f"spot.{name}.markets[{j}]", sym, f"must be one of the scenario's markets {symbols}")
+        if v.gateway is not None:
+            yield from check_gateway(v.gateway, f"spot.{name}.gateway")
+            if v.gateway.liquidations != "bypass":
+                yield Problem(f"spot.{name}.gateway.liquidations", v.gateway.liquidations,
+                              "must be 'bypass' (a spot venue liquidates nobody)")
     listings = spot_listings(scn)
     for i, m in enumerate(scn.markets):
         venues = [n for n, syms in listings.items() if m.symbol in syms]

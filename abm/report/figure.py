@@ -10,6 +10,8 @@ index shocks shaded red and the oracle's outages hatched grey:
 2. per market: order-book depth within 0.5 / 1 / 2 % of the mid, bids up and asks down (USDC);
 3. per market: bid-ask spread (bps, left) and basis = mark − index (bps of the index, right);
 4. per market: liquidated notional per time bin, stacked by kind, liquidation events annotated;
+   (with a venue gateway, right below the prices: the gateway's latency per step, p50, p99 and max, against
+   time next to the first drawn market's mark, with the steps in which it refused actions shaded);
 5. when the run has positions in more than one margin mode: liquidated notional and the owners'
    losses per mode (``abm.analysis.liquidations.liquidated_positions``);
 6. funding rate per payment in bps, every market;
@@ -36,6 +38,7 @@ from abm.report.panels import (
     _cascade,
     _depth,
     _funding,
+    _gateway,
     _insurance_oi,
     _liquidations,
     _margin_modes,
@@ -45,6 +48,7 @@ from abm.report.panels import (
 from abm.report.run_data import _Run
 from abm.report.style import (
     DPI,
+    GATEWAY_PANEL,
     HEADER_IN,
     INCH_PER_RATIO,
     MODES_PANEL,
@@ -82,6 +86,8 @@ def build_figure(result: RunResult, market: Optional[int] = None) -> Figure:
         _depth(axes[d.label("depth")], run, d)
         _spread_basis(axes[d.label("spread_basis")], run, d)
         _liquidations(axes[d.label("liquidations")], run, d)
+    if GATEWAY_PANEL in axes:
+        _gateway(axes[GATEWAY_PANEL], run)
     if MODES_PANEL in axes:
         _margin_modes(axes[MODES_PANEL], run)
     _funding(axes["funding"], run)

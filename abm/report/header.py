@@ -141,6 +141,14 @@ def _run_lines(run: _Run) -> list[list[str]]:
         cascade.append(f"max |basis| {g['max_abs_basis_bps']:.0f} bps")
     cascade.append(f"funding payments: {len(run.result.funding) if run.result.funding is not None else 0}")
     lines.append(cascade)
+    gw = s.get("gateway")
+    if gw:  # a run with a venue gateway
+        refused = ", ".join(f"{k} {v:,}" for k, v in gw["refused"].items() if v)
+        worst = _num(gw.get("max_p99_latency_ms"))
+        lines.append([f"gateway: {gw['served']:,} actions served, {sum(gw['refused'].values()):,} refused"
+                      + (f" ({refused})" if refused else ""),
+                      f"worst step p99 latency {worst:,.0f} ms" if worst is not None else "no action served",
+                      f"peak queue {gw['peak_queue']}", f"{gw['saturated_s']:,.0f} s with p99 above 1 s"])
     short = shortfall_parts(run.result.summary, run.drawn[0].base if run.n_markets == 1 else None)
     if short:
         lines.append(short)

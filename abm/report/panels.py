@@ -325,6 +325,43 @@ def _funding(ax: Any, run: _Run) -> None:
     _legend(ax)
 
 
+def _gateway(ax: Any, run: _Run) -> None:
+    """The venue gateway's latency per step (reaching the gateway to execution) against the mark, refusals shaded."""
+    steps = run.steps
+
+    def col(name: str) -> np.ndarray:
+        return steps[name].to_numpy(float) if name in steps else np.full(len(run.t), np.nan)
+
+    top = col("gateway_latency_max_ms")
+    ax.fill_between(run.t, 0, np.nan_to_num(top), step="mid", color="tab:purple", alpha=0.15, lw=0,
+                    label="latency, slowest action of the step")
+    ax.plot(run.t, col("gateway_latency_p99_ms"), color="tab:purple", lw=1.3, label="latency p99")
+    ax.plot(run.t, col("gateway_latency_p50_ms"), color="tab:purple", lw=0.9, ls="--", label="latency p50")
+    refused = sum((col(c) for c in steps.columns if c.startswith("gateway_rejects_") and "@" not in c), np.zeros(len(run.t)))
+    if np.nansum(refused) > 0:
+        ax.fill_between(run.t, 0, 1, where=refused > 0, transform=ax.get_xaxis_transform(), step="mid",
+                        color="tab:red", alpha=0.12, lw=0,
+                        label=f"steps with refused actions\n({int(np.nansum(refused)):,} in the run)")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("gateway latency (ms)", color="tab:purple")
+    ax.tick_params(axis="y", colors="tab:purple")
+    tw = ax.twinx()
+    tw.set_label("gateway_price")
+    d = run.drawn[0]
+    tw.plot(run.t, np.where(d.col("mark") > 0, d.col("mark"), np.nan), color="tab:orange", lw=1.1,
+            label=f"mark of {d.symbol} (right)")
+    _plain_y(tw)
+    tw.set_ylabel("price (USDC)", color="tab:orange")
+    _shade_run(ax, run, label=False)
+    g = run.summary.get("gateway") or {}
+    peak = g.get("peak_queue")
+    ax.set_title("Venue gateway: time from reaching the gateway to execution, per step"
+                 + (f" (peak queue {peak} actions)" if peak is not None else ""))
+    if not np.isfinite(top).any():
+        _none(ax, "none — the gateway served no action")
+    _legend(tw, _handles(ax, tw), twin=True)
+
+
 def _insurance_oi(ax: Any, run: _Run) -> None:
     ins = run.steps["insurance_fund"].to_numpy(float) if "insurance_fund" in run.steps else np.full(len(run.t), np.nan)
     ax.plot(run.t, ins, color="tab:green", lw=1.6, label="insurance fund (left)")

@@ -8,7 +8,7 @@ import numpy as np
 
 from abm.analysis.summary import RunAnalysis, analyse_run
 from abm.errors import InvalidInput
-from abm.report.style import MODES_PANEL, PER_MARKET, SHARED
+from abm.report.style import GATEWAY_PANEL, MODES_PANEL, PER_MARKET, SHARED
 from abm.results.run_result import RunResult
 
 
@@ -80,6 +80,7 @@ class _Run:
         self.drawn = [_MarketData(self, i, j == 0) for j, i in enumerate(indices)]
         self.symbols = [str(m.get("symbol", f"market {i}")) for i, m in enumerate(result.markets)]
         self.modes = self._modes()
+        self.gateway = "gateway_served" in self.steps  # the run had a venue gateway (abm.model.gateway)
 
     @property
     def multi(self) -> bool:
@@ -96,6 +97,8 @@ class _Run:
 
     def panel_names(self) -> list[str]:
         names = [d.label(p) for p in PER_MARKET for d in self.drawn]
+        if self.gateway:  # right below the prices, so latency and price read against the same time
+            names.insert(len(self.drawn), GATEWAY_PANEL)
         if len(self.modes) > 1:
             names.append(MODES_PANEL)
         return names + list(SHARED)

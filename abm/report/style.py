@@ -39,8 +39,9 @@ SEVERAL_MARKETS_MARKER = "h"
 PER_MARKET = ("prices", "depth", "spread_basis", "liquidations")
 SHARED = ("funding", "insurance_oi", "cascade")
 MODES_PANEL = "margin_modes"
+GATEWAY_PANEL = "gateway"  # runs with a venue gateway: its latency against time, next to the price
 PANELS = PER_MARKET + SHARED  # the panels of a one-market run with one margin mode
-RATIOS = {"prices": 1.2, "depth": 1.1, "spread_basis": 1.0, "liquidations": 1.0, MODES_PANEL: 1.0,
+RATIOS = {"prices": 1.2, "depth": 1.1, "spread_basis": 1.0, "liquidations": 1.0, MODES_PANEL: 1.0, GATEWAY_PANEL: 1.0,
           "funding": 1.0, "insurance_oi": 1.0, "cascade": 1.7}
 MAX_BARS = 150  # liquidation bars: steps are grouped into at most this many bins
 MAX_SHORTFALLS = 3  # of summary["unfilled"] in the header

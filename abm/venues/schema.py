@@ -65,6 +65,8 @@ __all__ = [
     "Band",
     "parse_profile",
     "MAX_QUOTE_DECIMALS",
+    "GatewayConfig",
+    "check_gateway",
 ]
 
 US = 1_000_000  # microseconds per second
@@ -99,6 +101,9 @@ if TYPE_CHECKING:  # to a type checker the field types are plain Fractions and i
     ShareOrZero = Fraction
     NoiseBps = Fraction
     Leverage = int
+    Count = int
+    Weight = int
+    Rate = Fraction
 else:
     Money = number(ge=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
     PositiveMoney = number(gt=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
@@ -116,6 +121,9 @@ else:
     ShareOrZero = number(ge=0, le=1)
     NoiseBps = number(ge=0, lt=10_000)
     Leverage = integer(1, 1000)
+    Count = integer(1, 10**9)
+    Weight = integer(0, 10**6)
+    Rate = number(gt=0)
 Name = Annotated[StrictStr, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
@@ -228,6 +236,40 @@ class Staleness(_Model):
     divergence_pct: PositivePercent
 
 
+class ActionWeights(_Model):
+    """What one action of each kind counts against a rate limit (Binance-style request weights; 0: not counted)."""
+
+    limit: Weight = 1  # a limit order's weight against the rate limit (0: not counted)
+    market: Weight = 1  # a market order's weight
+    cancel: Weight = 1  # a cancel's weight
+    cancel_all: Weight = 1  # a cancel-all's weight
+    modify: Weight = 1  # a modify's weight
+    stop: Weight = 1  # placing a trigger order held by the venue (its firing is the venue's own: never weighed)
+    cancel_stop: Weight = 1  # cancelling a trigger order
+
+
+class RateLimit(_Model):
+    """Per account: at most ``limit`` weight of actions in each window of ``window_s`` (fixed windows from t = 0)."""
+
+    name: Name  # what a refusal names: gateway.rate_limits.NAME
+    window_s: PositiveSeconds  # the window's length; windows are fixed, from t = 0 (the counter resets at each)
+    limit: Count  # the most weight of one account's actions in one window
+    weights: ActionWeights = ActionWeights()  # weight per action kind
+
+
+class GatewayConfig(_Model):
+    """The venue's order gateway (``abm.sim.gateway``): a single-server FIFO queue in front of the matching engine
+    and per-account rate limits. Absent: every action is served the instant it arrives, as before."""
+
+    service_s: Optional[PositiveSeconds] = None  # one action's service time (absent with actions_per_s: no queue)
+    actions_per_s: Optional[Rate] = None  # or the capacity: 1 / service time, a whole number of microseconds
+    queue_limit: Optional[Count] = None  # actions in the gateway (waiting or in service) beyond which one is refused
+    cancel_priority: StrictBool = False  # cancels are served before waiting orders and modifies
+    # "bypass": liquidation checks never wait (internal); "queued": each waits behind the queued actions
+    liquidations: Literal["bypass", "queued"] = "bypass"  # how the venue's liquidation engine meets the queue
+    rate_limits: tuple[RateLimit, ...] = ()  # per-account limits, each checked on every action before it queues
+
+
 class VenueProfile(_Model):
     """A whole venue: every key is required except those that are ``Optional`` (absent means "none")."""
 
@@ -243,6 +285,7 @@ class VenueProfile(_Model):
     oracle: OracleConfig
     staleness: Staleness
     rules: tuple[StrictStr, ...] = ()  # opt-in order-entry rules: names in abm.venues.rules.VENUE_RULES or "module:Class"
+    gateway: Optional[GatewayConfig] = None  # opt-in gateway capacity and rate limits (absent: unlimited, instant)
 
     @field_validator("tiers", mode="after")
     @classmethod
@@ -398,6 +441,35 @@ def _check_rules(p: VenueProfile) -> Iterator[Problem]:
             yield Problem(f"rules[{i}]", e.value, e.allowed)
 
 
+def check_gateway(g: GatewayConfig, at: str = "gateway") -> Iterator[Problem]:
+    """A gateway's rules across keys (a venue profile's ``gateway``, a spot venue's ``spot.NAME.gateway``)."""
+    if g.service_s is not None and g.actions_per_s is not None:
+        yield Problem(f"{at}.actions_per_s", g.actions_per_s, f"must not be set with {at}.service_s (give one of the two)")
+    if g.actions_per_s is not None and (US / g.actions_per_s).denominator != 1:
+        yield Problem(f"{at}.actions_per_s", g.actions_per_s,
+                      "must give a whole number of microseconds per action (1,000,000 / actions_per_s)")
+    queued = g.service_s is not None or g.actions_per_s is not None
+    if not queued:
+        for key, v, off in (("queue_limit", g.queue_limit, None), ("cancel_priority", g.cancel_priority, False),
+                            ("liquidations", g.liquidations, "bypass")):
+            if v != off:
+                yield Problem(f"{at}.{key}", v, f"only allowed with {at}.service_s or {at}.actions_per_s "
+                                                "(without a service time nothing queues)")
+        if not g.rate_limits:
+            yield Problem(at, MISSING, f"must set {at}.service_s, {at}.actions_per_s or {at}.rate_limits")
+    names = [r.name for r in g.rate_limits]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            yield Problem(f"{at}.rate_limits[{i}].name", name, f"must not repeat rate_limits[{names.index(name)}].name")
+        if not any(getattr(g.rate_limits[i].weights, k) for k in ActionWeights.model_fields):
+            yield Problem(f"{at}.rate_limits[{i}].weights", MISSING, "must give some action a weight above 0")
+
+
+def _check_gateway(p: VenueProfile) -> Iterator[Problem]:
+    if p.gateway is not None:
+        yield from check_gateway(p.gateway)
+
+
 def _check_builds(p: VenueProfile) -> Iterator[Problem]:
     """Build every engine object once (quote units at 18 decimals: always exact); report what they refuse."""
     from abm.venues.venue import (
@@ -431,7 +503,7 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
 def check_profile(p: VenueProfile) -> list[Problem]:
     """Rules that span keys; empty when the profile is consistent."""
     problems = [*_check_fees(p), *_check_tiers(p), *_check_liquidation(p), *_check_funding(p), *_check_orders(p),
-                *_check_rules(p)]
+                *_check_rules(p), *_check_gateway(p)]
     if not problems:
         problems.extend(_check_builds(p))
     return problems

@@ -24,9 +24,12 @@ from abm.prices.funding import FundingConfig
 from abm.prices.mark import MARK_MODELS, MarkModel
 from abm.venues.fees import DEFAULT_FEE_MODEL, FEE_MODELS
 from abm.venues.rules import VenueRule, build_rules
-from abm.venues.schema import MAX_QUOTE_DECIMALS, US, InvalidProfile, TierClass, VenueProfile, band_mmr
+from abm.venues.schema import MAX_QUOTE_DECIMALS, US, GatewayConfig, InvalidProfile, TierClass, VenueProfile, band_mmr
 
-__all__ = ["Venue", "OrderLimits", "StalenessLimits"]
+__all__ = ["Venue", "OrderLimits", "StalenessLimits", "GatewaySpec", "RateLimitSpec", "GATEWAY_ACTIONS", "gateway_spec"]
+
+# what passes the gateway, by the link's name ("stop" / "cancel_stop": placing and cancelling venue-held triggers)
+GATEWAY_ACTIONS = ("limit", "market", "cancel", "cancel_all", "modify", "stop", "cancel_stop")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,37 @@ class StalenessLimits:
     trading_max_age_us: int
     margin_max_age_us: int
     max_divergence: Fraction  # |oracle - mark| / oracle above which liquidations pause (0.1 = 10 %)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """One per-account rate limit in integers: at most ``limit`` weight in each ``window_us`` window."""
+
+    name: str
+    window_us: int
+    limit: int
+    weights: Mapping[str, int]  # action (GATEWAY_ACTIONS) -> weight
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """The venue's gateway in integers (``abm.sim.gateway.Gateway``): ``service_us`` 0 means no queue."""
+
+    service_us: int
+    queue_limit: Optional[int]
+    cancel_priority: bool
+    liquidations_queued: bool
+    rate_limits: tuple[RateLimitSpec, ...]
+
+
+def gateway_spec(g: GatewayConfig) -> GatewaySpec:
+    """A validated gateway table (``check_gateway`` passed) in microseconds and weights."""
+    service = _us(g.service_s) if g.service_s is not None else 0
+    if g.actions_per_s is not None:
+        service = _us(1 / g.actions_per_s)
+    limits = tuple(RateLimitSpec(r.name, _us(r.window_s), r.limit, {a: getattr(r.weights, a) for a in GATEWAY_ACTIONS})
+                   for r in g.rate_limits)
+    return GatewaySpec(service, g.queue_limit, g.cancel_priority, g.liquidations == "queued", limits)
 
 
 def _us(seconds: Fraction) -> int:
@@ -219,6 +253,10 @@ class Venue:
         o = self.profile.oracle
         return {"interval_us": _us(o.interval_s), "delay_us": _us(o.delay_s), "noise_bps": float(o.noise_bps),
                 "clip_pct": float(o.clip_pct) if o.clip_pct is not None else None}
+
+    def gateway(self) -> Optional[GatewaySpec]:
+        """The gateway's capacity and rate limits in microseconds and weights; None when the profile has none."""
+        return None if self.profile.gateway is None else gateway_spec(self.profile.gateway)
 
     def staleness(self) -> StalenessLimits:
         s = self.profile.staleness
