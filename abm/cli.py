@@ -254,6 +254,20 @@ def _leash(text: str) -> dict[str, Any]:
     return value
 
 
+def _leash_set(text: str) -> tuple[str, Any]:
+    import tomllib
+
+    name, sep, rest = text.partition("=")
+    try:
+        value = tomllib.loads(f"v = {rest}")["v"] if sep else None
+    except tomllib.TOMLDecodeError:
+        value = None
+    if not name.strip() or not isinstance(value, list):
+        raise SweepOptionError(f"--leash-set: must look like NAME=[{{kind = \"stop\", pct = 5}}, ...] (a TOML array of "
+                               f"tables, [] for none), got {text!r}")
+    return name.strip(), value
+
+
 @main.command(cls=_SweepCommand)
 @click.argument("scenario")
 @click.option("--market", default=None, help="The position's market (default: the scenario's first).")
@@ -265,6 +279,8 @@ def _leash(text: str) -> dict[str, Any]:
 @click.option("--take-profit", default=None, metavar="PCT", help="A take-profit this far in favour of the entry.")
 @click.option("--leash", "leashes", multiple=True, metavar="TABLE",
               help="More protections as TOML tables, e.g. '{kind = \"trailing_stop\", pct = 3}' (docs/design.md).")
+@click.option("--leash-set", "leash_sets", multiple=True, metavar="NAME=LIST",
+              help="Compare protections: each set a column per mode, e.g. 'stop5=[{kind = \"stop\", pct = 5}]', 'none=[]'.")
 @click.option("--open-s", type=float, default=60.0, show_default=True, help="When the position opens (s).")
 @click.option("--entry", type=click.Choice(["market", "limit"]), default="market", show_default=True)
 @click.option("--deposit", type=float, default=None, help="The account's deposit (default: initial margin + 1%).")
@@ -275,7 +291,8 @@ def _leash(text: str) -> dict[str, Any]:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Folder (default positions/<scenario>).")
 @click.option("--no-progress", is_flag=True)
 def position(scenario: str, market: Optional[str], side: str, notional: float, leverage: int, modes: str,
-             stop: Optional[str], take_profit: Optional[str], leashes: tuple[str, ...], open_s: float, entry: str,
+             stop: Optional[str], take_profit: Optional[str], leashes: tuple[str, ...], leash_sets: tuple[str, ...],
+             open_s: float, entry: str,
              deposit: Optional[float], seeds: int, workers: int, scheduler: Optional[str], base_seed: int,
              out: Optional[Path], no_progress: bool) -> None:
     """Stress-test one position in SCENARIO: each margin mode and the run without it, on the same seeds."""
@@ -284,7 +301,8 @@ def position(scenario: str, market: Optional[str], side: str, notional: float, l
     r = position_risk(scenario, market=market, side=side, notional=notional, leverage=leverage, modes=modes, stop=stop,
                       take_profit=take_profit, leashes=[_leash(t) for t in leashes], open_s=open_s, entry=entry,
                       deposit=deposit, seeds=seeds, workers=workers, scheduler=scheduler, out=out,
-                      base_seed=base_seed, progress=not no_progress)
+                      base_seed=base_seed, progress=not no_progress,
+                      leash_sets=dict(_leash_set(t) for t in leash_sets) if leash_sets else None)
     click.echo(r.table())
     click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in r.files.items()))
 

@@ -11,6 +11,7 @@ added to the cascade. The sweeps are resumable and run on the local pool or Dask
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
@@ -133,6 +134,7 @@ def position_risk(
     base_seed: int = 0,
     progress: bool = False,
     figure: bool = True,
+    leash_sets: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None,
 ) -> PositionRisk:
     """Run the position in every mode of ``modes`` and without it, on the same ``seeds`` seeds; see the module.
 
@@ -140,6 +142,8 @@ def position_risk(
     ``{kind = "stop", pct = ...}`` and ``{kind = "take_profit", pct = ...}``; ``leashes`` adds any others
     (``abm.agents.leashes``). ``deposit`` defaults to the initial margin plus 1 % of the notional. The
     position opens at ``open_s`` (after the book has formed). ``out`` defaults to ``positions/<scenario>``.
+    ``leash_sets`` (``{name: [leash, ...]}``) compares protections instead: every mode with every set, each a
+    column ``mode/name`` on the same seeds (with it, ``stop``, ``take_profit`` and ``leashes`` are refused).
     """
     from abm.scenarios import load_scenario
     from abm.sweeps import sweep
@@ -156,24 +160,52 @@ def position_risk(
     if GROUP in base.agents:
         raise InvalidInput("scenario", str(scenario), f"must not have an agent group named '{GROUP}' (the position's)")
     folder = Path(out) if out is not None else Path("positions") / Path(str(scenario)).stem
-    tables = {m: position_table(market, side, notional, leverage, m, stop_pct, tp_pct, leashes, open_s, entry,
-                                deposit) for m in modes}
-    for m in modes:  # every mode's table checked with the scenario before anything runs
-        load_scenario(scenario, {f"agents.{GROUP}": tables[m]})
-    rows = []
+    sets = _leash_sets(leash_sets, stop_pct, tp_pct, leashes)
+    tables: dict[str, dict[str, Any]] = {}
     for m in modes:
-        df = sweep(scenario, seeds=seeds, workers=workers, out=folder / m, base_seed=base_seed, progress=progress,
-                   scheduler=scheduler, metrics=METRICS, overrides={f"agents.{GROUP}": tables[m]})
-        rows.append(df.assign(mode=m))
+        for name, (s_pct, t_pct, extra) in sets.items():
+            label = m if name == "" else f"{m}/{name}"
+            tables[label] = position_table(market, side, notional, leverage, m, s_pct, t_pct, extra, open_s, entry,
+                                           deposit)
+    for table in tables.values():  # every column's table checked with the scenario before anything runs
+        load_scenario(scenario, {f"agents.{GROUP}": table})
+    rows = []
+    for label, table in tables.items():
+        df = sweep(scenario, seeds=seeds, workers=workers, out=folder / label.replace("/", "-"), base_seed=base_seed,
+                   progress=progress, scheduler=scheduler, metrics=METRICS, overrides={f"agents.{GROUP}": table})
+        rows.append(df.assign(mode=label, margin_mode=table["margin_mode"]))
+    modes = list(tables)
     without = sweep(scenario, seeds=seeds, workers=workers, out=folder / WITHOUT, base_seed=base_seed,
                     progress=progress, scheduler=scheduler)
     runs = pd.concat(rows, ignore_index=True)
     summary = pd.DataFrame([_mode_summary(m, runs[runs["mode"] == m], without) for m in modes])
     equity = _equity_quantiles(runs, base.run.duration_s)
     record = {"modes": modes, **tables[modes[0]], "symbol": market or base.markets[0].symbol}
+    summary.insert(1, "margin_mode", [tables[m]["margin_mode"] for m in modes])
+    summary.insert(2, "leashes", [json.dumps(tables[m]["leashes"]) for m in modes])
     result = PositionRisk(runs, summary, equity, without, record, folder)
     _write(result, figure)
     return result
+
+
+def _leash_sets(sets: Optional[Mapping[str, Sequence[Mapping[str, Any]]]], stop: Optional[float],
+                tp: Optional[float], leashes: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, Any, Any]]:
+    """``{name: (stop, take_profit, leashes)}`` of each compared set; one unnamed set without ``sets``."""
+    if sets is None:
+        return {"": (stop, tp, leashes)}
+    if stop is not None or tp is not None or leashes:
+        raise InvalidInput("--leash-set", sorted(sets), "replaces --stop, --take-profit and --leash (give the "
+                                                       "protections of each set in the set)")
+    if not isinstance(sets, Mapping) or not sets:
+        raise InvalidInput("--leash-set", sets, "must name at least one set: {name: [leash, ...]}")
+    out = {}
+    for name, items in sets.items():
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            raise InvalidInput("--leash-set", name, "names must be letters, digits, '_' or '-' (they name folders)")
+        if not isinstance(items, (list, tuple)) or not all(isinstance(x, Mapping) for x in items):
+            raise InvalidInput(f"--leash-set {name}", items, "must be a list of leash tables (may be empty)")
+        out[name] = (None, None, list(items))
+    return out
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:

@@ -304,3 +304,16 @@ def test_a_spot_hedge_without_inventory_or_borrowing_is_recorded_not_sent():
     assert m.spot_venues["binance"].accounts[a.spot.account].debt[0] == 0
     poor = spot_hedged(cash=100.0, borrow=True)  # too little collateral: the venue refuses the loan, and says why
     assert any("the borrow was refused" in s.reason for s in holder(poor).shortfalls)
+
+
+def test_leash_sets_are_compared_side_by_side_on_the_same_seeds(tmp_path):
+    sets = {"none": [], "stop4": [{"kind": "stop", "pct": 4}]}
+    r = position_risk("whale_dump", notional=50_000, leverage=20, modes="cross", leash_sets=sets, seeds=2,
+                      out=tmp_path / "v", deposit=3_000, figure=False)
+    assert list(r.summary["mode"]) == ["cross/none", "cross/stop4"] and set(r.summary["margin_mode"]) == {"cross"}
+    by = r.summary.set_index("mode")
+    assert by.loc["cross/none", "p_exit"] == 0 and by.loc["cross/stop4", "p_exit"] == 1
+    seeds = [set(g["seed"]) for _, g in r.runs.groupby("mode")]
+    assert seeds[0] == seeds[1] and (tmp_path / "v" / "cross-stop4").is_dir()
+    with pytest.raises(InvalidInput, match="--leash-set"):
+        position_risk("whale_dump", leash_sets=sets, stop=5, seeds=1, out=tmp_path / "bad")
