@@ -55,9 +55,9 @@ of where it was at the last refresh, and with ``requote_on_fill`` when it hears 
 waiting for its next wake stands with a hole in its ladder and a stale skew meanwhile. A refresh keeps
 the orders whose price and size are unchanged (queue priority), moves the others in place with
 ``modify`` by client id (atomic: the book never shows a level twice or not at all while an update is in
-flight), cancels the unwanted and places the missing ones. Refreshes are spaced by at least the agent's longest possible latency, so every action
-of the previous refresh has reached the exchange before this refresh's can: no order is ever orphaned
-by a race.
+flight), cancels the unwanted and places the missing ones. Refreshes are spaced by at least the agent's
+longest possible latency, so every action of the previous refresh has reached the exchange before this
+refresh's can: no order is ever orphaned by a race (a fill heard sooner than that defers its refresh).
 
 A scenario's ``mm_withdrawal`` event (``abm.model.events``) asks a market maker to stand aside for a window
 (``withdraw``): it cancels its quotes through its context at once, quotes nothing until the window ends
@@ -226,14 +226,14 @@ class MarketMakerParams(TraderParams):
     tau_s: Positive = 60.0  # the horizon T − t of horizon = "fixed" (seconds)
     # The quoting model: "as", Avellaneda & Stoikov (2008) over the horizon below; "glft", the asymptotic closed form
     # of Guéant, Lehalle & Fernandez-Tapia (2013), stationary (no horizon), with the arrival scale arrival_a
-    quoting: Literal["as", "glft"] = "as"
+    quoting: Literal["as", "glft"] = "as"  # "as": Avellaneda-Stoikov; "glft": Guéant-Lehalle-Fernandez-Tapia's closed form
     # T − t of "as": "fixed" tau_s at every refresh; "run" the time left to the run's end (0 at the end); "session"
     # the time left in the current session of session_s (sessions from t = 0, each restarting the count-down)
-    horizon: Literal["fixed", "run", "session"] = "fixed"
-    session_s: Optional[PositiveSeconds] = None
+    horizon: Literal["fixed", "run", "session"] = "fixed"  # T − t: tau_s; to the run's end; to the session's end
+    session_s: Optional[PositiveSeconds] = None  # horizon = "session": each session's length (from t = 0)
     arrival_a: Optional[PerSecond] = None  # GLFT's A: fills per second of a quote at the reference, λ(δ) = A·e^(−κδ)
     # refresh data_latency_ms after any of its resting orders fills (abm.agents.fills), not only on wakes and marks
-    requote_on_fill: bool = False
+    requote_on_fill: bool = False  # requote data_latency_ms after its own fills
     # Cap on |reservation − reference|: q·γ·σ²·τ grows with the square of volatility, so in a vol spike a
     # large inventory would otherwise put quotes at several times the price (seen on thin books).
     max_skew_bps: Optional[Positive] = 100.0

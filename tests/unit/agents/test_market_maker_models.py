@@ -287,3 +287,27 @@ def test_nothing_listens_to_fills_unless_a_maker_asks() -> None:
     assert len(model.exchange._subscribers) == 1  # the tape only
     asked, _ = _fills_run(True, duration_s=5)
     assert len(asked.fill_notices) == 1 and len(asked.exchange._subscribers) == 2
+
+
+def test_a_spot_maker_hears_of_its_fills_on_its_own_venue() -> None:
+    from abm.scenarios import load_scenario
+
+    spot = {"run.duration_s": 60, "agents.whale.start_s": 50, "markets[0].shocks": [], "markets[0].index": "venues",
+            "spot": {"binance": {"weight": 1}},
+            "agents.spot_mm": {"kind": "market_maker", "count": 2, "venue": "binance", "deposit_usdc": 2_000_000,
+                               "spot_inventory": 20.0, "reference": "mid", "requote_on_fill": True},
+            "agents.spot_noise": {"kind": "noise", "count": 20, "venue": "binance", "deposit_usdc": 1_000_000,
+                                  "spot_inventory": 10.0, "alpha": 0.0005, "mu": 0.1}}
+    model = MarketModel(load_scenario("whale_dump", spot, seed=7), audit=True)
+    heard: list = []
+    for agent in model.agents_by_group["spot_mm"]:
+        def record(t: int, fills: list, a: MarketMaker = agent) -> None:
+            heard.extend(fills)
+            a._on_fills(t, fills)
+
+        agent.ctx.watch_fills(record, 20_000)
+    model.run()
+    assert list(model.fill_notices) == [id(model.spot_venues["binance"])]  # the perp makers did not ask
+    assert heard and {f.symbol for f in heard} == {"BTC/USDC"}
+    assert all(a.fill_notices > 0 for a in model.agents_by_group["spot_mm"])
+    assert (model.steps_frame()["conservation_gap"].to_numpy() == 0).all()
