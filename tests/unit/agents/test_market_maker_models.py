@@ -198,6 +198,16 @@ def test_bad_model_params_are_refused_naming_the_field(params: dict, field: str)
     assert e.value.field == field
 
 
+def test_glft_parameters_for_another_price_scale_are_refused_naming_kappa() -> None:
+    """BTC's gamma and kappa on a 2 USDC coin: GLFT's half-spread would be dollars wide, refused as the AS one is."""
+    coin = FakeContext(mark=20_000, tick_size="0.0001", lot_size="1")  # 2 USDC
+    with pytest.raises(InvalidInput) as e:
+        build_agent(MarketMaker, {"quoting": "glft", "arrival_a": 1.0}, coin)
+    assert e.value.field == "agents.market_maker.kappa"
+    build_agent(MarketMaker, {"quoting": "glft", "arrival_a": 1.0, "gamma": 1.0, "kappa": 5_000.0},
+                FakeContext(mark=20_000, tick_size="0.0001", lot_size="1"))
+
+
 def test_bad_model_params_through_the_model_name_the_group() -> None:
     with pytest.raises(InvalidInput) as e:
         MarketModel(scenario(duration_s=10, markets=(market(),),
