@@ -321,3 +321,10 @@ def test_a_spot_maker_hears_of_its_fills_on_its_own_venue() -> None:
     assert heard and {f.symbol for f in heard} == {"BTC/USDC"}
     assert all(a.fill_notices > 0 for a in model.agents_by_group["spot_mm"])
     assert (model.steps_frame()["conservation_gap"].to_numpy() == 0).all()
+
+
+def test_requoting_on_fill_is_deterministic() -> None:
+    a, heard_a = _fills_run(True, duration_s=20)
+    b, heard_b = _fills_run(True, duration_s=20)
+    assert heard_a == heard_b and len(heard_a) > 0
+    assert a.tables()["trades"].equals(b.tables()["trades"])
