@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
+from abm.agents.fills import FillNotices, FillsFn
 from abm.errors import AbmError
 from abm.exchange import PositionInfo
 from abm.exchange.triggers import TriggerReport
@@ -402,6 +403,21 @@ class AgentContext:
     def watch_funding(self, symbol: str) -> None:
         """The agent's ``on_funding`` at every funding payment of ``symbol``."""
         self.model.funding_watchers[symbol].append(self.agent)
+
+    def watch_fills(self, fn: FillsFn, delay_us: int) -> None:
+        """``fn(t, fills)`` ``delay_us`` after fills of the agent's resting orders on this venue, all fills since the
+        last notice in one call (``abm.agents.fills``); the venue's dispatcher is subscribed at the first watch."""
+        venues = self.model.fill_notices
+        notices = venues.get(id(self._ex))
+        if notices is None:
+            notices = venues[id(self._ex)] = FillNotices(self._sched, self._ex)
+            self._ex.subscribe_fills(notices)
+        notices.watch(self.account, delay_us, fn)
+
+    @property
+    def end_us(self) -> int:
+        """When the run ends: the horizon of a strategy that counts down to it."""
+        return self.model.end_us
 
 
 def _call(t: int, fn: Callable[[TriggerReport], None], report: TriggerReport) -> None:

@@ -1,18 +1,38 @@
 """Inventory-aware market makers (Avellaneda & Stoikov 2008; Guéant, Lehalle & Fernandez-Tapia 2013).
 
-Each market maker quotes a ladder of post-only GTC limit orders around a *reservation price* skewed
-against its inventory,
+Each market maker quotes a ladder of post-only GTC limit orders around a *reservation price* ``r`` with a
+half-spread ``d``, from one of two published models (``quoting``):
 
-    r = s − q·γ·σ²·τ,
+- ``"as"`` (the default), Avellaneda & Stoikov (2008), "High-frequency trading in a limit order book",
+  Quantitative Finance 8(3), eqs. (29)-(30):
 
-with a half-spread from its risk aversion and the volatility,
+      r = s − q·γ·σ²·(T − t),     δ_a + δ_b = 2d = γ·σ²·(T − t) + (2/γ)·ln(1 + γ/κ),
 
-    δ = γ·σ²·τ / 2 + (1/γ)·ln(1 + γ/κ),     floored at ``min_spread_bps / 2``,
+  where ``T − t`` is ``horizon``: ``"fixed"`` holds it at ``tau_s`` (a stationary maker, the default),
+  ``"run"`` counts down to the run's end, ``"session"`` to the end of each session of ``session_s``, so the
+  inventory skew and the risk part of the spread shrink to nothing and the spread to (2/γ)·ln(1 + γ/κ) as
+  t → T.
+- ``"glft"``, the asymptotic closed form of Guéant, Lehalle & Fernandez-Tapia (2013), "Dealing with the
+  inventory risk: a solution to the market making problem", Mathematics and Financial Economics 7(4),
+  477-507, section 4 (also Guéant 2017, "Optimal market making", Applied Mathematical Finance 24(2)):
 
-where ``s`` is the reference price (the book mid; the mark, then the oracle, when the book is
-one-sided), ``q`` the position in base units, ``γ`` the risk aversion, ``σ`` its volatility estimate
-in price units per √second, ``τ`` a fixed horizon and ``κ`` the order-arrival decay. Prices are in
-quote currency per base unit (USDC), so ``γ`` is per USDC and ``κ`` per USDC of distance from ``s``.
+      δ_b(q) = (1/γ)·ln(1 + γ/κ) + ((2q + 1)/2)·C,   δ_a(q) = (1/γ)·ln(1 + γ/κ) − ((2q − 1)/2)·C,
+      C = sqrt( σ²γ/(2κA) · (1 + γ/κ)^(1 + κ/γ) ),
+
+  with fills arriving at λ(δ) = A·e^(−κδ) per second at distance δ (``arrival_a`` is A); it has no horizon
+  (its T → ∞ limit), so ``r = s − q·C`` and ``d = (1/γ)·ln(1 + γ/κ) + C/2``.
+
+Units, converted once (``target``): ``s`` is the reference price (the book mid; the mark, then the oracle,
+when the book is one-sided) in USDC per base unit, ``q`` the position in base units (the papers' trades of
+unit size are one base unit here), ``γ`` per USDC, ``κ`` per USDC of distance from ``s``, ``A`` per second,
+``T − t`` in seconds and ``σ`` the maker's volatility estimate in USDC per √second: the estimate is of log
+returns (annualised in the parameters, per second inside), times ``s``. The quotes go back to ticks at the
+end: the first bid is ``floor((r − d)/tick)`` and the first ask ``ceil((r + d)/tick)`` (rounded away from
+``s``, never tighter than the model; a 1e-9-tick tolerance absorbs float noise at an exact tick), deeper
+levels ``level_spacing_bps`` further each, all clamped so a post-only order does not cross the book it
+sees. The desk's own limits apply in every mode: the half-spread is floored at ``min_spread_bps / 2`` and
+capped at ``max_half_spread_bps``, the skew ``|r − s|`` capped at ``max_skew_bps`` (set them to 0 / None
+for the bare formulas).
 
 Why the risk controls: real market makers do not stand in front of a crash. They estimate realised
 volatility from the marks they see (a time-weighted EWMA of squared log returns per second, which is
@@ -29,13 +49,15 @@ inventory (``pull_mode = "side"``) or everything (``"all"``, with the cooldown).
 the "depth evaporation" of real cascades: the liquidity is there in calm markets and gone exactly when
 liquidations need it.
 
-Refresh: on a periodic wake (random phase per agent) and when the mark leaves ±``refresh_move_bps``
-of where it was at the last refresh. A refresh keeps the orders whose price and size are unchanged
-(queue priority), moves the others in place with ``modify`` by client id (atomic: the book never shows
-a level twice or not at all while an update is in flight), cancels the unwanted and places the
-missing ones. Refreshes are spaced by at least the agent's longest possible latency, so every action
-of the previous refresh has reached the exchange before this refresh's can: no order is ever orphaned
-by a race.
+Refresh: on a periodic wake (random phase per agent), when the mark leaves ±``refresh_move_bps``
+of where it was at the last refresh, and with ``requote_on_fill`` when it hears (``data_latency_ms`` after,
+``abm.agents.fills``) that some of its resting orders filled: a real maker requotes on its fills, where one
+waiting for its next wake stands with a hole in its ladder and a stale skew meanwhile. A refresh keeps
+the orders whose price and size are unchanged (queue priority), moves the others in place with
+``modify`` by client id (atomic: the book never shows a level twice or not at all while an update is in
+flight), cancels the unwanted and places the missing ones. Refreshes are spaced by at least the agent's
+longest possible latency, so every action of the previous refresh has reached the exchange before this
+refresh's can: no order is ever orphaned by a race (a fill heard sooner than that defers its refresh).
 
 A scenario's ``mm_withdrawal`` event (``abm.model.events``) asks a market maker to stand aside for a window
 (``withdraw``): it cancels its quotes through its context at once, quotes nothing until the window ends
@@ -59,6 +81,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, NamedTuple,
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.fills import Fill
 from abm.agents.params import Leverage, PositiveInt, PositiveSeconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
@@ -84,6 +107,36 @@ def reservation_price(s: float, q: float, gamma: float, sigma: float, tau: float
 def half_spread(gamma: float, sigma: float, tau: float, kappa: float, floor: float = 0.0) -> float:
     """Optimal half-spread δ = γσ²τ/2 + (1/γ)·ln(1 + γ/κ), at least ``floor`` (same units as prices)."""
     return max(gamma * sigma * sigma * tau / 2.0 + math.log1p(gamma / kappa) / gamma, floor)
+
+
+def glft_half_spreads(q: float, gamma: float, kappa: float, sigma: float, a: float) -> tuple[float, float]:
+    """(δ_b, δ_a): the asymptotic closed-form quotes of Guéant, Lehalle & Fernandez-Tapia (2013, section 4),
+
+        δ_b(q) = (1/γ)·ln(1 + γ/κ) + ((2q + 1)/2)·C,    δ_a(q) = (1/γ)·ln(1 + γ/κ) − ((2q − 1)/2)·C,
+        C = sqrt( σ²γ / (2κA) · (1 + γ/κ)^(1 + κ/γ) ),
+
+    distances below and above the reference price, for inventory ``q`` (base units), risk aversion ``gamma``
+    (per quote unit), decay ``kappa`` (per quote unit of distance), ``sigma`` (quote units per √second) and
+    the arrival scale ``a`` (fills per second of a quote at the reference: λ(δ) = A·e^(−κδ))."""
+    base = math.log1p(gamma / kappa) / gamma
+    c = glft_inventory_term(gamma, kappa, sigma, a)
+    return base + (2.0 * q + 1.0) / 2.0 * c, base - (2.0 * q - 1.0) / 2.0 * c
+
+
+def glft_inventory_term(gamma: float, kappa: float, sigma: float, a: float) -> float:
+    """GLFT's C = sqrt(σ²γ/(2κA)·(1 + γ/κ)^(1 + κ/γ)): the skew per unit of inventory and the spread above 2/γ·ln(1 + γ/κ)."""
+    return math.sqrt(sigma * sigma * gamma / (2.0 * kappa * a) * (1.0 + gamma / kappa) ** (1.0 + kappa / gamma))
+
+
+def time_left_s(t_us: int, horizon: str, tau_s: float, end_us: int, session_us: int) -> float:
+    """Avellaneda–Stoikov's T − t in seconds at ``t_us``: ``tau_s`` at every instant ("fixed"), the time to the run's
+    end ``end_us`` ("run", never below 0), or to the end of the current session of ``session_us`` µs ("session":
+    sessions start at 0, one session, two sessions, ..., so T − t runs from the session's length down to 1 µs)."""
+    if horizon == "fixed":
+        return tau_s
+    if horizon == "run":
+        return max(0, end_us - t_us) / 1e6
+    return (session_us - t_us % session_us) / 1e6
 
 
 def deep_ladder(levels: int, from_bps: float, to_bps: float, first_lots: float, growth: float) -> list[tuple[float, int]]:
@@ -116,6 +169,7 @@ def var_per_s_to_annual(var: float) -> float:
 
 Positive = Annotated[float, number(gt=0)]
 NonNegative = Annotated[float, number(ge=0)]
+PerSecond = Annotated[float, number(gt=0, unit="per second")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +209,31 @@ class MarketMakerParams(TraderParams):
                           f"must be a number above deep_from_bps = {self.deep_from_bps:g} (the deep ladder runs outward)")
         if self.deep_levels and not self.deep_to_bps < 10_000:
             yield Problem("deep_to_bps", self.deep_to_bps, "must be a number below 10000 (a bid at or below zero)")
+        if self.horizon == "session" and self.session_s is None:
+            yield Problem("session_s", None, "must be a number > 0 (seconds) with horizon = 'session' (the session's length)")
+        if self.horizon != "session" and self.session_s is not None:
+            yield Problem("session_s", self.session_s, "applies only with horizon = 'session'; set horizon or leave it out")
+        if self.quoting == "glft" and self.arrival_a is None:
+            yield Problem("arrival_a", None, "must be a number > 0 (per second) with quoting = 'glft' (its arrival scale A)")
+        if self.quoting != "glft" and self.arrival_a is not None:
+            yield Problem("arrival_a", self.arrival_a, "applies only with quoting = 'glft'; set quoting or leave it out")
+        if self.quoting == "glft" and self.horizon != "fixed":
+            yield Problem("horizon", self.horizon, "must be 'fixed' with quoting = 'glft' (its closed form is the "
+                                                   "stationary one, without a horizon)")
     # Avellaneda–Stoikov / GLFT
     gamma: Positive = 0.01  # risk aversion, per USDC
     kappa: Positive = 0.17  # order-arrival decay, per USDC of distance
-    tau_s: Positive = 60.0  # horizon
+    tau_s: Positive = 60.0  # the horizon T − t of horizon = "fixed" (seconds)
+    # The quoting model: "as", Avellaneda & Stoikov (2008) over the horizon below; "glft", the asymptotic closed form
+    # of Guéant, Lehalle & Fernandez-Tapia (2013), stationary (no horizon), with the arrival scale arrival_a
+    quoting: Literal["as", "glft"] = "as"  # "as": Avellaneda-Stoikov; "glft": Guéant-Lehalle-Fernandez-Tapia's closed form
+    # T − t of "as": "fixed" tau_s at every refresh; "run" the time left to the run's end (0 at the end); "session"
+    # the time left in the current session of session_s (sessions from t = 0, each restarting the count-down)
+    horizon: Literal["fixed", "run", "session"] = "fixed"  # T − t: tau_s; to the run's end; to the session's end
+    session_s: Optional[PositiveSeconds] = None  # horizon = "session": each session's length (from t = 0)
+    arrival_a: Optional[PerSecond] = None  # GLFT's A: fills per second of a quote at the reference, λ(δ) = A·e^(−κδ)
+    # refresh data_latency_ms after any of its resting orders fills (abm.agents.fills), not only on wakes and marks
+    requote_on_fill: bool = False  # requote data_latency_ms after its own fills
     # Cap on |reservation − reference|: q·γ·σ²·τ grows with the square of volatility, so in a vol spike a
     # large inventory would otherwise put quotes at several times the price (seen on thin books).
     max_skew_bps: Optional[Positive] = 100.0
@@ -230,6 +305,8 @@ class MarketMaker(Trader):
         self._lots = self._sizes + [lots for _, lots in self._deep]  # every level's size, near then deep
         self._deposit = int(round(p.deposit_usdc * USDC))
         self._var = annual_to_var_per_s(p.vol_init)  # variance of log returns per second
+        self._end_us = ctx.end_us if p.horizon == "run" else 0  # T of horizon = "run"
+        self._session_us = max(1, int(round(p.session_s * 1e6))) if p.session_s is not None else 1
         self._check_scale()
         self._basis: Optional[float] = None  # EWMA of (mid − oracle) / oracle
         self._last_obs: Optional[tuple[int, float]] = None  # (time, mark ticks) of the last observation
@@ -246,6 +323,9 @@ class MarketMaker(Trader):
         self.pulled_sides: tuple[bool, bool] = (False, False)  # (bids pulled, asks pulled)
         self.last_quote: Optional[Quote] = None
         self.refreshes = 0
+        self.fill_notices = 0  # notices of its own fills heard (requote_on_fill), each one refresh
+        if p.requote_on_fill:
+            ctx.watch_fills(self._on_fills, int(p.data_latency_ms * 1000))
 
     def _check_scale(self) -> None:
         """Refuse gamma/kappa meant for another price scale: they are per USDC of price distance, so BTC's
@@ -254,7 +334,15 @@ class MarketMaker(Trader):
         if not mark:
             return
         s_px = mark * self._tick
-        d = half_spread(self.p.gamma, math.sqrt(self._var) * s_px, self.p.tau_s, self.p.kappa)
+        p = self.p
+        sigma = math.sqrt(self._var) * s_px
+        if p.quoting == "glft":
+            assert p.arrival_a is not None  # the params' cross-checks
+            d = sum(glft_half_spreads(0.0, p.gamma, p.kappa, sigma, p.arrival_a)) / 2.0
+        elif p.horizon == "fixed":
+            d = half_spread(p.gamma, sigma, p.tau_s, p.kappa)
+        else:  # a counting-down horizon may start long (a whole run): only the part set by gamma and kappa
+            d = half_spread(p.gamma, sigma, 0.0, p.kappa)
         if d > MAX_START_HALF_SPREAD * s_px:
             raise InvalidInput(
                 f"agents.{self.kind}.kappa", self.p.kappa,
@@ -305,6 +393,13 @@ class MarketMaker(Trader):
     def _deferred_refresh(self, t: int) -> None:
         self._deferred = False
         self._refresh(t)
+
+    def _on_fills(self, t: int, fills: list[Fill]) -> None:
+        """Some of its resting orders filled (heard ``data_latency_ms`` after): requote now, inventory changed and
+        a level is gone, rather than stand with a hole in the ladder until the next wake (``requote_on_fill``)."""
+        if self.active:
+            self.fill_notices += 1
+            self._refresh(t)
 
     def on_reject(self, action: str, error: AbmError) -> None:
         """Post-only orders that would cross by the time they land, cancels of orders just filled: normal races."""
@@ -368,16 +463,32 @@ class MarketMaker(Trader):
 
     # ------------------------------------------------------------------ pricing
 
-    def target(self, s: float, q: float) -> tuple[float, float]:
-        """(reservation price, half-spread) in ticks for reference ``s`` (ticks) and inventory ``q`` (base units)."""
+    def time_left_s(self, t: int) -> float:
+        """T − t of the Avellaneda–Stoikov quotes at ``t`` (µs), in seconds (``horizon``)."""
+        return time_left_s(t, self.p.horizon, self.p.tau_s, self._end_us, self._session_us)
+
+    def target(self, s: float, q: float, t: Optional[int] = None) -> tuple[float, float]:
+        """(reservation price, half-spread) in ticks for reference ``s`` (ticks) and inventory ``q`` (base units) at
+        time ``t`` (default now; only a counting-down horizon reads it). The models work in quote units (USDC):
+        σ = √(variance of log returns per second) × s is in USDC per √second, γ and κ per USDC, T − t in seconds;
+        the one conversion back to ticks is at the end. Bid and ask are then r ∓ d, the GLFT's δ_b and δ_a being
+        d ± (r − s)."""
         p = self.p
         s_px = s * self._tick
         sigma = math.sqrt(self._var) * s_px  # USDC per base unit per √s
-        r = reservation_price(s_px, q, p.gamma, sigma, p.tau_s)
+        if p.quoting == "glft":
+            assert p.arrival_a is not None  # the params' cross-checks
+            bid_d, ask_d = glft_half_spreads(q, p.gamma, p.kappa, sigma, p.arrival_a)
+            r = s_px + (ask_d - bid_d) / 2.0
+            d = (bid_d + ask_d) / 2.0
+        else:
+            tau = p.tau_s if p.horizon == "fixed" else self.time_left_s(self.now if t is None else t)
+            r = reservation_price(s_px, q, p.gamma, sigma, tau)
+            d = half_spread(p.gamma, sigma, tau, p.kappa)
         if p.max_skew_bps is not None:
             cap = s_px * p.max_skew_bps / 1e4
             r = min(max(r, s_px - cap), s_px + cap)
-        d = half_spread(p.gamma, sigma, p.tau_s, p.kappa, s_px * p.min_spread_bps / 2e4)
+        d = max(d, s_px * p.min_spread_bps / 2e4)
         if p.max_half_spread_bps is not None:
             d = min(d, max(s_px * p.max_half_spread_bps / 1e4, s_px * p.min_spread_bps / 2e4))
         return r / self._tick, d / self._tick
@@ -481,7 +592,7 @@ class MarketMaker(Trader):
         if s is None:
             self._reconcile({})
             return
-        r, d = self.target(s, q)
+        r, d = self.target(s, q, t)
         want = self.ladder(s, r, d, v.best_bid(), v.best_ask(), bids, asks)
         self._reconcile(want)
         b0, a0 = want.get((BUY, 0)), want.get((SELL, 0))
@@ -528,4 +639,5 @@ class MarketMaker(Trader):
                 self._slots[key] = cid
 
 
-__all__ = ["MarketMaker", "MarketMakerParams", "Quote", "reservation_price", "half_spread"]
+__all__ = ["MarketMaker", "MarketMakerParams", "Quote", "reservation_price", "half_spread", "glft_half_spreads",
+           "glft_inventory_term", "time_left_s"]

@@ -4,7 +4,8 @@ Why: an agent's decisions (what it quotes, when it exits) are easier to test by 
 hand and looking at what it sends than through a whole run. A test sets the book, mark, oracle,
 position and equity, calls the agent's hooks (``on_wake``, ``on_price``, ...), reads ``sent`` and
 answers each action with ``fill`` (or ``rest``) / ``reject``, which call the agent back as the real
-link would (its ``on_done`` callback, then ``on_result`` / ``on_reject``). Set-up calls apply at once
+link would (its ``on_done`` callback, then ``on_result`` / ``on_reject``); ``fill_resting`` fills a resting
+order as a taker would, telling an agent that watches its fills after its delay. Set-up calls apply at once
 and are recorded in ``setup``. Wakes are recorded in ``wakes`` and run with ``run_wakes``.
 
     ctx = FakeContext(mark=600_000)
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import mesa
 import numpy as np
 
+from abm.agents.fills import Fill
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import OrderResult, PositionInfo
 from abm.market.spec import MarketSpec
@@ -108,6 +110,9 @@ class FakeContext:
         self.price_watch: dict[str, tuple[Optional[int], Optional[int]]] = {}
         self.stop_reports: dict[int, Any] = {}  # trigger id -> what ``stop_report`` answers (unset: still resting)
         self.funding_watched: list[str] = []
+        self.fill_watch: Optional[tuple[Callable[[int, list[Fill]], None], int]] = None  # (fn, delay_us)
+        self._unheard: list[Fill] = []  # fills the watching agent has not been told of yet
+        self.end_us = 3_600_000_000  # when the run ends (``end_us``): the horizon of a maker counting down to it
         self.now = 0
         self.agent: Any = None
         self._seq = 0
@@ -247,6 +252,30 @@ class FakeContext:
         if kw.get("client_id") is not None:
             self._cids[kw["client_id"]] = oid
             self._cid_of[oid] = kw["client_id"]
+
+    def fill_resting(self, oid: int, qty: Optional[int] = None, price: Optional[int] = None) -> Fill:
+        """A taker fills ``qty`` lots (default all) of the resting order ``oid`` at ``price`` (default its own) now;
+        an agent watching its fills hears of it as a wake ``delay_us`` later, with any other fill before that wake
+        (as ``abm.agents.fills`` tells it)."""
+        sym, side, px, left = self._details[oid]
+        qty = left if qty is None else qty
+        if not 0 < qty <= left:
+            raise AssertionError(f"order {oid} has {left} lots resting, cannot fill {qty}")
+        if qty == left:
+            self._drop(oid)
+        else:
+            self._details[oid] = (sym, side, px, left - qty)
+        fill = Fill(self.now, sym, side, px if price is None else price, qty, oid)
+        if self.fill_watch is not None:
+            self._unheard.append(fill)
+            if len(self._unheard) == 1:
+                self.wake_at(self.now + self.fill_watch[1], self._tell_fills)
+        return fill
+
+    def _tell_fills(self, t: int) -> None:
+        fills, self._unheard = self._unheard, []
+        assert self.fill_watch is not None
+        self.fill_watch[0](t, fills)
 
     def _drop(self, oid: int) -> None:
         self._orders.pop(oid, None)
@@ -425,6 +454,9 @@ class FakeContext:
 
     def watch_funding(self, symbol: str) -> None:
         self.funding_watched.append(symbol)
+
+    def watch_fills(self, fn: Callable[[int, list[Fill]], None], delay_us: int) -> None:
+        self.fill_watch = (fn, delay_us)
 
 
 def build_agent(cls: type[Trader], params: Optional[dict[str, Any]] = None, ctx: Optional[FakeContext] = None,

@@ -26,6 +26,7 @@ import numpy as np
 
 from abm.agents import resolve
 from abm.agents.base import Shortfall, Trader
+from abm.agents.fills import FillNotices
 from abm.agents.params import renamed
 from abm.errors import InvalidInput
 from abm.exchange import Exchange, conservation_gap
@@ -127,6 +128,7 @@ class MarketModel(mesa.Model):
         self.views: dict[str, Any] = {}
         self.triggers: dict[str, PriceTriggers] = {}
         self.funding_watchers: dict[str, list[Trader]] = {}
+        self.fill_notices: dict[int, FillNotices] = {}  # by id(venue), built at an agent's first watch_fills
         self._taker_seen = [[0, 0] for _ in cfg.markets]  # markets' taker volume at the last collection
         self._correlated: Optional[list[IndexPath]] = None
         self.order_events = 0  # agents' actions that reached the exchange (orders, cancels, modifies)
