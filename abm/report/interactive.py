@@ -189,7 +189,11 @@ def liquidation_traces(fig: Any, panel: str, run: _Run, d: _MarketData) -> None:
         add(fig, panel, go.Bar(x=centers, y=bars["notional"][k], width=width * 0.9, marker_color=KIND_HEX[k],
                                name=f"{KIND_LABELS[k]}: {tot['notional_by_kind'][k]:,.0f} USDC",
                                customdata=bars["events"], hovertemplate="%{y:,.0f} USDC (%{customdata} events)"))
-    fig.update_yaxes(title_text=f"notional (USDC); {tot['events']} events", row=fig._abm_rows[panel], col=1)
+    row = fig._abm_rows[panel]
+    fig.update_yaxes(title_text=f"notional (USDC); {tot['events']} events", row=row, col=1)
+    if tot["events"] == 0:
+        fig.add_annotation(text=f"none — no liquidations in {d.symbol}", showarrow=False, xref="x domain",
+                           yref="y domain", x=0.5, y=0.5, row=row, col=1)
 
 
 def margin_mode_traces(fig: Any, panel: str, run: _Run) -> None:
@@ -262,7 +266,8 @@ def cascade_traces(fig: Any, panel: str, run: _Run) -> None:
     a grey line (roots, shocks and whales, are the red spans and the hover's text)."""
     go = _plotly()
     row = fig._abm_rows[panel]
-    if not run.events:
+    if not run.events:  # an empty trace, so plotly.js draws the panel that says so
+        add(fig, panel, go.Scatter(x=[0.0, run.t_end], y=[None, None], mode="lines", showlegend=False, hoverinfo="skip"))
         fig.add_annotation(text="none — no liquidation events, so no cascade", showarrow=False, xref="x domain",
                            yref="y domain", x=0.5, y=0.5, row=row, col=1)
         return
@@ -371,7 +376,8 @@ Made by abm; opens offline (plotly.js is embedded).</p>
 
 def page(title: str, header: str, table: str, figures: list[Any]) -> str:
     """A whole HTML page: the title, the header text, a table and the figures, plotly.js embedded once."""
-    divs = [f.to_html(full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False, "responsive": True})
+    divs = [f.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"abm-figure-{i}",  # fixed: same run, same page
+                      config={"displaylogo": False, "responsive": True})
             for i, f in enumerate(figures)]
     return PAGE.format(title=html.escape(title), header=html.escape(header), table=table, body="\n".join(divs))
 

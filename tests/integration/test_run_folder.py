@@ -16,6 +16,7 @@ import pytest
 import abm
 import abm.venues
 from abm.errors import InvalidInput
+from abm.report import html_available
 from abm.results import load_run, save_run
 from abm.results.fingerprint import fingerprint, table_digest
 from abm.results.run_result import _host, remove_stale_partials
@@ -40,7 +41,7 @@ def test_folder_holds_every_file(whale):
     names = {p.name for p in out.iterdir()}
     assert names == {"steps.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet",
                      "accounts.parquet", "config.toml", "venue.toml", "provenance.json", "meta.json",
-                     "summary.json", "report.png"}
+                     "summary.json", "report.png"} | ({"report.html"} if html_available() else set())
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
 
 
