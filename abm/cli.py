@@ -181,7 +181,7 @@ def report(run_dir: Path, with_html: bool) -> None:
     from abm.report import render_html, render_report
     from abm.report.compare import load_named
 
-    result = load_named(run_dir, "RUN_DIR")
+    result = load_named(run_dir, "run_dir")  # the name load_run has always given
     if with_html:  # first: without plotly this fails at once, before the PNG's seconds
         click.echo(f"report: {render_html(result, run_dir / 'report.html')}")
     out = render_report(result, run_dir / "report.png")
