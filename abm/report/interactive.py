@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -399,14 +400,21 @@ def render_html(result: RunResult, path: str | Path, market: Optional[int] = Non
 def render_run_reports(result: RunResult, png: str | Path) -> Path:
     """What a saved run gets: ``report.png`` at ``png`` and, with the extra ``viz``, ``report.html`` beside it.
 
-    Without plotly the PNG is written and a one-line note says once per process how to get the HTML."""
+    Without plotly the PNG is written and a one-line note says once per process how to get the HTML; should
+    drawing the HTML fail, a warning says why and the run is saved with its PNG (a bug in the optional page
+    does not lose a finished run; the PNG's own failure still does, as before)."""
     from abm.report.figure import render_report
 
     out = render_report(result, png)
-    if html_available():
-        render_html(result, Path(png).with_name(HTML_NAME))
-    else:
+    if not html_available():
         note_missing()
+        return out
+    page_path = Path(png).with_name(HTML_NAME)
+    try:
+        render_html(result, page_path)
+    except Exception as e:  # noqa: BLE001 - the extra page must not cost a finished run its folder
+        page_path.unlink(missing_ok=True)
+        warnings.warn(f"{HTML_NAME} could not be written, the run is saved without it: {e!r}", stacklevel=2)
     return out
 
 

@@ -131,6 +131,17 @@ def test_without_plotly_the_run_is_saved_with_its_png_and_a_one_line_note(tmp_pa
     assert sorted(c.files) == ["compare.png", "metrics.csv", "metrics.parquet"]
 
 
+def test_a_failing_html_page_costs_the_run_only_its_page(tmp_path, monkeypatch):
+    def broken(result, path):
+        path.write_text("half a page")
+        raise RuntimeError("plotly broke")
+
+    monkeypatch.setattr(interactive, "render_html", broken)
+    with pytest.warns(UserWarning, match="report.html could not be written.*plotly broke"):
+        abm.run("baseline", {"run.duration_s": 10}, seed=1, out=tmp_path / "r")
+    assert (tmp_path / "r" / "report.png").is_file() and not (tmp_path / "r" / "report.html").exists()
+
+
 def test_abm_report_html_without_plotly_is_one_line(runs):
     code = "import sys; sys.modules['plotly'] = None; from abm.cli import main; main()"
     r = subprocess.run([sys.executable, "-c", code, "report", str(runs / "b1"), "--html"], capture_output=True, text=True)
