@@ -217,3 +217,20 @@ def test_compare_bad_input_is_one_line_naming_the_argument(runs, tmp_path):
                                 ([b1, b2], ["x"], "--label: must be given once per run")):
         with pytest.raises(InvalidInput, match=re.escape(match)):
             compare_runs(dirs, tmp_path / "o", labels)
+
+
+def test_every_market_has_its_panels(tmp_path):
+    r = abm.run("multi_market_contagion", {"run.duration_s": 30, "markets[1].shocks[0].start_s": 10}, seed=1)
+    page = interactive.render_html(r, tmp_path / "m.html")
+    text = page.read_text(encoding="utf-8")
+    traces = plotly_traces(text)
+    symbols = [m["symbol"] for m in r.markets]
+    assert len(symbols) == 2
+    index = [t for t in traces if t.get("name") == "index (spot reference)"]
+    for i, (t, sym) in enumerate(zip(index, symbols)):
+        col = "index" if i == 0 else f"index[{sym}]"
+        np.testing.assert_array_equal(t["y"], r.steps[col].to_numpy(float))
+        assert f"Prices of {sym}" in text and f"Liquidations in {sym}" in text
+    assert len(index) == 2
+    with pytest.raises(InvalidInput, match="must be an .html file name"):
+        interactive.render_html(r, tmp_path / "m.png")
