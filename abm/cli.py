@@ -124,7 +124,9 @@ def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:
     for label, v in rows:
         click.echo(f"  {label:<38} {_fmt(v)}")
     if path is not None:
-        click.echo(f"\nresults: {path}  (report: {path / 'report.png'})")
+        page = path / "report.html"
+        click.echo(f"\nresults: {path}  (report: {path / 'report.png'}" + (f", interactive: {page}" if page.is_file() else "")
+                   + ")")
 
 
 def _fmt(v: Any) -> str:
