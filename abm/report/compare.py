@@ -69,10 +69,10 @@ def summary_metrics(summary: Any, prefix: str = "") -> dict[str, float]:
 
 
 def metrics_table(summaries: Sequence[dict[str, Any]], labels: Sequence[str]) -> pd.DataFrame:
-    """One row per metric (the union, first-seen order): each run's value and, for every run after the first,
-    ``"<label> − <first>"``: its value minus the first run's (NaN unless both are numbers)."""
+    """One row per metric (the union of those some run has a number for, first-seen order): each run's value
+    and, for every run after the first, ``"<label> − <first>"``: its value minus the first run's (NaN unless both are numbers)."""
     per = [summary_metrics(s) for s in summaries]
-    keys = list(dict.fromkeys(k for m in per for k in m))
+    keys = [k for k in dict.fromkeys(k for m in per for k in m) if any(math.isfinite(m.get(k, math.nan)) for m in per)]
     data: dict[str, Any] = {"metric": keys}
     for lab, m in zip(labels, per):
         data[lab] = [m.get(k, math.nan) for k in keys]
@@ -260,7 +260,8 @@ def compare_runs(run_dirs: Sequence[str | Path], out: Optional[str | Path] = Non
                "compare.png": compare_png(c, folder / "compare.png")}
     want = html_available() if html is None else html
     if want:
-        table = c.table.to_html(index=False, na_rep="-", float_format=repr, classes="summary")
+        table = c.table.to_html(index=False, na_rep="-", float_format=lambda v: repr(float(v)),
+                                 classes="summary")
         text = page("Comparison: " + " vs ".join(names), c.header(), table, [compare_figure(c)])
         (folder / "compare.html").write_text(text, encoding="utf-8")
         c.files["compare.html"] = folder / "compare.html"
