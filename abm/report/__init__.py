@@ -9,7 +9,7 @@ Modules: ``figure`` (the page: layout, saving), ``panels`` (one function per pan
 ``run_data`` (what is drawn, prepared once), ``style`` (sizes, colours, number formats)."""
 
 from abm.report.figure import build_figure, render_report
-from abm.report.interactive import html_available, render_html, render_run_reports
+from abm.report.interactive import build_html_figure, html_available, render_html, render_run_reports
 from abm.report.style import PANELS
 
-__all__ = ["PANELS", "build_figure", "html_available", "render_html", "render_report", "render_run_reports"]
+__all__ = ["PANELS", "build_figure", "build_html_figure", "html_available", "render_html", "render_report", "render_run_reports"]
