@@ -284,13 +284,13 @@ def cascade_traces(fig: Any, panel: str, run: _Run) -> None:
         add(fig, panel, go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(100,100,100,0.4)", width=0.8),
                                    name="set off (parent → child)", hoverinfo="skip"))
     parent = {v: u for u, v in g.edges}
+    top = max(float(a["notional"]) for a in nodes.values()) or 1.0
     for k in LIQ_KINDS:
         mine = [(n, a) for n, a in nodes.items() if a.get("kind") == k]
         if not mine:
             continue
         text = [f"{n}: account {a['account']}, {a['notional']:,.0f} USDC, set off by {parent.get(n, 'none')}"
                 for n, a in mine]
-        top = max(float(a["notional"]) for _, a in nodes.items()) or 1.0
         add(fig, panel, go.Scatter(x=[a["time_s"] / 60 for _, a in mine], y=[max(a["notional"], 1e-6) for _, a in mine],
                                    mode="markers", name=KIND_LABELS.get(k, k), text=text, hoverinfo="text",
                                    marker=dict(color=KIND_HEX[k], opacity=0.8, line=dict(color="white", width=0.5),
