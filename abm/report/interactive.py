@@ -39,7 +39,7 @@ KIND_HEX = {"book": TAB["tab:blue"], "backstop": TAB["tab:orange"], "adl": TAB["
             "adl_counterparty": TAB["tab:purple"], "bad_debt": "#000000"}
 MODE_HEX = {0: TAB["tab:orange"], 1: TAB["tab:blue"], 2: TAB["tab:cyan"]}
 RUN_HEX = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
-TWIN = ("spread_basis", "insurance_oi", MODES_PANEL)  # panels with a right-hand axis
+TWIN = ("spread_basis", "insurance_oi", MODES_PANEL, "gateway")  # panels with a right-hand axis
 TITLES = {"prices": "Prices of {sym}: index, oracle, mark, book mid",
           "depth": "Order-book depth of {sym} near the mid (bids above zero, asks below; USDC)",
           "spread_basis": "Bid-ask spread (left, bps) and basis = mark − index (right, bps) of {sym}",
@@ -47,6 +47,7 @@ TITLES = {"prices": "Prices of {sym}: index, oracle, mark, book mid",
           MODES_PANEL: "Liquidated notional (solid, left) and owners' losses (dashed, right) by margin mode",
           "funding": "Funding rate per payment (bps; positive: longs pay shorts)",
           "insurance_oi": "Insurance fund and vault equity (left, USDC) and open interest (right)",
+          "gateway": "Venue gateway: time from reaching the gateway to execution per step (left, ms), mark (right)",
           "cascade": "Liquidation events of the cascade: notional per event (log) over time; lines join a "
                      "liquidation to those it set off"}
 _noted = False
@@ -239,6 +240,29 @@ def funding_traces(fig: Any, panel: str, run: _Run) -> None:
     fig.update_yaxes(title_text="rate (bps per payment)", row=fig._abm_rows[panel], col=1)
 
 
+def gateway_traces(fig: Any, panel: str, run: _Run) -> None:
+    """A venue gateway's latency per step (max, p99, p50) and the steps it refused actions, against the mark."""
+    steps = run.steps
+
+    def col(name: str) -> np.ndarray:
+        return steps[name].to_numpy(float) if name in steps else np.full(len(run.t), np.nan)
+
+    add(fig, panel, line(run.t, col("gateway_latency_max_ms"), "latency, slowest action of the step", TAB["tab:purple"],
+                         width=0.6, fill="tozeroy", fillcolor="rgba(148,103,189,0.15)"))
+    add(fig, panel, line(run.t, col("gateway_latency_p99_ms"), "latency p99", TAB["tab:purple"]))
+    add(fig, panel, line(run.t, col("gateway_latency_p50_ms"), "latency p50", TAB["tab:purple"], width=0.9, dash="dash"))
+    refused = sum((col(c) for c in steps.columns if str(c).startswith("gateway_rejects_") and "@" not in str(c)),
+                  np.zeros(len(run.t)))
+    if np.nansum(refused) > 0:
+        add(fig, panel, line(run.t, refused, f"actions refused in the step ({int(np.nansum(refused)):,} in the run)",
+                             TAB["tab:red"], width=0.8, shape="hv"))
+    d = run.drawn[0]
+    add(fig, panel, line(run.t, _positive(d.col("mark")), f"mark of {d.symbol} (right)", TAB["tab:orange"]), right=True)
+    row = fig._abm_rows[panel]
+    fig.update_yaxes(title_text="gateway latency (ms)", row=row, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="price (USDC)", row=row, col=1, secondary_y=True)
+
+
 def insurance_traces(fig: Any, panel: str, run: _Run) -> None:
     for col, name, c in (("insurance_fund", "insurance fund (left)", TAB["tab:green"]),
                          ("vault_equity", "vault equity (left)", TAB["tab:olive"])):
@@ -310,13 +334,15 @@ def build_html_figure(result: RunResult, market: Optional[int] = None) -> tuple[
     run = _Run(result, market)
     names = run.panel_names()
     sym = {d.label(p): d.symbol for d in run.drawn for p in ("prices", "depth", "spread_basis", "liquidations")}
-    titles = [TITLES[n.split("[")[0]].format(sym=sym.get(n, "")) for n in names]
+    titles = [TITLES.get(n.split("[")[0], n).format(sym=sym.get(n, "")) for n in names]  # a panel new to this page: its name
     fig = new_figure(names, titles, set(TWIN))
     for d in run.drawn:
         price_traces(fig, d.label("prices"), run, d)
         depth_traces(fig, d.label("depth"), run, d)
         spread_basis_traces(fig, d.label("spread_basis"), run, d)
         liquidation_traces(fig, d.label("liquidations"), run, d)
+    if "gateway" in names:  # a run with a venue gateway (the PNG's panel of the same name)
+        gateway_traces(fig, "gateway", run)
     if MODES_PANEL in names:
         margin_mode_traces(fig, MODES_PANEL, run)
     funding_traces(fig, "funding", run)
