@@ -235,3 +235,15 @@ def test_every_market_has_its_panels(tmp_path):
     assert len(index) == 2
     with pytest.raises(InvalidInput, match="must be an .html file name"):
         interactive.render_html(r, tmp_path / "m.png")
+
+
+def test_a_venue_gateway_gets_its_panel(tmp_path):
+    from abm.scenarios.catalogue import catalogue
+
+    if "venue_overload" not in catalogue():
+        pytest.skip("no venue gateway in this checkout (scenario venue_overload)")
+    r = abm.run("venue_overload", {"run.duration_s": 60}, seed=1)
+    text = interactive.render_html(r, tmp_path / "g.html").read_text(encoding="utf-8")
+    assert "Venue gateway" in text
+    np.testing.assert_array_equal(by_name(plotly_traces(text), "latency p99")["y"],
+                                  r.steps["gateway_latency_p99_ms"].to_numpy(float))
