@@ -242,7 +242,7 @@ def test_a_venue_gateway_gets_its_panel(tmp_path):
 
     if "venue_overload" not in catalogue():
         pytest.skip("no venue gateway in this checkout (scenario venue_overload)")
-    r = abm.run("venue_overload", {"run.duration_s": 60}, seed=1)
+    r = abm.run("venue_overload", {"run.duration_s": 60, "markets[0].shocks[0].start_s": 30}, seed=1)
     text = interactive.render_html(r, tmp_path / "g.html").read_text(encoding="utf-8")
     assert "Venue gateway" in text
     np.testing.assert_array_equal(by_name(plotly_traces(text), "latency p99")["y"],
