@@ -124,7 +124,9 @@ def print_summary(name: str, s: dict[str, Any], path: Optional[Path]) -> None:
     for label, v in rows:
         click.echo(f"  {label:<38} {_fmt(v)}")
     if path is not None:
-        click.echo(f"\nresults: {path}  (report: {path / 'report.png'})")
+        page = path / "report.html"
+        click.echo(f"\nresults: {path}  (report: {path / 'report.png'}" + (f", interactive: {page}" if page.is_file() else "")
+                   + ")")
 
 
 def _fmt(v: Any) -> str:
@@ -174,14 +176,33 @@ def show(scenario: str, sets: tuple[str, ...], seed: Optional[int]) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-def report(run_dir: Path) -> None:
-    """Re-draw RUN_DIR/report.png from the saved results."""
-    from abm.report import render_report
-    from abm.results import load_run
+@click.option("--html", "with_html", is_flag=True,
+              help="Also (re)draw RUN_DIR/report.html, the interactive report (needs the extra viz: plotly).")
+def report(run_dir: Path, with_html: bool) -> None:
+    """Re-draw RUN_DIR/report.png (and with --html report.html) from the saved results."""
+    from abm.report import render_html, render_report
+    from abm.report.compare import load_named
 
-    result = load_run(run_dir)
+    result = load_named(run_dir, "run_dir")  # the name load_run has always given
+    if with_html:  # first: without plotly this fails at once, before the PNG's seconds
+        click.echo(f"report: {render_html(result, run_dir / 'report.html')}")
     out = render_report(result, run_dir / "report.png")
     click.echo(f"report: {out}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_A RUN_B [...]")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for compare.html, compare.png, metrics.csv and metrics.parquet "
+                   "(default compare/<A>-vs-<B>...).")
+@click.option("--label", "labels", multiple=True, help="A name per run, in order (default: the folders' names).")
+def compare(run_dirs: tuple[Path, ...], out: Optional[Path], labels: tuple[str, ...]) -> None:
+    """Overlay the panels of two or more saved runs and tabulate their summary metrics with differences to RUN_A."""
+    from abm.report.compare import compare_runs
+
+    c = compare_runs(list(run_dirs), out, list(labels) or None)
+    click.echo(c.text())
+    click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in c.files.items()))
 
 
 class _SweepCommand(click.Command):

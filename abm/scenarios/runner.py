@@ -46,9 +46,9 @@ def run(
     if folder is not None:
         draw = None
         if report:
-            from abm.report import render_report
+            from abm.report import render_run_reports  # report.png, and report.html with the extra viz
 
-            draw = render_report
+            draw = render_run_reports
         save_run(result, folder, frozen_config(scn), venue_toml=model.venue.to_toml(),
                  provenance=run_provenance(scn), report=draw)
     return result

@@ -16,6 +16,7 @@ import pytest
 import abm
 import abm.venues
 from abm.errors import InvalidInput
+from abm.report import html_available
 from abm.results import load_run, save_run
 from abm.results.fingerprint import fingerprint, table_digest
 from abm.results.run_result import _host, remove_stale_partials
@@ -40,7 +41,7 @@ def test_folder_holds_every_file(whale):
     names = {p.name for p in out.iterdir()}
     assert names == {"steps.parquet", "trades.parquet", "liquidations.parquet", "funding.parquet",
                      "accounts.parquet", "config.toml", "venue.toml", "provenance.json", "meta.json",
-                     "summary.json", "report.png"}
+                     "summary.json", "report.png"} | ({"report.html"} if html_available() else set())
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".partial")]
 
 
@@ -139,21 +140,23 @@ def test_the_report_is_drawn_before_the_folder_gets_its_name(tmp_path, monkeypat
     import abm.report
 
     seen = []
-    real = abm.report.render_report
+    real = abm.report.render_run_reports  # report.png, and report.html with the extra viz
 
     def draw(result, path):
         seen.append(Path(path))
         assert Path(path).parent.name.endswith(".partial") and not (tmp_path / "r").exists()
-        return real(result, path)
+        out = real(result, path)
+        assert (Path(path).with_name("report.html").is_file()) == html_available()  # both before the rename
+        return out
 
-    monkeypatch.setattr(abm.report, "render_report", draw)
+    monkeypatch.setattr(abm.report, "render_run_reports", draw)
     abm.run("baseline", {"run.duration_s": 20}, seed=1, out=tmp_path / "r")
     assert len(seen) == 1 and (tmp_path / "r" / "report.png").is_file()
 
     def broken(result, path):
         raise RuntimeError("the report failed")
 
-    monkeypatch.setattr(abm.report, "render_report", broken)
+    monkeypatch.setattr(abm.report, "render_run_reports", broken)
     with pytest.raises(RuntimeError, match="the report failed"):
         abm.run("baseline", {"run.duration_s": 20}, seed=1, out=tmp_path / "r2")
     assert not (tmp_path / "r2").exists()  # no folder without its report
