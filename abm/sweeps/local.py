@@ -9,6 +9,7 @@ again. A run that raises is recorded with its whole error and traceback and does
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -88,8 +89,10 @@ def _exit_with_driver(driver_pid: int) -> None:
 
 def _run_on_pool(workers: int, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None],
                  metrics: RowMetrics) -> None:
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(runs)), initializer=_exit_with_driver,
-                               initargs=(os.getpid(),))
+    # forkserver, not fork: the driver may hold threads (a notebook's, Dask's, the pool's own), and forking a
+    # threaded process can deadlock the child; a worker gets what it runs by pickle and resolves names itself
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=_exit_with_driver, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(run_one, r, metrics) for r in runs}
         while pending:
