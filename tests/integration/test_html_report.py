@@ -238,10 +238,6 @@ def test_every_market_has_its_panels(tmp_path):
 
 
 def test_a_venue_gateway_gets_its_panel(tmp_path):
-    from abm.scenarios.catalogue import catalogue
-
-    if "venue_overload" not in catalogue():
-        pytest.skip("no venue gateway in this checkout (scenario venue_overload)")
     r = abm.run("venue_overload", {"run.duration_s": 60, "markets[0].shocks[0].start_s": 30}, seed=1)
     text = interactive.render_html(r, tmp_path / "g.html").read_text(encoding="utf-8")
     assert "Venue gateway" in text
