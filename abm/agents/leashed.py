@@ -268,15 +268,21 @@ class LeashedTrader(Trader):
             self.record_shortfall("hedge", 0, 0, "the hedge is less than one lot", symbol)
             return
 
+        self.market(side, qty, symbol=symbol, slippage_bps=slippage_bps, on_done=self._hedge_landed(rec, "market"))
+
+    def _hedge_landed(self, rec: ExitRecord, what: str) -> Any:
+        """The callback of a hedge order: its id into the record, what it did not fill as a shortfall."""
+
         def landed(result: Any, error: Optional[AbmError]) -> None:
             if result is not None:
                 rec.oids.append(result.oid)
-            if result is None or result.filled < qty:
-                self.record_shortfall(f"market {'sell' if side == SELL else 'buy'} (hedge)", qty,
+            if result is None or result.filled < rec.held:
+                self.record_shortfall(f"{what} {'sell' if rec.side == SELL else 'buy'} (hedge)", rec.held,
                                       result.filled if result is not None else 0,
-                                      str(error) if error is not None else "the book ran out within the bound", symbol)
+                                      str(error) if error is not None else "the book ran out within the bound",
+                                      rec.symbol)
 
-        self.market(side, qty, symbol=symbol, slippage_bps=slippage_bps, on_done=landed)
+        return landed
 
     def open_spot_account(self, venue: str, cash: int, inventory: float) -> None:
         """An account on spot venue ``venue`` (``cash`` quote units, ``inventory`` base units of its pairs), reached
@@ -308,13 +314,7 @@ class LeashedTrader(Trader):
             self.record_shortfall("hedge", 0, 0, "the hedge is less than one lot", pair)
             return
 
-        def landed(result: Any, error: Optional[AbmError]) -> None:
-            if result is not None:
-                rec.oids.append(result.oid)
-            if result is None or result.filled < qty:
-                self.record_shortfall(f"spot market {'sell' if side == SELL else 'buy'} (hedge)", qty,
-                                      result.filled if result is not None else 0,
-                                      str(error) if error is not None else "the book ran out within the bound", pair)
+        landed = self._hedge_landed(rec, "spot market")
 
         def send(lots: int, why: str = "") -> None:
             if lots < qty:

@@ -169,7 +169,18 @@ def _hit(h: LeashedTrader, mark: int, level: int) -> bool:
     return mark <= level if h.sign > 0 else mark >= level
 
 
-class Stop(Leash):
+class AgainstEntry(Leash):
+    """A leash set off when the mark moves ``spec.pct`` against the position from its entry."""
+
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
+        lvl = _adverse(h, self.spec.pct)
+        return (lvl, None) if h.sign > 0 else (None, lvl)
+
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
+        return _hit(h, mark, _adverse(h, self.spec.pct))
+
+
+class Stop(AgainstEntry):
     kind = "stop"
 
     def _limit_price(self, h: LeashedTrader) -> int:
@@ -181,13 +192,6 @@ class Stop(Leash):
             limit = self._limit_price(h) if self.spec.order == "limit" else None
             h.venue_stop(self.kind, _adverse(h, self.spec.pct), limit, self.spec.slippage_bps)
             self.done = True  # the venue holds it now; the agent watches nothing
-
-    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
-        lvl = _adverse(h, self.spec.pct)
-        return (lvl, None) if h.sign > 0 else (None, lvl)
-
-    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
-        return _hit(h, mark, _adverse(h, self.spec.pct))
 
     def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         if self.spec.order == "market":
@@ -224,30 +228,16 @@ class TrailingStop(Leash):
         return _hit(h, mark, self._level(h))
 
 
-class TwapExit(Leash):
+class TwapExit(AgainstEntry):
     kind = "twap_exit"
-
-    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
-        lvl = _adverse(h, self.spec.pct)
-        return (lvl, None) if h.sign > 0 else (None, lvl)
-
-    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
-        return _hit(h, mark, _adverse(h, self.spec.pct))
 
     def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         h.twap_close(self.kind, t, mark, self.spec.slices, int(self.spec.interval_s * US_PER_S), self.spec.slippage_bps)
         self.done = True
 
 
-class Hedge(Leash):
+class Hedge(AgainstEntry):
     kind = "hedge"
-
-    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
-        lvl = _adverse(h, self.spec.pct)
-        return (lvl, None) if h.sign > 0 else (None, lvl)
-
-    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
-        return _hit(h, mark, _adverse(h, self.spec.pct))
 
     def act(self, h: LeashedTrader, t: int, mark: int) -> None:
         if self.spec.spot:
