@@ -237,7 +237,8 @@ class MarketModel(mesa.Model):
                 if sym == mc.symbol:
                     sm = sx.market(pair)
                     halted = (lambda sm=sm: sm.state == HALTED) if name in halting else None  # it publishes nothing
-                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sm.book), tick_size, halted))
+                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sm.book), tick_size, halted,
+                                                 lambda sm=sm: sm.last_price))
         for src in mc.index_sources:
             sources.append(ValueSource(src.name, src.weight, value, src.noise_bps,
                                        stream(cfg.run.seed, "index-source", mc.symbol, src.name)))

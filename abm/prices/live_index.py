@@ -10,7 +10,8 @@ before that time, so its delay, cadence, noise, clipping and outages apply on to
 What is recorded is the samples themselves, ``(time, value)``: a read between two samples returns the
 earlier one, and a read before the first sample is refused (a scheduling bug, caught early). When no
 source has a price (every book one-sided, every feed out) the index keeps its last value and the
-sample is marked stale, so nothing downstream sees a hole; before any source has had a price (books are
+sample is marked stale, so nothing downstream sees a hole (a one-sided book still has a price: its last
+trade, within the side that is left); before any source has had a price (books are
 empty until their makers quote) the index is the fallback, the value process.
 """
 
@@ -37,25 +38,40 @@ class IndexSource(Protocol):
 
 
 class BookMidSource:
-    """A simulated venue's book: the exact mid in quote currency; None when a side is empty, or while the venue
-    is halted (``halted()`` true): a halted venue publishes no prices, so the index leaves it out."""
+    """A simulated venue's book: the exact mid in quote currency, or None while the venue is halted
+    (``halted()`` true): a halted venue publishes no prices, so the index leaves it out.
 
-    __slots__ = ("name", "weight", "_view", "_tick", "_halted")
+    A book with a side empty has no mid, but the venue still trades: what a sale that swept the bids did is
+    in its last trade. Leaving the venue out instead (as an earlier rule did) hid exactly the moves a sweep
+    makes, so the index snapped back to the venues that were not hit. The venue's price is then its last
+    trade (``last()``, ticks; 0 before any), bounded by the side that is left (a last above the only ask
+    cannot stand: a buyer pays the ask); with no trade yet, the venue is left out.
+    """
+
+    __slots__ = ("name", "weight", "_view", "_tick", "_halted", "_last")
 
     def __init__(self, name: str, weight: int, view: Any, tick_size: Any,
-                 halted: Optional[Callable[[], bool]] = None) -> None:
+                 halted: Optional[Callable[[], bool]] = None, last: Optional[Callable[[], int]] = None) -> None:
         self.name, self.weight = name, check_weights([weight], f"index.sources.{name}.weight")[0]
         self._view = view
         self._tick = Fraction(str(tick_size))
         self._halted = halted
+        self._last = last
 
     def price(self, t_us: int) -> Optional[Fraction]:
         if self._halted is not None and self._halted():
             return None
         bid, ask = self._view.best_bid(), self._view.best_ask()
-        if bid is None or ask is None:
+        if bid is not None and ask is not None:
+            return Fraction(bid + ask, 2) * self._tick
+        last = self._last() if self._last is not None else 0
+        if not last:
             return None
-        return Fraction(bid + ask, 2) * self._tick
+        if ask is not None:
+            last = min(last, ask)
+        elif bid is not None:
+            last = max(last, bid)
+        return Fraction(last) * self._tick
 
 
 class ValueSource:

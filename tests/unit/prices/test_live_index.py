@@ -47,6 +47,29 @@ def test_a_source_without_a_price_drops_out_and_no_source_keeps_the_last_value()
     assert idx.sample(10) == 100.0 and idx.stale == [False, True]
 
 
+def test_a_book_a_sale_swept_to_one_side_counts_at_its_last_trade_within_the_side_left() -> None:
+    """A sweep that empties the bids must show in the index (left out, the venue's move vanished from it)."""
+    book = OrderBook()
+    last = {"px": 0}
+    spot = BookMidSource("spot_a", 1, BookView(book), "1", last=lambda: last["px"])
+    assert spot.price(0) is None  # an empty book that never traded has no price
+    book.limit(1, "mm", BUY, 990, 5)
+    book.limit(2, "mm", SELL, 1010, 5)
+    assert spot.price(0) == 1000  # two-sided: the mid, whatever the last trade
+    book.market(3, "seller", SELL, 5)
+    last["px"] = 990  # the sale filled at the bid and swept it
+    assert spot.price(0) == 990  # one-sided: the last trade
+    book.limit(4, "mm", SELL, 980, 1)  # an ask below that last: a buyer pays at most 980
+    assert spot.price(0) == 980
+    book.cancel(2), book.cancel(4)
+    book.limit(5, "mm", BUY, 995, 1)  # only a bid, above the last trade: a seller gets at least 995
+    assert spot.price(0) == 995
+    book.cancel(5)
+    assert spot.price(0) == 990  # both sides empty: the last trade
+    halted = BookMidSource("spot_b", 1, BookView(book), "1", halted=lambda: True, last=lambda: 990)
+    assert halted.price(0) is None  # a halted venue publishes nothing, last trade or not
+
+
 def test_exogenous_sources_carry_their_own_noise_and_binance_drops_an_outlier() -> None:
     noisy = ValueSource("far", 1, flat(120.0), noise_bps=0.0)
     near = [ValueSource(f"v{i}", 1, flat(100.0), noise_bps=10.0, rng=np.random.default_rng(i)) for i in range(3)]
