@@ -19,7 +19,8 @@ from __future__ import annotations
 import zlib
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Mapping, Optional
+from functools import partial
+from typing import Any, Callable, Mapping, Optional
 
 import mesa
 import numpy as np
@@ -237,8 +238,8 @@ class MarketModel(mesa.Model):
                 if sym == mc.symbol:
                     sm = sx.market(pair)
                     halted = (lambda sm=sm: sm.state == HALTED) if name in halting else None  # it publishes nothing
-                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sm.book), tick_size, halted,
-                                                 lambda sm=sm: sm.last_price))
+                    last: Callable[[], int] = partial(getattr, sm, "last_price")  # read at each sample
+                    sources.append(BookMidSource(name, cfg.spot[name].weight, BookView(sm.book), tick_size, halted, last))
         for src in mc.index_sources:
             sources.append(ValueSource(src.name, src.weight, value, src.noise_bps,
                                        stream(cfg.run.seed, "index-source", mc.symbol, src.name)))

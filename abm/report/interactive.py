@@ -126,7 +126,8 @@ def line(x: Any, y: Any, name: str, colour: str, **kw: Any) -> Any:
 
 
 def _spans(fig: Any, row: int, run: _Run, d: Optional[_MarketData], label: bool) -> None:
-    """Each scheduled shock shaded red, each oracle outage grey (labelled in the first panel they appear)."""
+    """Each scheduled shock shaded red, each oracle outage grey, each world event purple (labelled in the first
+    panel they appear)."""
     shocks = [(None, s) for s in d.shocks] if d is not None else run.shocks()
     outages = [(None, w) for w in d.outages] if d is not None else run.outages()
     from abm.report.panels import _shock_label
@@ -141,6 +142,11 @@ def _spans(fig: Any, row: int, run: _Run, d: Optional[_MarketData], label: bool)
         text = dict(annotation_text=(f"{sym} " if sym else "") + f"oracle outage {b - a:g}s",
                     annotation_position="bottom left", annotation_font=dict(size=10, color="#404040")) if label else {}
         fig.add_vrect(x0=a / 60.0, x1=b / 60.0, fillcolor="grey", opacity=0.18, line_width=0, layer="below", row=row,
+                      col=1, **text)
+    for name, a, b in run.event_windows():  # world events: a halt, makers withdrawing, a transfer freeze
+        text = dict(annotation_text=name, annotation_position="top right",
+                    annotation_font=dict(size=10, color="indigo")) if label else {}
+        fig.add_vrect(x0=a / 60.0, x1=b / 60.0, fillcolor="purple", opacity=0.10, line_width=0, layer="below", row=row,
                       col=1, **text)
 
 

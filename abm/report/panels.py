@@ -23,6 +23,7 @@ from abm.analysis.liquidations import (
 from abm.report.run_data import _MarketData, _Run
 from abm.report.style import (
     BANDS,
+    EVENT_STYLE,
     KIND_COLOURS,
     KIND_LABELS,
     LIQ_KINDS,
@@ -71,12 +72,24 @@ def _shade(ax: Any, shocks: list[tuple[Optional[str], dict[str, Any]]],
                     clip_on=True, zorder=5, bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
 
 
+def _shade_events(ax: Any, run: _Run, label: bool = True) -> None:
+    """A purple span per world event (a halt, makers withdrawing, a transfer freeze), labelled below the outages'."""
+    for text, a, b in run.event_windows():
+        ax.axvspan(a / 60.0, b / 60.0, **EVENT_STYLE)
+        if label:
+            ax.text(a / 60.0, 0.70, " " + text, transform=ax.get_xaxis_transform(), ha="left", va="top", fontsize=8,
+                    color="indigo", clip_on=True, zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+
+
 def _shade_market(ax: Any, run: _Run, d: _MarketData, label: bool = True) -> None:
     _shade(ax, [(None, s) for s in d.shocks], [(None, w) for w in d.outages], label)
+    _shade_events(ax, run, label)
 
 
 def _shade_run(ax: Any, run: _Run, label: bool = True) -> None:
     _shade(ax, run.shocks(), run.outages(), label)
+    _shade_events(ax, run, label)
 
 
 def _outage_handle(run: _Run) -> list:

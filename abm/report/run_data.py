@@ -109,6 +109,34 @@ class _Run:
     def outages(self) -> list[tuple[Optional[str], tuple[float, float]]]:
         return [(d.symbol if self.multi else None, w) for d in self.drawn for w in d.outages]
 
+    def event_windows(self) -> list[tuple[str, float, float]]:
+        """(label, start s, end s) of each world event of the scenario (``[[events]]``): a scheduled one's window as
+        written, a triggered one's from when it fired (``summary["events_fired_s"]``; one that never fired has none)."""
+        events = self.result.config.get("events") if isinstance(self.result.config, dict) else None
+        fired = iter(self.result.summary.get("events_fired_s") or [])
+        out: list[tuple[str, float, float]] = []
+        for ev in events or []:
+            if not isinstance(ev, dict):
+                continue
+            start: Optional[float] = float(ev.get("start_s", 0))
+            if isinstance(ev.get("when"), dict):
+                start = next(fired, None)
+            if start is not None:
+                out.append((event_label(ev), start, start + float(ev.get("duration_s", 0))))
+        return out
+
+
+def event_label(ev: dict[str, Any]) -> str:
+    """A world event in a few words for a panel's span: what, where, how long."""
+    span = f"{float(ev.get('duration_s', 0)):g}s"
+    kind = ev.get("kind")
+    if kind == "mm_withdrawal":
+        return f"{ev.get('group')} makers away {span}"
+    if kind == "transfer_freeze":
+        return f"{ev.get('venue') or 'venue'} transfers frozen {span}"
+    where = ev.get("venue") or "venue"
+    return f"{where} {str(ev.get('state', '')).replace('_', '-')} {span}"
+
 
 # ---------------------------------------------------------------------- formatting helpers
 

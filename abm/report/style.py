@@ -48,6 +48,8 @@ MAX_SHORTFALLS = 3  # of summary["unfilled"] in the header
 NONE_STYLE = dict(ha="center", va="center", fontsize=12, color="0.35", style="italic",
                   bbox=dict(boxstyle="round", fc="white", ec="0.7"))
 OUTAGE_STYLE: dict[str, Any] = dict(facecolor="none", edgecolor="0.45", hatch="///", lw=0, alpha=0.6, zorder=0)
+# a world event ([[events]]: a halt, makers withdrawing, a transfer freeze): a light purple span
+EVENT_STYLE: dict[str, Any] = dict(facecolor="tab:purple", alpha=0.10, lw=0, zorder=0)
 
 
 # ---------------------------------------------------------------------- public API

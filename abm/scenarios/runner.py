@@ -165,6 +165,8 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     summary = run_summary(steps, tables["liquidations"], tables["funding"], multipliers, shocks)
     # orders that did not do what they said: what was asked, what filled, when and why (base units)
     summary["unfilled"] = [{k: r[k] for k in UNFILLED_SUMMARY_KEYS} for r in model.unfilled_records(flows_by_group=True)]
+    if model.event_triggers:  # when each triggered venue state fired (None: its condition never came), in config order
+        summary["events_fired_s"] = [None if t.fired_us < 0 else t.fired_us / 1e6 for t in model.event_triggers]
     if scn.randomize:  # what this seed drew, so a sweep's rows can be read against it (drawn.<path> columns)
         from abm.model.randomize import draws
 

@@ -15,6 +15,7 @@ import abm
 from abm.analysis.liquidations import EVENT_DEFINITION
 from abm.errors import InvalidInput
 from abm.model import MarketModel
+from abm.model.scenario import parse_scenario
 from abm.report import PANELS, build_figure, panels, render_report, run_data, style
 from abm.report import header as report_header
 from abm.report.panels import cascade_title, liquidation_bars, mode_split
@@ -338,3 +339,50 @@ def test_triggered_states_and_transfer_freezes_show_in_the_header(quiet):
     title = build_figure(replace(quiet, config={**quiet.config, "events": events}))._suptitle.get_text().replace("\n", " ")
     assert "venue halted on a 5% move within 60 s from 1.0 min, for 2.0 min" in title
     assert "binance withdrawals frozen 5.0–15.0 min" in title
+
+
+def test_world_events_are_shaded_where_they_happened(tmp_path):
+    """A scheduled event's span is its window as written; a triggered one's starts when it fired (the summary says
+    when), and one whose condition never came has no span. Both reports draw them, and a saved run keeps them."""
+    cfg = small_config()
+    cfg["events"] = [
+        {"kind": "mm_withdrawal", "group": "market_maker", "start_s": 60, "duration_s": 30},
+        {"kind": "venue_state", "state": "halted", "start_s": 100, "duration_s": 20,
+         "when": {"move_pct": 2, "within_s": 30, "direction": "down"}},  # the -8% shock from 120 s sets it off
+    ]
+    result = abm.run(parse_scenario(cfg, "test"), report=False)
+    (fired,) = result.summary["events_fired_s"]
+    assert 120 < fired < 140
+    loaded = load_run(save_run(result, tmp_path / "run", _events_toml(cfg["events"])))
+    for r in (result, loaded):
+        windows = run_data._Run(r, None).event_windows()
+        assert windows == [("market_maker makers away 30s", 60.0, 90.0), ("venue halted 20s", fired, fired + 20.0)]
+    fig = build_figure(loaded)
+    prices = panel(fig, "prices")
+    assert "market_maker makers away 30s" in texts(prices) and "venue halted 20s" in texts(prices)
+    never = replace(loaded, summary={**loaded.summary, "events_fired_s": [None]})  # its condition never came
+    assert run_data._Run(never, None).event_windows() == [("market_maker makers away 30s", 60.0, 90.0)]
+    spans = sorted((round(p.get_x() * 60, 6), round((p.get_x() + p.get_width()) * 60, 6)) for p in prices.patches
+                   if p.get_facecolor()[:3] == pytest.approx(style_rgb(style.EVENT_STYLE["facecolor"])))
+    assert spans == [(60.0, 90.0), (round(fired, 6), round(fired + 20.0, 6))]
+    funding = panel(fig, "funding")  # run-wide panels shade them too
+    assert "venue halted 20s" in texts(funding)
+    from abm.report import interactive
+
+    if interactive.html_available():  # the interactive report shades the same windows
+        html, _ = interactive.build_html_figure(loaded)
+        purple = {(round(sh.x0 * 60, 6), round(sh.x1 * 60, 6)) for sh in html.layout.shapes if sh.fillcolor == "purple"}
+        assert purple == {(60.0, 90.0), (round(fired, 6), round(fired + 20.0, 6))}
+        assert {"market_maker makers away 30s", "venue halted 20s"} <= {a.text for a in html.layout.annotations}
+
+
+def style_rgb(name: str) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(name)
+
+
+def _events_toml(events: list[dict]) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"seed": 2, "events": events})
