@@ -159,6 +159,10 @@ def price_traces(fig: Any, panel: str, run: _Run, d: _MarketData) -> None:
     add(fig, panel, line(run.t, _positive(d.col("oracle")), "oracle (published index, delayed)", TAB["tab:green"]))
     add(fig, panel, line(run.t, _positive(d.col("mark")), "mark (used for margin)", TAB["tab:orange"]))
     add(fig, panel, line(run.t, _positive(d.col("mid")), "order-book mid (gap: no mid)", TAB["tab:blue"], width=1.0))
+    control = d.control_col("mark")
+    if control is not None:  # run.amplification: the same seed with liquidations closed off the book
+        add(fig, panel, line(run.t, _positive(control), "mark without feedback (no-feedback control)", TAB["tab:orange"],
+                             dash="dash"))
     fig.update_yaxes(title_text="price (USDC)", row=fig._abm_rows[panel], col=1)
 
 

@@ -107,6 +107,10 @@ def _prices(ax: Any, run: _Run, d: _MarketData) -> None:
     ax.plot(run.t, np.where(d.col("mark") > 0, d.col("mark"), np.nan), color="tab:orange", lw=1.3,
             label="mark (used for margin)")
     ax.plot(run.t, mid, color="tab:blue", lw=0.9, alpha=0.85, label="order-book mid")
+    control = d.control_col("mark")
+    if control is not None:  # the same seed with liquidations closed off the book: what the feedback moved
+        ax.plot(run.t, np.where(control > 0, control, np.nan), color="tab:orange", lw=1.1, ls="--", alpha=0.9,
+                label="mark without feedback\n(no-feedback control)")
     if no_mid.any():
         ax.fill_between(run.t, 0, 1, where=no_mid, transform=ax.get_xaxis_transform(), step="mid",
                         color="0.6", alpha=0.25, lw=0, label="book one-sided or\nempty (no mid)")

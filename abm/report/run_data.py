@@ -36,10 +36,20 @@ class _MarketData:
         self.lot_size = float(spec.get("lot_size", 1.0))
         self.steps = run.steps
         self.n = len(run.steps)
+        ctl = getattr(result, "control_steps", None)
+        self.control = ctl.reset_index(drop=True) if ctl is not None and len(ctl) else None
         self.shocks = [s for s in (result.shocks or []) if s.get("symbol", self.symbol) == self.symbol]
         cfg = result.config.get("markets") if isinstance(result.config, dict) else None
         mc = cfg[index] if isinstance(cfg, list) and index < len(cfg) and isinstance(cfg[index], dict) else {}
         self.outages = [(float(a), float(b)) for a, b in (mc.get("oracle_outages_s") or [])]
+
+    def control_col(self, name: str) -> Optional[np.ndarray]:
+        """The no-feedback control's column ``name`` on the run's time grid (``run.amplification``), else None."""
+        ctl = self.control
+        key = name if self.index == 0 else f"{name}[{self.symbol}]"
+        if ctl is None or key not in ctl or len(ctl) != self.n:
+            return None
+        return ctl[key].to_numpy(dtype=float)
 
     def label(self, panel: str) -> str:
         return panel if self.first_drawn else f"{panel}[{self.symbol}]"

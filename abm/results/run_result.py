@@ -5,7 +5,9 @@ On disk a run is a folder: ``steps.parquet``, ``trades.parquet``, ``liquidations
 ones, ``abm.results.decode``), ``accounts.parquet`` (who owned each account and how it ended,
 ``abm.results.accounts``), with simulated spot venues ``spot_trades.parquet`` and ``spot_accounts.parquet``
 (``abm.results.spot``; a run without them, or a folder written before they existed, reads back empty
-ones with their columns), ``config.toml`` (the resolved configuration: running it again repeats the run
+ones with their columns), with ``run.amplification`` ``control_steps.parquet`` and
+``control_liquidations.parquet`` (the no-feedback control's, ``abm.scenarios.runner.control_scenario``),
+``config.toml`` (the resolved configuration: running it again repeats the run
 exactly), ``venue.toml`` (the venue profile it ran with, overrides applied, which ``config.toml`` names,
 so a later change to a shipped profile cannot change the repeat), ``provenance.json`` (versions, build,
 commit, seed, scenario hash), ``meta.json`` (markets' units, spot venues' markets, the shock schedule and
@@ -36,6 +38,7 @@ from abm.errors import InvalidInput
 from abm.results.spot import SPOT_TABLES, empty_spot_tables
 
 TABLES = ("steps", "trades", "liquidations", "funding")
+CONTROL_TABLES = ("control_steps", "control_liquidations")  # with run.amplification only
 ACCOUNTS = "accounts"
 PARTIAL = ".partial"
 
@@ -59,6 +62,10 @@ class RunResult:
     spot_trades: pd.DataFrame = field(default_factory=lambda: empty_spot_tables()["spot_trades"])
     spot_accounts: pd.DataFrame = field(default_factory=lambda: empty_spot_tables()["spot_accounts"])
     spot_markets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # with run.amplification: the no-feedback control's steps and liquidations (empty without it), so what the
+    # control did is there to read beside the run, not only its totals in the summary
+    control_steps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    control_liquidations: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def multipliers(self) -> dict[int, int]:
@@ -119,7 +126,8 @@ def save_run(result: RunResult, out: str | Path, config_toml: str, *, venue_toml
     remove_stale_partials(out.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{_host()}.{os.getpid()}.", suffix=PARTIAL, dir=out.parent))
     # the spot tables only with spot venues: a run without them writes the folder it always wrote
-    written = TABLES + (ACCOUNTS,) + (SPOT_TABLES if result.spot_markets else ())
+    written = TABLES + (ACCOUNTS,) + (SPOT_TABLES if result.spot_markets else ()) + \
+        (CONTROL_TABLES if len(result.control_steps) else ())
     try:
         for name in written:
             getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
@@ -202,7 +210,13 @@ def load_run(path: str | Path) -> RunResult:
         missing = next(t for t in SPOT_TABLES if t not in spot)
         raise InvalidInput("run_dir", str(p), f"must be a complete run folder; {missing}.parquet is missing "
                                               f"({spot[0]}.parquet is there)")
-    tables = {t: _restore(_read_parquet(p / f"{t}.parquet"), dtypes.get(t, {})) for t in TABLES + (ACCOUNTS,) + tuple(spot)}
+    control = [t for t in CONTROL_TABLES if (p / f"{t}.parquet").is_file()]
+    if control and len(control) != len(CONTROL_TABLES):
+        missing = next(t for t in CONTROL_TABLES if t not in control)
+        raise InvalidInput("run_dir", str(p), f"must be a complete run folder; {missing}.parquet is missing "
+                                              f"({control[0]}.parquet is there)")
+    tables = {t: _restore(_read_parquet(p / f"{t}.parquet"), dtypes.get(t, {}))
+              for t in TABLES + (ACCOUNTS,) + tuple(spot) + tuple(control)}
     for t, empty in empty_spot_tables(quote).items():
         tables.setdefault(t, empty)
     return RunResult(scenario=meta["scenario"], config=config, markets=meta["markets"], shocks=meta["shocks"],

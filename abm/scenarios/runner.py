@@ -59,7 +59,11 @@ def run_model(scn: Scenario, progress: bool = False) -> tuple[RunResult, MarketM
     model = simulate(scn, progress)
     result = collect_result(scn, model)
     if scn.run.amplification:
-        add_amplification(result.summary, model, simulate(control_scenario(scn), progress, " (no feedback)"))
+        control_scn = control_scenario(scn)
+        control = simulate(control_scn, progress, " (no feedback)")
+        add_amplification(result.summary, model, control)
+        kept = collect_result(control_scn, control)  # its steps and liquidations, decoded like the run's
+        result.control_steps, result.control_liquidations = kept.steps, kept.liquidations
     return result, model
 
 

@@ -17,6 +17,8 @@ import abm
 from abm.errors import InvalidInput
 from abm.model import MarketModel
 from abm.model.scenario import Scenario, parse_scenario
+from abm.report import build_figure
+from abm.results import load_run, save_run
 from abm.scenarios import load_scenario
 from abm.scenarios.identity import scenario_hash
 from abm.scenarios.runner import control_scenario
@@ -84,6 +86,32 @@ def test_the_run_itself_is_the_run_without_the_control(runs):
     assert set(extra) == {"control", "amplification"}
     assert {k: v for k, v in amp.summary.items() if k in plain.summary} == plain.summary
     assert amp.trades.equals(plain.trades) and amp.liquidations.equals(plain.liquidations)
+
+
+def test_the_controls_steps_and_liquidations_are_kept_saved_and_drawn(runs, tmp_path):
+    """The control's own tables, not only its totals: equal to running the control alone, written beside the run's
+    and read back, and its mark drawn on the price panel; a run without the control has none."""
+    amp, plain, control = runs
+    alone = abm.run(control_scenario(_thin_crash(True)), report=False)
+    assert amp.control_liquidations.equals(alone.liquidations) and amp.control_steps.equals(alone.steps)
+    assert len(amp.control_liquidations) > 0 and set(amp.control_liquidations["kind"].astype(str)) <= {"backstop", "adl",
+                                                                                                          "adl_counterparty", "bad_debt"}
+    assert plain.control_steps.empty and plain.control_liquidations.empty
+    folder = save_run(amp, tmp_path / "amp", "seed = 1\n")
+    assert (folder / "control_steps.parquet").is_file() and (folder / "control_liquidations.parquet").is_file()
+    back = load_run(folder)
+    assert back.control_steps.equals(amp.control_steps) and back.control_liquidations.equals(amp.control_liquidations)
+    assert not (save_run(plain, tmp_path / "plain", "seed = 1\n") / "control_steps.parquet").exists()
+    (folder / "control_liquidations.parquet").unlink()
+    with pytest.raises(InvalidInput, match="control_liquidations.parquet is missing"):
+        load_run(folder)
+    fig = build_figure(back)
+    (prices,) = [a for a in fig.axes if a.get_label() == "prices"]
+    (dashed,) = [ln for ln in prices.lines if ln.get_label().startswith("mark without feedback")]
+    np.testing.assert_array_equal(dashed.get_ydata(), np.where(amp.control_steps["mark"] > 0, amp.control_steps["mark"],
+                                                               np.nan))
+    assert not any(ln.get_label().startswith("mark without") for ln in
+                   [a for a in build_figure(plain).axes if a.get_label() == "prices"][0].lines)
 
 
 def test_a_calm_run_has_no_amplification_when_its_control_liquidates_nothing(tmp_path):
