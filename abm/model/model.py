@@ -39,7 +39,7 @@ from abm.model.events import halted_spot_venues, schedule_events
 from abm.model.gateway import gateway_plan, queued_liquidations
 from abm.model.metrics import LEVERAGED_TAG
 from abm.model.reporters import collect, plan
-from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings
+from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings, spot_pair
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
     DEFAULT_DT_US,
@@ -208,7 +208,7 @@ class MarketModel(mesa.Model):
             for sym in spot_listings(cfg)[name]:
                 mc = by_symbol[sym]
                 perp = self.venue.market_spec(sym, mc.tick_size, mc.lot_size)
-                pair = f"{sym.split('-')[0]}/{quote}"
+                pair = spot_pair(sym, quote)
                 try:
                     spec = MarketSpec(pair, perp.tick_size, perp.lot_size, perp.quote_decimals,
                                       Decimal(repr(sv.maker_bps)), Decimal(repr(sv.taker_bps)))

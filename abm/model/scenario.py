@@ -407,6 +407,11 @@ def refuse_drawn_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any],
         raise InvalidScenario(source, problems)
 
 
+def spot_pair(symbol: str, quote: str) -> str:
+    """The pair a spot venue lists for a perp market's underlying: ``BTC-PERP`` in USDC is ``BTC/USDC``."""
+    return f"{symbol.split('-')[0]}/{quote}"
+
+
 def spot_listings(scn: Scenario) -> dict[str, list[str]]:
     """``{spot venue: [perp symbols whose underlying it lists]}``, in the scenario's order."""
     symbols = [m.symbol for m in scn.markets]
@@ -583,6 +588,7 @@ def _check_agents(scn: Scenario) -> Iterator[Problem]:
     from abm.agents.base import parse_params
 
     symbols = {m.symbol for m in scn.markets}
+    quote: Optional[str] = None  # the venue's quote currency, read once if a spot group names its pair
     for name, kind, count, params in agent_groups(scn):
         if type(count) is not int or count < 0:
             yield Problem(f"agents.{name}.count", count, "must be a non-negative integer")
@@ -602,5 +608,12 @@ def _check_agents(scn: Scenario) -> Iterator[Problem]:
         except InvalidInput as e:  # a user's own params class that checks by hand
             yield Problem(e.field, e.value, e.allowed)
             continue
-        if p.symbol is not None and p.symbol not in symbols:
+        venue = params.get("venue")
+        if p.symbol is not None and isinstance(venue, str) and venue in scn.spot:  # trades on a spot venue: its pairs
+            if quote is None:
+                quote = scenario_venue(scn).profile.quote_currency
+            pairs = [spot_pair(sym, quote) for sym in spot_listings(scn)[venue]]
+            if p.symbol not in pairs:
+                yield Problem(f"agents.{name}.symbol", p.symbol, f"must be one of spot venue {venue!r}'s pairs {pairs}")
+        elif p.symbol is not None and p.symbol not in symbols:
             yield Problem(f"agents.{name}.symbol", p.symbol, f"must be one of {sorted(symbols)}")

@@ -176,3 +176,22 @@ def test_an_anchored_crowd_seeds_an_empty_book_around_the_value(anchor: float) -
         return
     value = m.paths["BTC-PERP"].value_at(m.sched.now) / 0.1
     assert book.best_bid() < book.best_ask() and abs(book.mid() / value - 1) < 0.003
+
+
+def test_a_spot_group_trades_the_pair_it_names_on_a_venue_listing_several() -> None:
+    """``symbol`` of a group on a spot venue is one of that venue's pairs (a perp symbol there is refused by name),
+    so the second pair of a venue listing BTC and ETH has a crowd of its own."""
+    two = {"run.duration_s": 120, "markets[0].shocks": [], "markets[1].shocks": [], "spot": {"binance": {"weight": 1}},
+           "agents.spot_mm": {"kind": "market_maker", "count": 2, "venue": "binance", "deposit_usdc": 2_000_000,
+                              "spot_inventory": 20.0, "reference": "mid", "symbol": "ETH/USDC"},
+           "agents.spot_noise": {"kind": "noise", "count": 10, "venue": "binance", "deposit_usdc": 1_000_000,
+                                 "spot_inventory": 10.0, "symbol": "ETH/USDC"}}
+    m = MarketModel(load_scenario("multi_market_contagion", two, seed=1), audit=True).run()
+    sx = m.spot_venues["binance"]
+    assert {a.symbol for g in ("spot_mm", "spot_noise") for a in m.agents_by_group[g]} == {"ETH/USDC"}
+    eth, btc = sx.market("ETH/USDC").book, sx.market("BTC/USDC").book
+    assert eth.best_bid() is not None and eth.best_ask() is not None and sx.market("ETH/USDC").last_price > 0
+    assert btc.best_bid() is None and btc.best_ask() is None and sx.market("BTC/USDC").last_price == 0
+    with pytest.raises(InvalidInput, match=r"agents\.spot_noise\.symbol: must be one of spot venue 'binance''s pairs "
+                                           r"\['BTC/USDC', 'ETH/USDC'\], got 'ETH-PERP'"):
+        load_scenario("multi_market_contagion", {**two, "agents.spot_noise.symbol": "ETH-PERP"})
