@@ -84,12 +84,6 @@ def _figure(df: pd.DataFrame, name: str) -> None:
     save(fig, name)
 
 
-def _runs(slow: bool) -> list:
-    if not slow:
-        return [FAST]
-    return list(SLOW)
-
-
 def check_heavy_tails(seed: int, duration_s: float) -> None:
     df = steps(seed, duration_s)
     _figure(df, f"stylized_facts_seed{seed}")
