@@ -5,13 +5,22 @@ value investors' own behaviour. Here: the simulator's value traders (``abm.agent
 aggression x mispricing x equity capped at ``max_leverage`` x equity) on a book of noise flow and market makers,
 with a Gaussian value process; one run per cap, the same seed, so only the cap differs.
 
-Tolerance: the paper's claim is an ordering (kurtosis increasing in lambda_max), asserted strictly at the 10 s
-horizon. It MISSES (strict xfail). Measured at 600-1,200 s, seed 1: the cap binds only at 1x (one forced
-sale in the run); caps of 5x and 20x never bind, so those two runs are identical (10 s excess kurtosis 19.15
-for both, 16.35 at 1x; 60 s: 6.38 at 1x, 5.32 at 5x and 20x). In this crowd the mispricing the value traders
-see stays a few bps (the makers quote around the book and the noise flow has no fundamental drift of its own),
-so their demand never reaches the cap that would make them sell into a fall: the leverage cycle needs a
-noise demand strong enough to push the price far from value, which is calibration (issue 15) not yet done.
+The crowd: 60 noise traders (mu = 0.3), 4 market makers, 10 value traders (100,000 USDC each, aggression 300,
+two-sided: long-only ones never traded here, the mid sat above the value for whole runs). Caps 1, 2 and 4:
+above 4 the cap never binds and runs are identical to 4x.
+
+Tolerance: the paper's claim is an ordering, so the test is a paired sign test: on one seed (common random
+numbers, only the cap differs) the 10 s excess kurtosis must rise strictly from cap 1 to 2 to 4; under the null
+that the cap does not matter that ordering has probability 1/6 on a seed, (1/6)^3 = 0.5% on the slow form's
+three seeds.
+
+It MISSES (strict xfail). Measured 10 s excess kurtosis at caps 1, 2, 4: seed 1 (1,200 s) 2.05, 4.54, 5.12 and
+(600 s) 0.89, 5.48, 5.48; seed 2 13.8, 12.1, 3.8; seed 3 19.6, 6.5, 5.7; seed 4 4.3, 2.7, 2.7. On most seeds
+tails get thinner with leverage: a tight cap stops the value traders from leaning against the noise flow's
+excursions, so the mid wanders further from value (mispricing p99 ~110 bps), and the forced sales of the
+leverage cycle (value says buy, cap says sell) happen only at 1x (4 in a run). The paper's mechanism needs
+the funds at the cap when the price falls, which a symmetric noise flow without a persistent demand of its
+own rarely brings about: a calibration question (issue 15), not something to tune a test to.
 """
 
 from __future__ import annotations
@@ -25,18 +34,18 @@ from abm.model import MarketModel
 from tests.support import group, market, scenario
 from tests.validation.figures import figure_dir, page, save
 
-CAPS = (1, 5, 20)
-MISS = ("the cap binds only at 1x: 5x and 20x give identical runs (10 s excess kurtosis 19.15, 1x 16.35), "
-        "so kurtosis does not rise with leverage beyond it")
+CAPS = (1, 2, 4)
+MISS = ("10 s excess kurtosis at caps 1, 2, 4 does not rise: seed 1 (600 s) 0.89, 5.48, 5.48; seeds 2, 3, 4 "
+        "(1,200 s) 13.8, 12.1, 3.8 / 19.6, 6.5, 5.7 / 4.3, 2.7, 2.7")
 
 
 @functools.lru_cache(maxsize=None)
 def kurtosis(cap: int, seed: int, duration_s: float) -> tuple[float, int]:
     """(10 s excess kurtosis of the mid, forced sales by the value traders) with value traders capped at ``cap``."""
-    value = {"max_leverage": cap, "aggression": 1500.0, "threshold_bps": 2.0, "deposit_usdc": 300_000.0,
-             "value_noise_bps": 10.0}
+    value = {"max_leverage": cap, "aggression": 300.0, "threshold_bps": 2.0, "deposit_usdc": 100_000.0,
+             "value_noise_bps": 10.0, "long_only": False}
     cfg = scenario(seed=seed, duration_s=duration_s, markets=(market(symbol="BTC-PERP", s0=60_000, sigma=0.5),),
-                   agents=(group("noise", 60, {}), group("market_maker", 4, {}), group("value", 10, value)))
+                   agents=(group("noise", 60, {"mu": 0.3}), group("market_maker", 4, {}), group("value", 10, value)))
     m = MarketModel(cfg).run()
     k = float(stylized_facts(m.steps_frame(), horizons_s=(10,))["excess_kurtosis"].iloc[0])
     return k, sum(a.forced_sells for a in m.agents_by_kind["value"])
@@ -64,4 +73,4 @@ def test_more_leverage_fatter_tails() -> None:
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=MISS)
 def test_more_leverage_fatter_tails_seeds() -> None:
-    check((1, 2, 3), 1_800.0)
+    check((2, 3, 4), 1_200.0)

@@ -1,7 +1,8 @@
-"""The perpetual's peg to spot through funding and arbitrage (the no-arbitrage band of a perpetual: e.g.
-He, Manela, Ross and von Wachter (2022), "Fundamentals of perpetual futures", arXiv:2212.06888, section 2: with
-trading costs the perp-index basis stays inside a band set by the round-trip cost, funding pulling it to the
-middle). Here the index is made by a simulated spot venue (``index = "venues"``, README "An index made by the
+"""The perpetual's peg to spot through funding and arbitrage: He, S., Manela, A., Ross, O. and von Wachter, V.
+(2022), "Fundamentals of perpetual futures", arXiv:2212.06888, derive no-arbitrage bounds for a perpetual in
+markets with trading costs: the perp-spot gap is arbitraged back inside a band set by the round-trip cost.
+The band here is derived from the venue profile and the arbitrageur's costs, not taken from the paper.
+Here the index is made by a simulated spot venue (``index = "venues"``, README "An index made by the
 venues"), the arbitrageurs hedge through that venue's book (``spot_venue``), and funding is the Hyperliquid
 profile's.
 
