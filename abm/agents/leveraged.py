@@ -130,6 +130,7 @@ class LeveragedTrader(Trader):
 
     kind = "leveraged"
     role = "leveraged"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
+    initial_position = True  # a position booked before the run is managed as if it had entered it
     Params = LeveragedParams
     p: LeveragedParams
 
@@ -243,6 +244,25 @@ class LeveragedTrader(Trader):
         interval = t - last if last is not None else self.funding_interval_us()
         if self._funding_against(rate, interval, self._held > 0):
             self._exit("funding")
+
+    def on_initial_position(self, symbol: str, leverage: Optional[int], margin_mode: Optional[str]) -> None:
+        """As if it had entered at the booked entry price at t = 0: its exit rules (stop, take-profit, funding,
+        signal, hold) and liquidation watch apply from now. It does not enter again while it holds it; once flat it
+        trades as its parameters say (a ``long`` crowd re-enters on a later wake, as after any exit)."""
+        if symbol != self.symbol:
+            return
+        if leverage is not None:
+            self.leverage = leverage
+            self.leverage_raw = float(leverage)
+        if margin_mode is not None:
+            self.margin_mode = margin_mode
+        size = self.position().size
+        if not size:
+            return
+        self._held = size
+        self.history.append((self.now, "initial", size, int(round(self.position().entry_price or 0))))
+        self._on_entry_fill()
+        self._arm()
 
     # ------------------------------------------------------------------ decisions
 
