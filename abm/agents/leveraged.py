@@ -15,7 +15,8 @@ with ``entry_delay_s`` drawing each agent's first look uniformly in a window). I
 ``slippage_bps`` from the mid.
 
 While in a position it holds until one of: a stop-loss or take-profit on the mark (price triggers
-registered with ``watch_price``, so they cost nothing until the mark gets there, executed as
+registered with ``watch_price``, so they cost nothing until the mark gets there; ``stop_round_usdc`` moves
+the stop to the nearest round number, where real stops cluster; executed as
 reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on Hyperliquid), the
 funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
 just paid at each payment; it does not enter against such a rate either), the signal reversing
@@ -41,6 +42,7 @@ liquidation, ``reentry = "none"`` retires it (its capital is gone); ``"reenter"`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from math import ceil, exp, floor
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
@@ -108,6 +110,9 @@ class LeveragedParams(TraderParams):
     take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
     exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
     stop_on_exchange: bool = False  # the stop-loss as a venue-held stop-market of the position, not a level it watches
+    # stops clustered at round numbers: the stop-loss level moved to the nearest multiple of this (quote currency;
+    # a whole number of ticks); None: where stop_loss_pct puts it
+    stop_round_usdc: Optional[Annotated[float, number(gt=0, unit="quote currency")]] = None
     # exit (and don't enter) when funding against it exceeds this; None: never
     funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
@@ -163,6 +168,13 @@ class LeveragedTrader(Trader):
         self.margin_mode = "isolated" if iso else "cross"
         ctx.set_margin_mode(self.symbol, self.margin_mode)
         ctx.set_leverage(self.symbol, self.leverage)
+        self._round_ticks: Optional[int] = None
+        if p.stop_round_usdc is not None:
+            ticks = Decimal(repr(p.stop_round_usdc)) / ctx.spec(self.symbol).tick_size
+            if ticks != ticks.to_integral_value():
+                raise InvalidInput(f"agents.{self.kind}.stop_round_usdc", p.stop_round_usdc,
+                                   f"must be a whole number of ticks of {ctx.spec(self.symbol).tick_size}")
+            self._round_ticks = int(ticks)
         self._first_delay_us: Optional[int] = None
         if p.entry_delay_s is not None:
             lo, hi = p.entry_delay_min_s, p.entry_delay_s
@@ -443,6 +455,11 @@ class LeveragedTrader(Trader):
         sl, tp = self.p.stop_loss_pct, self.p.take_profit_pct
         k = Fraction(repr(float(sl))) / 100 if sl is not None else None
         self._stop = None if k is None else (floor(e * (1 - k)) if long else ceil(e * (1 + k)))
+        r = self._round_ticks
+        if r is not None and self._stop is not None:  # the nearest round level (half way: the one further away)
+            lo = self._stop // r * r
+            near = lo if self._stop - lo < lo + r - self._stop or (long and self._stop - lo == lo + r - self._stop) else lo + r
+            self._stop = max(r, near)
         j = Fraction(repr(float(tp))) / 100 if tp is not None else None
         self._take = None if j is None else (ceil(e * (1 + j)) if long else max(1, floor(e * (1 - j))))
         self.liq_price_at_entry = self.liquidation_price()
