@@ -110,9 +110,8 @@ class LeveragedParams(TraderParams):
     take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
     exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
     stop_on_exchange: bool = False  # the stop-loss as a venue-held stop-market of the position, not a level it watches
-    # stops clustered at round numbers: the stop-loss level moved to the nearest multiple of this (quote currency;
-    # a whole number of ticks); None: where stop_loss_pct puts it
-    stop_round_usdc: Optional[Annotated[float, number(gt=0, unit="quote currency")]] = None
+    # stops clustered at round numbers (a whole number of ticks); None: where stop_loss_pct puts it
+    stop_round_usdc: Optional[Annotated[float, number(gt=0, unit="quote currency")]] = None  # stop at the nearest multiple
     # exit (and don't enter) when funding against it exceeds this; None: never
     funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way

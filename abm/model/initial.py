@@ -96,11 +96,13 @@ def total_lots(notional_usdc: float, mark: int, multiplier: int, quote_decimals:
 
 
 def draw_holdings(section: InitialPositionsSection, seed: int, count: int, mark: int, multiplier: int,
-                  tier_max: Any, quote_decimals: int = 6) -> list[Holding]:
-    """Every holder's position in one market, from its own stream (``tier_max(notional) -> int``: the venue's limit)."""
+                  tier_max: Any, quote_decimals: int = 6, symbol: Optional[str] = None) -> list[Holding]:
+    """Every holder's position in one market, from its own stream (``tier_max(notional) -> int``: the venue's limit;
+    ``symbol``: the market, which keys the streams, when the section leaves it to the first)."""
     from abm.model.model import stream
 
-    draws = [stream(seed, "initial", section.group, section.symbol or "", i).random(5) for i in range(count)]
+    sym = symbol or section.symbol or ""
+    draws = [stream(seed, "initial", section.group, sym, i).random(5) for i in range(count)]
     weights = [size_weight(section.size, float(d[1])) for d in draws]
     lots = apportion(total_lots(section.notional_usdc, mark, multiplier, quote_decimals), weights)
     spread = floor(Decimal(mark) * Decimal(repr(section.entry_spread_pct)) / 100)
@@ -141,7 +143,7 @@ def seed_open_interest(model: MarketModel) -> None:
             holders = model.agents_by_group[section.group]
             cps = model.agents_by_group[section.counterparty]
             hold = draw_holdings(section, cfg.run.seed, len(holders), mark, mult, tiers.max_leverage,
-                                 m.spec.quote_decimals)
+                                 m.spec.quote_decimals, symbol)
             model.initial_holdings[(section.group, symbol)] = hold
             net: dict[int, int] = {}
             for h in hold:

@@ -281,12 +281,12 @@ class InitialPositionsSection(_Model):
     notional_usdc: float = Field(gt=0)  # the holders' positions in all, at s0: round(this / (s0 x lot)) lots exactly
     long_share: float = Field(1.0, ge=0, le=1)  # each holder is long with this probability
     size: SizeDist = Field(default_factory=lambda: EqualSize(dist="equal"))  # how holders' sizes compare
-    leverage: LeverageDist = Field(default_factory=lambda: FixedLeverage(dist="fixed", value=10))  # rounded to an integer
-    # entries uniform within +-this % of s0 (in ticks); the profitable side is cut at s0 -+ s0/leverage, so the
-    # holder's position is worth its margin at s0 with a deposit >= 0
-    entry_spread_pct: float = Field(0.0, ge=0, lt=100)
+    # each holder's position is worth notional at s0 / leverage at the start (rounded to an integer, at most the tier's)
+    leverage: LeverageDist = Field(default_factory=lambda: FixedLeverage(dist="fixed", value=10))  # the snapshot's leverage
+    # (the profitable side is cut at s0 -+ s0/leverage, so each position is worth its margin at s0 from a deposit >= 0)
+    entry_spread_pct: float = Field(0.0, ge=0, lt=100)  # entries uniform within +-this % of s0, in ticks
     margin_mode: Literal["cross", "isolated", "mixed"] = "cross"  # "mixed": isolated with probability isolated_share
-    isolated_share: float = Field(0.5, ge=0, le=1)
+    isolated_share: float = Field(0.5, ge=0, le=1)  # margin_mode = "mixed": the probability of isolated
     counterparty_leverage: int = Field(1, ge=1)  # counterparties' equity at s0: their net position / this
 
 

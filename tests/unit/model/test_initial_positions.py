@@ -299,3 +299,17 @@ def test_a_spot_group_and_a_group_on_another_market_are_refused():
     with pytest.raises(InvalidScenario) as e:
         parse_scenario(cfg, "ip")
     assert any(p.path == "initial_positions[0].group" and "must trade ETH-PERP" in p.allowed for p in e.value.problems)
+
+
+def test_the_readme_example_is_a_valid_scenario_that_conserves():
+    import re
+    import tomllib
+
+    from tests.support import REPO
+
+    sec = (REPO / "README.md").read_text().split("### Starting from a market state")[1]
+    data = tomllib.loads(re.findall(r"```toml\n(.*?)```", sec, flags=re.S)[0])
+    m = MarketModel({**data, "name": "readme_ip", "run": {"duration_s": 2.0}}, audit=True)
+    assert m.exchange.markets[0].open_interest > 0
+    m.run()
+    assert conservation_gap(m.exchange) == 0
