@@ -96,8 +96,11 @@ def _model_rows(model: type[BaseModel], prefix: str) -> list[str]:
             continue
         laws = _laws(tp)
         if laws:  # a table of several laws told apart by dist (initial_positions' leverage, size)
+            first = f.default_factory().dist if f.default_factory is not None else None  # type: ignore[call-arg]
             for dist, sub in laws:
-                rows.append(f"| `{prefix}{name}` | dist = \"{dist}\" | {'(the default)' if f.default_factory and f.default_factory().dist == dist else ''} |  | {_cell(notes.get(name, '')) if dist == laws[0][0] else ''} |")
+                mark = "(the default)" if dist == first else ""
+                note = _cell(notes.get(name, "")) if dist == laws[0][0] else ""
+                rows.append(f"| `{prefix}{name}` | dist = \"{dist}\" | {mark} |  | {note} |")
                 rows.extend(r for r in _model_rows(sub, f"{prefix}{name}.") if not r.startswith(f"| `{prefix}{name}.dist`"))
             continue
         sub = _submodel(tp)
