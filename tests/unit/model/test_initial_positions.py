@@ -313,3 +313,31 @@ def test_the_readme_example_is_a_valid_scenario_that_conserves():
     assert m.exchange.markets[0].open_interest > 0
     m.run()
     assert conservation_gap(m.exchange) == 0
+
+
+def test_one_sided_counterparties_are_worth_exactly_their_net_at_their_leverage():
+    m = MarketModel(scenario(long_share=1.0, counterparty_leverage=3))
+    ex = m.exchange
+    for c in m.agents_by_group["lp"]:
+        net = ex.position(c.account, "BTC-PERP").size
+        assert net < 0
+        assert ex.equity(c.account) == ceil(-net * MARK * MULT / 3)
+
+
+def test_market_makers_or_another_leveraged_crowd_take_the_other_side():
+    mm = scenario(dur=10.0, long_share=1.0, counterparty="mm",
+                  agents={"mm": {"kind": "market_maker", "count": 2, "deposit_usdc": 0}})
+    del mm["agents"]["lp"]
+    m = MarketModel(mm, audit=True).run()
+    assert conservation_gap(m.exchange) == 0
+    assert sum(m.exchange.position(a.account, "BTC-PERP").size for a in m.agents_by_group["mm"]) < 0
+    shorts = scenario(dur=10.0, long_share=1.0, counterparty="bears",
+                      agents={"bears": {"kind": "leveraged", "count": 4, "deposit_usdc": 0, "signal": "short",
+                                        "wake": "none", "stop_loss_pct": 10}})
+    del shorts["agents"]["lp"]
+    m = MarketModel(shorts, audit=True)
+    for b in m.agents_by_group["bears"]:
+        assert b.in_position and b.position().size < 0 and b.history[0][1] == "initial"
+        assert b.stop_price is not None and b.stop_price > MARK  # its stop is above its (short) entry
+    m.run()
+    assert conservation_gap(m.exchange) == 0
