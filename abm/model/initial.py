@@ -102,9 +102,15 @@ def draw_holdings(section: InitialPositionsSection, seed: int, count: int, mark:
     from abm.model.model import stream
 
     sym = symbol or section.symbol or ""
+    total = total_lots(section.notional_usdc, mark, multiplier, quote_decimals)
+    if total < count:  # a replay market's s0 is known only now (parse_scenario checks the others)
+        from abm.errors import InvalidInput
+
+        raise InvalidInput("initial_positions.notional_usdc", section.notional_usdc,
+                           f"is {total} lots at the start; must be at least one lot for each of the {count} holders")
     draws = [stream(seed, "initial", section.group, sym, i).random(5) for i in range(count)]
     weights = [size_weight(section.size, float(d[1])) for d in draws]
-    lots = apportion(total_lots(section.notional_usdc, mark, multiplier, quote_decimals), weights)
+    lots = apportion(total, weights)
     spread = floor(Decimal(mark) * Decimal(repr(section.entry_spread_pct)) / 100)
     out = []
     for i, d in enumerate(draws):

@@ -208,6 +208,19 @@ def test_conservation_holds_from_the_first_event_and_every_market_nets_to_zero()
         assert ex.equity(c.account) >= ceil(abs(net) * MARK * MULT / 2)
     m.run()
     assert conservation_gap(ex) == 0
+    # the leveraged crowd's lots by side and mode (the lev_* columns) count the opening from the first row
+    first = m.steps_frame().iloc[0]
+    by = {(h.lots > 0, h.mode): 0 for h in hold}
+    for h in hold:
+        by[(h.lots > 0, h.mode)] += abs(h.lots)
+    for (long, mode), q in by.items():
+        col = f"lev_{'long' if long else 'short'}_{mode}"
+        assert first[col] == pytest.approx(q * 0.001)
+
+
+def test_too_few_lots_for_the_holders_is_refused_when_drawing():
+    with pytest.raises(InvalidInput, match="at least one lot for each of the 50 holders"):
+        draw_holdings(section(notional_usdc=1_000.0), 1, 50, MARK, MULT, lambda n: 40)
 
 
 def test_the_trades_and_accounts_tables_show_the_opening():
