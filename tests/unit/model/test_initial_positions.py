@@ -354,3 +354,13 @@ def test_market_makers_or_another_leveraged_crowd_take_the_other_side():
         assert b.stop_price is not None and b.stop_price > MARK  # its stop is above its (short) entry
     m.run()
     assert conservation_gap(m.exchange) == 0
+
+
+def test_a_venue_held_stop_is_placed_for_the_initial_position():
+    cfg = scenario(dur=2.0, entry_spread_pct=0.0, long_share=1.0)
+    cfg["agents"]["crowd"].update({"stop_loss_pct": 5, "stop_on_exchange": True})
+    m = MarketModel(cfg).run()
+    for a in m.agents_by_group["crowd"]:
+        assert a._ex_stop is not None and a._ex_stop > 0  # the venue took it after the agent's latency
+        rep = m.exchange.trigger_report(a.account, a._ex_stop)
+        assert rep.status == "resting" and rep.trigger_price == 570_000
