@@ -42,7 +42,6 @@ liquidation, ``reentry = "none"`` retires it (its capital is gone); ``"reenter"`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from math import ceil, exp, floor
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams
+from abm.agents.leashes import round_level, round_ticks
 from abm.agents.params import Bps, Leverage, PositiveSeconds, Probability, Seconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
@@ -167,13 +167,8 @@ class LeveragedTrader(Trader):
         self.margin_mode = "isolated" if iso else "cross"
         ctx.set_margin_mode(self.symbol, self.margin_mode)
         ctx.set_leverage(self.symbol, self.leverage)
-        self._round_ticks: Optional[int] = None
-        if p.stop_round_usdc is not None:
-            ticks = Decimal(repr(p.stop_round_usdc)) / ctx.spec(self.symbol).tick_size
-            if ticks != ticks.to_integral_value():
-                raise InvalidInput(f"agents.{self.kind}.stop_round_usdc", p.stop_round_usdc,
-                                   f"must be a whole number of ticks of {ctx.spec(self.symbol).tick_size}")
-            self._round_ticks = int(ticks)
+        self._round_ticks: Optional[int] = None if p.stop_round_usdc is None else \
+            round_ticks(ctx, self.symbol, p.stop_round_usdc, f"agents.{self.kind}.stop_round_usdc")
         self._first_delay_us: Optional[int] = None
         if p.entry_delay_s is not None:
             lo, hi = p.entry_delay_min_s, p.entry_delay_s
@@ -454,11 +449,8 @@ class LeveragedTrader(Trader):
         sl, tp = self.p.stop_loss_pct, self.p.take_profit_pct
         k = Fraction(repr(float(sl))) / 100 if sl is not None else None
         self._stop = None if k is None else (floor(e * (1 - k)) if long else ceil(e * (1 + k)))
-        r = self._round_ticks
-        if r is not None and self._stop is not None:  # the nearest round level (half way: the one further away)
-            lo = self._stop // r * r
-            near = lo if self._stop - lo < lo + r - self._stop or (long and self._stop - lo == lo + r - self._stop) else lo + r
-            self._stop = max(r, near)
+        if self._round_ticks is not None and self._stop is not None:
+            self._stop = round_level(self._stop, self._round_ticks, long)
         j = Fraction(repr(float(tp))) / 100 if tp is not None else None
         self._take = None if j is None else (ceil(e * (1 + j)) if long else max(1, floor(e * (1 - j))))
         self.liq_price_at_entry = self.liquidation_price()
