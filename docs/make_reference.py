@@ -94,6 +94,15 @@ def _model_rows(model: type[BaseModel], prefix: str) -> list[str]:
                 rows.append(f"| `{prefix}{name}[i]` | kind = \"{kind}\" |  |  | {_cell(_doc(sub))} |")
                 rows.extend(r for r in _model_rows(sub, f"{prefix}{name}[i].") if not r.startswith(f"| `{prefix}{name}[i].kind`"))
             continue
+        laws = _laws(tp)
+        if laws:  # a table of several laws told apart by dist (initial_positions' leverage, size)
+            first = f.default_factory().dist if f.default_factory is not None else None  # type: ignore[call-arg]
+            for dist, sub in laws:
+                mark = "(the default)" if dist == first else ""
+                note = _cell(notes.get(name, "")) if dist == laws[0][0] else ""
+                rows.append(f"| `{prefix}{name}` | dist = \"{dist}\" | {mark} |  | {note} |")
+                rows.extend(r for r in _model_rows(sub, f"{prefix}{name}.") if not r.startswith(f"| `{prefix}{name}.dist`"))
+            continue
         sub = _submodel(tp)
         if sub is not None:
             index = "[i]" if _is_list(tp) else ".NAME" if _is_dict(tp) else ""
@@ -125,6 +134,21 @@ def _kinds(tp: Any) -> list[tuple[str, type[BaseModel]]]:
     out = []
     for m in get_args(item):
         f = m.model_fields.get("kind") if isinstance(m, type) and issubclass(m, BaseModel) else None
+        if f is None:
+            return []
+        out.append((get_args(f.annotation)[0], m))
+    return out
+
+
+def _laws(tp: Any) -> list[tuple[str, type[BaseModel]]]:
+    """The variants of a table told apart by ``dist`` (``Annotated[Union[...], discriminator]``), by law."""
+    if getattr(get_origin(tp), "__name__", "") == "Annotated" or str(get_origin(tp)).endswith("Annotated"):
+        tp = get_args(tp)[0]
+    if get_origin(tp) not in (Union, types.UnionType):
+        return []
+    out = []
+    for m in get_args(tp):
+        f = m.model_fields.get("dist") if isinstance(m, type) and issubclass(m, BaseModel) else None
         if f is None:
             return []
         out.append((get_args(f.annotation)[0], m))

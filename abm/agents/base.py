@@ -111,6 +111,7 @@ class Trader(mesa.Agent):
     role: ClassVar[Optional[str]] = None  # what the metrics count it as (abm.model.role_of); None: its kind
     Params: ClassVar[type] = TraderParams
     flow: ClassVar[bool] = False  # background flow: the run summary sums its shortfalls per group
+    initial_position: ClassVar[bool] = False  # it manages a position booked before the run ([[initial_positions]])
 
     @classmethod
     def build(cls, model: MarketModel, rng: np.random.Generator, params: dict[str, Any]) -> "Trader":
@@ -206,6 +207,11 @@ class Trader(mesa.Agent):
 
     def on_reject(self, action: str, error: AbmError) -> None:
         """An action reached the exchange and was refused."""
+
+    def on_initial_position(self, symbol: str, leverage: Optional[int], margin_mode: Optional[str]) -> None:
+        """The exchange booked a position for this agent before the run (``[[initial_positions]]``), setting its
+        leverage and margin mode there (None: a counterparty's, left as they were). A holder's kind takes it as if
+        it had entered (``initial_position = True``); the default does nothing (it reads its position as ever)."""
 
     def step(self) -> None:  # Mesa calls nothing per step: agents are event driven
         return None

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from abm.agents.base import Trader
-from abm.agents.leashes import HedgeSpec, Leash, build_leashes, parse_leash
+from abm.agents.leashes import HedgeSpec, Leash, Stop, build_leashes, parse_leash, round_ticks
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, USDC
 
@@ -107,6 +107,10 @@ class LeashedTrader(Trader):
                                    f"a hedge's symbol must be one of {list(self.ctx.symbols)}")
             built.append(spec)
         self.leashes: list[Leash] = build_leashes(built)
+        for i, leash in enumerate(self.leashes):  # stops at round numbers: the step in the market's ticks
+            step = leash.spec.round_usdc if isinstance(leash, Stop) else None
+            if isinstance(leash, Stop) and step is not None:
+                leash.round_ticks = round_ticks(self.ctx, self.symbol, step, f"{field_name}[{i}].round_usdc")
         self.sign = 1
         self.usdc = USDC
         self._mult = self.ctx.multiplier(self.symbol)

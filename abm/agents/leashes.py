@@ -16,6 +16,7 @@ when a mark fires several, the first one acts.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, Union
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, U
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from abm.config import Problem
+from abm.errors import InvalidInput
 
 if TYPE_CHECKING:
     from abm.agents.leashed import LeashedTrader
@@ -46,6 +48,8 @@ class StopSpec(_Spec):
     # held by the venue (a position stop-loss, abm.exchange.triggers): fired at the mark update itself, with
     # the venue's own bound (Hyperliquid: 10 %) instead of slippage_bps; what it leaves, the agent sends again
     venue: bool = False
+    # stops cluster at round numbers: the level moved to the nearest multiple of this (a whole number of ticks)
+    round_usdc: Optional[float] = Field(None, gt=0)
 
 
 class TakeProfitSpec(_Spec):
@@ -164,6 +168,24 @@ def _favourable(h: LeashedTrader, pct: float) -> int:
     return ceil(level) if h.sign > 0 else floor(level)
 
 
+def round_level(level: int, step: int, long: bool) -> int:
+    """``level`` (ticks) moved to the nearest multiple of ``step`` ticks, half way to the one further from the entry
+    (below for a long's stop, above for a short's), never below one step: where real stops cluster."""
+    lo = level // step * step
+    down, up = level - lo, lo + step - level
+    near = lo if down < up or (down == up and long) else lo + step
+    return max(step, near)
+
+
+def round_ticks(ctx: Any, symbol: str, usdc: float, field: str) -> int:
+    """A round-number step in the quote currency as whole ticks of ``symbol``; anything else is refused."""
+    tick = ctx.spec(symbol).tick_size
+    ticks = Decimal(repr(usdc)) / tick
+    if ticks != ticks.to_integral_value():
+        raise InvalidInput(field, usdc, f"must be a whole number of ticks of {tick}")
+    return int(ticks)
+
+
 def _hit(h: LeashedTrader, mark: int, level: int) -> bool:
     """The mark is at or past ``level`` in the direction that loses money."""
     return mark <= level if h.sign > 0 else mark >= level
@@ -182,15 +204,27 @@ class AgainstEntry(Leash):
 
 class Stop(AgainstEntry):
     kind = "stop"
+    round_ticks: Optional[int] = None  # round_usdc in ticks (LeashedTrader.init_leashes sets it)
+
+    def _level(self, h: LeashedTrader) -> int:
+        lvl = _adverse(h, self.spec.pct)
+        return lvl if self.round_ticks is None else round_level(lvl, self.round_ticks, h.sign > 0)
+
+    def levels(self, h: LeashedTrader) -> tuple[Optional[int], Optional[int]]:
+        lvl = self._level(h)
+        return (lvl, None) if h.sign > 0 else (None, lvl)
+
+    def fires(self, h: LeashedTrader, t: int, mark: int) -> bool:
+        return _hit(h, mark, self._level(h))
 
     def _limit_price(self, h: LeashedTrader) -> int:
-        price = Fraction(_adverse(h, self.spec.pct)) * (1 - h.sign * _frac(self.spec.limit_offset_bps) / 10_000)
+        price = Fraction(self._level(h)) * (1 - h.sign * _frac(self.spec.limit_offset_bps) / 10_000)
         return floor(price) if h.sign > 0 else ceil(price)
 
     def attach(self, h: LeashedTrader) -> None:
         if self.spec.venue:
             limit = self._limit_price(h) if self.spec.order == "limit" else None
-            h.venue_stop(self.kind, _adverse(h, self.spec.pct), limit, self.spec.slippage_bps)
+            h.venue_stop(self.kind, self._level(h), limit, self.spec.slippage_bps)
             self.done = True  # the venue holds it now; the agent watches nothing
 
     def act(self, h: LeashedTrader, t: int, mark: int) -> None:

@@ -15,7 +15,8 @@ with ``entry_delay_s`` drawing each agent's first look uniformly in a window). I
 ``slippage_bps`` from the mid.
 
 While in a position it holds until one of: a stop-loss or take-profit on the mark (price triggers
-registered with ``watch_price``, so they cost nothing until the mark gets there, executed as
+registered with ``watch_price``, so they cost nothing until the mark gets there; ``stop_round_usdc`` moves
+the stop to the nearest round number, where real stops cluster; executed as
 reduce-only market orders bounded by ``exit_slippage_bps``, 10% by default as on Hyperliquid), the
 funding rate against it above ``funding_exit_bps`` per hour (predicted funding at its wakes, the rate
 just paid at each payment; it does not enter against such a rate either), the signal reversing
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams
+from abm.agents.leashes import round_level, round_ticks
 from abm.agents.params import Bps, Leverage, PositiveSeconds, Probability, Seconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
@@ -108,6 +110,8 @@ class LeveragedParams(TraderParams):
     take_profit_pct: Optional[Percent] = None  # favourable mark move from the entry price; None: none
     exit_slippage_bps: Bps = 1000.0  # stop / take-profit / other exits: reduce-only market orders, 10% bound
     stop_on_exchange: bool = False  # the stop-loss as a venue-held stop-market of the position, not a level it watches
+    # stops clustered at round numbers (a whole number of ticks); None: where stop_loss_pct puts it
+    stop_round_usdc: Optional[Annotated[float, number(gt=0, unit="quote currency")]] = None  # stop at the nearest multiple
     # exit (and don't enter) when funding against it exceeds this; None: never
     funding_exit_bps: Optional[Annotated[float, number(ge=0, unit="bps of notional per hour")]] = 2.0
     exit_on_signal: bool = True  # trend / contrarian: close when the signal points the other way
@@ -130,6 +134,7 @@ class LeveragedTrader(Trader):
 
     kind = "leveraged"
     role = "leveraged"  # what the metrics count it as (inherited by subclasses: abm.model.role_of)
+    initial_position = True  # a position booked before the run is managed as if it had entered it
     Params = LeveragedParams
     p: LeveragedParams
 
@@ -162,6 +167,8 @@ class LeveragedTrader(Trader):
         self.margin_mode = "isolated" if iso else "cross"
         ctx.set_margin_mode(self.symbol, self.margin_mode)
         ctx.set_leverage(self.symbol, self.leverage)
+        self._round_ticks: Optional[int] = None if p.stop_round_usdc is None else \
+            round_ticks(ctx, self.symbol, p.stop_round_usdc, f"agents.{self.kind}.stop_round_usdc")
         self._first_delay_us: Optional[int] = None
         if p.entry_delay_s is not None:
             lo, hi = p.entry_delay_min_s, p.entry_delay_s
@@ -243,6 +250,25 @@ class LeveragedTrader(Trader):
         interval = t - last if last is not None else self.funding_interval_us()
         if self._funding_against(rate, interval, self._held > 0):
             self._exit("funding")
+
+    def on_initial_position(self, symbol: str, leverage: Optional[int], margin_mode: Optional[str]) -> None:
+        """As if it had entered at the booked entry price at t = 0: its exit rules (stop, take-profit, funding,
+        signal, hold) and liquidation watch apply from now. It does not enter again while it holds it; once flat it
+        trades as its parameters say (a ``long`` crowd re-enters on a later wake, as after any exit)."""
+        if symbol != self.symbol:
+            return
+        if leverage is not None:
+            self.leverage = leverage
+            self.leverage_raw = float(leverage)
+        if margin_mode is not None:
+            self.margin_mode = margin_mode
+        size = self.position().size
+        if not size:
+            return
+        self._held = size
+        self.history.append((self.now, "initial", size, int(round(self.position().entry_price or 0))))
+        self._on_entry_fill()
+        self._arm()
 
     # ------------------------------------------------------------------ decisions
 
@@ -423,6 +449,8 @@ class LeveragedTrader(Trader):
         sl, tp = self.p.stop_loss_pct, self.p.take_profit_pct
         k = Fraction(repr(float(sl))) / 100 if sl is not None else None
         self._stop = None if k is None else (floor(e * (1 - k)) if long else ceil(e * (1 + k)))
+        if self._round_ticks is not None and self._stop is not None:
+            self._stop = round_level(self._stop, self._round_ticks, long)
         j = Fraction(repr(float(tp))) / 100 if tp is not None else None
         self._take = None if j is None else (ceil(e * (1 + j)) if long else max(1, floor(e * (1 - j))))
         self.liq_price_at_entry = self.liquidation_price()

@@ -49,10 +49,13 @@ def _is_model(tp: Any) -> bool:
 
 
 TAGS = ("formula", "kind")  # the keys that pick a variant of a union of tables (a mark formula, an event's kind)
+# ... and in error paths also a law's (initial_positions' leverage and size); overrides merge a table naming another
+# law as before (a [randomize] draw's dist is not a variant)
+_WALK_TAGS = (*TAGS, "dist")
 
 
 def _tag_key(model: type[BaseModel]) -> Optional[str]:
-    return next((k for k in TAGS if k in model.model_fields and get_origin(model.model_fields[k].annotation) is Literal),
+    return next((k for k in _WALK_TAGS if k in model.model_fields and get_origin(model.model_fields[k].annotation) is Literal),
                 None)
 
 

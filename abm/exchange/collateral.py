@@ -9,7 +9,7 @@ exchange's settlement (``abm.exchange.settlement``), and the margin engine is to
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from abm.accounts.account import CROSS, MARGIN_MODES, STRICT_ISOLATED
 from abm.errors import BoolArg, InsufficientFunds, IntArg, InvalidAmount, InvalidInput, StrArg, TransferFrozen
@@ -151,3 +151,79 @@ def create_backstop_vault(ex: "Exchange", deposit: IntArg, min_equity: IntArg, u
     ex.risk.unwind_interval_us = unwind_interval_us
     ex.risk.unwind_slippage_bps = unwind_slippage_bps
     return aid
+
+
+def seed_positions(ex: "Exchange", symbol: StrArg, pairs: object, equity: object) -> dict[int, int]:
+    """The opening settlement: positions that exist when the run starts, booked in pairs at their entry prices.
+
+    Why a venue call and not a trade: open interest that was built before the run did not meet today's book,
+    so it pays no fee and moves no price, but it must be booked by the one code that books positions
+    (``Settlement.settle``) so conservation and every index hold from the first event. ``pairs`` are
+    ``(long_account, short_account, lots, price ticks)``; ``equity`` is ``{account: quote units}``, what each
+    account's position is to be worth at the mark once booked (its margin at the mark): the part its booked
+    PnL at the mark lacks is deposited from outside (into the isolated margin for an isolated position); none
+    where the PnL covers it. Only in a market where nothing has traded and nobody holds a position, at a mark.
+    Each pair is told to the fill subscribers with order ids 0 (no order made it). Returns the deposits.
+    """
+    from abm.accounts.account import CROSS, Position
+    from abm.units import BUY
+
+    m = ex.market(symbol)
+    if m.open_interest or m.holders or m.volume:
+        raise InvalidInput("symbol", symbol, "must be a market where nothing has traded and nobody holds a position "
+                                             "(an opening settlement books a market's open interest once, first)")
+    mark = ex.risk.marks.get(m.index)
+    if mark is None:
+        raise InvalidInput("symbol", symbol, "must have a mark (the positions' margin is measured at it)")
+    if not isinstance(pairs, (list, tuple)) or not pairs:
+        raise InvalidInput("pairs", pairs, "must be a non-empty list of (long_account, short_account, lots, price)")
+    mult = m.spec.multiplier
+    scratch: dict[int, Position] = {}
+    booked: list[tuple[Any, Any, int, int]] = []
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, tuple) or len(pair) != 4:
+            raise InvalidInput(f"pairs[{k}]", pair, "must be a tuple (long_account, short_account, lots, price)")
+        lo, sh, qty, price = pair
+        long_a, short_a = ex.account(lo), ex.account(sh)
+        if lo == sh:
+            raise InvalidInput(f"pairs[{k}]", pair, "must pair two different accounts")
+        if type(qty) is not int or qty <= 0:
+            raise InvalidInput(f"pairs[{k}].lots", qty, "must be a positive integer number of lots")
+        if type(price) is not int or price <= 0 or price * qty > m.max_tick_lots:
+            raise InvalidInput(f"pairs[{k}].price", price, f"must be a positive integer number of ticks with price x lots "
+                                                           f"<= {m.max_tick_lots} (the money ceiling)")
+        for aid, dq in ((lo, qty), (sh, -qty)):
+            sp = scratch.setdefault(aid, Position())
+            sp.realized += sp.trade(dq, price, mult)
+        booked.append((long_a, short_a, qty, price))
+    if not isinstance(equity, dict):
+        raise InvalidInput("equity", equity, "must be a dict {account: quote units}")
+    deposits: dict[int, int] = {}
+    for aid, want in equity.items():
+        if aid not in scratch:
+            raise InvalidInput("equity", aid, "must name only accounts of the pairs")
+        if type(want) is not int or want < 0:
+            raise InvalidInput(f"equity[{aid}]", want, "must be a non-negative integer (quote units)")
+        p = scratch[aid]
+        lack = want - (p.realized + p.unrealized(mark, mult))
+        if lack > 0:
+            deposits[aid] = lack
+    ex.ledgers.check_room(sum(deposits.values()))
+    # everything is checked: book it
+    settle = ex.settlement.settle
+    for long_a, short_a, qty, price in booked:
+        settle(long_a, m, qty, price, 0, False)
+        settle(short_a, m, -qty, price, 0, False)
+    for aid, amount in deposits.items():
+        a = ex.accounts[aid]
+        ex.settlement.external(a, amount)
+        pos = a.positions[m.index]
+        if pos.mode != CROSS:
+            ex.settlement.to_isolated(a, pos, amount)
+            if m.margined:
+                ex.risk.dirty.add((aid, m.index))
+    ex.risk.process_dirty()
+    for long_a, short_a, qty, price in booked:
+        for fn in ex._subscribers:
+            fn(ex.now, m.index, 0, short_a.id, 0, long_a.id, price, qty, BUY, False)
+    return deposits

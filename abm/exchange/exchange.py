@@ -205,6 +205,12 @@ class Exchange:
         return collateral.create_backstop_vault(self, deposit, min_equity, unwind_interval_us, unwind_slippage_bps,
                                                 adl_equity, max_notional)
 
+    def seed_positions(self, symbol: StrArg, pairs: Any, equity: Any) -> dict[int, int]:
+        """The opening settlement of a market's open interest before the run: ``pairs`` of (long account, short
+        account, lots, price ticks) booked at their prices with no fee, each account's position made worth
+        ``equity[account]`` at the mark by a deposit (``abm.exchange.collateral.seed_positions``)."""
+        return collateral.seed_positions(self, symbol, pairs, equity)
+
     # ------------------------------------------------------------------ orders
 
     def limit(

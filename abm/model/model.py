@@ -170,6 +170,11 @@ class MarketModel(mesa.Model):
         self.leveraged_accounts = {a.account for a in self.agents_by_role.get("leveraged", ())}
         for aid in sorted(self.leveraged_accounts):  # their lots by side and mode: the exchange's running totals
             ex.tag_account(aid, LEVERAGED_TAG)
+        self.initial_holdings: dict[tuple[str, str], Any] = {}  # (group, symbol) -> its drawn positions
+        if cfg.initial_positions:  # open interest in place at t = 0, booked by the exchange (abm.model.initial)
+            from abm.model.initial import seed_open_interest
+
+            seed_open_interest(self)
         for kind in sorted(self.agents_by_kind):
             for a in self.agents_by_kind[kind]:
                 a.start()
@@ -397,11 +402,14 @@ class MarketModel(mesa.Model):
 
     def tables(self) -> dict[str, Any]:
         """Event tables as DataFrames: trades, liquidations, funding. The trades table has the trigger columns
-        (``abm.exchange.triggers.TriggerBook.trade_columns``) only in a run that placed a trigger order."""
+        (``abm.exchange.triggers.TriggerBook.trade_columns``) only in a run that placed a trigger order, and
+        ``opening`` (the opening settlement's rows) only in a run with ``[[initial_positions]]``."""
         trades = self.tape.to_pandas()
         stops = self.exchange.stops
         if stops is not None and stops.used:
             trades = stops.trade_columns(trades)
+        if self.config.initial_positions:  # the opening settlement's rows: no order made them (order ids 0)
+            trades["opening"] = trades["maker_oid"].to_numpy() == 0
         return {"trades": trades, "liquidations": self.exchange.liquidations.to_pandas(),
                 "funding": self.funding_log.to_pandas()}
 

@@ -222,6 +222,74 @@ class TransferFreezeEvent(_Model):
 Event = Annotated[Union[MmWithdrawalEvent, VenueStateEvent, TransferFreezeEvent], Field(discriminator="kind")]
 
 
+class EqualSize(_Model):
+    dist: Literal["equal"]
+
+
+class LognormalSize(_Model):
+    dist: Literal["lognormal"]
+    sigma: float = Field(gt=0, le=10)  # the sd of the log of a holder's relative size
+
+
+class ParetoSize(_Model):
+    dist: Literal["pareto"]
+    alpha: float = Field(gt=0)  # a holder's relative size is (1 - u)^(-1/alpha): smaller is heavier-tailed
+
+
+# how the holders' sizes compare (the scale is set by notional_usdc)
+SizeDist = Annotated[Union[EqualSize, LognormalSize, ParetoSize], Field(discriminator="dist")]
+
+
+class FixedLeverage(_Model):
+    dist: Literal["fixed"]
+    value: int = Field(ge=1)
+
+
+class ParetoLeverage(_Model):
+    dist: Literal["pareto"]
+    alpha: float = Field(gt=0)  # a Pareto law truncated to [min, max], drawn by inversion
+    min: float = Field(ge=1)
+    max: float = Field(ge=1)
+
+
+class LognormalLeverage(_Model):
+    dist: Literal["lognormal"]
+    median: float = Field(ge=1)  # a lognormal law truncated to [min, max], drawn by inversion
+    sigma: float = Field(gt=0, le=10)
+    min: float = Field(ge=1)
+    max: float = Field(ge=1)
+
+
+class UniformLeverage(_Model):
+    dist: Literal["uniform"]
+    min: float = Field(ge=1)
+    max: float = Field(ge=1)
+
+
+LeverageDist = Annotated[Union[FixedLeverage, ParetoLeverage, LognormalLeverage, UniformLeverage],
+                         Field(discriminator="dist")]
+
+
+class InitialPositionsSection(_Model):
+    """Open interest in place when the run starts (``[[initial_positions]]``, abm.model.initial): every agent of
+    ``group`` holds one position drawn from the distributions below, each booked by the exchange's opening
+    settlement against an agent of ``counterparty`` at its entry price, so every market's net is zero."""
+
+    group: str = Field(min_length=1)  # the [agents.NAME] group whose agents hold the positions
+    counterparty: str = Field(min_length=1)  # the group whose agents take the other side, holder i against i mod count
+    symbol: Optional[str] = Field(None, min_length=1)  # None: the first market
+    notional_usdc: float = Field(gt=0)  # the holders' positions in all, at s0: round(this / (s0 x lot)) lots exactly
+    long_share: float = Field(1.0, ge=0, le=1)  # each holder is long with this probability
+    size: SizeDist = Field(default_factory=lambda: EqualSize(dist="equal"))  # how holders' sizes compare
+    # each holder's position is worth notional at s0 / leverage at the start (rounded to an integer, at most the tier's)
+    leverage: LeverageDist = Field(default_factory=lambda: FixedLeverage(dist="fixed", value=10))  # the snapshot's leverage
+    # (the profitable side is cut at s0 -+ s0/leverage, so each position is worth its margin at s0 from a deposit >= 0)
+    entry_spread_pct: float = Field(0.0, ge=0, lt=100)  # entries uniform within +-this % of s0, in ticks
+    margin_mode: Literal["cross", "isolated", "mixed"] = "cross"  # "mixed": isolated with probability isolated_share
+    isolated_share: float = Field(0.5, ge=0, le=1)  # margin_mode = "mixed": the probability of isolated
+    counterparty_leverage: int = Field(1, ge=1)  # counterparties' equity at s0: their net position / this
+
+
 # fields added with the spot venues: left out of the dump at their defaults, so existing scenarios keep their hash
 _INDEX_DEFAULTS: dict[str, Any] = {"index": "exogenous", "index_sources": [], "index_rule": None, "index_interval_s": 1.0,
                                    "external_perps": [], "replay_move_scale": 1.0, "replay_block_s": None}
@@ -308,10 +376,12 @@ class Scenario(_Model):
     events: list[Event] = Field(default_factory=list)  # [[events]]: what happens in the world (abm.model.events)
     # [randomize]: "dotted.path" = {dist = ..., ...}, drawn per seed (abm.model.randomize)
     randomize: dict[str, Draw] = Field(default_factory=dict)
+    # [[initial_positions]]: open interest in place at the start, booked by the exchange (abm.model.initial)
+    initial_positions: list[InitialPositionsSection] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
     def _without_no_spot(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"spot": {}, "events": [], "randomize": {}})
+        return _without_defaults(handler(self), {"spot": {}, "events": [], "randomize": {}, "initial_positions": []})
 
     @field_validator("name")
     @classmethod
@@ -349,6 +419,10 @@ def parse_scenario(data: Mapping[str, Any], source: str, base_dir: Optional[Path
         if bad:
             problems.append(Problem("correlation", bad, "needs every market's process to be gbm, jump, garch or regime"))
     problems.extend(_check_spot(scn))
+    if scn.initial_positions:
+        from abm.model.initial import check_initial_positions
+
+        problems.extend(check_initial_positions(scn))
     from abm.model.events import check_events
 
     problems.extend(check_events(scn))

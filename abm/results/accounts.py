@@ -7,7 +7,8 @@ profit, realised PnL, fees and funding over all its positions, its open position
 was liquidated and for how much, and the actions (orders, cancels, modifies) that reached the exchange
 and were refused (on this venue: an agent with a second account on a spot venue, the arbitrageur, has
 that venue's in the spot accounts table). Money is in quote currency from exact integers (each value divided once);
-``account`` joins this table to the trades (``maker_account``, ``taker_account``) and liquidations.
+``account`` joins this table to the trades (``maker_account``, ``taker_account``) and liquidations. A run with
+``[[initial_positions]]`` adds ``opening_base``: the position the opening settlement booked for the account.
 """
 
 from __future__ import annotations
@@ -73,4 +74,27 @@ def accounts_table(model: Any) -> pd.DataFrame:
     df["first_liquidation"] = pd.Series(list(df["first_liquidation"]), dtype="timedelta64[us]")
     for c in ("group", "kind", "symbol", "margin_mode"):
         df[c] = df[c].astype("category")
+    if model.config.initial_positions:
+        df["opening_base"] = _opening_base(model, df)
     return df
+
+
+def _opening_base(model: Any, df: pd.DataFrame) -> Any:
+    """Each account's position booked by the opening settlement in its market (base units; the tape's rows with
+    order ids 0): a run with ``[[initial_positions]]`` only, so other runs' tables keep their columns."""
+    tape = model.tape
+    lots: dict[tuple[int, int], int] = {}
+    if len(tape):
+        col = {c: np.frombuffer(tape.column(c), dtype=np.int64) for c in ("maker_oid", "market", "maker_account",
+                                                                        "taker_account", "qty")}
+        for j in np.flatnonzero(col["maker_oid"] == 0).tolist():
+            mi, q = int(col["market"][j]), int(col["qty"][j])
+            long_key, short_key = (int(col["taker_account"][j]), mi), (int(col["maker_account"][j]), mi)
+            lots[long_key] = lots.get(long_key, 0) + q
+            lots[short_key] = lots.get(short_key, 0) - q
+    ex = model.exchange
+    out = []
+    for aid, symbol in zip(df["account"].tolist(), df["symbol"].astype(str).tolist()):
+        m = ex.market(symbol) if symbol else None
+        out.append(float(m.spec.size(lots.get((aid, m.index), 0))) if m is not None else 0.0)
+    return out

@@ -317,3 +317,18 @@ def test_leash_sets_are_compared_side_by_side_on_the_same_seeds(tmp_path):
     assert seeds[0] == seeds[1] and (tmp_path / "v" / "cross-stop4").is_dir()
     with pytest.raises(InvalidInput, match="--leash-set"):
         position_risk("whale_dump", leash_sets=sets, stop=5, seeds=1, out=tmp_path / "bad")
+
+
+def test_a_stop_at_a_round_number_fires_there():
+    m = crash_model([{"kind": "stop", "pct": 3, "round_usdc": 500}])
+    a = holder(m)
+    (rec,) = a.exits
+    level = a.leashes[0]._level(a)
+    plain = floor(a.entry * Fraction(97, 100))
+    assert level % 5_000 == 0 and abs(level - plain) <= 2_500  # the nearest multiple of 500.0 (5,000 ticks)
+    assert rec.kind == "stop" and rec.trigger_mark <= level
+
+
+def test_a_round_number_that_is_not_whole_ticks_is_refused():
+    with pytest.raises(InvalidInput, match=r"leashes\[0\].round_usdc"):
+        crash_model([{"kind": "stop", "pct": 3, "round_usdc": 0.05}])

@@ -437,3 +437,13 @@ def test_a_refused_venue_stop_is_watched_by_the_agent_itself() -> None:
     ctx.reject()  # e.g. the mark was already past the stop
     assert ctx.price_watch["BTC-PERP"][0] == a.stop_price == floor(Fraction(600_010) * Fraction(98, 100))
     assert a.rejects == 1 and a._pending is None
+
+
+def test_round_level_takes_the_nearest_multiple_and_the_one_further_away_half_way() -> None:
+    from abm.agents.leashes import round_level
+
+    assert round_level(571_234, 10_000, True) == 570_000
+    assert round_level(576_000, 10_000, True) == 580_000
+    assert round_level(575_000, 10_000, True) == 570_000  # a long's stop: half way goes below
+    assert round_level(575_000, 10_000, False) == 580_000  # a short's: above
+    assert round_level(3_000, 10_000, True) == 10_000  # never below one step
