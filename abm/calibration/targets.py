@@ -167,7 +167,7 @@ def _check(spec: TargetsFile) -> Iterator[Problem]:
             for name, v in (("lo", p.lo), ("hi", p.hi), ("start", p.start)):
                 if v is not None and not _whole(v):
                     yield Problem(f"{at}.{name}", v, "must be a whole number (integer = true)")
-        if p.start is not None and not p.lo <= p.start <= p.hi:
+        if p.start is not None and p.lo < p.hi and not p.lo <= p.start <= p.hi:
             yield Problem(f"{at}.start", p.start, f"must lie within [lo, hi] = [{p.lo}, {p.hi}]")
         if p.integer and spec.optimizer.method == "nelder_mead":
             yield Problem(f"{at}.integer", True, "needs optimizer.method = \"differential_evolution\" (it handles integer "
@@ -222,6 +222,8 @@ def _value_at(data: Any, segs: list[Any]) -> Any:
 def check_against_scenario(targets: Targets, scenario: str | Path, base: Scenario) -> Targets:
     """Each parameter checked on the scenario (its field takes lo, hi and start) and its start filled in
     (default: the scenario's value, which must then be a number within the bounds). Nothing runs."""
+    from abm.config import apply_overrides
+    from abm.model.scenario import InvalidScenario, Scenario
     from abm.scenarios import load_scenario
 
     problems: list[Problem] = []
@@ -229,6 +231,11 @@ def check_against_scenario(targets: Targets, scenario: str | Path, base: Scenari
     data = base.model_dump(mode="json")
     for i, p in enumerate(targets.spec.parameters):
         at = f"parameters[{i}]"
+        try:  # the path alone first (an unknown one gets the closest valid path), then the values
+            apply_overrides(data, {p.path: p.lo}, base.name, root=Scenario, error=InvalidScenario)
+        except InvalidScenario as e:
+            problems.append(Problem(f"{at}.path", p.path, f"must be a path of the scenario: {e.problems[0].allowed}"))
+            continue
         start = p.start
         if start is None:
             here = _value_at(data, parse_path(p.path) or [])
