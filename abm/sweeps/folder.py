@@ -4,8 +4,10 @@ The manifest names the scenario (name and content hash) and the base seed: toget
 row's run id means, so a folder holds one sweep and a different one is refused with what differs.
 The same scenario and base seed with more seeds, grid values or draws *extends* the sweep (a run's
 id and seed do not depend on the plan around it, so the finished runs are exactly the ones the new
-plan would make): each distinct plan is appended to ``plans``. Every check runs before anything is
-created; the manifest is replaced atomically (a temporary file, fsync, rename).
+plan would make): each distinct plan is appended to ``plans``. A calibration's runs folder says
+``common_seeds`` (replicate r runs the same seed whatever its parameters), which a plain sweep's rule
+contradicts, so either is refused in the other's folder. Every check runs before anything is created;
+the manifest is replaced atomically (a temporary file, fsync, rename).
 """
 
 from __future__ import annotations

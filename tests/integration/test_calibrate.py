@@ -181,8 +181,9 @@ def test_a_folder_holding_a_calibration_needs_resume_and_its_runs_are_no_plain_s
     assert again.evaluations_run == 0 and again.fit.equals(case["fit"].fit)
 
 
-def test_an_integer_parameter_is_fitted_by_differential_evolution(case, tmp_path):
-    scn = case["scenario"]
+def test_an_integer_parameter_is_fitted_by_differential_evolution(tmp_path):
+    scn = tmp_path / "short.toml"
+    scn.write_text(TINY.replace("duration_s = 60", "duration_s = 30"))
     data = [price_moments(abm.run(scn, {"agents.noise.count": 20}, seed=common_seed(100, r)))["taker_volume_per_s"]
             for r in range(4)]
     (tmp_path / "t.toml").write_text(f"""\
