@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``abm.run``, ``abm.sweep``, ``abm.load_run`` and ``abm.position_risk`` without importing Mesa for users of
-    the exchange core alone."""
+    """``abm.run``, ``abm.sweep``, ``abm.load_run``, ``abm.position_risk`` and ``abm.calibrate`` without importing Mesa
+    for users of the exchange core alone."""
     if name == "run":
         from abm.scenarios import run
 
@@ -35,6 +35,10 @@ def __getattr__(name: str) -> object:
         from abm.position import position_risk
 
         return position_risk
+    if name == "calibrate":
+        from abm.calibration import calibrate
+
+        return calibrate
     raise AttributeError(f"module 'abm' has no attribute {name!r}")
 
 __all__ = ["AbmError", "Exchange", "OrderResult", "check_conservation", "MarketSpec", "OrderBook", "Tape", "BUY", "SELL"]

@@ -328,6 +328,30 @@ def position(scenario: str, market: Optional[str], side: str, notional: float, l
     click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in r.files.items()))
 
 
+@main.command(cls=_SweepCommand)
+@click.argument("scenario")
+@click.option("--targets", "targets", required=True, type=click.Path(path_type=Path), metavar="FILE.toml",
+              help="The parameters to fit (bounds), the moments and their targets, weighting, seeds, optimiser.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Calibration folder (default calibrations/<scenario>): runs, evaluations, fitted.toml, fit table, figure.")
+@click.option("--seeds", type=int, default=None, help="Seeds per evaluation (replaces the targets file's).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Local worker processes (or the size of --dask local).")
+@click.option("--dask", default=None, metavar="ADDRESS",
+              help="Run the evaluations on a Dask cluster: its address (tcp://host:port) or 'local' to start one here.")
+@click.option("--resume", is_flag=True, help="Continue the calibration in --out, reusing its recorded evaluations.")
+@click.option("--no-progress", is_flag=True)
+def calibrate(scenario: str, targets: Path, out: Optional[Path], seeds: Optional[int], workers: int,
+              dask: Optional[str], resume: bool, no_progress: bool) -> None:
+    """Fit SCENARIO's parameters named in --targets to target moments (simulated method of moments, common seeds)."""
+    from abm.calibration import calibrate as fit
+
+    r = fit(scenario, targets, out=out, seeds=seeds, workers=workers, dask=dask, resume=resume,
+            progress=not no_progress)
+    click.echo(r.table())
+    click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in r.files.items()))
+
+
 @main.command(name="sweep-report")
 @click.argument("sweep_dir", type=click.Path(path_type=Path))
 @click.option("--metric", "metrics", multiple=True, help="Summary columns to plot (default: the main ones).")

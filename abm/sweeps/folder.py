@@ -4,8 +4,10 @@ The manifest names the scenario (name and content hash) and the base seed: toget
 row's run id means, so a folder holds one sweep and a different one is refused with what differs.
 The same scenario and base seed with more seeds, grid values or draws *extends* the sweep (a run's
 id and seed do not depend on the plan around it, so the finished runs are exactly the ones the new
-plan would make): each distinct plan is appended to ``plans``. Every check runs before anything is
-created; the manifest is replaced atomically (a temporary file, fsync, rename).
+plan would make): each distinct plan is appended to ``plans``. A calibration's runs folder says
+``common_seeds`` (replicate r runs the same seed whatever its parameters), which a plain sweep's rule
+contradicts, so either is refused in the other's folder. Every check runs before anything is created;
+the manifest is replaced atomically (a temporary file, fsync, rename).
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ def _differences(there: Mapping[str, Any], here: SweepPlan, row_metrics: Optiona
                      f"there, {here.scenario!r} sha256 {here.scenario_hash[:12]} here")
     if there.get("base_seed") != here.base_seed:
         diffs.append(f"base seed: {there.get('base_seed')} there, {here.base_seed} here")
+    if bool(there.get("common_seeds", False)) != here.common_seeds:  # the same run id would mean another seed
+        rule = {True: "common seeds (a calibration's)", False: "seeds derived from each run's parameters"}
+        diffs.append(f"seeds: {rule[bool(there.get('common_seeds', False))]} there, {rule[here.common_seeds]} here")
     return diffs
 
 
@@ -118,7 +123,8 @@ def write_manifest(out: Path, there: Optional[dict[str, Any]], sweep: SweepPlan,
         raise InvalidInput("--out", str(out), f"must be a folder that can be created ({e})") from None
     data = there or {"format": FORMAT, "scenario": sweep.scenario, "scenario_source": source,
                      "scenario_hash": sweep.scenario_hash, "base_seed": sweep.base_seed, "abm_version": _abm_version(),
-                     **({"row_metrics": row_metrics} if row_metrics is not None else {}), "plans": []}
+                     **({"row_metrics": row_metrics} if row_metrics is not None else {}),
+                     **({"common_seeds": True} if sweep.common_seeds else {}), "plans": []}
     record = json.loads(json.dumps(record))  # as it reads back, so a repeated plan compares equal
     if record in data["plans"]:
         return

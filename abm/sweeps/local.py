@@ -15,9 +15,9 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -87,23 +87,77 @@ def _exit_with_driver(driver_pid: int) -> None:
     threading.Thread(target=watch, name="abm-exit-with-driver", daemon=True).start()
 
 
-def _run_on_pool(workers: int, runs: list[PlannedRun], finish: Callable[[dict[str, Any]], None],
-                 metrics: RowMetrics) -> None:
-    # forkserver, not fork: the driver may hold threads (a notebook's, Dask's, the pool's own), and forking a
-    # threaded process can deadlock the child; a worker gets what it runs by pickle and resolves names itself
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(runs)), mp_context=multiprocessing.get_context("forkserver"),
-                               initializer=_exit_with_driver, initargs=(os.getpid(),))
-    try:
-        pending = {pool.submit(run_one, r, metrics) for r in runs}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                finish(f.result())
-    finally:  # on an interrupt, queued runs are dropped instead of run to the end
-        pool.shutdown(wait=True, cancel_futures=True)
+class Backend:
+    """Where runs execute, kept open across batches: in this process (one worker), on a local process pool
+    (started at the first batch, so a plan with nothing to run starts no processes) or on a Dask client.
+
+    Why one object: a sweep runs one batch, a calibration many (one per evaluation or generation), and
+    starting a pool per batch would cost more than the runs of a small one.
+    """
+
+    __slots__ = ("workers", "client", "_pool")
+
+    def __init__(self, workers: int, client: Any = None) -> None:
+        self.workers = workers
+        self.client = client
+        self._pool: Optional[ProcessPoolExecutor] = None
+
+    def run(self, runs: Sequence[PlannedRun], finish: Callable[[dict[str, Any]], None],
+            metrics: RowMetrics = NO_METRICS) -> None:
+        """Every run of ``runs``, each row handed to ``finish`` as it completes (in completion order)."""
+        from abm.sweeps.dask_runner import run_on_dask
+
+        if not runs:
+            return
+        if self.client is not None:
+            run_on_dask(self.client, list(runs), finish, metrics)
+        elif self.workers == 1:
+            for r in runs:
+                finish(run_one(r, metrics))
+        else:
+            if self._pool is None:
+                # forkserver, not fork: the driver may hold threads (a notebook's, Dask's, the pool's own), and forking
+                # a threaded process can deadlock the child; a worker gets what it runs by pickle and resolves names itself
+                self._pool = ProcessPoolExecutor(max_workers=self.workers,
+                                                 mp_context=multiprocessing.get_context("forkserver"),
+                                                 initializer=_exit_with_driver, initargs=(os.getpid(),))
+            pending = {self._pool.submit(run_one, r, metrics) for r in runs}
+            try:
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        finish(f.result())
+            except BaseException:  # on an interrupt, queued runs are dropped instead of run to the end
+                for f in pending:
+                    f.cancel()
+                raise
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
-def _write_row(rows_dir: Path, row: dict[str, Any]) -> None:
+@contextmanager
+def open_backend(workers: int, scheduler: Optional[str], needed: bool = True,
+                 max_runs: Optional[int] = None) -> Iterator[Backend]:
+    """A ``Backend`` for ``workers`` local processes or the Dask ``scheduler`` (``sweep``'s meaning), closed on exit.
+
+    The Dask address is connected to now (when ``needed``), so a dead one fails before anything is written;
+    ``max_runs`` (the most runs it will be given) caps the local pool's size."""
+    from abm.sweeps.dask_runner import dask_client
+
+    client_cm: Any = dask_client(scheduler, workers) if needed and scheduler is not None else nullcontext()
+    with client_cm as client:
+        backend = Backend(min(workers, max_runs) if max_runs else workers, client)
+        try:
+            yield backend
+        finally:
+            backend.close()
+
+
+def write_row(rows_dir: Path, row: dict[str, Any]) -> None:
+    """One run's row as ``rows_dir/<run_id>.parquet``, complete or absent (written under a temporary name, renamed)."""
     tmp = rows_dir / f".{row['run_id']}.parquet.tmp"
     pd.DataFrame([row]).to_parquet(tmp, index=False)
     os.replace(tmp, rows_dir / f"{row['run_id']}.parquet")
@@ -123,7 +177,8 @@ def _failed(path: Path) -> bool:
     return bool((pd.read_parquet(path, columns=["error"])["error"] != "").any())
 
 
-def _source(scenario: str | Path) -> str:
+def source_name(scenario: str | Path) -> str:
+    """How a manifest names the scenario's source: a file's absolute path, else the name given."""
     p = Path(scenario)
     return str(p.resolve()) if p.suffix in (".toml", ".py") and p.is_file() else str(scenario)
 
@@ -163,7 +218,7 @@ def sweep(
     not in the runs' parameters or seeds, so the same seeds run with and without them.
     The frame's ``attrs`` say how many runs ran now (``"ran"``) and how many were already there.
     """
-    from abm.sweeps.dask_runner import check_scheduler, dask_client
+    from abm.sweeps.dask_runner import check_scheduler
 
     for name, spec in (("--grid", grid), ("--random", random)):
         if spec is not None and not isinstance(spec, (list, Mapping)):
@@ -194,28 +249,25 @@ def sweep(
     if retry_failed:
         done = {rid for rid in done if not _failed(rows_dir / f"{rid}.parquet")}
     todo = [r for r in sp.runs if r.run_id not in done]
-    backend: Any = nullcontext()
-    if todo and scheduler is not None:
-        backend = dask_client(scheduler, workers)  # connects now: a dead address fails before anything is written
-    with backend as client:
-        write_manifest(out, there, sp, plan_record(grid, random, samples, seeds), _source(scenario), record)
-        _execute(sp, todo, rows_dir, workers, client, progress, extra)
+    # connects now (when there is something to run): a dead address fails before anything is written
+    with open_backend(workers, scheduler, needed=bool(todo), max_runs=len(todo)) as backend:
+        write_manifest(out, there, sp, plan_record(grid, random, samples, seeds), source_name(scenario), record)
+        execute(sp, todo, rows_dir, backend, progress, extra)
     df = read_rows(out)
     df = df[df["run_id"].isin(wanted)].reset_index(drop=True)
     df.attrs.update(ran=len(todo), already_done=len(sp.runs) - len(todo))
     return df
 
 
-def _execute(sp: SweepPlan, todo: list[PlannedRun], rows_dir: Path, workers: int, client: Any,
-             progress: bool, metrics: RowMetrics) -> None:
-    from abm.sweeps.dask_runner import run_on_dask
-
+def execute(sp: SweepPlan, todo: Sequence[PlannedRun], rows_dir: Path, backend: Backend, progress: bool,
+            metrics: RowMetrics = NO_METRICS, desc: str = "sweep") -> None:
+    """Run ``todo`` (runs of ``sp``) on ``backend``, each row written to ``rows_dir`` as it finishes."""
     bar = None
     if progress:
         from tqdm import tqdm
 
         total = len(sp.runs)
-        bar = tqdm(total=total, initial=total - len(todo), desc="sweep", unit="run")
+        bar = tqdm(total=total, initial=total - len(todo), desc=desc, unit="run")
     failures = 0
     identity = {"scenario": sp.scenario, "scenario_hash": sp.scenario_hash, "base_seed": sp.base_seed}
 
@@ -223,21 +275,13 @@ def _execute(sp: SweepPlan, todo: list[PlannedRun], rows_dir: Path, workers: int
         nonlocal failures
         failures += bool(row["error"])
         run_id = row.pop("run_id")
-        _write_row(rows_dir, {"run_id": run_id, **identity, **row})
+        write_row(rows_dir, {"run_id": run_id, **identity, **row})
         if bar is not None:
             bar.update(1)
             bar.set_postfix(failures=failures)
 
     try:
-        if not todo:
-            return
-        if client is not None:
-            run_on_dask(client, todo, finish, metrics)
-        elif workers == 1:
-            for r in todo:
-                finish(run_one(r, metrics))
-        else:
-            _run_on_pool(workers, todo, finish, metrics)
+        backend.run(todo, finish, metrics)
     finally:
         if bar is not None:
             bar.close()

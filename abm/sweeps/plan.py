@@ -41,6 +41,9 @@ class SweepPlan:
     scenario_hash: str
     base_seed: int
     runs: list[PlannedRun]
+    # replicate r runs seed common_seed(base_seed, r) whatever its parameters (common random numbers, as a
+    # calibration needs), instead of a seed derived from its parameters too: a folder holds one rule or the other
+    common_seeds: bool = False
 
 
 def _value(text: str) -> Any:
@@ -120,6 +123,11 @@ def run_seed(base_seed: int, params: Mapping[str, Any], replicate: int) -> int:
     text = json.dumps({"base": base_seed, "params": sorted(params.items()), "rep": replicate}, sort_keys=True,
                       default=str)
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def common_seed(base_seed: int, replicate: int) -> int:
+    """Replicate ``replicate``'s seed under common random numbers: the seed a sweep without parameters gives it."""
+    return run_seed(base_seed, {}, replicate)
 
 
 def plan_sweep(scenario: str | Path, grid: Mapping[str, list[Any]], random: Mapping[str, tuple[float, float]],
