@@ -120,7 +120,7 @@ class Explorer:
         lq = _figure("Liquidated notional per step by kind (USDC)", x_range=x)
         lq.vbar_stack(list(LIQ_KINDS), x="t", width=r.step_s / 60, source=src, color=[KIND_HEX[k] for k in LIQ_KINDS],
                       legend_label=list(LIQ_KINDS))
-        fu = _figure("Funding rate (bps, predicted) · insurance fund and vault (USDC) · open interest", x_range=x)
+        fu = _figure("Funding rate (bps per payment, predicted; positive: longs pay)", x_range=x)
         fu.line("t", "funding", source=src, color=LINE["funding_predicted"], legend_label="funding (bps)")
         funds = _figure("Insurance fund and vault equity (USDC)", x_range=x)
         for c in ("insurance_fund", "vault_equity"):
