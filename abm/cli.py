@@ -230,8 +230,8 @@ def explore(run_dir: Path, port: int) -> None:
     from abm.dashboard.explorer import Explorer, load_explored
     from abm.dashboard.viz import panel, serve_forever
 
-    panel()  # without the extra, say so before reading the folder
-    result = load_explored(run_dir)
+    result = load_explored(run_dir)  # a wrong folder is one line, before the seconds of loading Panel
+    panel()
     serve_forever(lambda: Explorer(result).layout, port, f"abm explore {run_dir.name}")
 
 
