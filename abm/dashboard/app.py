@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 from abm.dashboard.live import BANDS, DEPTH_ROWS, LIQ_KINDS, Control, LiveRun, changed, controls
 from abm.dashboard.viz import panel, widget
+from abm.errors import AbmError
+from abm.scenarios.catalogue import load_scenario
 
 FRAME_MS = 50  # at most 20 frames a second
 HEIGHT = 230
@@ -193,10 +195,17 @@ class Dashboard:
         return {p: w.value for p, w in self.widgets.items()}
 
     def restart(self) -> None:
-        """A new model of the picked scenario with the controls' values (only those changed become overrides)."""
+        """A new model of the picked scenario with the controls' values (only those changed become overrides).
+
+        A value the scenario refuses leaves the running model as it is and shows the error in the status line."""
         self.play.value = False
-        base = LiveRun(self.picker.value).scenario
-        self.run = LiveRun(base, {**self.extra, **changed(base, self.values())})
+        try:
+            shown = load_scenario(self.picker.value, self.extra)  # what the controls were built from
+            run = LiveRun(self.picker.value, {**self.extra, **changed(shown, self.values())})
+        except AbmError as e:
+            self.status.object = f"**not restarted**: {e}"
+            return
+        self.run = run
         self._reset_panels()
 
     def _reset_panels(self) -> None:
