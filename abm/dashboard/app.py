@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-from abm.dashboard.live import BANDS, DEPTH_ROWS, LIQ_KINDS, Control, LiveRun, changed, controls
+from abm.dashboard.live import BANDS, LIQ_KINDS, Control, LiveRun, changed, controls
 from abm.dashboard.viz import panel, widget
 from abm.errors import AbmError
 from abm.scenarios.catalogue import load_scenario
@@ -23,7 +23,8 @@ LINE = {"index": "#7f7f7f", "oracle": "#ff7f0e", "mark": "#1f77b4", "mid": "#2ca
         "funding_predicted": "#9467bd", "funding_last": "#000000", "insurance_fund": "#d62728", "vault_equity": "#17becf",
         "open_interest": "#000000", "cross": "#ff7f0e", "isolated": "#1f77b4"}
 KIND_HEX = {"book": "#1f77b4", "backstop": "#ff7f0e", "adl": "#d62728"}
-SERIES = ("t", "index", "oracle", "mark", "mid", *LIQ_KINDS, *(f"cum_{k}" for k in LIQ_KINDS), "funding_predicted",
+SERIES = ("t", "index", "oracle", "mark", "mid", *(f"bid {b}" for b in BANDS), *(f"ask {b}" for b in BANDS),
+          *LIQ_KINDS, *(f"cum_{k}" for k in LIQ_KINDS), "funding_predicted",
           "funding_last", "insurance_fund", "vault_equity", "open_interest", "cross", "isolated")
 LADDER_BPS = 30  # the ladder panel's half width
 IN_FLIGHT = 2  # frames sent and not yet drawn by the browser before the server holds the next (steps go on)
@@ -47,31 +48,32 @@ class LivePanels:
     """The panels and the sources they draw; ``push(points)`` appends one batch of ``LiveRun.take()``."""
 
     def __init__(self, symbol: str) -> None:
-        from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, Range1d
+        from bokeh.models import ColumnDataSource, CustomJS, Range1d
 
-        # every timed series in one source, so a frame is one message for them all (and one for the depth heatmap)
+        # every timed series in one source, so a frame is one message for them all. Lines, not filled shapes (a heatmap
+        # of rectangles, a bar per step): the browser redraws a panel whole when its source grows, and a line of n
+        # points is the cheapest thing to redraw
         self.series = ColumnDataSource({c: [] for c in SERIES}, name="series", tags=[0])
         # the browser counts the frames it has drawn in the source's tags (after the paint), which syncs back: the
         # server holds the next frame's points while it is more than IN_FLIGHT frames ahead (backpressure)
         self.series.js_on_change("streaming", CustomJS(args={"src": self.series}, code=ACK_JS))
-        self.depth = ColumnDataSource({"t": [], "row": [], "usdc": []}, name="depth")
         self.ladder = ColumnDataSource({"bps": [], "size": [], "side": [], "colour": []}, name="ladder")
-        self.colour = LinearColorMapper(palette="Viridis256", low=0, high=1)
-        self.step_min = 1 / 60
 
         p = _figure(f"{symbol}: index, oracle, mark, book mid (USDC)")
         x = p.x_range
         for c in ("index", "oracle", "mark", "mid"):
             p.line("t", c, source=self.series, color=LINE[c], legend_label=c, line_width=1.5 if c == "mark" else 1)
-        d = _figure("Depth within each band of the mid over time (USDC resting)", x_range=x, y_range=list(DEPTH_ROWS))
-        self.depth_glyph = d.rect("t", "row", width=self.step_min, height=1, source=self.depth,
-                                  fill_color={"field": "usdc", "transform": self.colour}, line_color=None)
+        d = _figure("Depth within 0.5, 1 and 2% of the mid over time (USDC resting; bids above zero, asks below)",
+                    x_range=x)
+        for i, b in enumerate(BANDS):
+            d.line("t", f"bid {b}", source=self.series, color="#2ca02c", alpha=1 - 0.3 * i, legend_label=f"bid {b}")
+            d.line("t", f"ask {b}", source=self.series, color="#d62728", alpha=1 - 0.3 * i, legend_label=f"ask {b}")
         lad = _figure("The book now: resting size per level (bids < 0 < asks, base units)", x_axis_label="distance from the mid (bps)",
                       x_range=Range1d(-LADDER_BPS, LADDER_BPS))
         self.ladder_glyph = lad.vbar(x="bps", top="size", width=0.8, source=self.ladder, color="colour")
         lq = _figure("Liquidated notional per step by kind (USDC)", x_range=x)
-        lq.vbar_stack(list(LIQ_KINDS), x="t", width=self.step_min, source=self.series, color=[KIND_HEX[k] for k in LIQ_KINDS],
-                      legend_label=list(LIQ_KINDS))
+        for k in LIQ_KINDS:
+            lq.step("t", k, source=self.series, color=KIND_HEX[k], legend_label=k, mode="center")
         cas = _figure("The cascade so far: cumulative liquidated notional by kind (USDC)", x_range=x)
         for k in LIQ_KINDS:
             cas.line("t", f"cum_{k}", source=self.series, color=KIND_HEX[k], legend_label=k, line_width=1.5)
@@ -84,7 +86,7 @@ class LivePanels:
         o = _figure("Open interest (base units): all, and the crowd's by margin mode", x_range=x)
         for c in ("open_interest", "cross", "isolated"):
             o.line("t", c, source=self.series, color=LINE[c], legend_label=c.replace("_", " "))
-        for fig in (p, lq, cas, f, fu, o):
+        for fig in (p, d, lq, cas, f, fu, o):
             fig.legend.location = "top_left"
             fig.legend.click_policy = "hide"
         self.figures = {"prices": p, "depth": d, "ladder": lad, "liquidations": lq, "cascade": cas, "funding": f,
@@ -95,30 +97,18 @@ class LivePanels:
         if t:
             new = {"t": t, **{c: pts[c] for c in ("index", "oracle", "mark", "mid", "insurance_fund", "vault_equity",
                                                   "open_interest")},
+                   **{f"bid {b}": pts[f"bid {b}"] for b in BANDS}, **{f"ask {b}": [-v for v in pts[f"ask {b}"]] for b in BANDS},
                    **{k: pts[f"liq_{k}_notional"] for k in LIQ_KINDS}, **{f"cum_{k}": pts[f"cum_{k}"] for k in LIQ_KINDS},
                    **{c: [v * 1e4 for v in pts[c]] for c in ("funding_predicted", "funding_last")},
                    "cross": [a + b for a, b in zip(pts["lev_long_cross"], pts["lev_short_cross"])],
                    "isolated": [a + b for a, b in zip(pts["lev_long_isolated"], pts["lev_short_isolated"])]}
             self.series.stream(new)
-            rows, ts, usdc = [], [], []
-            for r in DEPTH_ROWS:
-                side, band = r.split()
-                rows += [r] * len(t)
-                ts += t
-                usdc += pts[f"{side} {band}"]
-            self.depth.stream({"t": ts, "row": rows, "usdc": usdc})
-            top = max((u for u in usdc if u == u), default=0.0)
-            if top > self.colour.high:
-                self.colour.high = top * 1.2  # the scale only widens, so earlier columns keep their colours' meaning
         if ladder is not None:
             self.ladder.data = {**ladder, "colour": ["#2ca02c" if s == "bid" else "#d62728" for s in ladder["side"]]}
 
-    def clear(self, step_min: float, tick_bps: float) -> None:
-        for src in (self.series, self.depth, self.ladder):
+    def clear(self, tick_bps: float) -> None:
+        for src in (self.series, self.ladder):
             src.data = {k: [] for k in src.data}
-        self.colour.high = 1
-        self.step_min = step_min
-        self.depth_glyph.glyph.width = step_min
         self.ladder_glyph.glyph.width = tick_bps * 0.8
 
 
@@ -149,7 +139,7 @@ class Dashboard:
         self.panels = LivePanels(self.run.symbol)
         self.panels.series.on_change("tags", self._acked)
         self._build_controls(self.run.scenario)
-        self.panels.clear(self.run.scenario.run.step_s / 60, self.run.tick_bps)
+        self.panels.clear(self.run.tick_bps)
         self.picker.param.watch(self._pick, "value")
         self.step_button.on_click(lambda _e: self.advance(1))
         self.reset_button.on_click(lambda _e: self.restart())
@@ -209,7 +199,7 @@ class Dashboard:
         self._reset_panels()
 
     def _reset_panels(self) -> None:
-        self.panels.clear(self.run.scenario.run.step_s / 60, self.run.tick_bps)
+        self.panels.clear(self.run.tick_bps)
         self.panels.figures["prices"].title.text = f"{self.run.symbol}: index, oracle, mark, book mid (USDC)"
         self._show_status()
 

@@ -84,8 +84,8 @@ def test_the_dashboard_plays_steps_and_draws(browser, tmp_path):
         assert second > first  # the panels grow while playing
         ladder = model("ladder") + "return m ? m.data.size.length : -1"
         assert browser.execute_script(ladder) > 0  # the book's ladder is drawn
-        heat = model("depth") + "return m ? m.data.row.length : -1"
-        assert browser.execute_script(heat) >= 6 * first  # six depth bands a step
+        depth = model("series") + "return m.data['bid 1pct'].filter(x => x > 0).length"
+        assert browser.execute_script(depth) >= first  # the depth bands arrive with the prices
         shot = tmp_path / "dashboard.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
         browser.execute_script(CLICK, PLAY)  # pause before leaving

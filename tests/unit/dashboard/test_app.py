@@ -27,7 +27,9 @@ def test_a_frame_streams_only_the_new_steps():
     d.advance(3)
     d.advance(2)
     assert len(d.panels.series.data["t"]) == 5 and d.frames == 2
-    assert len(d.panels.depth.data["row"]) == 5 * 6  # six bands a step
+    data = d.panels.series.data
+    assert all(len(data[c]) == 5 for c in data)  # every series, the six depth bands among them
+    assert data["bid 1pct"][-1] > 0 > data["ask 1pct"][-1]  # asks drawn below zero
     assert d.panels.ladder.data["size"]  # the book's ladder after a step by hand
 
 
