@@ -26,7 +26,8 @@ KIND_HEX = {"book": "#1f77b4", "backstop": "#ff7f0e", "adl": "#d62728"}
 SERIES = ("t", "index", "oracle", "mark", "mid", *(f"bid {b}" for b in BANDS), *(f"ask {b}" for b in BANDS),
           *LIQ_KINDS, *(f"cum_{k}" for k in LIQ_KINDS), "funding_predicted",
           "funding_last", "insurance_fund", "vault_equity", "open_interest", "cross", "isolated")
-LADDER_BPS = 30  # the ladder panel's half width
+LADDER_BPS = 5.0  # the ladder panel's first half width; it widens (never narrows) to the levels shown
+OI_LABELS = {"cross": "crowd, cross", "isolated": "crowd, isolated"}
 IN_FLIGHT = 2  # frames sent and not yet drawn by the browser before the server holds the next (steps go on)
 STALL_S = 1.0  # ... unless nothing was drawn for this long (a page without the acknowledgement, a closed tab)
 ACK_JS = "requestAnimationFrame(() => setTimeout(() => { src.tags = [(src.tags[0] || 0) + 1] }, 0))"
@@ -63,13 +64,14 @@ class LivePanels:
         x = p.x_range
         for c in ("index", "oracle", "mark", "mid"):
             p.line("t", c, source=self.series, color=LINE[c], legend_label=c, line_width=1.5 if c == "mark" else 1)
-        d = _figure("Depth within 0.5, 1 and 2% of the mid over time (USDC resting; bids above zero, asks below)",
+        d = _figure("Depth within 0.5, 1 and 2% of the mid (USDC resting; asks below zero)",
                     x_range=x)
         for i, b in enumerate(BANDS):
             d.line("t", f"bid {b}", source=self.series, color="#2ca02c", alpha=1 - 0.3 * i, legend_label=f"bid {b}")
             d.line("t", f"ask {b}", source=self.series, color="#d62728", alpha=1 - 0.3 * i, legend_label=f"ask {b}")
         lad = _figure("The book now: resting size per level (bids < 0 < asks, base units)", x_axis_label="distance from the mid (bps)",
                       x_range=Range1d(-LADDER_BPS, LADDER_BPS))
+        self.ladder_range = lad.x_range
         self.ladder_glyph = lad.vbar(x="bps", top="size", width=0.8, source=self.ladder, color="colour")
         lq = _figure("Liquidated notional per step by kind (USDC)", x_range=x)
         for k in LIQ_KINDS:
@@ -82,10 +84,10 @@ class LivePanels:
             f.line("t", c, source=self.series, color=LINE[c], legend_label=c.replace("funding_", ""))
         fu = _figure("Insurance fund and vault equity (USDC)", x_range=x)
         for c in ("insurance_fund", "vault_equity"):
-            fu.line("t", c, source=self.series, color=LINE[c], legend_label=c.replace("_", " "))
-        o = _figure("Open interest (base units): all, and the crowd's by margin mode", x_range=x)
+            fu.line("t", c, source=self.series, color=LINE[c], legend_label=OI_LABELS.get(c, c.replace("_", " ")))
+        o = _figure("Open interest (base units) and the leveraged crowd's positions, long + short, by margin mode", x_range=x)
         for c in ("open_interest", "cross", "isolated"):
-            o.line("t", c, source=self.series, color=LINE[c], legend_label=c.replace("_", " "))
+            o.line("t", c, source=self.series, color=LINE[c], legend_label=OI_LABELS.get(c, c.replace("_", " ")))
         for fig in (p, d, lq, cas, f, fu, o):
             fig.legend.location = "top_left"
             fig.legend.click_policy = "hide"
@@ -105,8 +107,12 @@ class LivePanels:
             self.series.stream(new)
         if ladder is not None:
             self.ladder.data = {**ladder, "colour": ["#2ca02c" if s == "bid" else "#d62728" for s in ladder["side"]]}
+            wide = max((abs(b) for b in ladder["bps"]), default=0.0) * 1.1
+            if wide > self.ladder_range.end:  # a new range re-lays the panel out: only when the book outgrows it
+                self.ladder_range.start, self.ladder_range.end = -wide, wide
 
     def clear(self, tick_bps: float) -> None:
+        self.ladder_range.start, self.ladder_range.end = -LADDER_BPS, LADDER_BPS
         for src in (self.series, self.ladder):
             src.data = {k: [] for k in src.data}
         self.ladder_glyph.glyph.width = tick_bps * 0.8

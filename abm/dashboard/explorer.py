@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from abm.dashboard.app import HEIGHT, KIND_HEX, LINE, _figure
+from abm.dashboard.app import HEIGHT, KIND_HEX, LINE, OI_LABELS, _figure
 from abm.dashboard.live import BANDS, DEPTH_ROWS, LIQ_KINDS
 from abm.dashboard.viz import panel, widget
 from abm.report.run_data import _Run
@@ -124,10 +124,10 @@ class Explorer:
         fu.line("t", "funding", source=src, color=LINE["funding_predicted"], legend_label="funding (bps)")
         funds = _figure("Insurance fund and vault equity (USDC)", x_range=x)
         for c in ("insurance_fund", "vault_equity"):
-            funds.line("t", c, source=src, color=LINE[c], legend_label=c.replace("_", " "))
-        oi = _figure("Open interest (base units): all, and the crowd's by margin mode", x_range=x)
+            funds.line("t", c, source=src, color=LINE[c], legend_label=OI_LABELS.get(c, c.replace("_", " ")))
+        oi = _figure("Open interest (base units) and the leveraged crowd's positions, long + short, by margin mode", x_range=x)
         for c in ("open_interest", "cross", "isolated"):
-            oi.line("t", c, source=src, color=LINE[c], legend_label=c.replace("_", " "))
+            oi.line("t", c, source=src, color=LINE[c], legend_label=OI_LABELS.get(c, c.replace("_", " ")))
         self.timed = [p, dep, lq, fu, funds, oi]
         self.cursors = []
         for fig in self.timed:

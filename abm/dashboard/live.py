@@ -20,7 +20,7 @@ from abm.model.scenario import Scenario, agent_groups
 from abm.scenarios.catalogue import load_scenario, with_overrides
 
 BANDS = tuple(f"{b / 100:g}pct" for b in DEPTH_BANDS_BPS)
-# the depth-profile rows, bids (far to near) then asks (near to far), as the heatmap stacks them
+# the depth bands, bids (far to near) then asks (near to far), as the explorer's depth bars show them
 DEPTH_ROWS = tuple(f"bid {b}" for b in reversed(BANDS)) + tuple(f"ask {b}" for b in BANDS)
 # a step's series, each a step-table column of the first market (suffixed ``[SYMBOL]`` for another)
 PRICE_COLS = ("index", "oracle", "mark", "mid")
