@@ -42,7 +42,11 @@ def _figure(title: str, x_range: Any = None, **kw: Any) -> Any:
     if x_range is not None:
         opts["x_range"] = x_range
     opts.update(kw)
-    return figure(**opts)
+    fig = figure(**opts)
+    # shown on hover only: a toolbar always on view is restyled with every frame (about a third of a frame's
+    # time in headless chromium, bench/dashboard_fps.py)
+    fig.toolbar.autohide = True
+    return fig
 
 
 class LivePanels:
