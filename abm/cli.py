@@ -205,6 +205,36 @@ def compare(run_dirs: tuple[Path, ...], out: Optional[Path], labels: tuple[str, 
     click.echo("\n" + "\n".join(f"{k}: {v}" for k, v in c.files.items()))
 
 
+@main.command()
+@click.argument("scenario", required=False)
+@click.option("--set", "sets", multiple=True, metavar="PATH=VALUE", help="Override a scenario field (repeatable).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5006, show_default=True, help="Port on 127.0.0.1.")
+def dashboard(scenario: Optional[str], sets: tuple[str, ...], port: int) -> None:
+    """A live dashboard of SCENARIO (or one picked in it) on http://127.0.0.1:PORT/ (needs the extra viz)."""
+    from abm.dashboard.viz import serve_forever
+    from abm.scenarios.catalogue import load_scenario, parse_set
+
+    overrides = parse_set(list(sets))
+    if scenario is not None:
+        load_scenario(scenario, overrides)  # a bad name or override fails here, not in the browser
+    from abm.dashboard.app import dashboard_app
+
+    serve_forever(lambda: dashboard_app(scenario, overrides), port, "abm dashboard")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--port", type=click.IntRange(1, 65535), default=5006, show_default=True, help="Port on 127.0.0.1.")
+def explore(run_dir: Path, port: int) -> None:
+    """Explore a saved run folder on http://127.0.0.1:PORT/: time scrubber, cascade tree, one account (needs viz)."""
+    from abm.dashboard.explorer import Explorer, load_explored
+    from abm.dashboard.viz import panel, serve_forever
+
+    result = load_explored(run_dir)  # a wrong folder is one line, before the seconds of loading Panel
+    panel()
+    serve_forever(lambda: Explorer(result).layout, port, f"abm explore {run_dir.name}")
+
+
 class _SweepCommand(click.Command):
     """Bad option values of ``abm sweep`` get the package's one-line error, like every other sweep input."""
 

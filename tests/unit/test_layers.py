@@ -2,7 +2,7 @@
 
 Lowest first: ``units``/``errors``/``registry`` (with ``_native``, the build switch) < market < accounts < margin <
 exchange < spot < prices < venues < sim < agents < model < results < analysis < report < scenarios < sweeps < position <
-calibration < cli (with ``demo``, the walk-through behind ``abm demo``). The root ``abm/__init__.py`` is the facade
+calibration < dashboard < cli (with ``demo``, the walk-through behind ``abm demo``). The root ``abm/__init__.py`` is the facade
 above them all (``abm.run``, ``abm.Exchange``): no module of the package may import from it.
 
 Every import counts, the ones inside functions too (a lazy import is still a dependency, and the one
@@ -32,7 +32,7 @@ FACADE = "abm"  # abm/__init__.py
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("units", "errors", "registry", "config", "_native"), ("market",), ("accounts",), ("margin",), ("exchange",), ("spot",), ("prices",),
     ("venues",), ("sim",), ("agents",), ("model",), ("results",), ("analysis",), ("report",), ("scenarios",),
-    ("sweeps",), ("position",), ("calibration",), ("cli", "demo"),
+    ("sweeps",), ("position",), ("calibration",), ("dashboard",), ("cli", "demo"),
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
