@@ -505,13 +505,15 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
 
     v = Venue(p)
     checks: list[tuple[str, Any]] = [("liquidation", lambda: v.liquidation_config(MAX_QUOTE_DECIMALS)),
-                                     ("mark", v.mark_model), ("oracle", v.oracle_kwargs)]
+                                     ("mark", v.mark_model), ("oracle", v.oracle_kwargs),
+                                     ("margin", lambda: v.dynamic_margin(MAX_QUOTE_DECIMALS))]
     for name in p.tiers:
         checks.append((f"tiers.{name}", lambda n=name: v.risk_params(n, quote_decimals=MAX_QUOTE_DECIMALS)))
         checks.append(("funding", lambda n=name: v.funding_config(n)))
         if p.rules:
             checks.append(("rules", lambda n=name: v.order_rules(n, _RULES_CHECK_SPEC)))
     seen: set[str] = set()
+    seen_inputs: set[tuple[str, str]] = set()
     for prefix, build in checks:
         try:
             build()
@@ -521,6 +523,9 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
                     seen.add(pr.line)
                     yield pr
         except InvalidInput as e:
+            if (e.field, e.allowed) in seen_inputs:  # margin.dynamic's own problem, met again building each tier class
+                continue
+            seen_inputs.add((e.field, e.allowed))
             pr = Problem(f"{prefix} ({e.field})", e.value, e.allowed)
             if pr.line not in seen:
                 seen.add(pr.line)
