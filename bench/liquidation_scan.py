@@ -10,8 +10,14 @@ cost, not the book's.
 orders far from the mark (N = 0, 1k, 10k, 100k), and the median cost of a mark update that fires none
 (should not depend on N), beside the cost per trigger of a move that fires 1,000 of them.
 
+``--dynamic`` measures dynamic margin (``abm.margin.dynamic``): with N positions, the cost of a factor change
+(``MarginEngine.set_factor``: a new epoch of trigger heaps, O(epochs)) and of the mark update right after it,
+which liquidates what the higher factor made liquidatable; the median mark update liquidating nobody with
+``MAX_EPOCHS`` old epochs live; and, for scale, what re-keying every unit (the alternative) costs.
+
     python bench/liquidation_scan.py [--positions 100000]
     python bench/liquidation_scan.py --triggers
+    python bench/liquidation_scan.py --dynamic
 """
 
 from __future__ import annotations
@@ -22,17 +28,23 @@ import statistics
 import time
 
 from abm import Exchange, MarketSpec
+from abm.margin.dynamic import PPM, DynamicMarginSpec
 from abm.margin.params import RiskParams
 from abm.margin.tiers import hyperliquid_tiers
 
 USDC = 10**6
 
 
-def build(n: int, seed: int = 1) -> Exchange:
+# a factor model that never updates by itself: the bench sets the factor by hand
+HAND_SET = DynamicMarginSpec("open_interest", 10**15, 10 * PPM, reference_units=10**18)
+
+
+def build(n: int, seed: int = 1, dynamic: bool = False) -> Exchange:
     rng = random.Random(seed)
     ex = Exchange()
     ex.list_market(MarketSpec("BTC", tick_size="0.01", lot_size="0.001", maker_fee_bps=0, taker_fee_bps=0),
-                   RiskParams(hyperliquid_tiers([(0, 40), (150_000_000 * USDC, 20)])))
+                   RiskParams(hyperliquid_tiers([(0, 40), (150_000_000 * USDC, 20)]),
+                              dynamic=HAND_SET if dynamic else None))
     ex.set_mark("BTC", 10_000)
     ex.create_backstop_vault(10**9 * USDC)
     ex.seed_ledger("insurance", 10**9 * USDC)  # bad debt is paid, so every liquidation is a backstop takeover
@@ -119,11 +131,45 @@ def trigger_main() -> None:
         ex.check_conservation()
 
 
+def dynamic_main(positions: int) -> None:
+    for n in sorted({positions // 10, positions}):
+        base = build(n)
+        q0 = quiet_updates(base)
+        ex = build(n, dynamic=True)
+        eng = ex.risk
+        t0 = time.perf_counter_ns()
+        for a in sorted(ex.accounts):  # the alternative: re-key every unit (what a factor change would cost so)
+            for unit in {eng.unit_of(a, i) for i in ex.accounts[a].positions}:
+                eng.reindex(unit)
+        rekey = (time.perf_counter_ns() - t0) / 1e6
+        rows = []
+        for ppm in (1_100_000, 1_300_000, 1_600_000, 2_000_000, 2_500_000, 3_000_000):
+            before = len(ex.liquidations)
+            t0 = time.perf_counter_ns()
+            eng.set_factor(0, ppm)
+            t1 = time.perf_counter_ns()
+            ex.set_mark("BTC", 10_000)  # the mark update the factor change belongs to
+            t2 = time.perf_counter_ns()
+            rows.append((ppm, (t1 - t0) / 1_000, len(ex.liquidations) - before, (t2 - t1) / 1_000))
+        q = quiet_updates(ex)
+        print(f"N={n:,} positions: mark update liquidating nobody: static {q0:.2f} µs, dynamic with "
+              f"{len(eng._epochs[0])} old epochs {q:.2f} µs; re-keying every unit instead: {rekey:.0f} ms")
+        for ppm, dt_f, k, dt_m in rows:
+            per = f" = {dt_m / k:.1f} µs per event" if k else ""
+            print(f"  factor {ppm / PPM:.1f}: set_factor {dt_f:.1f} µs; the mark update after it: {k:,} liquidation "
+                  f"events in {dt_m / 1000:.1f} ms{per}")
+        ex.check_conservation()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--positions", type=int, default=100_000)
     ap.add_argument("--triggers", action="store_true", help="measure resting trigger orders instead of positions")
+    ap.add_argument("--dynamic", action="store_true", help="measure dynamic-margin factor changes")
     args = ap.parse_args()
+    if args.dynamic:
+        dynamic_main(args.positions)
+        return
     if args.triggers:
         trigger_main()
         return

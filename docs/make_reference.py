@@ -103,6 +103,12 @@ def _model_rows(model: type[BaseModel], prefix: str) -> list[str]:
                 rows.append(f"| `{prefix}{name}` | dist = \"{dist}\" | {mark} |  | {note} |")
                 rows.extend(r for r in _model_rows(sub, f"{prefix}{name}.") if not r.startswith(f"| `{prefix}{name}.dist`"))
             continue
+        kinds = _table_kinds(tp)
+        if kinds:  # one optional table of several kinds (margin.dynamic): each kind's keys, its kind named
+            for kind, sub in kinds:
+                rows.append(f"| `{prefix}{name}` | kind = \"{kind}\" (optional) |  |  | {_cell(_doc(sub))} |")
+                rows.extend(r for r in _model_rows(sub, f"{prefix}{name}.") if not r.startswith(f"| `{prefix}{name}.kind`"))
+            continue
         sub = _submodel(tp)
         if sub is not None:
             index = "[i]" if _is_list(tp) else ".NAME" if _is_dict(tp) else ""
@@ -153,6 +159,14 @@ def _laws(tp: Any) -> list[tuple[str, type[BaseModel]]]:
             return []
         out.append((get_args(f.annotation)[0], m))
     return out
+def _table_kinds(tp: Any) -> list[tuple[str, type[BaseModel]]]:
+    """The variants of one optional table told apart by ``kind`` (``Optional[Annotated[Union[...], ...]]``)."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return []
+    for item in get_args(tp):
+        if type(None) is not item:
+            return _kinds(tuple[item])  # type: ignore[valid-type]
+    return []
 
 
 def _doc(model: type[BaseModel]) -> str:

@@ -65,6 +65,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Iterator, Literal, Optional
 
 from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.limits import position_room
 from abm.agents.params import (
     Bps,
     Leverage,
@@ -171,7 +172,7 @@ class Arbitrageur(Trader):
         self.carry_lots = 0  # signed perp lots that belong to the carry trade
         self.carry_target = 0
         self._pending = 0  # perp orders on their way
-        self.capped = {"notional": 0, "margin": 0, "spot": 0}
+        self.capped = {"notional": 0, "margin": 0, "spot": 0, "venue": 0}  # venue: the bracket's max_notional
         self.perp_orders = 0
 
     def _place(self, group: str, index: int, network: Any) -> None:
@@ -486,6 +487,12 @@ class Arbitrageur(Trader):
     def _perp(self, side: int, qty: int, bound: int, purpose: str) -> None:
         """An IOC limit at ``bound`` delivered after latency; the filled size is hedged on spot on arrival."""
         size = self.position().size
+        room = position_room(self.ctx, self.symbol, side, bound)
+        if room is not None and room < qty:  # the bracket's max_notional, valued at the order's limit as the venue does
+            self.capped["venue"] += 1
+            qty = room
+            if qty < 1:
+                return
         reduce_only = (side == BUY and size < 0 and qty <= -size) or (side == SELL and size > 0 and qty <= size)
         self._pending += 1
         self.perp_orders += 1

@@ -30,6 +30,7 @@ import mesa
 import numpy as np
 
 from abm.agents.latency import LATENCY_MODELS, LatencyModel
+from abm.agents.limits import market_children
 from abm.agents.params import BaseUnits, Millis, PositiveSeconds, Usdc, check_params, known, parse_params
 from abm.errors import AbmError, InvalidInput
 from abm.exchange import PositionInfo
@@ -157,6 +158,7 @@ class Trader(mesa.Agent):
         self.group = self.kind
         self.group_index = 0
         self.shortfalls: list[Shortfall] = []
+        self.limit_splits = 0  # market orders sent as several children to stay within the venue's order limits
 
     @property
     def rng(self) -> np.random.Generator:  # type: ignore[override]
@@ -258,6 +260,38 @@ class Trader(mesa.Agent):
     def market(self, side: int, qty: int, symbol: Optional[str] = None, **kw: Any) -> None:
         """``ctx.submit_market`` on the agent's market (keywords: worst_price, slippage_bps, reduce_only, on_done)."""
         self.ctx.submit_market(symbol or self.symbol, side, qty, **kw)
+
+    def market_split(self, side: int, qty: int, symbol: Optional[str] = None,
+                     on_done: Optional[Callable[[list[Any], list[AbmError]], None]] = None, **kw: Any) -> int:
+        """A market order of ``qty`` lots sent as the children the venue's maximum market-order value allows
+        (``abm.agents.limits.market_children``: one order without the rule), one after another on the link;
+        ``on_done(results, errors)`` once, when the last has landed. Returns how many were sent; a split is
+        counted in ``limit_splits``."""
+        sym = symbol or self.symbol
+        parts = market_children(self.ctx, sym, qty)
+        if len(parts) > 1:
+            self.limit_splits += 1
+        if on_done is None:
+            for q in parts:
+                self.ctx.submit_market(sym, side, q, **kw)
+            return len(parts)
+        results: list[Any] = []
+        errors: list[AbmError] = []
+        left = [len(parts)]
+        all_done = on_done
+
+        def done(result: Any, error: Optional[AbmError]) -> None:
+            if result is not None:
+                results.append(result)
+            if error is not None:
+                errors.append(error)
+            left[0] -= 1
+            if not left[0]:
+                all_done(results, errors)
+
+        for q in parts:
+            self.ctx.submit_market(sym, side, q, on_done=done, **kw)
+        return len(parts)
 
     def cancel(self, client_id: object = None, oid: Optional[int] = None, **kw: Any) -> None:
         self.ctx.cancel(oid=oid, client_id=client_id, **kw)

@@ -20,6 +20,7 @@ import numpy as np
 
 from abm.agents.base import Trader
 from abm.agents.leashes import HedgeSpec, Leash, Stop, build_leashes, parse_leash, round_ticks
+from abm.agents.limits import limit_text, position_room
 from abm.errors import AbmError, InvalidInput
 from abm.units import BUY, SELL, USDC
 
@@ -206,13 +207,14 @@ class LeashedTrader(Trader):
         if not size:
             self._flat(rec)
             return
-        rec.sent_us.append(self.now)
-        self.market(rec.side, qty or abs(size), slippage_bps=slippage_bps, reduce_only=True,
-                    on_done=lambda r, e: self._sent(rec, slippage_bps, r))
+        t = self.now
+        # within the venue's maximum market-order value: children one after another, judged once all have landed
+        n = self.market_split(rec.side, qty or abs(size), slippage_bps=slippage_bps, reduce_only=True,
+                              on_done=lambda rs, es: self._sent(rec, slippage_bps, rs))
+        rec.sent_us.extend([t] * n)
 
-    def _sent(self, rec: ExitRecord, slippage_bps: float, result: Any) -> None:
-        if result is not None:
-            rec.oids.append(result.oid)
+    def _sent(self, rec: ExitRecord, slippage_bps: float, results: list[Any]) -> None:
+        rec.oids.extend(r.oid for r in results)
         if not self.size:
             self._flat(rec)
         elif rec.retry:
@@ -266,25 +268,32 @@ class LeashedTrader(Trader):
             return
         qty = floor(abs(size) * mark * self._mult * ratio / (other * self.ctx.multiplier(symbol)))
         side = SELL if self.sign > 0 else BUY
+        room = position_room(self.ctx, symbol, side, other)
+        if room is not None and room < qty:  # the bracket's max_notional: hedge what it allows, record the rest
+            self.record_shortfall("hedge", qty, room, f"sized down to {room} lots to stay within "
+                                  f"{limit_text(self.ctx, symbol, 'max_position_notional')}", symbol)
+            qty = room
         rec = ExitRecord(kind, t, other, symbol, side, qty, retry=False)  # against the hedge market's mark
         self.exits.append(rec)
         if qty < 1:
-            self.record_shortfall("hedge", 0, 0, "the hedge is less than one lot", symbol)
+            if room is None or room > 0:
+                self.record_shortfall("hedge", 0, 0, "the hedge is less than one lot", symbol)
             return
-
-        self.market(side, qty, symbol=symbol, slippage_bps=slippage_bps, on_done=self._hedge_landed(rec, "market"))
+        landed = self._hedge_landed(rec, "market")
+        self.market_split(side, qty, symbol=symbol, slippage_bps=slippage_bps,
+                          on_done=lambda rs, es: landed(rs, es))
 
     def _hedge_landed(self, rec: ExitRecord, what: str) -> Any:
         """The callback of a hedge order: its id into the record, what it did not fill as a shortfall."""
 
-        def landed(result: Any, error: Optional[AbmError]) -> None:
-            if result is not None:
-                rec.oids.append(result.oid)
-            if result is None or result.filled < rec.held:
-                self.record_shortfall(f"{what} {'sell' if rec.side == SELL else 'buy'} (hedge)", rec.held,
-                                      result.filled if result is not None else 0,
-                                      str(error) if error is not None else "the book ran out within the bound",
-                                      rec.symbol)
+        def landed(result: Any, error: Any) -> None:  # one order's (result, error), or a split's (results, errors)
+            results = result if isinstance(result, list) else [] if result is None else [result]
+            errors = error if isinstance(error, list) else [] if error is None else [error]
+            rec.oids.extend(r.oid for r in results)
+            filled = sum(r.filled for r in results)
+            if filled < rec.held:
+                self.record_shortfall(f"{what} {'sell' if rec.side == SELL else 'buy'} (hedge)", rec.held, filled,
+                                      str(errors[-1]) if errors else "the book ran out within the bound", rec.symbol)
 
         return landed
 

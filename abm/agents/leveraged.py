@@ -50,9 +50,10 @@ import numpy as np
 
 from abm.agents.base import Trader, TraderParams
 from abm.agents.leashes import round_level, round_ticks
+from abm.agents.limits import limit_text, market_most, position_room
 from abm.agents.params import Bps, Leverage, PositiveSeconds, Probability, Seconds, Usdc, number
 from abm.config import Problem
-from abm.errors import AbmError, InvalidInput
+from abm.errors import AbmError, InvalidInput, OrderLimitViolation
 from abm.units import BUY, SELL, US_PER_S, USDC
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ class LeveragedTrader(Trader):
         # state
         self._held = 0  # signed lots its own fills account for; the exchange's size differs only if forced
         self._pending: Optional[tuple[int, str, int]] = None  # (side, reason, lots) of the order in flight
+        self._chunked = False  # the exit in flight is one child of a split (the venue's maximum market-order value)
         self._exit_run: Optional[list[Any]] = None  # the exit being worked: [what, lots to close, lots its orders closed]
         self._forced_why = ""  # what the venue did to the position last (for an exit it cut short)
         self._entry_price: Optional[Fraction] = None  # ticks
@@ -353,18 +355,44 @@ class LeveragedTrader(Trader):
         qty = floor(notional / (ref * self._mult))
         if qty < 1:
             return
+        qty = self._within_limits(side, qty, mark)
+        if qty < 1:
+            return
         self._pending = (side, "entry", qty)
         self.market(side, qty, slippage_bps=self.p.slippage_bps)
+
+    def _within_limits(self, side: int, qty: int, mark: int) -> int:
+        """An entry sized down to the venue's limits (one order: it decides a size, and what it gives up is recorded):
+        the lots one market order may carry (``max_market_order_value``) and the room under the bracket's
+        ``max_position_notional``, both at the mark, as the venue values a market order."""
+        fits, limit = qty, ""
+        most = market_most(self.ctx, self.symbol)
+        if most is not None and most < fits:
+            fits, limit = most, "max_market_order_value"
+        room = position_room(self.ctx, self.symbol, side, mark)
+        if room is not None and room < fits:
+            fits, limit = room, "max_position_notional"
+        if fits < qty:  # requested qty, sent what fits (the order sent may fall short again, recorded as any entry)
+            self.record_shortfall(self._entry_what(side), qty, max(fits, 0), f"sized down to {max(fits, 0)} lots to "
+                                  f"stay within {limit_text(self.ctx, self.symbol, limit)}")
+        return fits
 
     def _exit(self, reason: str) -> None:
         size = self.position().size
         if not size:
             return
         side = SELL if size > 0 else BUY
-        if self._exit_run is None:
+        first = self._exit_run is None
+        if first:
             self._exit_run = [f"market {'sell' if side == SELL else 'buy'} (exit: {reason})", abs(size), 0]
-        self._pending = (side, reason, abs(size))
-        self.market(side, abs(size), slippage_bps=self.p.exit_slippage_bps, reduce_only=True)
+        qty = abs(size)
+        most = market_most(self.ctx, self.symbol)
+        self._chunked = most is not None and 0 < most < qty  # an exit worth more than one market order may be
+        if self._chunked:
+            qty = most  # type: ignore[assignment]  # its children go one after another, each at once after the last
+            self.limit_splits += first
+        self._pending = (side, reason, qty)
+        self.market(side, qty, slippage_bps=self.p.exit_slippage_bps, reduce_only=True)
 
     # ------------------------------------------------------------------ what came back
 
@@ -399,7 +427,10 @@ class LeveragedTrader(Trader):
         if self._held:
             if reason != "entry":
                 self._exiting = reason
-                self.wake_in(int(round(self.p.retry_s * US_PER_S)))  # the exit did not complete (thin book): try again
+                if self._chunked and filled == qty:  # a child of a split exit filled whole: the next one now
+                    self._exit(reason)
+                else:
+                    self.wake_in(int(round(self.p.retry_s * US_PER_S)))  # the exit did not complete (thin book): again
             self._arm()
         else:
             self._clear_position()
@@ -412,6 +443,16 @@ class LeveragedTrader(Trader):
         if pending is None:
             return
         side, reason, qty = pending
+        if (isinstance(error, OrderLimitViolation) and error.field == "max_market_order_value"
+                and (market_most(self.ctx, self.symbol) or 0) >= 1):
+            # the mark rose between sizing and arrival: size again at the mark now, at once (as the whale does)
+            if reason != "entry":
+                self._exit(reason)
+            else:
+                mark = self.mark()
+                if mark is not None:
+                    self._try_enter(self.now, mark)
+            return
         if reason != "entry":
             self._exiting = reason  # an exit is kept at until flat (the next look reconciles a forced close first)
             self.wake_in(int(round(self.p.retry_s * US_PER_S)))

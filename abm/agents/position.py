@@ -24,6 +24,7 @@ import numpy as np
 from abm.agents.base import TraderParams, WakeMode
 from abm.agents.leashed import ExitRecord, Fills, LeashedTrader, _sum, fills_by_order
 from abm.agents.leashes import HedgeSpec, TopUpSpec, parse_leash
+from abm.agents.limits import limit_text, position_room
 from abm.agents.params import Bps, Leverage, PositiveSeconds, PositiveUsdc, Seconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput
@@ -119,25 +120,42 @@ class PositionHolder(LeashedTrader):
             self.record_shortfall("open", 0, 0, f"notional {self.p.notional_usdc:g} is less than one lot at the mark")
             return
         if self.p.entry == "market":
-            self.market(side, qty - abs(self.size), slippage_bps=self.p.entry_slippage_bps, on_done=self._entered)
+            if not self._fit(side, qty, mark, "market"):
+                return
+            # within the venue's maximum market-order value: children one after another, judged once all have landed
+            self.market_split(side, self.requested - abs(self.size), slippage_bps=self.p.entry_slippage_bps,
+                              on_done=self._entered)
             return
         mid = self.view().mid()
         ref = Fraction(mid) if mid is not None else Fraction(mark)
         price = ref * (1 - self.side_sign * Fraction(repr(self.p.entry_offset_bps)) / 10_000)
         self._entry_price = floor(price) if self.side_sign > 0 else ceil(price)
-        self.limit(side, qty, self._entry_price, on_done=self._entered_limit)
+        if self._fit(side, qty, self._entry_price, "limit"):
+            self.limit(side, self.requested, self._entry_price, on_done=self._entered_limit)
 
-    def _entered(self, result: Any, error: Optional[AbmError]) -> None:
+    def _fit(self, side: int, qty: int, price: int, kind: str) -> bool:
+        """The bracket's ``max_position_notional`` (at the order's price; a market order's is the mark): open what it
+        allows and record the rest (``requested`` becomes what is sent). False: nothing fits, nothing is sent."""
+        room = position_room(self.ctx, self.symbol, side, price)
+        if room is None or room >= qty:
+            return True
+        if not self._retries:  # once, not again at each look at an empty book
+            self.record_shortfall(f"{kind} {'buy' if self.side_sign > 0 else 'sell'} (open)", qty, room,
+                                  f"sized down to {room} lots to stay within "
+                                  f"{limit_text(self.ctx, self.symbol, 'max_position_notional')}")
+        self.requested = room
+        return room > 0
+
+    def _entered(self, results: list[Any], errors: list[AbmError]) -> None:
         what = f"market {'buy' if self.side_sign > 0 else 'sell'} (open)"
-        if result is not None:
-            self.entry_oids.append(result.oid)
-        if error is None and not result.filled and self._retries < self.p.entry_retries:
+        self.entry_oids.extend(r.oid for r in results)
+        if not errors and not sum(r.filled for r in results) and self._retries < self.p.entry_retries:
             self._retries += 1  # an empty book (a run's first instants): look again
             self.wake_in(int(self.p.poll_s * US_PER_S), self._open)
             return
         held = abs(self.size)
         if held < self.requested:
-            why = str(error) if error is not None else "the book ran out within the slippage bound"
+            why = str(errors[-1]) if errors else "the book ran out within the slippage bound"
             self.record_shortfall(what, self.requested, held, why)
         if held:
             self._arm_all()

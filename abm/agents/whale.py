@@ -60,6 +60,7 @@ from fractions import Fraction
 from typing import Annotated, Any, Iterator, Literal, Optional
 
 from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.limits import market_children
 from abm.agents.params import Bps, Leverage, PositiveBps, PositiveSeconds, Seconds, Usdc, number
 from abm.config import Problem
 from abm.errors import AbmError, InvalidInput, OrderLimitViolation
@@ -203,19 +204,10 @@ class Whale(Trader):
         return d if self.side == BUY else -d
 
     def children(self, qty: int) -> list[int]:
-        """``qty`` lots as the market orders the venue takes: ``[qty]``, or with a maximum market-order value
-        ``n = ceil(qty / most)`` sizes differing by at most one lot, ``most`` = the lots worth at most the limit at
-        the mark (the venue values a market order at the mark)."""
-        cap = self.ctx.order_limits(self.symbol).max_market_order_value
-        mark = self.mark() if cap is not None else None
-        if cap is None or not mark:
-            return [qty]
-        most = cap // (mark * self.ctx.multiplier(self.symbol))
-        if most < 1 or qty <= most:
-            return [qty]  # not even one lot fits: the venue refuses it, and says why
-        n = -(-qty // most)
-        base, extra = divmod(qty, n)
-        return [base + (1 if i < extra else 0) for i in range(n)]
+        """``qty`` lots as the market orders the venue takes (``abm.agents.limits.market_children``): ``[qty]``, or
+        with a maximum market-order value ``n = ceil(qty / most)`` sizes differing by at most one lot, ``most`` = the
+        lots worth at most the limit at the mark (the venue values a market order at the mark)."""
+        return market_children(self.ctx, self.symbol, qty)
 
     def _send(self, side: int, qty: int, tag: str, slippage_bps: Optional[float] = None,
               reduce_only: bool = False, limit: Optional[int] = None) -> None:

@@ -491,6 +491,8 @@ class Exchange:
             raise InvalidPrice("price", price, f"must be a positive integer number of ticks whose one-lot value fits "
                                                f"{MAX_MONEY} quote units (at most {m.max_tick_lots})")
         self.risk.marks[m.index] = price
+        if self.risk.dynamic and m.index in self.risk.dynamic:  # dynamic margin: sample, maybe a new factor
+            self.risk.observe(m.index, self.now)
         if m.band_ppm:
             w = price * m.band_ppm
             m.band_lo = max(1, -((w - price * 1_000_000) // 1_000_000))  # ceil(mark * (1 - band))

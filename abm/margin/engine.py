@@ -29,6 +29,7 @@ from typing import Callable, Optional
 from abm.accounts.account import CROSS, Account, Position
 from abm.accounts.market_state import Market
 from abm.errors import InsufficientFunds, InvalidInput
+from abm.margin.dynamic import PPM, DynamicMargin
 from abm.margin.events import LiquidationLog
 from abm.margin.params import RiskParams
 from abm.margin.tiers import TierTable
@@ -85,6 +86,32 @@ def liquidation_key(a0: int, size: int, mult: int, table: TierTable) -> Optional
     return 0 if size < 0 else None
 
 
+MAX_EPOCHS = 4  # old trigger-heap epochs a dynamic-margin market keeps before merging the two oldest
+
+
+class _Epoch:
+    """Trigger heaps keyed under factor ``label`` (ppm), and the effective-mark ratios for the factor in force:
+    a long fires when floor(mark x ln / ld) <= key, a short when ceil(mark x sn / sd) >= key (1/1 when the
+    factor in force is not above the label)."""
+
+    __slots__ = ("label", "long", "short", "ln", "ld", "sn", "sd")
+
+    def __init__(self, label: int, long: list[tuple[int, int, Unit, int]], short: list[tuple[int, int, Unit, int]]) -> None:
+        self.label = label
+        self.long = long
+        self.short = short
+        self.ln = self.ld = self.sn = self.sd = 1
+
+    def rescale(self, ppm: int, x: Fraction) -> None:
+        if ppm <= self.label:
+            self.ln = self.ld = self.sn = self.sd = 1
+            return
+        lr = (PPM - ppm * x) / (PPM - self.label * x)  # 1 / rho = (1 - f x) / (1 - g x)
+        sr = (PPM + ppm * x) / (PPM + self.label * x)  # 1 / sigma = (1 + f x) / (1 + g x)
+        self.ln, self.ld = lr.numerator, lr.denominator
+        self.sn, self.sd = sr.numerator, sr.denominator
+
+
 def _no_bad_debt_handler(a: Account, unit: tuple[int, int]) -> None:
     raise RuntimeError("MarginEngine.on_bad_debt is not set: the exchange wires it to its liquidator")
 
@@ -117,6 +144,11 @@ class MarginEngine:
         self.unwind_interval_us = 30_000_000
         self.unwind_slippage_bps = 100
         self._unwind_next: dict[int, int] = {}
+        self.tables: dict[int, TierTable] = {}  # the tiers in force: the profile's, times a dynamic factor
+        self.dynamic: dict[int, DynamicMargin] = {}  # markets with dynamic margin (abm.margin.dynamic)
+        self.factors: dict[int, int] = {}  # their factor (ppm)
+        self._im_ppm: dict[int, int] = {}  # markets whose factor is above 1: the IM factor (ppm)
+        self._epochs: dict[int, list[_Epoch]] = {}  # older trigger heaps, keyed under another factor
 
     # ------------------------------------------------------------------ configuration
 
@@ -125,6 +157,11 @@ class MarginEngine:
         self._default_lev[idx] = params.leverage
         self._long[idx] = []
         self._short[idx] = []
+        self.tables[idx] = params.tiers
+        if params.dynamic is not None:
+            self.dynamic[idx] = params.dynamic.build()
+            self.factors[idx] = PPM
+            self._epochs[idx] = []
 
     def lev(self, aid: int, idx: int) -> int:
         return self.leverage.get((aid, idx)) or self.params[idx].leverage
@@ -167,7 +204,7 @@ class MarginEngine:
     def maintenance(self, a: Account, unit: Unit) -> Fraction:
         mm = Fraction(0)
         for i, p in self.positions(a, unit):
-            mm += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
+            mm += self.tables[i].maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
         return mm
 
     def liquidatable(self, a: Account, unit: Unit) -> bool:
@@ -187,8 +224,8 @@ class MarginEngine:
         if unit[1] == CROSS_UNIT:
             for i, p in self.positions(a, unit):
                 if i != idx:
-                    mm_others += self.params[i].tiers.maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
-        return solve_liquidation_price(a0, mm_others, pos.size, mult, self.params[idx].tiers)
+                    mm_others += self.tables[i].maintenance(abs(p.size) * self.markets[i].spec.multiplier * self.mark(i))
+        return solve_liquidation_price(a0, mm_others, pos.size, mult, self.tables[idx])
 
     def bankruptcy_price(self, a: Account, unit: Unit, idx: int, equity: int, weight: Fraction) -> Fraction:
         """Price in market ``idx`` at which this position alone would use up ``weight`` of the unit's equity."""
@@ -255,10 +292,20 @@ class MarginEngine:
         exposure = long_after if long_after > short_after else short_after
         lev = self.leverage.get((a.id, i)) or self._default_lev[i]
         mult = self.markets[i].spec.multiplier
+        if self._im_ppm:
+            f = self._im_ppm.get(i)
+            if f is not None:
+                mult *= f
+                lev *= PPM
         if p is None or p.mode == CROSS:
             return -((-exposure * mult * mark) // lev)
         opening = exposure - (s if s > 0 else -s)
         return -((-opening * mult * mark) // lev) if opening > 0 else 0
+
+    def _im(self, i: int, notional: int, lev: int) -> int:
+        """Initial margin of a notional at a leverage, times the market's dynamic factor (rounded up)."""
+        f = self._im_ppm.get(i)
+        return -((-notional) // lev) if f is None else -((-notional * f) // (lev * PPM))
 
     def admit(self, a: Account, idx: int, side: int, qty: int, price: int) -> None:
         """Refuse an order whose initial margin the account cannot cover (orders that add no exposure pass)."""
@@ -284,7 +331,7 @@ class MarginEngine:
             if p.size and p.mode == CROSS and i in self.params:
                 mult = self.markets[i].spec.multiplier
                 notional = abs(p.size) * mult * self.mark(i)
-                im = -((-notional) // self.lev(a.id, i))
+                im = self._im(i, notional, self.lev(a.id, i))
                 extra += max(0, -((-notional) // 10) - im)
         return max(0, min(a.balance, free - extra))
 
@@ -295,7 +342,7 @@ class MarginEngine:
             return max(pos.margin, 0)
         mult = self.markets[idx].spec.multiplier
         notional = abs(pos.size) * mult * self.mark(idx)
-        need = max(-((-notional) // self.lev(a.id, idx)), -((-notional) // 10))
+        need = max(self._im(idx, notional, self.lev(a.id, idx)), -((-notional) // 10))
         return max(0, min(pos.margin, self.equity(a, (a.id, idx)) - need))
 
     # ------------------------------------------------------------------ the trigger index
@@ -315,7 +362,7 @@ class MarginEngine:
             # equity minus this position's mark-dependent part: the unit's collateral less its cost, no mark needed
             i, p = ps[0]
             a0 = (a.balance if p.mode == CROSS else p.margin) - p.cost
-            key = liquidation_key(a0, p.size, markets[i].spec.multiplier, self.params[i].tiers)
+            key = liquidation_key(a0, p.size, markets[i].spec.multiplier, self.tables[i])
             if key is not None:
                 self._push(i, p.size > 0, key, unit, v)
             return
@@ -324,7 +371,7 @@ class MarginEngine:
         for i, p in ps:
             rate = Fraction(abs(p.size) * markets[i].spec.multiplier)
             if p.size < 0:
-                rate *= 1 + self.params[i].tiers.max_mmr
+                rate *= 1 + self.tables[i].max_mmr
             weights.append(rate * self.mark(i))
         total = sum(weights)
         for i, p in ps:
@@ -355,7 +402,78 @@ class MarginEngine:
             _, _, unit, v = heapq.heappop(heap)
             if version.get(unit) == v:
                 out.append(unit)
+        if self._epochs and self._epochs.get(idx):
+            self._fire_epochs(idx, mark, out)
         return out
+
+    # ------------------------------------------------------------------ dynamic margin
+
+    def observe(self, idx: int, now: int) -> None:
+        """A mark update in a market with dynamic margin: let its model sample, and apply a changed factor."""
+        m = self.markets[idx]
+        f = self.dynamic[idx].observe(now, self.marks[idx], m.open_interest, m.spec.multiplier)
+        if f is not None:
+            self.set_factor(idx, f)
+
+    def set_factor(self, idx: int, ppm: int) -> None:
+        """Put a new dynamic factor (ppm) in force in market ``idx``: the tiers in force become the profile's times it,
+        and the trigger heaps start a new epoch. Cost O(epochs), never O(positions).
+
+        Why epochs: every liquidation price in the market moves with the factor, and re-keying each unit would cost
+        what the trigger index exists to avoid. The bound that makes old keys usable (``_Epoch``): a long's
+        liquidation price at factor f is at most its price at the key's factor g times (1 - g x) / (1 - f x) when
+        f > g (x the profile's top maintenance rate), and a short's at least times (1 + g x) / (1 + f x); when f <= g
+        the old key fires early, which is safe (a unit that fires and is not liquidatable is re-keyed exactly, into
+        the current epoch). The same bound holds per market for a cross account's buffer keys, whose short rate
+        (1 + the top rate in force) already includes g. Keys go into the current epoch's heaps; old ones stay in
+        theirs, each tested at its own effective mark. At most ``MAX_EPOCHS`` old epochs: beyond, the two oldest are
+        merged (the smaller into the larger, labelled with the lower factor: conservative for both).
+        """
+        old = self.factors[idx]
+        if ppm == old:
+            return
+        base = self.params[idx].tiers
+        self.tables[idx] = base if ppm == PPM else base.scaled(Fraction(ppm, PPM))
+        self.factors[idx] = ppm
+        if ppm == PPM:
+            self._im_ppm.pop(idx, None)
+        else:
+            self._im_ppm[idx] = ppm
+        epochs = self._epochs[idx]
+        if self._long[idx] or self._short[idx]:
+            epochs.append(_Epoch(old, self._long[idx], self._short[idx]))
+            self._long[idx] = []
+            self._short[idx] = []
+        if len(epochs) > MAX_EPOCHS:
+            a, b = epochs[0], epochs[1]
+            big, small = (a, b) if len(a.long) + len(a.short) >= len(b.long) + len(b.short) else (b, a)
+            for e in small.long:
+                heapq.heappush(big.long, e)
+            for e in small.short:
+                heapq.heappush(big.short, e)
+            big.label = min(a.label, b.label)
+            epochs[:2] = [big]
+        x = base.max_mmr
+        for ep in epochs:
+            ep.rescale(ppm, x)
+
+    def _fire_epochs(self, idx: int, mark: int, out: list[Unit]) -> None:
+        version = self._version
+        epochs = self._epochs[idx]
+        for ep in epochs:
+            heap = ep.long
+            eff = mark * ep.ln // ep.ld  # floor(mark / rho): fire when at or below the key
+            while heap and -heap[0][0] >= eff:
+                _, _, unit, v = heapq.heappop(heap)
+                if version.get(unit) == v:
+                    out.append(unit)
+            heap = ep.short
+            eff = -((-mark * ep.sn) // ep.sd)  # ceil(mark / sigma): fire when at or above the key
+            while heap and heap[0][0] <= eff:
+                _, _, unit, v = heapq.heappop(heap)
+                if version.get(unit) == v:
+                    out.append(unit)
+        epochs[:] = [ep for ep in epochs if ep.long or ep.short]
 
     def process_dirty(self) -> None:
         """Re-key every unit whose positions or money changed; settle bad debt of units left flat and negative."""

@@ -17,6 +17,7 @@ from typing import Optional
 
 from abm.errors import InvalidInput
 from abm.margin.adl import ADL_RANKINGS, AdlRanking
+from abm.margin.dynamic import PPM, DynamicMarginSpec
 from abm.margin.tiers import TierTable
 
 ADL_PRICES = ("mark", "bankruptcy")
@@ -64,6 +65,7 @@ class RiskParams:
     tiers: TierTable
     default_leverage: Optional[int] = None  # None: min(20, the table's top leverage)
     liquidation: LiquidationConfig = field(default_factory=LiquidationConfig)
+    dynamic: Optional[DynamicMarginSpec] = None  # a factor on MM and IM from the market's vol or OI (None: static)
 
     def __post_init__(self) -> None:
         if not isinstance(self.tiers, TierTable):
@@ -73,6 +75,14 @@ class RiskParams:
             raise InvalidInput("default_leverage", lev, f"must be an integer in [1, {self.tiers.top_leverage}]")
         if not isinstance(self.liquidation, LiquidationConfig):
             raise InvalidInput("liquidation", self.liquidation, "must be a LiquidationConfig")
+        dyn = self.dynamic
+        if dyn is not None:
+            if not isinstance(dyn, DynamicMarginSpec):
+                raise InvalidInput("dynamic", dyn, "must be a DynamicMarginSpec or None")
+            if Fraction(dyn.max_ppm, PPM) * self.tiers.max_mmr >= 1:
+                raise InvalidInput("margin.dynamic.max_multiplier", Fraction(dyn.max_ppm, PPM),
+                                   f"must keep the top maintenance rate {self.tiers.max_mmr} below 1 "
+                                   f"(less than {1 / self.tiers.max_mmr})")
 
     @property
     def leverage(self) -> int:

@@ -29,6 +29,8 @@ class Tier:
 @dataclass(frozen=True, slots=True)
 class TierTable:
     tiers: tuple[Tier, ...]
+    # initial margin rate = im_scale / max_leverage: 1 for a venue's own table; a dynamic-margin factor scales both
+    im_scale: Fraction = Fraction(1)
     _lowers: tuple[int, ...] = field(init=False, repr=False)
     _deductions: tuple[Fraction, ...] = field(init=False, repr=False)
     _int_terms: tuple[tuple[int, int, int, int, int, Optional[int]], ...] = field(init=False, repr=False)
@@ -46,9 +48,9 @@ class TierTable:
                 raise InvalidInput(f"tiers[{i}].max_leverage", t.max_leverage, "must be an integer in [1, 1000]")
             if not 0 < t.mmr < 1:
                 raise InvalidInput(f"tiers[{i}].mmr", t.mmr, "must be in (0, 1)")
-            if t.mmr > Fraction(1, t.max_leverage):
+            if t.mmr > self.im_scale / t.max_leverage:
                 raise InvalidInput(
-                    f"tiers[{i}].mmr", t.mmr, f"must not exceed the initial margin rate 1/{t.max_leverage}"
+                    f"tiers[{i}].mmr", t.mmr, f"must not exceed the initial margin rate {self.im_scale}/{t.max_leverage}"
                 )
             if i:
                 p = tiers[i - 1]
@@ -89,6 +91,14 @@ class TierTable:
 
     def rate_and_deduction(self, i: int) -> tuple[Fraction, Fraction]:
         return self.tiers[i].mmr, self._deductions[i]
+
+    def scaled(self, factor: Fraction) -> TierTable:
+        """The same bands with every maintenance and initial rate times ``factor`` (dynamic margin): MM(n) becomes
+        exactly factor x MM(n), since the deductions are built from the rates."""
+        if factor < 1 or factor * self.max_mmr >= 1:
+            raise InvalidInput("factor", factor, f"must be >= 1 and keep the top maintenance rate below 1 "
+                                                 f"(at most {1 / self.max_mmr} here)")
+        return TierTable(tuple(Tier(t.lower, t.max_leverage, t.mmr * factor) for t in self.tiers), self.im_scale * factor)
 
     @property
     def max_mmr(self) -> Fraction:

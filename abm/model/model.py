@@ -38,7 +38,7 @@ from abm.market.view import BookView
 from abm.model.events import halted_spot_venues, schedule_events
 from abm.model.gateway import gateway_plan, queued_liquidations
 from abm.model.metrics import LEVERAGED_TAG
-from abm.model.reporters import collect, plan
+from abm.model.reporters import collect, column, plan
 from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings, spot_pair
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
@@ -188,6 +188,11 @@ class MarketModel(mesa.Model):
             self._steps += gateway_plan(self.gateway)
         for name, gw in self.spot_gateways.items():
             self._steps += gateway_plan(gw, f"@{name}")
+        risk = self.exchange.risk
+        for i, s in enumerate(self.symbols):  # dynamic margin's factor, only in markets that have it
+            if i in risk.dynamic:
+                self._steps.append((column("margin_factor", s, i == 0),
+                                    lambda m, i=i: m.exchange.risk.factors[i] / 1_000_000, i))
         self.metric_cache: dict[Any, Any] = {}  # reporters' shared work within one collection
         self.datacollector = mesa.DataCollector(
             model_reporters={name: (lambda m, n=name: m.metrics[n]) for name, _, _ in self._steps})

@@ -54,6 +54,7 @@ from abm.report.style import (
     MODES_PANEL,
     RATIOS,
     WIDTH_IN,
+    panel_kind,
 )
 from abm.results.run_result import RunResult
 
@@ -68,7 +69,7 @@ def build_figure(result: RunResult, market: Optional[int] = None) -> Figure:
     """
     run = _Run(result, market)
     names = run.panel_names()
-    ratios = [RATIOS[n.split("[")[0]] for n in names]
+    ratios = [RATIOS[panel_kind(n)] for n in names]
     header = _header(run)
     height = HEADER_IN + 0.5 * max(0, header.count("\n") + 1 - 6) + INCH_PER_RATIO * sum(ratios)
     fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI, layout="constrained")
@@ -86,8 +87,8 @@ def build_figure(result: RunResult, market: Optional[int] = None) -> Figure:
         _depth(axes[d.label("depth")], run, d)
         _spread_basis(axes[d.label("spread_basis")], run, d)
         _liquidations(axes[d.label("liquidations")], run, d)
-    if GATEWAY_PANEL in axes:
-        _gateway(axes[GATEWAY_PANEL], run)
+    for suffix in run.gateways:  # the perp venue's gateway, then each spot venue's
+        _gateway(axes[GATEWAY_PANEL + suffix], run, suffix)
     if MODES_PANEL in axes:
         _margin_modes(axes[MODES_PANEL], run)
     _funding(axes["funding"], run)

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from abm.errors import AbmError, InvalidInput
-from abm.report.panels import liquidation_bars, mode_split
+from abm.report.panels import gateway_reject_columns, gateway_title, liquidation_bars, mode_split
 from abm.report.run_data import _MarketData, _Run
-from abm.report.style import BANDS, KIND_LABELS, LIQ_KINDS, MODES_PANEL
+from abm.report.style import BANDS, KIND_LABELS, LIQ_KINDS, MODES_PANEL, panel_kind
 from abm.results.run_result import RunResult
 from abm.units import USDC
 
@@ -84,7 +84,7 @@ def new_figure(names: list[str], titles: list[str], twins: set[str], timed_heigh
     n = len(names)
     height = timed_height * n
     fig = make_subplots(rows=n, cols=1, subplot_titles=titles, vertical_spacing=min(0.3 / max(n - 1, 1), 90 / height),
-                        specs=[[{"secondary_y": name.split("[")[0] in twins}] for name in names])
+                        specs=[[{"secondary_y": panel_kind(name) in twins}] for name in names])
     assert isinstance(fig, go.Figure)
     legends: dict[str, str] = {}
     for i, name in enumerate(names, start=1):
@@ -108,7 +108,7 @@ def add(fig: Any, panel: str, trace: Any, right: bool = False) -> None:
     """``trace`` into panel ``panel`` (on its right-hand axis with ``right``), listed in the panel's legend."""
     trace.update(legend=fig._abm_legends[panel])
     row = fig._abm_rows[panel]
-    if right or panel.split("[")[0] in TWIN:
+    if right or panel_kind(panel) in TWIN:
         fig.add_trace(trace, row=row, col=1, secondary_y=right)
     else:
         fig.add_trace(trace, row=row, col=1)
@@ -250,19 +250,20 @@ def funding_traces(fig: Any, panel: str, run: _Run) -> None:
     fig.update_yaxes(title_text="rate (bps per payment)", row=fig._abm_rows[panel], col=1)
 
 
-def gateway_traces(fig: Any, panel: str, run: _Run) -> None:
-    """A venue gateway's latency per step (max, p99, p50) and the steps it refused actions, against the mark."""
+def gateway_traces(fig: Any, panel: str, run: _Run, suffix: str = "") -> None:
+    """A venue gateway's latency per step (max, p99, p50) and the steps it refused actions, against the mark;
+    ``suffix`` "@NAME": spot venue NAME's gateway."""
     steps = run.steps
 
     def col(name: str) -> np.ndarray:
+        name += suffix
         return steps[name].to_numpy(float) if name in steps else np.full(len(run.t), np.nan)
 
     add(fig, panel, line(run.t, col("gateway_latency_max_ms"), "latency, slowest action of the step", TAB["tab:purple"],
                          width=0.6, fill="tozeroy", fillcolor="rgba(148,103,189,0.15)"))
     add(fig, panel, line(run.t, col("gateway_latency_p99_ms"), "latency p99", TAB["tab:purple"]))
     add(fig, panel, line(run.t, col("gateway_latency_p50_ms"), "latency p50", TAB["tab:purple"], width=0.9, dash="dash"))
-    refused = sum((col(c) for c in steps.columns if str(c).startswith("gateway_rejects_") and "@" not in str(c)),
-                  np.zeros(len(run.t)))
+    refused = sum((col(c[:len(c) - len(suffix)]) for c in gateway_reject_columns(steps, suffix)), np.zeros(len(run.t)))
     if np.nansum(refused) > 0:
         add(fig, panel, line(run.t, refused, f"actions refused in the step ({int(np.nansum(refused)):,} in the run)",
                              TAB["tab:red"], width=0.8, shape="hv"))
@@ -345,14 +346,16 @@ def build_html_figure(result: RunResult, market: Optional[int] = None) -> tuple[
     names = run.panel_names()
     sym = {d.label(p): d.symbol for d in run.drawn for p in ("prices", "depth", "spread_basis", "liquidations")}
     titles = [TITLES.get(n.split("[")[0], n).format(sym=sym.get(n, "")) for n in names]  # a panel new to this page: its name
+    titles = [TITLES["gateway"].replace("Venue gateway", gateway_title(n[len("gateway"):]))
+              if panel_kind(n) == "gateway" else t for n, t in zip(names, titles)]
     fig = new_figure(names, titles, set(TWIN))
     for d in run.drawn:
         price_traces(fig, d.label("prices"), run, d)
         depth_traces(fig, d.label("depth"), run, d)
         spread_basis_traces(fig, d.label("spread_basis"), run, d)
         liquidation_traces(fig, d.label("liquidations"), run, d)
-    if "gateway" in names:  # a run with a venue gateway (the PNG's panel of the same name)
-        gateway_traces(fig, "gateway", run)
+    for suffix in run.gateways:  # venues with a gateway: the perp venue's, then each spot venue's (as the PNG)
+        gateway_traces(fig, "gateway" + suffix, run, suffix)
     if MODES_PANEL in names:
         margin_mode_traces(fig, MODES_PANEL, run)
     funding_traces(fig, "funding", run)

@@ -342,11 +342,30 @@ def _funding(ax: Any, run: _Run) -> None:
     _legend(ax)
 
 
-def _gateway(ax: Any, run: _Run) -> None:
-    """The venue gateway's latency per step (reaching the gateway to execution) against the mark, refusals shaded."""
+def gateway_reject_columns(steps: Any, suffix: str) -> list[str]:
+    """The refusal columns of one venue's gateway: the perp venue's have no ``@``, spot venue NAME's end in it."""
+    return [str(c) for c in steps.columns if str(c).startswith("gateway_rejects_")
+            and (str(c).endswith(suffix) if suffix else "@" not in str(c))]
+
+
+def gateway_summary_of(summary: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """The summary's entry of one venue's gateway (``gateway``, or ``spot_gateways[NAME]``)."""
+    if not suffix:
+        return summary.get("gateway") or {}
+    return (summary.get("spot_gateways") or {}).get(suffix[1:]) or {}
+
+
+def gateway_title(suffix: str) -> str:
+    return "Venue gateway" if not suffix else f"Spot venue {suffix[1:]}'s gateway"
+
+
+def _gateway(ax: Any, run: _Run, suffix: str = "") -> None:
+    """A venue gateway's latency per step (reaching the gateway to execution) against the mark, refusals shaded;
+    ``suffix`` "@NAME" draws spot venue NAME's (its columns' suffix), against the perp's mark on the underlying."""
     steps = run.steps
 
     def col(name: str) -> np.ndarray:
+        name += suffix
         return steps[name].to_numpy(float) if name in steps else np.full(len(run.t), np.nan)
 
     top = col("gateway_latency_max_ms")
@@ -354,7 +373,7 @@ def _gateway(ax: Any, run: _Run) -> None:
                     label="latency, slowest action of the step")
     ax.plot(run.t, col("gateway_latency_p99_ms"), color="tab:purple", lw=1.3, label="latency p99")
     ax.plot(run.t, col("gateway_latency_p50_ms"), color="tab:purple", lw=0.9, ls="--", label="latency p50")
-    refused = sum((col(c) for c in steps.columns if c.startswith("gateway_rejects_") and "@" not in c), np.zeros(len(run.t)))
+    refused = sum((col(c[:len(c) - len(suffix)]) for c in gateway_reject_columns(steps, suffix)), np.zeros(len(run.t)))
     if np.nansum(refused) > 0:
         ax.fill_between(run.t, 0, 1, where=refused > 0, transform=ax.get_xaxis_transform(), step="mid",
                         color="tab:red", alpha=0.12, lw=0,
@@ -363,16 +382,16 @@ def _gateway(ax: Any, run: _Run) -> None:
     ax.set_ylabel("gateway latency (ms)", color="tab:purple")
     ax.tick_params(axis="y", colors="tab:purple")
     tw = ax.twinx()
-    tw.set_label("gateway_price")
+    tw.set_label("gateway_price" + suffix)
     d = run.drawn[0]
     tw.plot(run.t, np.where(d.col("mark") > 0, d.col("mark"), np.nan), color="tab:orange", lw=1.1,
             label=f"mark of {d.symbol} (right)")
     _plain_y(tw)
     tw.set_ylabel("price (USDC)", color="tab:orange")
     _shade_run(ax, run, label=False)
-    g = run.summary.get("gateway") or {}
+    g = gateway_summary_of(run.summary, suffix)
     peak = g.get("peak_queue")
-    ax.set_title("Venue gateway: time from reaching the gateway to execution, per step"
+    ax.set_title(gateway_title(suffix) + ": time from reaching the gateway to execution, per step"
                  + (f" (peak queue {peak} actions)" if peak is not None else ""))
     if not np.isfinite(top).any():
         _none(ax, "none — the gateway served no action")

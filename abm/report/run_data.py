@@ -90,7 +90,10 @@ class _Run:
         self.drawn = [_MarketData(self, i, j == 0) for j, i in enumerate(indices)]
         self.symbols = [str(m.get("symbol", f"market {i}")) for i, m in enumerate(result.markets)]
         self.modes = self._modes()
-        self.gateway = "gateway_served" in self.steps  # the run had a venue gateway (abm.model.gateway)
+        # venues with a gateway (abm.model.gateway), by their columns' suffix: "" the perp venue, "@NAME" a spot venue
+        self.gateways = ([""] if "gateway_served" in self.steps else []) + [
+            str(c)[len("gateway_served"):] for c in self.steps.columns if str(c).startswith("gateway_served@")]
+        self.gateway = bool(self.gateways)
 
     @property
     def multi(self) -> bool:
@@ -108,7 +111,7 @@ class _Run:
     def panel_names(self) -> list[str]:
         names = [d.label(p) for p in PER_MARKET for d in self.drawn]
         if self.gateway:  # right below the prices, so latency and price read against the same time
-            names.insert(len(self.drawn), GATEWAY_PANEL)
+            names[len(self.drawn):len(self.drawn)] = [GATEWAY_PANEL + s for s in self.gateways]
         if len(self.modes) > 1:
             names.append(MODES_PANEL)
         return names + list(SHARED)

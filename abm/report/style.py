@@ -40,6 +40,14 @@ PER_MARKET = ("prices", "depth", "spread_basis", "liquidations")
 SHARED = ("funding", "insurance_oi", "cascade")
 MODES_PANEL = "margin_modes"
 GATEWAY_PANEL = "gateway"  # runs with a venue gateway: its latency against time, next to the price
+# (a simulated spot venue's gateway: "gateway@NAME", its step columns' suffix)
+
+
+def panel_kind(name: str) -> str:
+    """A panel's kind: ``depth[ETH-PERP]`` and ``gateway@binance`` are a ``depth`` and a ``gateway`` panel."""
+    return name.split("[")[0].split("@")[0]
+
+
 PANELS = PER_MARKET + SHARED  # the panels of a one-market run with one margin mode
 RATIOS = {"prices": 1.2, "depth": 1.1, "spread_basis": 1.0, "liquidations": 1.0, MODES_PANEL: 1.0, GATEWAY_PANEL: 1.0,
           "funding": 1.0, "insurance_oi": 1.0, "cascade": 1.7}

@@ -104,6 +104,8 @@ if TYPE_CHECKING:  # to a type checker the field types are plain Fractions and i
     Count = int
     Weight = int
     Rate = Fraction
+    Multiplier = Fraction
+    Vol = Fraction
 else:
     Money = number(ge=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
     PositiveMoney = number(gt=0, step=_MONEY_STEP, step_text=_MONEY_TEXT)
@@ -124,6 +126,8 @@ else:
     Count = integer(1, 10**9)
     Weight = integer(0, 10**6)
     Rate = number(gt=0)
+    Multiplier = number(ge=1, le=1000, step=Fraction(1, 1_000_000), step_text="must be a multiple of 0.000001 (1 ppm)")
+    Vol = number(gt=0, le=1000)
 Name = Annotated[StrictStr, Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
@@ -156,11 +160,34 @@ class Orders(_Model):
     price_band_pct: Optional[BandPct] = None
 
 
+class RealizedVolMargin(_Model):
+    """Dynamic margin from the market's own marks (``abm.margin.dynamic``): factor = realized vol over ``window_s``
+    of the marks sampled every ``update_s``, over ``reference_vol``, clamped to [1, ``max_multiplier``]."""
+
+    kind: Literal["realized_vol"]
+    window_s: PositiveSeconds  # the returns' window: a multiple of update_s, at least two samples
+    update_s: PositiveSeconds = Fraction(10)  # the cadence: mark sampled and factor recomputed at each multiple
+    reference_vol: Vol  # the annualised vol (0.5 = 50 %/yr) at which the factor is 1
+    max_multiplier: Multiplier  # the factor's ceiling (MM and IM at most this times the static tiers')
+
+
+class OpenInterestMargin(_Model):
+    """Dynamic margin from open interest: factor = open interest at the mark / ``reference_usdc``, clamped to
+    [1, ``max_multiplier``], read every ``update_s``."""
+
+    kind: Literal["open_interest"]
+    update_s: PositiveSeconds = Fraction(10)  # the cadence: factor recomputed at the first mark update of each
+    reference_usdc: PositiveMoney  # the open interest (long lots at the mark, quote currency) at which the factor is 1
+    max_multiplier: Multiplier  # the factor's ceiling
+
+
 class Margin(_Model):
     """``half_initial``: each band's maintenance rate is half its initial rate (Hyperliquid), so bands give
-    no ``mmr_pct``; ``table``: every band states its ``mmr_pct`` (Binance brackets)."""
+    no ``mmr_pct``; ``table``: every band states its ``mmr_pct`` (Binance brackets). ``dynamic`` (absent: static
+    tiers) multiplies every market's MM and IM by a factor from its realized vol or open interest."""
 
     maintenance: Literal["half_initial", "table"]
+    dynamic: Optional[Annotated[Union[RealizedVolMargin, OpenInterestMargin], Field(discriminator="kind")]] = None
 
 
 class Band(_Model):
@@ -478,13 +505,15 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
 
     v = Venue(p)
     checks: list[tuple[str, Any]] = [("liquidation", lambda: v.liquidation_config(MAX_QUOTE_DECIMALS)),
-                                     ("mark", v.mark_model), ("oracle", v.oracle_kwargs)]
+                                     ("mark", v.mark_model), ("oracle", v.oracle_kwargs),
+                                     ("margin", lambda: v.dynamic_margin(MAX_QUOTE_DECIMALS))]
     for name in p.tiers:
         checks.append((f"tiers.{name}", lambda n=name: v.risk_params(n, quote_decimals=MAX_QUOTE_DECIMALS)))
         checks.append(("funding", lambda n=name: v.funding_config(n)))
         if p.rules:
             checks.append(("rules", lambda n=name: v.order_rules(n, _RULES_CHECK_SPEC)))
     seen: set[str] = set()
+    seen_inputs: set[tuple[str, str]] = set()
     for prefix, build in checks:
         try:
             build()
@@ -494,6 +523,9 @@ def _check_builds(p: VenueProfile) -> Iterator[Problem]:
                     seen.add(pr.line)
                     yield pr
         except InvalidInput as e:
+            if (e.field, e.allowed) in seen_inputs:  # margin.dynamic's own problem, met again building each tier class
+                continue
+            seen_inputs.add((e.field, e.allowed))
             pr = Problem(f"{prefix} ({e.field})", e.value, e.allowed)
             if pr.line not in seen:
                 seen.add(pr.line)

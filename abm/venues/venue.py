@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Union
 
 from abm.config import Problem, dump_toml
 from abm.errors import InvalidInput
+from abm.margin.dynamic import PPM, DynamicMarginSpec
 from abm.margin.liquidation import DEFAULT_LIQUIDATION_PROCESS, LIQUIDATION_PROCESSES, LiquidationFactory
 from abm.margin.params import LiquidationConfig, RiskParams
 from abm.margin.tiers import TierTable, bracket_tiers, hyperliquid_tiers
@@ -189,7 +190,19 @@ class Venue:
         ``quote_decimals`` must be the one the market's MarketSpec uses (both default to 6).
         """
         return RiskParams(self.tier_table(tier_class, quote_decimals), default_leverage,
-                          self.liquidation_config(quote_decimals))
+                          self.liquidation_config(quote_decimals), self.dynamic_margin(quote_decimals))
+
+    def dynamic_margin(self, quote_decimals: int = 6) -> Optional[DynamicMarginSpec]:
+        """``margin.dynamic`` in integers (µs, quote units, ppm), or None for static tiers."""
+        d = self.profile.margin.dynamic
+        if d is None:
+            return None
+        kw: dict[str, Any] = dict(kind=d.kind, update_us=_us(d.update_s), max_ppm=int(d.max_multiplier * PPM))
+        if d.kind == "realized_vol":
+            kw.update(window_us=_us(d.window_s), reference_vol=d.reference_vol)
+        else:
+            kw["reference_units"] = self.units("margin.dynamic.reference_usdc", d.reference_usdc, quote_decimals)
+        return DynamicMarginSpec(**kw)
 
     def max_leverage(self, tier_class: str) -> int:
         return self.tier_class(tier_class).bands[0].max_leverage

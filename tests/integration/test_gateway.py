@@ -262,3 +262,46 @@ def test_venue_held_stops_fire_at_the_mark_past_a_saturated_gateway():
     fired = r.trades[r.trades["trigger_id"] > 0]
     assert len(fired) > 5
     assert ((fired["time_us"] % 1_000_000) == 0).all(), "each fill at the mark update (1 s cadence) that fired it"
+
+
+def test_the_report_draws_every_venue_gateway_the_perp_venue_first():
+    """A perp gateway and a spot venue's: a panel each, below the prices, each from its own columns."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    from abm.model.scenario import parse_scenario
+    from abm.report import build_figure
+
+    spot = {"binance": {"weight": 3, "gateway": {"service_s": 0.01, "queue_limit": 5}}}
+    agents = (group("noise", 10, {}), group("noise", 20, {"venue": "binance", "spot_inventory": 10.0}, name="spot_noise"),
+              group("market_maker", 2, {"venue": "binance", "spot_inventory": 20.0, "deposit_usdc": 2_000_000}, name="spot_mm"))
+    cfg: dict[str, Any] = {**scenario(seed=2, duration_s=60, agents=agents), "spot": spot}
+    cfg["venue"] = {**cfg["venue"], "overrides": {"gateway": {"service_s": 0.002}}}
+    r = run(parse_scenario(cfg, "test"), report=False)
+    assert "gateway_served" in r.steps and "gateway_served@binance" in r.steps
+    fig = build_figure(r)
+    labels = [a.get_label() for a in fig.axes]
+    assert labels[:3] == ["prices", "gateway", "gateway@binance"]
+    assert {"gateway_price", "gateway_price@binance"} <= set(labels)
+    ax = {a.get_label(): a for a in fig.axes}
+    for name, suffix in (("gateway", ""), ("gateway@binance", "@binance")):
+        p99 = next(ln for ln in ax[name].get_lines() if isinstance(ln, Line2D) and ln.get_label() == "latency p99")
+        np.testing.assert_array_equal(p99.get_ydata(), r.steps["gateway_latency_p99_ms" + suffix].to_numpy(float))
+    assert "Spot venue binance's gateway" in ax["gateway@binance"].get_title()
+    assert "peak queue 5 actions" in ax["gateway@binance"].get_title()  # its own summary, not the perp venue's
+    assert ax["gateway"].get_title().startswith("Venue gateway")
+    del cfg["venue"]["overrides"]
+    r2 = run(parse_scenario(cfg, "test"), report=False)
+    labels2 = [a.get_label() for a in build_figure(r2).axes]
+    assert "gateway@binance" in labels2 and "gateway" not in labels2  # a spot venue's gateway alone is drawn too
+    try:
+        from abm.report import interactive
+        interactive._plotly()
+    except Exception:  # noqa: BLE001  (the viz extra is optional)
+        return
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        text = interactive.render_html(r, Path(d) / "g.html").read_text(encoding="utf-8")
+    assert "Spot venue binance's gateway" in text and "Venue gateway" in text
