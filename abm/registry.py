@@ -87,9 +87,13 @@ class Registry(Generic[T]):
         if module not in sys.modules:  # an imported module has run already
             check_source(fld, value, module, name)
         try:
-            piece = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as e:
+            mod = importlib.import_module(module)
+        except ImportError as e:
             raise InvalidInput(fld, value, f"could not be imported ({e})") from None
+        if not hasattr(mod, name):  # the same words whether or not something imported the module before
+            raise InvalidInput(fld, value, f"must name a class defined in {module} ({getattr(mod, '__file__', None)}); "
+                                           f"it defines no '{name}'")
+        piece = getattr(mod, name)
         if self._accept is not None and not self._accept(piece):
             raise InvalidInput(fld, value, f"must name {self.what}")
         return piece
