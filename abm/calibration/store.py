@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from abm.errors import InvalidInput
-from abm.sweeps.folder import check_writable
+from abm.sweeps.folder import check_writable, read_versioned
 
 FORMAT = "abm-calibrate/1"
 MANIFEST = "calibration.json"
@@ -44,14 +44,7 @@ def check_out(out: Path, resume: bool) -> Optional[dict[str, Any]]:
     if not resume:
         raise InvalidInput("--out", str(out), f"holds a calibration already ({MANIFEST}): pass --resume to continue it "
                                               "(its recorded evaluations are reused), or use another --out")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidInput("--out", str(out), f"must hold a readable {MANIFEST} ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise InvalidInput("--out", str(out), f"{MANIFEST} must be of format {FORMAT!r} (found {found!r})")
-    return data
+    return read_versioned(out, MANIFEST, FORMAT)
 
 
 def write_json(path: Path, data: Any) -> None:

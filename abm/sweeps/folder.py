@@ -63,13 +63,18 @@ def read_manifest(out: Path) -> Optional[dict[str, Any]]:
             raise InvalidInput("--out", str(out), "holds sweep rows but no manifest.json (a sweep from before "
                                                   "sweep identities, or not a sweep folder): use another --out")
         return None
+    return read_versioned(out, MANIFEST, FORMAT)
+
+
+def read_versioned(out: Path, name: str, fmt: str) -> dict[str, Any]:
+    """``out/name``, a JSON object whose ``format`` is ``fmt`` (a folder's manifest): anything else is refused by name."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads((out / name).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidInput("--out", str(out), f"must hold a readable {MANIFEST} ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInput("--out", str(out), f"must hold a readable {name} ({e})") from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise InvalidInput("--out", str(out), f"{MANIFEST} must be of format {FORMAT!r} (found {found!r})")
+        raise InvalidInput("--out", str(out), f"{name} must be of format {fmt!r} (found {found!r})")
     return data
 
 

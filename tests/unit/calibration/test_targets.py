@@ -51,7 +51,7 @@ BAD = [
     (_set(("moments",), {}), r"moments: must hold at least 1 entry"),
     (_set(("moments", "vol", "summary"), "max_spread_bps"), r"moments\.vol: must have exactly one of summary"),
     (lambda d: d["moments"]["vol"].pop("metric"), r"moments\.vol: must have exactly one of summary"),
-    (_set(("moments", "vol", "metric"), "abm.calibration.moments:nope"), r"moments\.vol\.metric: .*has no attribute 'nope'"),
+    (_set(("moments", "vol", "metric"), "abm.calibration.moments:nope"), r"moments\.vol\.metric: .*defines no 'nope'"),
     (_set(("moments", "vol", "target"), float("nan")), r"moments\.vol\.target: must be a finite number"),
     (_set(("moments", "vol", "weight"), 2.0), r"moments\.vol\.weight: applies with weighting = \"given\" only"),
     (_set(("weighting",), "given"), r"moments\.vol\.weight: required with weighting = \"given\""),
