@@ -21,7 +21,7 @@ import importlib.util
 import os
 import re
 import sys
-from typing import Callable, Generic, Iterator, Optional, TypeVar
+from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
 
 from abm.errors import InvalidInput
 
@@ -83,23 +83,28 @@ class Registry(Generic[T]):
             listed = f"one of {names}{hint} or " if names else ""
             raise InvalidInput(fld, value, f"must be {listed}'module:Class' (a module path of identifiers, a colon, "
                                            "a name)")
-        module, _, name = value.partition(":")
-        if module not in sys.modules:  # an imported module has run already
-            check_source(fld, value, module, name)
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as e:
-            raise InvalidInput(fld, value, f"could not be imported ({e})") from None
-        if not hasattr(mod, name):  # the same words whether or not something imported the module before
-            raise InvalidInput(fld, value, f"must name a class defined in {module} ({getattr(mod, '__file__', None)}); "
-                                           f"it defines no '{name}'")
-        piece = getattr(mod, name)
-        if self._accept is not None and not self._accept(piece):
-            raise InvalidInput(fld, value, f"must name {self.what}")
-        return piece
+        return import_target(fld, value, self.what, self._accept)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {list(self.names())})"
+
+
+def import_target(field: str, value: str, what: str, accept: Optional[Callable[[object], bool]] = None) -> Any:
+    """What a ``module:name`` path names, checked from the source before the module runs; refused by ``field``."""
+    module, _, name = value.partition(":")
+    if module not in sys.modules:  # an imported module has run already
+        check_source(field, value, module, name)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise InvalidInput(field, value, f"could not be imported ({e})") from None
+    if not hasattr(mod, name):  # the same words whether or not something imported the module before
+        raise InvalidInput(field, value, f"must name a class defined in {module} ({getattr(mod, '__file__', None)}); "
+                                         f"it defines no '{name}'")
+    piece = getattr(mod, name)
+    if accept is not None and not accept(piece):
+        raise InvalidInput(field, value, f"must name {what}")
+    return piece
 
 
 def subclass_of(base: type) -> Callable[[object], bool]:

@@ -4,7 +4,6 @@ class as ``"module:Class"`` (a subclass of ``Trader``)."""
 from __future__ import annotations
 
 import importlib
-import sys
 
 from abm.agents.base import Trader, TraderParams, Wake
 from abm.agents.context import AgentContext
@@ -12,7 +11,7 @@ from abm.agents.latency import LATENCY_MODELS, Latency, LatencyModel
 from abm.agents.params import InvalidParams, number
 from abm.errors import InvalidInput
 from abm.registry import TARGET as _TARGET
-from abm.registry import check_source
+from abm.registry import import_target, subclass_of
 
 _BUILTIN = {
     "noise": "abm.agents.noise:NoiseTrader",
@@ -38,16 +37,11 @@ def resolve(kind: str) -> type[Trader]:
     if not isinstance(target, str) or not _TARGET.fullmatch(target):
         raise InvalidInput("agents.kind", kind, f"must be one of {sorted(_BUILTIN)} or 'module:Class' (a module path "
                                                 "of identifiers, a colon, a class name)")
-    module, _, name = target.partition(":")
-    if kind not in _BUILTIN and module not in sys.modules:  # an imported module has run already
-        check_source("agents.kind", kind, module, name)
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise InvalidInput("agents.kind", kind, f"could not be imported ({e})") from None
-    if not (isinstance(cls, type) and issubclass(cls, Trader)):
-        raise InvalidInput("agents.kind", kind, "must name a subclass of abm.agents.Trader")
-    return cls
+    if kind in _BUILTIN:  # ours: no need to read its source first
+        module, _, name = target.partition(":")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    cls = import_target("agents.kind", target, "a subclass of abm.agents.Trader", subclass_of(Trader))
+    return cls  # type: ignore[no-any-return]
 
 
 BUILTIN_KINDS = tuple(sorted(_BUILTIN))

@@ -294,3 +294,19 @@ def test_fees_are_the_flat_model_resolved_to_integer_rates_at_listing():
         assert (spec.maker_ppm, spec.taker_ppm) == (int(v.profile.fees.maker_bps * 100), int(v.profile.fees.taker_bps * 100))
     v = load_venue("hyperliquid", {"fees.maker_bps": -1, "fees.taker_bps": Fraction(7, 2)})
     assert (v.market_spec("BTC", "0.1", "0.001").maker_ppm, v.market_spec("BTC", "0.1", "0.001").taker_ppm) == (-100, 350)
+
+
+@pytest.mark.parametrize("preload", [False, True])
+def test_a_missing_name_reads_the_same_whether_or_not_its_module_was_imported_first(preload, monkeypatch):
+    import sys
+
+    import abm.agents
+
+    if preload:
+        import colorsys  # noqa: F401  (what Bokeh does in a process that also runs the dashboard)
+    else:
+        monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    for resolve in (lambda v: ADL_RANKINGS.resolve(v), abm.agents.resolve):
+        with pytest.raises(InvalidInput, match=r"must name a class defined in colorsys \(.*colorsys.py\); it defines "
+                                               r"no 'Nope'"):
+            resolve("colorsys:Nope")
