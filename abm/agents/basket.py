@@ -6,6 +6,11 @@ sells into every market's book, including markets whose own price never moved. T
 the same direction in each of its markets (equal notional, ``size_fraction`` of its equity times
 ``leverage`` in total) at one moment and holds; it has no exits of its own. It does not retry, so an
 entry the book fills only in part (or the venue refuses) is recorded as a shortfall.
+
+Inside the venue's order limits (``abm.agents.limits``): an entry worth more than ``max_market_order_value`` goes
+as equal children sent together (the link is FIFO, so they arrive in order), one shortfall record per entry, not
+per child; an entry past a bracket's ``max_position_notional`` is sized down to the room and records what it
+gave up.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.limits import limit_text, market_children, position_room
 from abm.agents.params import Bps, Seconds, Usdc, number
 from abm.errors import InvalidInput
 
@@ -35,6 +41,18 @@ class BasketParams(TraderParams):
     size_fraction: Annotated[float, number(gt=0, le=1, unit="share of equity")] = 0.5
     entry_delay_s: Seconds = 60.0  # entry at a uniform time in [0, entry_delay_s]
     slippage_bps: Bps = 100.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One market's entry, sent as one or more market orders; recorded once, when its last child is back."""
+
+    symbol: str
+    side: int
+    lots: int
+    pending: int  # children not back yet
+    filled: int = 0
+    reasons: list[str] = field(default_factory=list)  # why children were refused
 
 
 class BasketTrader(Trader):
@@ -61,7 +79,8 @@ class BasketTrader(Trader):
                 raise InvalidInput(f"agents.{self.kind}.leverage", params.leverage,
                                    f"must be <= {top} (the venue's maximum for {s})")
             ctx.set_leverage(s, params.leverage)
-        self._sent: deque[tuple[str, int, int]] = deque()  # (symbol, side, lots) of entries on their way, in send order
+        self._sent: deque[tuple[_Entry, int]] = deque()  # (entry, child lots) on their way, in send order
+        self.limit_splits = 0  # entries sent as several market orders to stay within max_market_order_value
 
     def start(self) -> None:
         self.wake_in(1 + int(self.uniform() * self.p.entry_delay_s * 1_000_000), self._enter)
@@ -74,19 +93,34 @@ class BasketTrader(Trader):
             if not mark:
                 continue
             lots = int(Decimal(budget) / (mark * self.ctx.multiplier(s)))
+            room = position_room(self.ctx, s, side, mark)
+            if room is not None and room < lots:
+                self.record_shortfall(self._what(side), lots, room, f"sized down to {room} lots to stay within "
+                                      f"{limit_text(self.ctx, s, 'max_position_notional')}", s)
+                lots = room
             if lots > 0:
-                self._sent.append((s, side, lots))
-                self.market(side, lots, symbol=s, slippage_bps=self.p.slippage_bps)
+                children = market_children(self.ctx, s, lots)
+                self.limit_splits += len(children) > 1
+                entry = _Entry(s, side, lots, len(children))
+                for child in children:
+                    self._sent.append((entry, child))
+                    self.market(side, child, symbol=s, slippage_bps=self.p.slippage_bps)
 
     def on_result(self, action: str, result: Any) -> None:
-        symbol, side, lots = self._sent.popleft()  # the link is FIFO: results come back in send order
-        if result.filled < lots:
-            self.record_shortfall(self._what(side), lots, result.filled,
-                                  f"no more liquidity within slippage_bps={self.p.slippage_bps:g} of the mid", symbol)
+        entry, _lots = self._sent.popleft()  # the link is FIFO: results come back in send order
+        entry.filled += result.filled
+        self._child_done(entry, f"no more liquidity within slippage_bps={self.p.slippage_bps:g} of the mid")
 
     def on_reject(self, action: str, error: Any) -> None:
-        symbol, side, lots = self._sent.popleft()
-        self.record_shortfall(self._what(side), lots, 0, f"refused: {error}", symbol)
+        entry, _lots = self._sent.popleft()
+        entry.reasons.append(f"refused: {error}")
+        self._child_done(entry, "")
+
+    def _child_done(self, entry: "_Entry", short_reason: str) -> None:
+        entry.pending -= 1
+        if entry.pending == 0 and entry.filled < entry.lots:
+            reason = "; ".join(entry.reasons) if entry.reasons else short_reason
+            self.record_shortfall(self._what(entry.side), entry.lots, entry.filled, reason, entry.symbol)
 
     @staticmethod
     def _what(side: int) -> str:

@@ -14,7 +14,10 @@ behaviour rather than through a drawn path.
 What it observes: the market's value process (``ctx.value``: the scenario's exogenous information,
 ``value_lag_s`` old, with multiplicative noise of ``value_noise_bps`` from its own stream). It trades
 with reduce-only market orders when shrinking and plain ones when growing, at most ``clip_usdc`` per
-order and one order in flight at a time, each bounded ``slippage_bps`` from the mid.
+order and one order in flight at a time, each bounded ``slippage_bps`` from the mid. An order is also cut to
+the venue's ``max_market_order_value`` and, for the part that opens, a bracket's ``max_position_notional``
+(``abm.agents.limits``); it pursues a target, not a parent order, so the rest is what the next wake looks at
+again, and ``sized_to_limits`` counts the cuts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 import numpy as np
 
 from abm.agents.base import Trader, TraderParams, WakeMode
+from abm.agents.limits import market_most, position_room
 from abm.agents.params import Bps, Leverage, PositiveSeconds, PositiveUsdc, Seconds, Usdc, number
 from abm.errors import InvalidInput
 from abm.units import BUY, SELL, US_PER_S, USDC
@@ -72,6 +76,7 @@ class ValueTrader(Trader):
         self.observed: Optional[float] = None  # the last value it saw, quote currency per base unit
         self.target_lots = 0  # what it last wanted to hold
         self.forced_sells = 0  # orders sent because the leverage cap bound against what the value said
+        self.sized_to_limits = 0  # orders cut to the venue's max_market_order_value or max_position_notional
 
     def on_wake(self, t: int) -> None:
         if self._in_flight:
@@ -102,6 +107,12 @@ class ValueTrader(Trader):
         clip = max(1, int(self.p.clip_usdc * USDC // lot_value))
         lots = min(abs(delta), clip)
         side = BUY if delta > 0 else SELL
+        fits = self._fits(side, lots, price)
+        if fits < lots:  # the rest waits for the next wake, which looks again (a target, not a parent order)
+            self.sized_to_limits += 1
+            lots = fits
+            if lots <= 0:
+                return
         if side == SELL and not self.ctx.margined:  # a spot sale is of inventory held (a buy is cut to the cash)
             lots = min(lots, self.ctx.free_inventory(self.symbol))
             if not lots:
@@ -111,6 +122,15 @@ class ValueTrader(Trader):
             self.forced_sells += 1  # the value says hold or add, the cap says reduce: the leverage cycle
         self._in_flight = True
         self.market(side, lots, slippage_bps=self.p.slippage_bps, reduce_only=shrinking)
+
+    def _fits(self, side: int, lots: int, price: int) -> int:
+        """The lots one order may carry within the venue's limits: ``max_market_order_value`` at the mark and
+        ``max_position_notional`` on the side it trades (``abm.agents.limits``)."""
+        most = market_most(self.ctx, self.symbol)
+        if most is not None and most >= 1:
+            lots = min(lots, most)
+        room = position_room(self.ctx, self.symbol, side, self.mark() or price)  # counts what the order closes
+        return lots if room is None else min(lots, room)
 
     def _price(self) -> Optional[int]:
         if self.p.reference == "mid":

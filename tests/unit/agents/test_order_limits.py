@@ -8,10 +8,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 from abm.agents.arbitrageur import Arbitrageur
+from abm.agents.basket import BasketTrader
 from abm.agents.leveraged import LeveragedTrader
 from abm.agents.limits import market_children, market_most, position_room
 from abm.agents.position import PositionHolder
 from abm.agents.testing import FakeContext, build_agent
+from abm.agents.value import ValueTrader
 from abm.units import BUY, SELL, USDC
 from abm.venues.rules import EnforcedLimits
 
@@ -157,3 +159,71 @@ def test_arbitrageur_leg_is_cut_to_the_bracket_cap_and_counted():
     arb2 = build_agent(Arbitrageur, {"deposit_usdc": 1_000_000, "spot_cash_usdc": 1_000_000}, free)
     arb2._perp(SELL, 3_000, MARK, "open")
     assert free.pending("limit")[0].kwargs["qty"] == 3_000 and arb2.capped["venue"] == 0
+
+
+def basket(ctx: FakeContext) -> BasketTrader:
+    ctx.set_book(599_990, 600_010)
+    return build_agent(BasketTrader, {"deposit_usdc": 50_000, "leverage": 10, "size_fraction": 1.0}, ctx)
+
+
+def test_a_basket_entry_worth_more_than_a_market_order_goes_as_children_recorded_once():
+    free = FakeContext(mark=MARK, equity_usdc=50_000)
+    basket(free)._enter(0)
+    (whole,) = free.pending("market")
+    want = whole.kwargs["qty"]
+    assert want == 500_000 * USDC // LOT_VALUE  # 50,000 x 10 at 60,000: 8.333 BTC
+    ctx = limited(FakeContext(mark=MARK, equity_usdc=50_000), market_usdc=120_000)
+    a = basket(ctx)
+    a._enter(0)
+    sizes = [s.kwargs["qty"] for s in ctx.pending("market")]
+    assert sum(sizes) == want and max(sizes) * LOT_VALUE <= 120_000 * USDC and max(sizes) - min(sizes) <= 1
+    assert len(sizes) == 5 and a.limit_splits == 1
+    ctx.fill()  # the first child fills, the second in part, the third is refused, the last two fill
+    ctx.fill(filled=sizes[1] - 7)
+    ctx.reject()
+    assert a.shortfalls == []  # nothing recorded while children are on their way
+    ctx.fill()
+    ctx.fill()
+    (rec,) = a.shortfalls
+    assert (rec.requested, rec.filled) == (want, want - 7 - sizes[2]) and rec.reason.startswith("refused: ")
+
+
+def test_a_basket_entry_past_the_position_cap_is_sized_down_with_a_record():
+    ctx = limited(FakeContext(mark=MARK, equity_usdc=50_000), position_usdc=90_000)
+    a = basket(ctx)
+    a._enter(0)
+    (entry,) = ctx.pending("market")
+    assert entry.kwargs["qty"] == 1_500  # 90,000 USDC at 60,000
+    (rec,) = a.shortfalls
+    assert (rec.requested, rec.filled) == (500_000 * USDC // LOT_VALUE, 1_500) and "max_position_notional" in rec.reason
+    ctx.fill()
+    assert len(a.shortfalls) == 1  # the child it sent filled whole: no second record
+
+
+def value_trader(ctx: FakeContext, value: float) -> ValueTrader:
+    ctx.set_book(MARK - 5, MARK + 5)
+    ctx.values["BTC-PERP"] = value
+    return build_agent(ValueTrader, {"clip_usdc": 10_000_000, "long_only": False}, ctx)
+
+
+def test_a_value_trader_cuts_each_order_to_the_limits_and_counts_the_cuts():
+    free = FakeContext(mark=MARK, equity_usdc=1_000_000)
+    value_trader(free, 61_000.0).on_wake(0)
+    want = free.pending("market")[0].kwargs["qty"]
+    assert want * LOT_VALUE > 200_000 * USDC
+    ctx = limited(FakeContext(mark=MARK, equity_usdc=1_000_000), market_usdc=120_000)
+    a = value_trader(ctx, 61_000.0)
+    a.on_wake(0)
+    assert ctx.pending("market")[0].kwargs["qty"] == 2_000 and a.sized_to_limits == 1
+    # a short above value past the cap: what closes the long is not counted against the cap, what opens is
+    ctx = limited(FakeContext(mark=MARK, equity_usdc=1_000_000), position_usdc=60_000)
+    ctx.set_position(300, Fraction(MARK))
+    b = value_trader(ctx, 59_000.0)
+    b.on_wake(0)
+    (order,) = ctx.pending("market")
+    assert order.kwargs["side"] == SELL and order.kwargs["qty"] == 300 + 1_000 and b.sized_to_limits == 1
+    free = FakeContext(mark=MARK, equity_usdc=1_000_000)
+    free.set_position(300, Fraction(MARK))
+    c = value_trader(free, 59_000.0)
+    c.on_wake(0)
+    assert free.pending("market")[0].kwargs["qty"] > 1_300 and c.sized_to_limits == 0
