@@ -137,6 +137,8 @@ class Dashboard:
         self.step_button = widget(pn.widgets.Button, "step", button_type="primary")
         self.reset_button = widget(pn.widgets.Button, "apply and restart", button_type="warning")
         self.per_frame = widget(pn.widgets.IntSlider, "steps per frame", start=1, end=50, value=1)
+        self.market_picker = widget(pn.widgets.Select, "market", options={}, value=None)
+        self._setting_markets = False  # the options are being replaced: not a user's pick
         self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.control_box = pn.Column()
         self.widgets: dict[str, Any] = {}
@@ -151,6 +153,8 @@ class Dashboard:
         self._build_controls(self.run.scenario)
         self.panels.clear(self.run.tick_bps)
         self.picker.param.watch(self._pick, "value")
+        self._set_market_options()
+        self.market_picker.param.watch(lambda e: self.show_market(e.new), "value")
         self.step_button.on_click(lambda _e: self.advance(1))
         self.reset_button.on_click(lambda _e: self.restart())
         self._callback: Any = None
@@ -159,7 +163,8 @@ class Dashboard:
         figs = self.panels.figures
         pane = pn.pane.Bokeh
         self.layout = pn.Row(
-            pn.Column("## abm dashboard", self.picker, pn.Row(self.play, self.step_button), self.per_frame,
+            pn.Column("## abm dashboard", self.picker, self.market_picker, pn.Row(self.play, self.step_button),
+                      self.per_frame,
                       self.status, "### parameters", self.control_box, self.reset_button, width=300),
             pn.Column(pane(figs["prices"]), pn.Row(pane(figs["depth"]), pane(figs["ladder"])),
                       pn.Row(pane(figs["liquidations"]), pane(figs["cascade"])),
@@ -189,7 +194,28 @@ class Dashboard:
         self.extra = {}
         self.run = LiveRun(event.new)
         self._build_controls(self.run.scenario)
+        self._set_market_options()
         self._reset_panels()
+
+    def _set_market_options(self) -> None:
+        """The picked scenario's markets (a one-market scenario shows its one symbol)."""
+        self._setting_markets = True
+        try:
+            self.market_picker.options = {s: i for i, s in enumerate(self.run.symbols)}
+            self.market_picker.value = self.run.market
+        finally:
+            self._setting_markets = False
+
+    def show_market(self, market: int) -> None:
+        """Draw another market of the running model: its panels start again with that market's steps so far, and
+        the run goes on (nothing restarts, the parameters stay)."""
+        if self._setting_markets or market is None or market == self.run.market:
+            return
+        self.run.set_market(market)
+        self.panels.clear(self.run.tick_bps)
+        self.panels.figures["prices"].title.text = f"{self.run.symbol}: index, oracle, mark, book mid (USDC)"
+        self.panels.push(self.run.take(), self.run.ladder())
+        self._show_status()
 
     def values(self) -> dict[str, Any]:
         return {p: w.value for p, w in self.widgets.items()}
@@ -206,6 +232,9 @@ class Dashboard:
             self.status.object = f"**not restarted**: {e}"
             return
         self.run = run
+        if 0 < self.market_picker.value < len(run.symbols):  # a restart keeps the market drawn
+            run.set_market(self.market_picker.value)
+        self._set_market_options()
         self._reset_panels()
 
     def _reset_panels(self) -> None:

@@ -3,7 +3,8 @@ scrubbed time, the cascade tree whose clicked node filters the liquidation table
 equity picked from ``accounts.parquet``.
 
 It reads the folder as ``abm report`` does (``abm.report.run_data._Run``: the same analysis, so the cascade
-tree is the one the summary counts). The first market is drawn; the tables cover every market.
+tree is the one the summary counts). One market is drawn at a time (a picker switches the panels to another); the
+tables cover every market.
 """
 
 from __future__ import annotations
@@ -93,21 +94,11 @@ class Explorer:
         result = run if isinstance(run, RunResult) else load_explored(run)
         self.result = result
         self.run = r = _Run(result, None)
+        self.markets = r.drawn  # every market of the run (``_Run(result, None)``)
         d = r.drawn[0]
         self.t = r.t
-        steps = r.steps
-        n = len(steps)
-        col = d.col
-        self.steps_src = ColumnDataSource(
-            {"t": r.t, **{c: col(c) for c in ("index", "oracle", "mark", "mid")},
-             **{f"bid {b}": col(f"depth_bid_{b}") for b in BANDS}, **{f"ask {b}": -col(f"depth_ask_{b}") for b in BANDS},
-             **{k: col(f"liq_{k}_notional") for k in LIQ_KINDS},
-             "funding": col("funding_predicted") * 1e4,
-             "insurance_fund": steps["insurance_fund"].to_numpy(dtype=float) if "insurance_fund" in steps else np.full(n, np.nan),
-             "vault_equity": steps["vault_equity"].to_numpy(dtype=float) if "vault_equity" in steps else np.full(n, np.nan),
-             "open_interest": col("open_interest"),
-             "cross": col("lev_long_cross") + col("lev_short_cross"),
-             "isolated": col("lev_long_isolated") + col("lev_short_isolated")}, name="steps")
+        n = len(r.steps)
+        self.steps_src = ColumnDataSource(self._market_columns(d), name="steps")
         src = self.steps_src
         p = _figure(f"{d.symbol}: index, oracle, mark, book mid (USDC)", x_range=Range1d(0, r.t_end))
         x = p.x_range
@@ -187,6 +178,11 @@ class Explorer:
         self.agent_note = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.agent.param.watch(lambda e: self._show_agent(e.new), "value")
 
+        self.market = widget(pn.widgets.Select, "market", options={m.symbol: j for j, m in enumerate(self.markets)},
+                             value=0, disabled=len(self.markets) == 1)
+        self.market.param.watch(lambda e: self.show_market(e.new), "value")
+        self.price_panel = p
+
         self.scrubber = widget(pn.widgets.IntSlider, "time scrubber (step)", start=0, end=max(n - 1, 1), value=n - 1,
                                              sizing_mode="stretch_width")
         self.time_label = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -196,7 +192,7 @@ class Explorer:
         bk = pn.pane.Bokeh
         head = f"## abm explore: {result.scenario}" + (f" ({result.path.name})" if result.path is not None else "")
         self.layout = pn.Column(
-            head, pn.Row(self.scrubber, self.time_label, sizing_mode="stretch_width"),
+            head, pn.Row(self.market, self.scrubber, self.time_label, sizing_mode="stretch_width"),
             pn.Row(bk(p), bk(dn), sizing_mode="stretch_width"),
             pn.Row(bk(dep), bk(lq), sizing_mode="stretch_width"),
             pn.Row(bk(fu), bk(funds), bk(oi), sizing_mode="stretch_width"),
@@ -205,6 +201,28 @@ class Explorer:
             pn.Row(pn.Column(self.agent, self.agent_note, bk(eq), sizing_mode="stretch_width"),
                    pn.Column(self.fills_table, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
+
+    def _market_columns(self, d: Any) -> dict[str, Any]:
+        """The timed panels' columns of one market (the fund columns are the venue's, the same for every market)."""
+        steps = self.run.steps
+        n = len(steps)
+        col = d.col
+        return {"t": self.run.t, **{c: col(c) for c in ("index", "oracle", "mark", "mid")},
+                **{f"bid {b}": col(f"depth_bid_{b}") for b in BANDS}, **{f"ask {b}": -col(f"depth_ask_{b}") for b in BANDS},
+                **{k: col(f"liq_{k}_notional") for k in LIQ_KINDS},
+                "funding": col("funding_predicted") * 1e4,
+                **{c: steps[c].to_numpy(dtype=float) if c in steps else np.full(n, np.nan)
+                   for c in ("insurance_fund", "vault_equity")},
+                "open_interest": col("open_interest"),
+                "cross": col("lev_long_cross") + col("lev_short_cross"),
+                "isolated": col("lev_long_isolated") + col("lev_short_isolated")}
+
+    def show_market(self, j: int) -> None:
+        """Draw market ``j`` (a position in ``markets``): every timed panel and the depth bars at the scrubbed time."""
+        d = self.markets[j]
+        self.steps_src.data = self._market_columns(d)
+        self.price_panel.title.text = f"{d.symbol}: index, oracle, mark, book mid (USDC)"
+        self.scrub(self.scrubber.value)
 
     # ------------------------------------------------------------------ the cascade tree
 

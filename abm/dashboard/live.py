@@ -128,6 +128,25 @@ class LiveRun:
         self._cum = {k: 0.0 for k in LIQ_KINDS}
         self.steps = 0
 
+    @property
+    def symbols(self) -> list[str]:
+        return [m.symbol for m in self.scenario.markets]
+
+    def set_market(self, market: int) -> None:
+        """Show another market of the same run: the next ``take()`` holds every step so far, read from the model's
+        step table (which has every market's columns), so the panels start again with the whole run of that market
+        and the model does not restart."""
+        if isinstance(market, bool) or not isinstance(market, int) or not 0 <= market < len(self.scenario.markets):
+            raise InvalidInput("market", market, f"must be a market number from 0 to {len(self.scenario.markets) - 1}")
+        self.market = market
+        self.symbol = self.scenario.markets[market].symbol
+        self._names = series_names(market, self.symbol)
+        self._pending = self._empty()
+        self._cum = {k: 0.0 for k in LIQ_KINDS}
+        table = self.model.datacollector.model_vars
+        for j in range(self.steps):
+            self._append({col: values[j] for col, values in table.items()})
+
     def _empty(self) -> dict[str, list[float]]:
         return {"t": [], **{k: [] for k in self._names}, **{f"cum_{k}": [] for k in LIQ_KINDS}}
 
@@ -152,20 +171,23 @@ class LiveRun:
     def step(self, n: int = 1) -> int:
         """Up to ``n`` model steps (fewer at the end of the run); how many ran."""
         done = 0
-        model, pending, names, cum = self.model, self._pending, self._names, self._cum
+        model = self.model
         while done < n and model.running:
             model.step()
-            row = model.metrics
-            pending["t"].append(row["time_s"] / 60.0)
-            for key, col in names.items():
-                v = row.get(col, math.nan)
-                pending[key].append(float(v) if v is not None else math.nan)
-            for k in LIQ_KINDS:
-                cum[k] += float(row.get(names[f"liq_{k}_notional"], 0.0) or 0.0)
-                pending[f"cum_{k}"].append(cum[k])
+            self._append(model.metrics)
             done += 1
         self.steps += done
         return done
+
+    def _append(self, row: dict[str, Any]) -> None:
+        pending, names, cum = self._pending, self._names, self._cum
+        pending["t"].append(row["time_s"] / 60.0)
+        for key, col in names.items():
+            v = row.get(col, math.nan)
+            pending[key].append(float(v) if v is not None else math.nan)
+        for k in LIQ_KINDS:
+            cum[k] += float(row.get(names[f"liq_{k}_notional"], 0.0) or 0.0)
+            pending[f"cum_{k}"].append(cum[k])
 
     def take(self) -> dict[str, list[float]]:
         """The points of the steps run since the last ``take`` (minutes in ``t``), and forget them."""

@@ -125,3 +125,27 @@ def test_the_explorer_scrubs_and_filters_by_cascade_node(browser, tmp_path):
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
     finally:
         server.stop()
+
+
+def test_the_market_picker_switches_the_panels_in_the_browser(browser):
+    import abm.dashboard
+
+    server = abm.dashboard.serve("multi_market_contagion", unused_port(), {"run.duration_s": 400})
+    try:
+        browser.get(server.url)
+        points = model("series") + "return m ? m.data.t.length : -1"
+        wait(browser, points, lambda v: v >= 0)
+        for _ in range(3):
+            browser.execute_script(CLICK, "step")
+        wait(browser, points, lambda v: v == 3)
+        mark = model("series") + "return m.data.mark[2]"
+        btc = browser.execute_script(mark)
+        browser.execute_script(  # what picking ETH-PERP in the list does to the widget's model
+            "const d = Bokeh.documents[0]; for (const m of d.all_models) "
+            "{ if (m.title === 'market' && m.options) { m.value = 'ETH-PERP'; } }")
+        eth = wait(browser, mark, lambda v: v is not None and v != btc)
+        assert eth < btc / 5  # ETH's mark (3,000s), not BTC's (60,000s)
+        assert browser.execute_script(points) == 3  # the same three steps, of the other market
+        wait(browser, TEXT, lambda v: "market ETH-PERP" in v)  # the status line names it
+    finally:
+        server.stop()

@@ -67,6 +67,25 @@ def test_a_refused_value_leaves_the_model_and_says_why():
     assert "not restarted" in d.status.object and "duration_s" in d.status.object
 
 
+def test_the_market_picker_redraws_another_market_without_restarting():
+    d = Dashboard("multi_market_contagion", {"run.duration_s": 400})
+    assert d.market_picker.options == {"BTC-PERP": 0, "ETH-PERP": 1} and d.market_picker.value == 0
+    d.advance(4)
+    model = d.run.model
+    btc = list(d.panels.series.data["mark"])
+    d.market_picker.value = 1
+    assert d.run.model is model and d.run.steps == 4  # the same run goes on
+    eth = list(d.panels.series.data["mark"])
+    assert len(eth) == 4 and eth != btc and eth[-1] == model.datacollector.model_vars["mark[ETH-PERP]"][-1]
+    assert d.panels.figures["prices"].title.text.startswith("ETH-PERP")
+    d.advance(2)
+    assert len(d.panels.series.data["t"]) == 6
+    d.restart()  # a restart keeps the market drawn
+    assert d.run.model is not model and d.run.market == 1 and d.market_picker.value == 1
+    d.picker.value = "baseline"  # another scenario: its one market
+    assert d.market_picker.options == {"BTC-PERP": 0} and d.run.market == 0
+
+
 def test_the_dashboard_renders_in_a_notebook_cell():
     import abm.dashboard
 
@@ -114,3 +133,19 @@ def test_a_liquidated_accounts_equity_path_falls(explorer):
     eq = explorer.equity_src.data["equity"]
     assert eq[-1] < eq[0]  # its long lost on the way down
     assert len(explorer.fills_table.value) > 0
+
+
+def test_the_explorer_draws_the_picked_market(tmp_path):
+    import abm
+    from abm.dashboard.explorer import Explorer
+
+    out = tmp_path / "run"
+    result = abm.run("multi_market_contagion", {"run.duration_s": 400}, seed=7, out=out, report=False)
+    e = Explorer(out)
+    assert e.market.options == {"BTC-PERP": 0, "ETH-PERP": 1} and not e.market.disabled
+    e.scrubber.value = 50
+    e.market.value = 1
+    assert list(e.steps_src.data["mark"]) == result.steps["mark[ETH-PERP]"].tolist()
+    assert list(e.steps_src.data["bid 1pct"]) == result.steps["depth_bid_1pct[ETH-PERP]"].tolist()
+    assert e.price_panel.title.text.startswith("ETH-PERP")
+    assert e.depth_now.data["usdc"][len(e.depth_now.data["usdc"]) // 2] == result.steps["depth_ask_0.5pct[ETH-PERP]"][50]

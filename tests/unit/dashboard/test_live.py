@@ -78,6 +78,26 @@ def test_the_market_must_be_one_of_the_scenarios():
         LiveRun("baseline", market=3)
 
 
+def test_switching_market_mid_run_gives_what_a_run_drawing_that_market_from_the_start_gives():
+    over = {"run.duration_s": 400}
+    switched = LiveRun("multi_market_contagion", over)
+    assert switched.symbols == ["BTC-PERP", "ETH-PERP"]
+    switched.step(25)
+    switched.take()
+    switched.set_market(1)
+    assert switched.symbol == "ETH-PERP"
+    switched.step(15)
+    ref = LiveRun("multi_market_contagion", over, market=1)
+    ref.step(40)
+    got, want = switched.take(), ref.take()
+    assert len(got["t"]) == 40 and got.keys() == want.keys()
+    for k in want:  # the whole run of ETH so far, then its new steps; cumulative liquidations included
+        assert got[k] == pytest.approx(want[k], nan_ok=True, rel=0, abs=0), k
+    assert got["mark"][0] != pytest.approx(60_000, rel=0.5)  # ETH's prices, not BTC's
+    with pytest.raises(InvalidInput, match="market: must be a market number from 0 to 1"):
+        switched.set_market(2)
+
+
 def test_abm_imports_without_the_extra_and_the_dashboard_names_it():
     code = ("import sys; sys.modules['panel'] = None; sys.modules['bokeh'] = None\n"
             "import abm, abm.dashboard, abm.cli\n"
