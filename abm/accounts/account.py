@@ -82,7 +82,8 @@ class Account:
         self.positions: dict[int, Position] = {}  # market index -> position
         self.open_orders: dict[int, int] = {}  # resting oid -> market index
         self.client_ids: dict[object, int] = {}  # live client order id -> oid
-        self.resting: dict[int, list[int]] = {}  # market index -> [resting buy lots, resting sell lots]
+        # market index -> [resting buy lots, resting sell lots, resting tick·lots of both sides] (margin, quote stats)
+        self.resting: dict[int, list[int]] = {}
         self.tag: Optional[str] = None  # a group the owner counts it in (Exchange.tag_account); the venue ignores it
 
     def position(self, market: int) -> Position:

@@ -92,11 +92,14 @@ def check_conservation(ex: Holdings) -> None:
     for acct in ex.accounts.values():
         sums: dict[int, list[int]] = {}
         for oid, mi in acct.open_orders.items():
-            _, side, _, q = ex.markets[mi].book.order(oid)
-            sums.setdefault(mi, [0, 0])[side] += q
+            _, side, price, q = ex.markets[mi].book.order(oid)
+            s = sums.setdefault(mi, [0, 0, 0])
+            s[side] += q
+            s[2] += q * price
         for mi, r in acct.resting.items():
-            if list(r) != sums.get(mi, [0, 0]):
-                raise ConservationError(f"account {acct.id}: resting order totals {r} in market {mi} != orders' {sums.get(mi, [0, 0])}")
+            if list(r) != sums.get(mi, [0, 0, 0]):
+                raise ConservationError(f"account {acct.id}: resting order totals {r} in market {mi} != orders' "
+                                        f"{sums.get(mi, [0, 0, 0])} (buy lots, sell lots, tick·lots)")
     for m in ex.markets:
         if net[m.index]:
             raise ConservationError(f"{m.spec.symbol}: long and short open interest differ by {net[m.index]} lots")

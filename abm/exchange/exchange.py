@@ -81,7 +81,7 @@ class Exchange:
         self.now = 0  # simulation time in integer microseconds, advanced by whoever drives the exchange
         self._next_oid = 1
         self._next_account = 1
-        self._order_owner: dict[int, tuple[int, int, object, int]] = {}  # resting oid -> (account, market, client id, side)
+        self._order_owner: dict[int, tuple[int, int, object, int, int]] = {}  # resting oid -> (account, market, client id, side, price)
         self._subscribers: list[FillSubscriber] = []
         self._last_fill_notional = 0  # of the order being matched (for OrderResult)
         self._halted = 0  # markets halted now: a cancel looks at its market's state only while some are
@@ -373,7 +373,7 @@ class Exchange:
         if qty is not None:
             qty = as_int("qty", qty, InvalidSize)
         m = self.markets[a.open_orders[oid]]
-        _, side, _, left = m.book.order(oid)
+        _, side, was, left = m.book.order(oid)
         ro = m.book.is_reduce_only(oid)
         if m.state:
             check_modify_state(m.state, m.spec.symbol, m.book, oid, side, price, m.book.order(oid)[2], qty, left, ro)
@@ -389,9 +389,15 @@ class Exchange:
             self.risk.admit(a, m.index, side, qty - left, price or m.book.order(oid)[2])
         filled = m.book.modify(oid, price, qty)  # validates price/qty and post-only before changing anything
         now_left = m.book.order(oid)[3] if oid in m.book else 0
-        a.resting[m.index][side] += now_left - left
+        r = a.resting[m.index]
+        r[side] += now_left - left
+        now = was if price is None else price
+        r[2] += now_left * now - left * was
         if not now_left:
             self._forget(oid)
+        elif now != was:
+            aid, mi, cid, _, _ = self._order_owner[oid]
+            self._order_owner[oid] = (aid, mi, cid, side, now)
         self.risk.process_dirty()
         return filled
 
@@ -602,22 +608,25 @@ class Exchange:
     def _finish(self, a: Account, m: Market, oid: int, qty: int, filled: int, client_id: object, trimmed: int) -> OrderResult:
         resting = 0
         if oid in m.book:
-            _, side, _, resting = m.book.order(oid)
+            _, side, price, resting = m.book.order(oid)
             a.open_orders[oid] = m.index
-            self._order_owner[oid] = (a.id, m.index, client_id, side)
+            self._order_owner[oid] = (a.id, m.index, client_id, side, price)
             r = a.resting.get(m.index)
             if r is None:
-                r = a.resting[m.index] = [0, 0]
+                r = a.resting[m.index] = [0, 0, 0]
             r[side] += resting
+            r[2] += resting * price
             if client_id is not None:
                 a.client_ids[client_id] = oid
         return OrderResult(oid, qty, filled, self._last_fill_notional, resting, trimmed)
 
     def _drop(self, oid: int) -> int:
         """Cancel a registered resting order and update its owner's books; returns the size cancelled."""
-        aid, mi, _, side = self._order_owner[oid]
+        aid, mi, _, side, price = self._order_owner[oid]
         left = self.markets[mi].book.cancel(oid)
-        self.accounts[aid].resting[mi][side] -= left
+        r = self.accounts[aid].resting[mi]
+        r[side] -= left
+        r[2] -= left * price
         self._forget(oid)
         return left
 
@@ -641,7 +650,9 @@ class Exchange:
         def on_fill(mk: int, mown: int, tk: int, town: int, price: int, qty: int, tside: int, liq: bool, mleft: int) -> None:
             maker = accounts[mown]
             settle_fill(m, accounts[town], maker, price, qty, tside, liq)
-            maker.resting[idx][1 - tside] -= qty
+            r = maker.resting[idx]
+            r[1 - tside] -= qty
+            r[2] -= qty * price
             m.last_price = price
             m.volume += qty
             m.taker_volume[tside] += qty
@@ -660,7 +671,9 @@ class Exchange:
             entry = self._order_owner.get(oid)
             if entry is None:
                 return
-            self.accounts[entry[0]].resting[entry[1]][entry[3]] -= cancelled
+            r = self.accounts[entry[0]].resting[entry[1]]
+            r[entry[3]] -= cancelled
+            r[2] -= cancelled * entry[4]
             if not left:
                 self._forget(oid)
 

@@ -9,8 +9,9 @@ side of the book is empty (a missing price, never 0). Columns that come from one
 (the depth bands from one walk of the book, the liquidation figures from one scan of the step's log
 rows, the market makers' figures) share that pass through
 ``model.metric_cache``, emptied before each collection. Each step costs O(new liquidation events +
-market makers' orders + book levels inside the widest depth band), never a scan of positions (the
-leveraged crowd's lots are the exchange's running totals) or of idle agents' state. Counts are ints
+market makers + book levels inside the widest depth band), never a scan of positions or orders (the
+leveraged crowd's lots and the makers' resting totals are the exchange's running totals) or of idle
+agents' state. Counts are ints
 (an int column), everything else floats.
 
 This module is compiled (setup.py): a new metric goes into ``abm.model.reporters.register_metric``
@@ -129,34 +130,46 @@ def volume_taker_sell(model: MarketModel, i: int) -> float:
     return (m.taker_volume[1] - model._taker_seen[i][1]) * float(m.spec.lot_size)
 
 
-def _liquidations(model: MarketModel, i: int) -> Any:
-    """(counts, notionals by LIQ_KINDS, bad debt in quote units) of the step's log rows for market ``i``.
-
-    Rows of no market (-1: a cross account's bad debt) count for the first market.
-    """
-    key = ("liq", i)
+def _liquidations(model: MarketModel, i: int) -> tuple[list[int], list[float], int]:
+    """(counts, notionals by LIQ_KINDS, bad debt in quote units) of the step's log rows for market ``i``."""
     cache = model.metric_cache
-    tally = cache.get(key)
-    if tally is not None:
-        return tally
-    log = model.exchange.liquidations
-    kinds, markets, sizes, prices, debts = (log.column(c) for c in ("kind", "market", "size", "price", "bad_debt"))
-    code_of = {KIND_CODE[k]: n for n, k in enumerate(LIQ_KINDS)}
-    mult = model.exchange.markets[i].spec.multiplier
-    first = i == 0
-    counts = [0 for _ in LIQ_KINDS]
-    notional = [0.0 for _ in LIQ_KINDS]
-    bad = 0
-    for j in range(model._liq_seen, len(log)):
-        if markets[j] != i and not (markets[j] == -1 and first):
-            continue
-        n = code_of.get(kinds[j])
-        if n is not None:
-            counts[n] += 1
-            notional[n] += abs(sizes[j]) * prices[j] * mult / USDC
-        bad += debts[j]
-    tally = cache[key] = (counts, notional, bad)
-    return tally
+    tallies = cache.get("liq")
+    if tallies is None:
+        tallies = cache["liq"] = _liq_tallies(model)
+    got: tuple[list[int], list[float], int] = tallies[i]
+    return got
+
+
+def _liq_tallies(model: MarketModel) -> list[tuple[list[int], list[float], int]]:
+    """Every market's tally of the step's new log rows, in one pass over them (none: O(markets)).
+
+    Rows of no market (-1: a cross account's bad debt) count for the first market. Each market's
+    notionals add up in row order, as they always have.
+    """
+    ex = model.exchange
+    n_markets = len(ex.markets)
+    log = ex.liquidations
+    start = model._liq_seen
+    end = len(log)
+    counts = [[0 for _ in LIQ_KINDS] for _ in range(n_markets)]
+    notional = [[0.0 for _ in LIQ_KINDS] for _ in range(n_markets)]
+    bad = [0] * n_markets
+    if start < end:
+        kinds, markets, sizes, prices, debts = (log.column(c) for c in ("kind", "market", "size", "price", "bad_debt"))
+        code_of = {KIND_CODE[k]: n for n, k in enumerate(LIQ_KINDS)}
+        mults = [m.spec.multiplier for m in ex.markets]
+        for j in range(start, end):
+            mi = markets[j]
+            if mi == -1:
+                mi = 0
+            if mi < 0 or mi >= n_markets:
+                continue
+            n = code_of.get(kinds[j])
+            if n is not None:
+                counts[mi][n] += 1
+                notional[mi][n] += abs(sizes[j]) * prices[j] * mults[mi] / USDC
+            bad[mi] += debts[j]
+    return [(counts[i], notional[i], bad[i]) for i in range(n_markets)]
 
 
 def liq_count(kind: str) -> MarketReporter:
@@ -200,28 +213,26 @@ def open_interest(model: MarketModel, i: int) -> float:
 
 # ------------------------------------------------------------------ by role
 
-def _quotes(model: MarketModel, i: int) -> Any:
-    """(market makers with an order in market ``i``, their resting tick·lots there): role "market_maker"."""
-    key = ("mm", i)
+def _quotes(model: MarketModel, i: int) -> tuple[int, int]:
+    """(market makers with an order in market ``i``, their resting tick·lots there): role "market_maker".
+
+    Each account keeps its resting lots and tick·lots per market (``Account.resting``), so one pass
+    over the makers' totals serves every market and no order is looked up.
+    """
     cache = model.metric_cache
-    got = cache.get(key)
-    if got is not None:
-        return got
-    ex = model.exchange
-    book = ex.markets[i].book
-    quoting = 0
-    quoted = 0
-    for mm in model.agents_by_role.get("market_maker", ()):
-        acct = ex.accounts[mm.account]
-        n = 0
-        for oid, mi in acct.open_orders.items():
-            if mi == i:
-                _, _, p, q = book.order(oid)
-                quoted += p * q
-                n += 1
-        quoting += n > 0
-    got = cache[key] = (quoting, quoted)
-    return got
+    got = cache.get("mm")
+    if got is None:
+        n = len(model.exchange.markets)
+        quoting = [0] * n
+        quoted = [0] * n
+        accounts = model.exchange.accounts
+        for mm in model.agents_by_role.get("market_maker", ()):
+            for mi, r in accounts[mm.account].resting.items():
+                if r[0] or r[1]:
+                    quoting[mi] += 1
+                    quoted[mi] += r[2]
+        got = cache["mm"] = (quoting, quoted)
+    return got[0][i], got[1][i]
 
 
 def mm_quoting(model: MarketModel, i: int) -> int:

@@ -38,7 +38,7 @@ from abm.market.view import BookView
 from abm.model.events import halted_spot_venues, schedule_events
 from abm.model.gateway import gateway_plan, queued_liquidations
 from abm.model.metrics import LEVERAGED_TAG
-from abm.model.reporters import collect, column, plan
+from abm.model.reporters import StepCollector, collect, column, plan
 from abm.model.scenario import MarketSection, Scenario, agent_groups, model_scenario, scenario_venue, spot_listings, spot_pair
 from abm.model.triggers import PriceTriggers
 from abm.prices import (
@@ -194,8 +194,7 @@ class MarketModel(mesa.Model):
                 self._steps.append((column("margin_factor", s, i == 0),
                                     lambda m, i=i: m.exchange.risk.factors[i] / 1_000_000, i))
         self.metric_cache: dict[Any, Any] = {}  # reporters' shared work within one collection
-        self.datacollector = mesa.DataCollector(
-            model_reporters={name: (lambda m, n=name: m.metrics[n]) for name, _, _ in self._steps})
+        self.datacollector = StepCollector([name for name, _, _ in self._steps])
         self.metrics: dict[str, float] = {}
         self._t = 0
         self.running = True
