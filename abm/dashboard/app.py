@@ -28,7 +28,9 @@ SERIES = ("t", "index", "oracle", "mark", "mid", *(f"bid {b}" for b in BANDS), *
           "funding_last", "insurance_fund", "vault_equity", "open_interest", "cross", "isolated")
 LADDER_BPS = 5.0  # the ladder panel's first half width; it widens (never narrows) to the levels shown
 OI_LABELS = {"cross": "crowd, cross", "isolated": "crowd, isolated"}
-IN_FLIGHT = 2  # frames sent and not yet drawn by the browser before the server holds the next (steps go on)
+IN_FLIGHT = 6  # frames sent and not yet drawn by the browser before the server holds the next (steps go on): the
+# acknowledgement's round trip waits behind the model's steps on the server's loop, so with 2 in flight the page idled
+# between frames (4.8-6.2 drawn a second against 8.3 with 6, bench/dashboard_fps.py on a busy machine)
 STALL_S = 1.0  # ... unless nothing was drawn for this long (a page without the acknowledgement, a closed tab)
 ACK_JS = "requestAnimationFrame(() => setTimeout(() => { src.tags = [(src.tags[0] || 0) + 1] }, 0))"
 STATUS_EVERY = 5  # frames between two updates of the status line while playing (a text pane re-renders whole)

@@ -37,14 +37,15 @@ def test_frames_wait_for_a_browser_that_is_behind_and_the_model_does_not():
     d = Dashboard("baseline", {"run.duration_s": 30})
     d.play.value = True
     d._last_flush = time.monotonic() + 3600  # no stall fallback here: only the browser's count lets frames out
-    for _ in range(6):
+    ticks = IN_FLIGHT + 4
+    for _ in range(ticks):
         d._frame()
-    assert d.run.steps == 6  # the model ran every tick
+    assert d.run.steps == ticks  # the model ran every tick
     assert d.frames == IN_FLIGHT + 1  # but frames stopped going out once the browser was that far behind
     sent = len(d.panels.series.data["t"])
     d._acked("tags", [0], [d.frames])  # the browser has drawn them all
     d._frame()
-    assert len(d.panels.series.data["t"]) == 7 and sent < 7  # the held steps went with the next frame
+    assert len(d.panels.series.data["t"]) == ticks + 1 and sent < ticks + 1  # the held steps went with the next frame
 
 
 def test_restart_applies_the_changed_controls_and_keeps_the_callers_overrides():
