@@ -22,6 +22,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Literal, NamedTuple, Optional
@@ -153,7 +154,7 @@ class Trader(mesa.Agent):
             raise InvalidInput(f"agents.{self.kind}.symbol", self.symbol, f"must be one of {list(ctx.symbols)}")
         self.active = True
         self._cid = 0
-        self._ubuf: list[float] = []
+        self._ubuf: array[float] = array("d")  # 8 bytes a draw, not a float object and a list slot (~6 KB an agent)
         # where the model put it (``_place``); an agent built by hand is a group of its own kind
         self.group = self.kind
         self.group_index = 0
@@ -169,7 +170,7 @@ class Trader(mesa.Agent):
         """A uniform [0, 1) draw from this agent's stream, drawn in blocks (a numpy call per draw is slow)."""
         buf = self._ubuf
         if not buf:
-            buf.extend(self._rng.random(256)[::-1].tolist())
+            buf.frombytes(self._rng.random(256)[::-1].tobytes())
         return buf.pop()
 
     def _place(self, group: str, index: int, network: np.random.Generator) -> None:
