@@ -56,10 +56,14 @@ class RunSection(_Model):
     # (liquidation.process = "no_feedback"); the summary gains its liquidated notional ("control") and
     # "amplification" = liquidated notional with feedback / without (None when the control liquidates nothing)
     amplification: bool = False  # also run the no-feedback control and report the amplification
+    # a stylized-fact report (abm.analysis.cascade_facts.FACT_REPORTS name or "module:function"): its rows,
+    # each fact against the real value, go into the summary as "facts"; the registry sits above the model
+    # layer, so the name is checked by abm.scenarios.runner before the run starts
+    facts: Optional[str] = None  # a fact report the summary gains (None: none)
 
     @model_serializer(mode="wrap")
     def _without_late_defaults(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"amplification": False})
+        return _without_defaults(handler(self), {"amplification": False, "facts": None})
 
     @field_validator("start_time")
     @classmethod

@@ -56,6 +56,10 @@ def run(
 
 def run_model(scn: Scenario, progress: bool = False) -> tuple[RunResult, MarketModel]:
     """The result of a checked scenario and the model that made it (a sweep's metrics read the model)."""
+    if scn.run.facts is not None:  # a misspelt report is refused before the run, not after it
+        from abm.analysis.cascade_facts import FACT_REPORTS
+
+        FACT_REPORTS.resolve(scn.run.facts)
     model = simulate(scn, progress)
     result = collect_result(scn, model)
     if scn.run.amplification:
@@ -179,8 +183,14 @@ def collect_result(scn: Scenario, model: MarketModel) -> RunResult:
     qd = ex.markets[0].spec.quote_decimals if ex.markets else 6
     # after the summary: the summary reads the integer columns only
     decoded = decode_tables(tables, markets, quote, qd, start_time=scn.run.start_time)
-    return RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
-                     liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
-                     summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd,
-                     spot_trades=spot_trades_table(model, quote, qd, start_time=scn.run.start_time),
-                     spot_accounts=spot_accounts_table(model, quote, qd), spot_markets=spot_markets(model))
+    result = RunResult(scenario=scn.name, config=scn.model_dump(mode="json"), steps=steps, trades=decoded["trades"],
+                       liquidations=decoded["liquidations"], funding=decoded["funding"], markets=markets, shocks=shocks,
+                       summary=summary, accounts=accounts_table(model), quote=quote, quote_decimals=qd,
+                       spot_trades=spot_trades_table(model, quote, qd, start_time=scn.run.start_time),
+                       spot_accounts=spot_accounts_table(model, quote, qd), spot_markets=spot_markets(model))
+    if scn.run.facts is not None:  # the scenario's stylized facts against the real event (from the tables only)
+        from abm.analysis.cascade_facts import run_facts
+        from abm.analysis.summary import plain
+
+        summary["facts"] = plain(run_facts(scn.run.facts, result))
+    return result
