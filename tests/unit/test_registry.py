@@ -1,7 +1,7 @@
 """Registries of modelling assumptions: names, a user's own ``module:Class``, and what is refused.
 
 That the built-in names give byte-identical results to the code they replaced is checked by
-fingerprinting every catalogue scenario (/work/tools/fp.py --diff); here the built-ins are checked to be
+fingerprinting every catalogue scenario before and after; here the built-ins are checked to be
 the same objects and constants as before.
 """
 

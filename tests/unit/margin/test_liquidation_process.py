@@ -1,7 +1,7 @@
 """The liquidation process as a registered piece: the default, a bad name, and a user's own class in a run.
 
 That the default gives byte-identical runs to the directly built liquidator it replaced is checked by
-fingerprinting every catalogue scenario (/work/tools/fp.py --diff); here, that it is the same class.
+fingerprinting every catalogue scenario before and after; here, that it is the same class.
 """
 
 from __future__ import annotations
