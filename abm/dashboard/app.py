@@ -101,21 +101,34 @@ class LivePanels:
                         "funds": fu, "open_interest": o}
 
     def push(self, pts: dict[str, list[float]], ladder: Optional[dict[str, list[Any]]] = None) -> None:
-        t = pts["t"]
-        if t:
-            new = {"t": t, **{c: pts[c] for c in ("index", "oracle", "mark", "mid", "insurance_fund", "vault_equity",
-                                                  "open_interest")},
-                   **{f"bid {b}": pts[f"bid {b}"] for b in BANDS}, **{f"ask {b}": [-v for v in pts[f"ask {b}"]] for b in BANDS},
-                   **{k: pts[f"liq_{k}_notional"] for k in LIQ_KINDS}, **{f"cum_{k}": pts[f"cum_{k}"] for k in LIQ_KINDS},
-                   **{c: [v * 1e4 for v in pts[c]] for c in ("funding_predicted", "funding_last")},
-                   "cross": [a + b for a, b in zip(pts["lev_long_cross"], pts["lev_short_cross"])],
-                   "isolated": [a + b for a, b in zip(pts["lev_long_isolated"], pts["lev_short_isolated"])]}
-            self.series.stream(new)
+        if pts["t"]:
+            self.series.stream(self._columns(pts))
         if ladder is not None:
-            self.ladder.data = {**ladder, "colour": ["#2ca02c" if s == "bid" else "#d62728" for s in ladder["side"]]}
-            wide = max((abs(b) for b in ladder["bps"]), default=0.0) * 1.1
-            if wide > self.ladder_range.end:  # a new range re-lays the panel out: only when the book outgrows it
-                self.ladder_range.start, self.ladder_range.end = -wide, wide
+            self._ladder(ladder)
+
+    def replace(self, pts: dict[str, list[float]], ladder: dict[str, list[Any]], tick_bps: float) -> None:
+        """Every series set to ``pts`` at once (another market's run so far). One assignment, never a clear and a
+        stream in the same callback: Bokeh sends the new ``data`` as it is when the callback ends, streamed
+        points included, and then the stream again, so the page would draw them twice."""
+        self.series.data = self._columns(pts) if pts["t"] else {k: [] for k in self.series.data}
+        self.ladder_range.start, self.ladder_range.end = -LADDER_BPS, LADDER_BPS
+        self.ladder_glyph.glyph.width = tick_bps * 0.8
+        self._ladder(ladder)
+
+    def _columns(self, pts: dict[str, list[float]]) -> dict[str, list[float]]:
+        return {"t": pts["t"],
+                **{c: pts[c] for c in ("index", "oracle", "mark", "mid", "insurance_fund", "vault_equity", "open_interest")},
+                **{f"bid {b}": pts[f"bid {b}"] for b in BANDS}, **{f"ask {b}": [-v for v in pts[f"ask {b}"]] for b in BANDS},
+                **{k: pts[f"liq_{k}_notional"] for k in LIQ_KINDS}, **{f"cum_{k}": pts[f"cum_{k}"] for k in LIQ_KINDS},
+                **{c: [v * 1e4 for v in pts[c]] for c in ("funding_predicted", "funding_last")},
+                "cross": [a + b for a, b in zip(pts["lev_long_cross"], pts["lev_short_cross"])],
+                "isolated": [a + b for a, b in zip(pts["lev_long_isolated"], pts["lev_short_isolated"])]}
+
+    def _ladder(self, ladder: dict[str, list[Any]]) -> None:
+        self.ladder.data = {**ladder, "colour": ["#2ca02c" if s == "bid" else "#d62728" for s in ladder["side"]]}
+        wide = max((abs(b) for b in ladder["bps"]), default=0.0) * 1.1
+        if wide > self.ladder_range.end:  # a new range re-lays the panel out: only when the book outgrows it
+            self.ladder_range.start, self.ladder_range.end = -wide, wide
 
     def clear(self, tick_bps: float) -> None:
         self.ladder_range.start, self.ladder_range.end = -LADDER_BPS, LADDER_BPS
@@ -214,9 +227,8 @@ class Dashboard:
         if self._setting_markets or market is None or market == self.run.market:
             return
         self.run.set_market(market)
-        self.panels.clear(self.run.tick_bps)
         self.panels.figures["prices"].title.text = f"{self.run.symbol}: index, oracle, mark, book mid (USDC)"
-        self.panels.push(self.run.take(), self.run.ladder())
+        self.panels.replace(self.run.take(), self.run.ladder(), self.run.tick_bps)
         self._show_status()
 
     def values(self) -> dict[str, Any]:

@@ -111,6 +111,9 @@ class StepCollector(mesa.DataCollector):  # type: ignore[misc]
         row = model.metrics
         for name, values in self._columns:
             values.append(row[name])
+        steps = getattr(self, "_collection_steps", None)  # Mesa >= 3.5: when each row was taken (batch_run reads it)
+        if steps is not None:
+            steps.append(model.time)
 
 
 def _builtins() -> None:
