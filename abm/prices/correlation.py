@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from abm.errors import InvalidInput
+from abm.prices import portable
 from abm.prices.index import IndexPath, _generator, _grid, _need
 from abm.prices.processes import GARCH, GBM, JumpDiffusion, RegimeSwitching
 
@@ -24,10 +25,10 @@ def _psd_cholesky(c: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     k = c.shape[0]
     low = np.zeros_like(c)
     for j in range(k):
-        d = c[j, j] - low[j, :j] @ low[j, :j]
+        d = c[j, j] - portable.dot(low[j, :j], low[j, :j])
         low[j, j] = math.sqrt(max(d, 0.0))
         for i in range(j + 1, k):
-            s = c[i, j] - low[i, :j] @ low[j, :j]
+            s = c[i, j] - portable.dot(low[i, :j], low[j, :j])
             low[i, j] = s / low[j, j] if low[j, j] > tol else 0.0
     return low
 
@@ -74,5 +75,5 @@ def correlated_paths(processes: Sequence[Any], corr_matrix: Any, duration_us: in
             why = f"must equal processes[{i}].step_us={p.step_us} (a GARCH's parameters are per step)"
             _need(dt == p.step_us, "dt_us", dt_us, why)
     g = _generator(rng)
-    z = g.standard_normal((n, len(processes))) @ low.T
+    z = portable.times_transpose(g.standard_normal((n, len(processes))), low)
     return [p.path_from_shocks(np.ascontiguousarray(z[:, j]), dt, g) for j, p in enumerate(processes)]

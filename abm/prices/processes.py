@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from abm.prices import portable
 from abm.prices.index import (
     DEFAULT_DT_US,
     INDEX_PROCESSES,
@@ -42,7 +43,7 @@ def _from_log_returns(s0: float, r: np.ndarray, dt_us: int) -> IndexPath:
     logp = np.empty(r.size + 1)
     logp[0] = 0.0
     np.cumsum(r, out=logp[1:])
-    return IndexPath(s0 * np.exp(logp), dt_us)
+    return IndexPath(s0 * portable.exp(logp), dt_us)
 
 
 class _Brownian:

@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from abm.errors import InvalidInput
+from abm.prices import portable
 from abm.prices.index import DEFAULT_DT_US, IndexPath, _grid, _need
 
 
@@ -173,13 +174,13 @@ def block_bootstrap(values: np.ndarray, block: int, rng: np.random.Generator) ->
     ``len - block`` windows, whole blocks are laid end to end and the last one cut, and the new path
     starts at the recorded first price (Kunsch 1989; Lahiri, Resampling Methods for Dependent Data, 2003).
     """
-    r = np.diff(np.log(values))
+    r = np.diff(portable.log(values))
     n = len(r)
     if not 1 <= block <= n:
         raise InvalidInput("replay_block_s", block, f"must span 1 to {n} grid steps of the replayed run")
     starts = rng.integers(0, n - block + 1, size=-(-n // block))
     out = np.concatenate([r[s:s + block] for s in starts])[:n]
-    return values[0] * np.exp(np.concatenate(([0.0], np.cumsum(out))))
+    return values[0] * portable.exp(np.concatenate(([0.0], np.cumsum(out))))
 
 
 def scale_moves(values: np.ndarray, factor: float) -> np.ndarray:

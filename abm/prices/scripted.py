@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from abm.errors import InvalidInput
+from abm.prices import portable
 from abm.prices.index import DEFAULT_DT_US, INDEX_PROCESSES, IndexPath, IndexProcess, _grid, _need, _real
 
 
@@ -101,7 +102,7 @@ class Scripted:
             if e > s:
                 live = (t > s) & ~done
                 logf[live] += math.log(g) * (t[live] - s) / (e - s)
-        return mult * np.exp(logf)
+        return mult * portable.exp(logf)
 
     def apply(self, path: IndexPath) -> IndexPath:
         """Ride the script on an existing path (e.g. one of ``correlated_paths``)."""

@@ -30,11 +30,11 @@ RUNS: dict[str, tuple[str, dict[str, Any], int]] = {
 }
 
 PINS = {
-    "baseline_300s": {"steps": "db75a47ad11a1e86", "trades": "282f99b5bfac5c59", "liquidations": "3b0338907ee918b5",
+    "baseline_300s": {"steps": "b51e1ae1a585b9cc", "trades": "282f99b5bfac5c59", "liquidations": "3b0338907ee918b5",
                       "funding": "81431f2514022da6", "summary": "e5808d2e85de6786", "accounts": "1692460b4ac21de5"},
-    "whale_dump_400s": {"steps": "6469206a49e965ee", "trades": "168757bd928297a5", "liquidations": "227c91325b4d36e0",
+    "whale_dump_400s": {"steps": "1186bd72d0fcaafb", "trades": "168757bd928297a5", "liquidations": "227c91325b4d36e0",
                         "funding": "81431f2514022da6", "summary": "b3bbbb64a812d6f2", "accounts": "f9435db9b3d50020"},
-    "funding_squeeze_3700s": {"steps": "5dd1476462c5095e", "trades": "278b9e04bc47fcd0",
+    "funding_squeeze_3700s": {"steps": "0fd8c8fb12d995b2", "trades": "278b9e04bc47fcd0",
                               "liquidations": "550156cc78d8a3bc", "funding": "6b9280f510bceee1",
                               "summary": "7ed1dde8ee4a35d4", "accounts": "2873f1b5b969e7e0"},
 }
