@@ -21,15 +21,17 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SRC)
 demo: $(STAMP)
 	$(BIN)/abm run whale_dump
 
-# ruff and mypy first (seconds): a lint or type error fails the run before the suite starts
+# ruff and mypy first (seconds): a lint or type error fails the run before the suite starts. The suite runs on
+# TEST_WORKERS processes (pytest-xdist), a file's tests on one worker so a module's shared runs are made once.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check abm tests bench docs
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # the long validation runs (pytest -m slow): published results and randomized drivers at full size
 validate: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/lob_replay.py

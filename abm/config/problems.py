@@ -26,6 +26,8 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+MAX_SHOWN = 80  # characters of a value an error shows
+MAX_SHOWN_STR = 1000  # of a string value
 
 
 def show(value: Any) -> str:
@@ -37,7 +39,9 @@ def show(value: Any) -> str:
     if isinstance(value, Fraction):
         return str(dump_number(value))  # 0.2 as the user wrote it, not 1/5
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    # a string (a path, a name) is shown whole so the user can find it; a long list or table is cut
+    limit = MAX_SHOWN_STR if isinstance(value, str) else MAX_SHOWN
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
