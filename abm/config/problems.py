@@ -9,6 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import (
     Any,
+    Optional,
     Sequence,
 )
 
@@ -30,8 +31,12 @@ MAX_SHOWN = 80  # characters of a value an error shows
 MAX_SHOWN_STR = 1000  # of a string value
 
 
-def show(value: Any) -> str:
-    """A value as a user wrote it: ``1.5`` not ``Decimal('1.5')``, ``true`` not ``True``, strings quoted."""
+def show(value: Any, limit: Optional[int] = None) -> str:
+    """A value as a user wrote it: ``1.5`` not ``Decimal('1.5')``, ``true`` not ``True``, strings quoted.
+
+    ``limit`` cuts the text (a cell read from a user's file is shown as far as it identifies the cell, never
+    the file); without it a string is shown whole up to ``MAX_SHOWN_STR`` and anything else up to ``MAX_SHOWN``.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -40,7 +45,8 @@ def show(value: Any) -> str:
         return str(dump_number(value))  # 0.2 as the user wrote it, not 1/5
     text = repr(value)
     # a string (a path, a name) is shown whole so the user can find it; a long list or table is cut
-    limit = MAX_SHOWN_STR if isinstance(value, str) else MAX_SHOWN
+    if limit is None:
+        limit = MAX_SHOWN_STR if isinstance(value, str) else MAX_SHOWN
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Iterator, Literal, Mapping, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
-from abm.config import MISSING, InvalidConfig, Problem, problem_of, show
+from abm.config import MAX_SHOWN, MISSING, InvalidConfig, Problem, problem_of, show
 from abm.errors import InvalidInput
 from abm.model.randomize import Draw
 from abm.venues.schema import GatewayConfig, check_gateway
@@ -598,7 +598,7 @@ def _check_replay(i: int, m: MarketSection, duration_s: float, base_dir: Optiona
     except InvalidReplayData as e:
         what = f"column '{e.field}' " if e.field not in ("file", "source", "time_col", "price_col") else ""
         # the file's content is shown only as far as the offending value, and that shortened
-        problems.append(Problem(field, str(p), f"must be a valid price file: {what}{e.allowed} (found {show(_plain(e.value))})"))
+        problems.append(Problem(field, str(p), f"must be a valid price file: {what}{e.allowed} (found {show(_plain(e.value), MAX_SHOWN)})"))
         return m
     span_s = rep.span_us / 1e6
     if duration_s > span_s:

@@ -19,3 +19,7 @@ def test_a_long_list_is_cut_with_an_ellipsis():
 
 def test_numbers_and_booleans_as_written():
     assert (show(Decimal("1.50")), show(True), show("x")) == ("1.50", "true", "'x'")
+
+
+def test_a_limit_cuts_a_string_read_from_a_file():
+    assert show("SECRET" * 50, MAX_SHOWN) == repr("SECRET" * 50)[:MAX_SHOWN - 3] + "..."
