@@ -148,9 +148,9 @@ class Dashboard:
         names = list(catalogue())
         scenario = scenario or ("whale_dump" if "whale_dump" in names else names[0])
         self.picker = widget(pn.widgets.Select, "scenario", options=sorted(set(names) | {scenario}), value=scenario)
-        self.play = widget(pn.widgets.Toggle, "▶ play / ❚❚ pause", value=False, button_type="success")
-        self.step_button = widget(pn.widgets.Button, "step", button_type="primary")
-        self.reset_button = widget(pn.widgets.Button, "apply and restart", button_type="warning")
+        self.play = widget(pn.widgets.Toggle, "▶ play / ❚❚ pause", value=False, color="success")
+        self.step_button = widget(pn.widgets.Button, "step", color="primary")
+        self.reset_button = widget(pn.widgets.Button, "apply and restart", color="warning")
         self.per_frame = widget(pn.widgets.IntSlider, "steps per frame", start=1, end=50, value=1)
         self.market_picker = widget(pn.widgets.Select, "market", options={}, value=None)
         self._setting_markets = False  # the options are being replaced: not a user's pick

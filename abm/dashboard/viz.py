@@ -6,7 +6,7 @@ extra to install rather than a missing module deep in a traceback.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from abm.errors import AbmError
 
@@ -32,9 +32,13 @@ def panel() -> Any:
     return pn
 
 
-def widget(cls: Any, label: str, **kw: Any) -> Any:
-    """A Panel widget titled ``label``: Panel 1.9 calls the title ``label`` (``name`` is deprecated), older ones ``name``."""
-    return cls(**({"label": label} if "label" in cls.param else {"name": label}), **kw)
+def widget(cls: Any, label: str, color: Optional[str] = None, **kw: Any) -> Any:
+    """A Panel widget titled ``label`` in ``color`` ("primary", "success", ...): Panel 1.9 calls the title ``label``
+    and the colour ``color`` (``name`` and ``button_type`` are deprecated), older ones ``name`` and ``button_type``."""
+    kw["label" if "label" in cls.param else "name"] = label
+    if color is not None:
+        kw["color" if "color" in cls.param else "button_type"] = color
+    return cls(**kw)
 
 
 class Server:
