@@ -15,10 +15,21 @@ import math
 
 import numpy as np
 
+EXP_MAX = 709.0  # below log(float max) = 709.78: larger arguments go through _exp_or_inf
+
+
+def _exp_or_inf(v: float) -> float:
+    try:
+        return math.exp(v)
+    except OverflowError:
+        return math.inf
+
 
 def exp(x: np.ndarray) -> np.ndarray:
+    """``math.exp`` of each value; an overflow is inf, as NumPy gives it, so a path's own check names the value."""
     a = np.asarray(x, dtype=float)
-    return np.fromiter(map(math.exp, a.ravel().tolist()), float, a.size).reshape(a.shape)
+    fn = _exp_or_inf if a.size and float(np.max(a)) > EXP_MAX else math.exp
+    return np.fromiter(map(fn, a.ravel().tolist()), float, a.size).reshape(a.shape)
 
 
 def log(x: np.ndarray) -> np.ndarray:

@@ -64,3 +64,13 @@ def test_correlated_paths_repeat_from_one_seed_and_follow_the_factor():
     assert [p.values.tolist() for p in a] == [p.values.tolist() for p in b]
     r = [np.diff(np.log(p.values)) for p in a]
     assert 0.7 < float(np.corrcoef(r[0], r[1])[0, 1]) < 0.9  # 600 returns: the sample correlation's s.e. is ~0.015
+
+
+def test_an_exploding_path_is_refused_by_name_not_by_an_overflow():
+    import pytest
+
+    from abm.errors import InvalidInput
+
+    assert portable.exp(np.array([0.0, 710.0, -800.0])).tolist() == [1.0, math.inf, 0.0]
+    with pytest.raises(InvalidInput, match=r"values\[\d+\]: must be a finite price > 0, got inf"):
+        GBM(s0=1.0, mu=100_000.0, sigma=0.1).path(30 * 86_400 * 1_000_000, np.random.default_rng(1), 1_000_000_000)
