@@ -109,10 +109,10 @@ class LivePanels:
     def replace(self, pts: dict[str, list[float]], ladder: dict[str, list[Any]], tick_bps: float) -> None:
         """Every series set to ``pts`` at once (another market's run so far). One assignment, never a clear and a
         stream in the same callback: Bokeh sends the new ``data`` as it is when the callback ends, streamed
-        points included, and then the stream again, so the page would draw them twice."""
-        self.series.data = self._columns(pts) if pts["t"] else {k: [] for k in self.series.data}
-        self.ladder_range.start, self.ladder_range.end = -LADDER_BPS, LADDER_BPS
-        self.ladder_glyph.glyph.width = tick_bps * 0.8
+        points included, and then the stream again, so the page would draw them twice (assignments only replace)."""
+        self.clear(tick_bps)
+        if pts["t"]:
+            self.series.data = self._columns(pts)
         self._ladder(ladder)
 
     def _columns(self, pts: dict[str, list[float]]) -> dict[str, list[float]]:

@@ -3,7 +3,7 @@
 Why not ``np.exp``, ``np.log`` and ``@``: NumPy sends float64 ``exp`` and ``log`` to its own AVX-512 kernels
 where the CPU has them and to the C library's elsewhere, and ``@`` to a BLAS that picks its kernel by CPU
 too; the results differ in the last bit of some values, so one seed drew a different index path on another
-machine (the golden pins moved between an AVX-512 machine and one without). Python's ``math.exp`` and
+machine (the golden pins' steps tables moved on a machine without AVX-512, most likely for this). Python's ``math.exp`` and
 ``math.log`` are the C library's on every machine (the functions NumPy falls back to), and a product summed
 term by term in a fixed order is plain IEEE arithmetic. Mapped over a path they cost about 0.2 µs a point: a
 24-hour path on the 0.1 s grid takes 0.15 s, once per run.
